@@ -1,0 +1,1 @@
+"""Classic augmentation: albumentations presets, pipeline files, quotas and batch expansion."""

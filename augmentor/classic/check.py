@@ -1,0 +1,82 @@
+"""``augmentor pipeline check``: validate a pipeline, run it once, optionally draw a preview grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augmentor.classic.expand import augment
+from augmentor.classic.pipelines import describe, load_pipeline
+from augmentor.data.imageset import ImageSet
+from augmentor.data.options import ReadOptions
+from augmentor.data.readers import open_dataset
+from augmentor.outdir import check_output_file, write_file_atomic
+from augmentor.preview import grid_png
+
+_ROWS = 8
+_COPIES = 7
+
+
+@dataclass
+class PipelineReport:
+    """What the check found."""
+
+    name: str
+    transforms: list[dict[str, Any]]
+    tested_on: str
+    preview: Path | None
+
+
+def _probe_images() -> ImageSet:
+    """A grey 28×28 and a colour odd-sized image: a pipeline must keep both intact."""
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (2, 1, 28, 28), dtype=np.uint8)
+    return ImageSet(grey, np.array([0, 1]), ["a", "b"])
+
+
+def check_pipeline(
+    spec: str,
+    *,
+    preview: Path | None = None,
+    data: str | None = None,
+    read_options: ReadOptions | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> PipelineReport:
+    """Load and validate ``spec``, apply it, and draw originals beside copies into ``preview``."""
+    pipeline = load_pipeline(spec)
+    if preview is not None:
+        check_output_file(preview, overwrite)
+    probes = [_probe_images()]
+    colour = np.random.default_rng(1).integers(0, 256, (1, 3, 33, 45), dtype=np.uint8)
+    probes.append(ImageSet(colour, np.array([0]), ["a"]))
+    for probe in probes:  # raises a UserError naming the problem if the pipeline breaks an image
+        augment(probe, pipeline, np.arange(len(probe)), seed)
+    tested_on = "grey 28×28 and colour 33×45 probes"
+    if preview is not None:
+        source = open_dataset(data, read_options or ReadOptions()) if data else None
+        images = source.train if source else probes[0]
+        tested_on = f"{data}" if source else tested_on
+        rows = _preview_rows(images, pipeline, seed)
+        write_file_atomic(preview, grid_png(rows))
+    return PipelineReport(pipeline.name, describe(pipeline), tested_on, preview)
+
+
+def _preview_rows(images: ImageSet, pipeline, seed: int) -> list[list[np.ndarray]]:
+    """One image per class (up to eight rows), each followed by seven augmented copies."""
+    chosen = []
+    for label in range(len(images.class_names)):
+        members = np.flatnonzero(images.labels == label)
+        if len(members):
+            chosen.append(int(members[0]))
+        if len(chosen) == _ROWS:
+            break
+    parents = np.repeat(np.array(chosen), _COPIES)
+    copies = augment(images, pipeline, parents, seed)
+    return [
+        [images.images[p], *list(copies.images[r * _COPIES : (r + 1) * _COPIES])]
+        for r, p in enumerate(chosen)
+    ]

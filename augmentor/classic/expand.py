@@ -1,0 +1,212 @@
+"""Classic expansion: apply a pipeline to chosen parents in worker processes, reproducibly.
+
+Every augmented image has its own seed (in the manifest): ``pipeline.set_random_seed(seed)``
+then ``pipeline(image=parent)`` reproduces it exactly, whatever the worker count was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from augmentor.classic.pipelines import Pipeline, load_pipeline
+from augmentor.classic.quotas import per_class_parents, per_image_parents
+from augmentor.console import progress
+from augmentor.data.imageset import ImageSet
+from augmentor.data.options import ReadOptions
+from augmentor.data.readers import open_dataset
+from augmentor.data.writers import WriteResult, write_imagefolder
+from augmentor.errors import UserError
+from augmentor.outdir import check_output
+from augmentor.parallel import default_workers, parallel_map
+from augmentor.preview import grid_png
+
+_CHUNK = 128
+_PREVIEW_ROWS = 8
+_PREVIEW_COPIES = 7
+
+
+@dataclass(frozen=True)
+class ClassicConfig:
+    """``augmentor classic`` options (field names = flag names)."""
+
+    pipeline: str = "medium"
+    per_image: int | None = None
+    per_class: int | None = None
+    include_originals: bool = True
+    no_flip_classes: tuple[str, ...] = ()
+    workers: int = 0
+    seed: int = 0
+
+
+@dataclass
+class ClassicResult:
+    """What ``run_classic`` wrote."""
+
+    written: WriteResult
+    preview: Path
+    pipeline: str
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+
+
+# Built pipelines per worker process, keyed by name: building costs more than applying.
+_built: dict[str, object] = {}
+
+
+def _augment_chunk(shared: tuple, task: tuple[int, int]) -> np.ndarray:
+    images, parents, seeds, variant, pipelines = shared
+    start, stop = task
+    out = np.empty((stop - start, *images.shape[1:]), dtype=np.uint8)
+    for j, i in enumerate(range(start, stop)):
+        pipeline: Pipeline = pipelines[variant[i]]
+        compose = _built.get(pipeline.name)
+        if compose is None:
+            compose = _built[pipeline.name] = pipeline.build()
+        compose.set_random_seed(int(seeds[i]))
+        result = compose(image=images[parents[i]].transpose(1, 2, 0))["image"]
+        if result.ndim == 2:
+            result = result[:, :, None]
+        if result.dtype != np.uint8 or result.shape != (images.shape[2], images.shape[3], images.shape[1]):
+            raise UserError(
+                f"pipeline {pipeline.name} turned a {images.shape[2]}×{images.shape[3]}×{images.shape[1]} "
+                f"uint8 image into {'×'.join(map(str, result.shape))} {result.dtype}; classic expansion "
+                "keeps size, channels and uint8 (remove Resize/crops/Normalize/ToFloat, or resize the "
+                "data with --image-size)"
+            )
+        out[j] = result.transpose(2, 0, 1)
+    return out
+
+
+def augment(
+    image_set: ImageSet,
+    pipeline: Pipeline,
+    parents: np.ndarray,
+    seed: int,
+    *,
+    no_flip_labels: frozenset[int] = frozenset(),
+    workers: int = 1,
+) -> ImageSet:
+    """One augmented copy per entry of ``parents`` (indices into ``image_set``)."""
+    seeds = np.random.SeedSequence([seed, 1]).generate_state(len(parents), dtype=np.uint32)
+    variant = np.isin(image_set.labels[parents], list(no_flip_labels)).astype(np.int64)
+    pipelines = (pipeline, pipeline.without_flips())
+    shared = (image_set.images, parents, seeds, variant, pipelines)
+    tasks = [(s, min(s + _CHUNK, len(parents))) for s in range(0, len(parents), _CHUNK)]
+    with progress(f"augmenting ({pipeline.name})", len(parents)) as advance:
+        chunks = parallel_map(
+            _augment_chunk, shared, tasks, workers, on_result=lambda t, _: advance(t[1] - t[0])
+        )
+    images = np.concatenate(chunks) if chunks else np.zeros((0, *image_set.images.shape[1:]), np.uint8)
+    provenance = [
+        {
+            "source": "classic",
+            "parent": image_set.provenance[p].get("origin"),
+            "pipeline": pipelines[v].name,
+            "seed": int(s),
+        }
+        for p, s, v in zip(parents.tolist(), seeds.tolist(), variant.tolist(), strict=True)
+    ]
+    return ImageSet(images, image_set.labels[parents], list(image_set.class_names), provenance)
+
+
+def choose_parents(image_set: ImageSet, config: ClassicConfig) -> np.ndarray:
+    """Parent indices for ``--per-image`` or ``--per-class``."""
+    if (config.per_image is None) == (config.per_class is None):
+        raise UserError("give exactly one of --per-image K or --per-class N")
+    if config.per_image is not None:
+        return per_image_parents(len(image_set), config.per_image)
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0]))
+    return per_class_parents(
+        image_set.labels, len(image_set.class_names), config.per_class, config.include_originals, rng
+    )
+
+
+@dataclass
+class Expansion:
+    """The expanded set (originals first when included), its augmented part, and their parents."""
+
+    expanded: ImageSet
+    augmented: ImageSet
+    parents: np.ndarray
+
+
+def expand(image_set: ImageSet, config: ClassicConfig, pipeline: Pipeline | None = None) -> Expansion:
+    """Augment ``image_set`` as ``config`` says."""
+    pipeline = pipeline or load_pipeline(config.pipeline)
+    unknown = sorted(set(config.no_flip_classes) - set(image_set.class_names))
+    if unknown:
+        raise UserError(f"--no-flip-classes names unknown classes {unknown}; known: {image_set.class_names}")
+    no_flip = frozenset(image_set.class_names.index(c) for c in config.no_flip_classes)
+    parents = choose_parents(image_set, config)
+    workers = config.workers or default_workers()
+    augmented = augment(image_set, pipeline, parents, config.seed, no_flip_labels=no_flip, workers=workers)
+    expanded = image_set.concat(augmented) if config.include_originals else augmented
+    return Expansion(expanded, augmented, parents)
+
+
+def preview_rows(originals: ImageSet, augmented: ImageSet, parents: np.ndarray) -> list[list[np.ndarray]]:
+    """Rows of one parent followed by its copies, parents spread over the classes."""
+    by_parent: dict[int, list[int]] = {}
+    for i, p in enumerate(parents.tolist()):
+        by_parent.setdefault(p, []).append(i)
+    chosen: list[int] = []
+    for label in range(len(originals.class_names)):
+        candidates = [p for p in by_parent if originals.labels[p] == label]
+        if candidates:
+            chosen.append(candidates[0])
+        if len(chosen) == _PREVIEW_ROWS:
+            break
+    return [
+        [originals.images[p]] + [augmented.images[i] for i in by_parent[p][:_PREVIEW_COPIES]] for p in chosen
+    ]
+
+
+def run_classic(
+    src: str,
+    config: ClassicConfig,
+    read_options: ReadOptions,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    command: str = "",
+) -> ClassicResult:
+    """Read ``src``, expand its train split, carry any test split over untouched, write ``out``."""
+    if (config.per_image is None) == (config.per_class is None):
+        raise UserError("give exactly one of --per-image K or --per-class N")
+    check_output(out, overwrite)
+    pipeline = load_pipeline(config.pipeline)
+    dataset = open_dataset(src, read_options)
+    train = dataset.train
+    expansion = expand(train, config, pipeline)
+    augmented = expansion.augmented
+    splits = {"train": expansion.expanded, **{k: v for k, v in dataset.splits.items() if k != "train"}}
+    files = {"pipeline.yaml": pipeline.dump("yaml").encode()}
+    if config.no_flip_classes:
+        files["pipeline-noflip.yaml"] = pipeline.without_flips().dump("yaml").encode()
+    preview = grid_png(preview_rows(train, augmented, expansion.parents)) if len(augmented) else None
+    if preview:
+        files["preview.png"] = preview
+    extra = {
+        "source": src,
+        "pipeline": {
+            "name": pipeline.name,
+            "file": "pipeline.yaml",
+            "no_flip_classes": list(config.no_flip_classes),
+        },
+        "seed": config.seed,
+        "quota": {"per_image": config.per_image} if config.per_image else {"per_class": config.per_class},
+        "include_originals": config.include_originals,
+    }
+    written = write_imagefolder(
+        out,
+        splits,
+        overwrite=overwrite,
+        workers=config.workers or default_workers(),
+        command=command,
+        extra_summary=extra,
+        extra_files=files,
+    )
+    counts = {name: s.source_counts() for name, s in splits.items()}
+    return ClassicResult(written, out / "preview.png", pipeline.name, counts)

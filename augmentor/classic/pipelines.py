@@ -1,0 +1,165 @@
+"""Pipeline files in albumentations' own ``A.save`` format: safe load, validation, description.
+
+A file is parsed with ``yaml.safe_load`` / ``json`` and every transform name is checked against
+albumentations' registry before anything is constructed, so a hostile file executes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from augmentor.errors import UserError
+
+# Transforms that mirror the image: turned off for classes where a mirror changes the meaning.
+FLIP_TRANSFORMS = frozenset({"HorizontalFlip", "VerticalFlip", "Transpose", "D4", "SquareSymmetry"})
+_COMPOSE_KEYS = ("transforms",)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A validated pipeline: its id for the manifest and its albumentations dict (picklable)."""
+
+    name: str
+    spec: dict[str, Any]  # the ``transform`` part of an A.save document
+
+    def build(self):
+        """A fresh albumentations object."""
+        from augmentor.classic.albu import A
+
+        return A.from_dict({"transform": self.spec})
+
+    def without_flips(self) -> Pipeline:
+        """The same pipeline with every mirroring transform removed."""
+        return Pipeline(f"{self.name}-noflip", _drop_flips(self.spec))
+
+    def dump(self, data_format: str = "yaml") -> str:
+        """The pipeline as albumentations' own ``A.save`` writes it."""
+        from augmentor.classic.albu import A
+
+        buffer = io.StringIO()
+        A.save(self.build(), buffer, data_format=data_format)
+        return buffer.getvalue()
+
+
+def _drop_flips(spec: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(spec)
+    if "transforms" in spec:
+        spec["transforms"] = [
+            _drop_flips(t) for t in spec["transforms"] if _short_name(t) not in FLIP_TRANSFORMS
+        ]
+    return spec
+
+
+def _short_name(spec: dict[str, Any]) -> str:
+    return str(spec.get("__class_fullname__", "")).rsplit(".", 1)[-1]
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """A preset name or a YAML/JSON file written by ``A.save`` (or by ``augmentor pipeline show``)."""
+    from augmentor.classic.presets import PRESET_NAMES, build_preset
+
+    if spec in PRESET_NAMES:
+        from augmentor.classic.albu import A
+
+        return Pipeline(spec, A.to_dict(build_preset(spec))["transform"])
+    path = Path(spec)
+    if not path.is_file():
+        raise UserError(
+            f"{spec}: not a preset ({', '.join(PRESET_NAMES)}) and no such pipeline file; "
+            "write one with `augmentor pipeline show medium > my.yaml`"
+        )
+    document = _parse(path)
+    _validate(document, path)
+    pipeline = Pipeline(f"{path.name}@{_digest(document['transform'])}", document["transform"])
+    try:
+        pipeline.build()
+    except Exception as exc:  # noqa: BLE001 - albumentations validates with pydantic: say which and why
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: invalid transform arguments: {first_line}") from None
+    return pipeline
+
+
+def _digest(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    import yaml
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        if path.suffix.lower() == ".json":
+            document = json.loads(text)
+        else:
+            document = yaml.safe_load(text)  # plain data only: !!python/* tags are refused here
+    except yaml.constructor.ConstructorError as exc:
+        tag = getattr(exc, "problem", "") or str(exc)
+        raise UserError(
+            f"{path}: refused: the file holds a YAML tag that would create Python objects ({tag.strip()}); "
+            "pipeline files may only hold plain data as written by A.save"
+        ) from None
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("transform"), dict):
+        raise UserError(
+            f"{path}: no top-level 'transform' mapping; expected the format albumentations' A.save writes"
+        )
+    return document
+
+
+def _validate(document: dict[str, Any], path: Path) -> None:
+    from albumentations.core.serialization import NON_SERIALIZABLE_REGISTRY, SERIALIZABLE_REGISTRY
+
+    from augmentor.classic.albu import A  # noqa: F401 - fills albumentations' registry
+
+    def visit(node: Any, where: str) -> None:
+        if not isinstance(node, dict) or "__class_fullname__" not in node:
+            raise UserError(f"{path}: {where} is not a transform (no __class_fullname__)")
+        name = _short_name(node)
+        if name in NON_SERIALIZABLE_REGISTRY:
+            raise UserError(f"{path}: {where} is {name}, which runs arbitrary code and is refused")
+        if name not in SERIALIZABLE_REGISTRY:
+            close = difflib.get_close_matches(name, list(SERIALIZABLE_REGISTRY), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UserError(f"{path}: unknown transform {name!r} at {where}{hint}")
+        children = node.get("transforms")
+        if children is not None:
+            if not isinstance(children, list):
+                raise UserError(f"{path}: 'transforms' of {where} must be a list")
+            for i, child in enumerate(children):
+                visit(child, f"{where}.transforms[{i}]")
+
+    visit(document["transform"], "transform")
+
+
+def describe(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """One row per transform: depth, name, probability and its non-default-looking arguments."""
+    rows: list[dict[str, Any]] = []
+
+    def visit(node: dict[str, Any], depth: int) -> None:
+        name = _short_name(node)
+        args = {
+            k: v
+            for k, v in node.items()
+            if k not in ("__class_fullname__", "p", "transforms") and v not in (None, {}, [])
+        }
+        rows.append(
+            {
+                "depth": depth,
+                "transform": name,
+                "p": node.get("p"),
+                "args": args,
+                "flip": name in FLIP_TRANSFORMS,
+            }
+        )
+        for child in node.get("transforms", []):
+            visit(child, depth + 1)
+
+    visit(pipeline.spec, 0)
+    return rows

@@ -1,0 +1,92 @@
+"""Built-in pipelines for small grey or colour images (Fashion-MNIST-sized and up).
+
+Geometry pads with black (fill 0): the usual background of small centred objects. No preset holds
+a colour-only transform, so every preset works on 1- and 3-channel images alike.
+"""
+
+from __future__ import annotations
+
+from augmentor.classic.albu import BORDER_CONSTANT, A
+
+PRESET_NAMES = ("light", "medium", "heavy")
+
+
+def _light() -> list:
+    return [
+        A.Affine(
+            rotate=(-8, 8),
+            scale=(0.95, 1.05),
+            translate_percent=(-0.05, 0.05),
+            border_mode=BORDER_CONSTANT,
+            fill=0,
+            p=0.7,
+        ),
+        A.HorizontalFlip(p=0.5),
+        A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.3),
+    ]
+
+
+def _medium() -> list:
+    return [
+        A.Affine(
+            rotate=(-15, 15),
+            scale=(0.9, 1.1),
+            translate_percent=(-0.08, 0.08),
+            shear=(-5, 5),
+            border_mode=BORDER_CONSTANT,
+            fill=0,
+            p=0.8,
+        ),
+        A.HorizontalFlip(p=0.5),
+        A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+        A.OneOf(
+            [A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(0.3, 0.8)), A.GaussNoise(std_range=(0.02, 0.06))],
+            p=0.3,
+        ),
+        A.CoarseDropout(
+            num_holes_range=(1, 2), hole_height_range=(0.1, 0.2), hole_width_range=(0.1, 0.2), fill=0, p=0.3
+        ),
+    ]
+
+
+def _heavy() -> list:
+    return [
+        A.Affine(
+            rotate=(-25, 25),
+            scale=(0.8, 1.2),
+            translate_percent=(-0.12, 0.12),
+            shear=(-10, 10),
+            border_mode=BORDER_CONSTANT,
+            fill=0,
+            p=0.9,
+        ),
+        A.HorizontalFlip(p=0.5),
+        A.OneOf(
+            [
+                A.ElasticTransform(alpha=20, sigma=4, border_mode=BORDER_CONSTANT, fill=0),
+                A.GridDistortion(num_steps=4, distort_limit=0.2, border_mode=BORDER_CONSTANT, fill=0),
+            ],
+            p=0.3,
+        ),
+        A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
+        A.RandomGamma(gamma_limit=(70, 140), p=0.3),
+        A.OneOf(
+            [
+                A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(0.3, 1.0)),
+                A.MotionBlur(blur_limit=(3, 3)),
+                A.GaussNoise(std_range=(0.03, 0.1)),
+            ],
+            p=0.5,
+        ),
+        A.CoarseDropout(
+            num_holes_range=(1, 4), hole_height_range=(0.1, 0.25), hole_width_range=(0.1, 0.25), fill=0, p=0.5
+        ),
+    ]
+
+
+_BUILDERS = {"light": _light, "medium": _medium, "heavy": _heavy}
+
+
+def build_preset(name: str):
+    """A fresh ``A.Compose`` of the named preset."""
+    return A.Compose(_BUILDERS[name]())

@@ -1,0 +1,119 @@
+"""IDX reader (the MNIST / Fashion-MNIST format), gzipped or raw, checked against its header."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from augmentor.data.files import conform_array
+from augmentor.data.imageset import Dataset, ImageSet, real_provenance
+from augmentor.data.options import ReadOptions
+from augmentor.errors import UserError
+
+# Split name → file name stem (the Fashion-MNIST / MNIST convention).
+IDX_STEMS = {"train": "train", "test": "t10k"}
+
+
+def _open_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        return path.read_bytes()
+    except (OSError, EOFError) as exc:
+        raise UserError(
+            f"{path}: cannot read IDX data ({exc}); replace the file with an intact copy"
+        ) from None
+
+
+def read_idx_array(path: Path) -> np.ndarray:
+    """Parse one IDX file of unsigned bytes into an array shaped as its header says."""
+    data = _open_bytes(path)
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise UserError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape))
+    if len(data) - header != expected:
+        raise UserError(
+            f"{path}: IDX header promises {expected} bytes of data, file holds {len(data) - header}; "
+            "the file is truncated or corrupt"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def find_idx_file(folder: Path, stem: str, kind: str) -> Path | None:
+    """``{stem}-{kind}-idx?-ubyte[.gz]`` inside ``folder``, if present."""
+    ndim = "3" if kind == "images" else "1"
+    for name in (f"{stem}-{kind}-idx{ndim}-ubyte", f"{stem}-{kind}-idx{ndim}-ubyte.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def labels_path_for(images_path: Path) -> Path:
+    """The labels file that belongs beside an images file."""
+    name = images_path.name.replace("images-idx3", "labels-idx1")
+    for candidate in (images_path.with_name(name), images_path.with_name(name.removesuffix(".gz"))):
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"{images_path}: no labels file {name} beside it; put the IDX labels file next to it")
+
+
+def read_idx_pair(
+    images_path: Path,
+    labels_path: Path,
+    options: ReadOptions,
+    class_names: list[str] | None,
+    origin_prefix: str | None = None,
+) -> ImageSet:
+    """One split from an images file and its labels file."""
+    images = read_idx_array(images_path)
+    labels = read_idx_array(labels_path).astype(np.int64)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise UserError(
+            f"{images_path}: {images.shape} images do not pair with {labels.shape} labels in {labels_path}"
+        )
+    if class_names is None:
+        class_names = [str(i) for i in range(int(labels.max()) + 1)]
+    if labels.max() >= len(class_names):
+        raise UserError(f"{labels_path}: label {labels.max()} is outside the {len(class_names)} classes")
+    prefix = origin_prefix or f"{images_path.name}#"
+    provenance = [real_provenance(f"{prefix}{i}") for i in range(len(images))]
+    array = conform_array(np.ascontiguousarray(images[:, None]), options)
+    return ImageSet(array, labels, list(class_names), provenance)
+
+
+def read_idx(
+    src: Path, options: ReadOptions, class_names: list[str] | None = None, name: str | None = None
+) -> Dataset:
+    """Read IDX data from a folder holding ``train-*`` (and ``t10k-*``) files or from one images file."""
+    if src.is_file():
+        # One file given: it is the whole dataset, read as the train split.
+        image_set = read_idx_pair(src, labels_path_for(src), options, class_names)
+        return Dataset(name=name or src.name, splits={"train": image_set}, kind="idx")
+    splits: dict[str, ImageSet] = {}
+    for split, stem in IDX_STEMS.items():
+        images_path = find_idx_file(src, stem, "images")
+        if images_path is None:
+            continue
+        labels_path = find_idx_file(src, stem, "labels")
+        if labels_path is None:
+            raise UserError(f"{images_path}: no {stem}-labels-idx1-ubyte[.gz] beside it")
+        prefix = f"{name}:{split}:" if name else None
+        splits[split] = read_idx_pair(images_path, labels_path, options, class_names, prefix)
+    if "train" not in splits:
+        raise UserError(f"{src}: no train-images-idx3-ubyte[.gz] file in the folder")
+    return Dataset(name=name or src.name, splits=splits, kind="idx")
+
+
+def looks_like_idx(path: Path) -> bool:
+    """True for an IDX file, or a folder holding a ``train-images-idx3-ubyte[.gz]``."""
+    if path.is_file():
+        return "-idx" in path.name and "-ubyte" in path.name
+    return path.is_dir() and find_idx_file(path, "train", "images") is not None

@@ -1,0 +1,104 @@
+"""ImageFolder reader: ``root/<class>/*.png``, or ``root/train/<class>`` and ``root/test/<class>``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from augmentor.console import warn
+from augmentor.data.decode import IMAGE_EXTENSIONS
+from augmentor.data.files import ImageFile, decode_files
+from augmentor.data.imageset import Dataset, ImageSet, check_class_name
+from augmentor.data.manifest import read_manifest_provenance
+from augmentor.data.options import ReadOptions
+from augmentor.errors import UserError
+
+SPLIT_NAMES = ("train", "test")
+# Files an OS or editor leaves behind; everything else inside a class folder must be an image.
+_IGNORED_FILES = {"Thumbs.db", "desktop.ini"}
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def is_split_layout(root: Path) -> bool:
+    """True when ``root`` holds ``train/`` (and maybe ``test/``) whose children are class folders."""
+    train = root / "train"
+    return train.is_dir() and any(_visible_dirs(train))
+
+
+def read_imagefolder(root: Path, options: ReadOptions) -> Dataset:
+    """Read an ImageFolder tree; class names are the sorted folder names (as torchvision does)."""
+    if not any(root.iterdir()):
+        raise UserError(f"{root}: the folder is empty; put one sub-folder of images per class in it")
+    provenance = read_manifest_provenance(root)
+    if is_split_layout(root):
+        others = [p.name for p in _visible_dirs(root) if p.name not in SPLIT_NAMES]
+        if others:
+            warn(f"{root}: ignoring folders beside train/ and test/: {', '.join(others)}")
+        split_roots = {name: root / name for name in SPLIT_NAMES if (root / name).is_dir()}
+    else:
+        split_roots = {"train": root}
+    class_names = [p.name for p in _visible_dirs(split_roots["train"])]
+    if not class_names:
+        raise UserError(f"{root}: no class folders found; expected {root}/<class>/<image files>")
+    for name in class_names:
+        check_class_name(name, f"{split_roots['train'] / name}")
+    splits: dict[str, ImageSet] = {}
+    skipped: list[tuple[str, str]] = []
+    for split, split_root in split_roots.items():
+        names = [p.name for p in _visible_dirs(split_root)]
+        if split != "train" and names != class_names:
+            extra = sorted(set(names) - set(class_names))
+            missing = sorted(set(class_names) - set(names))
+            raise UserError(
+                f"{split_root}: its classes differ from train/ (extra: {extra or 'none'}, "
+                f"missing: {missing or 'none'}); make both splits hold the same class folders"
+            )
+        files = _list_files(root, split_root, class_names)
+        image_set, bad = decode_files(files, class_names, options, provenance)
+        splits[split] = image_set
+        skipped += bad
+    return Dataset(name=root.name, splits=splits, kind="imagefolder", skipped=skipped)
+
+
+def _list_files(root: Path, split_root: Path, class_names: list[str]) -> list[ImageFile]:
+    files: list[ImageFile] = []
+    for label, name in enumerate(class_names):
+        class_dir = split_root / name
+        entries = sorted(
+            p for p in class_dir.iterdir() if not p.name.startswith(".") and p.name not in _IGNORED_FILES
+        )
+        entries = [p for p in entries if not p.is_dir()]
+        if not entries:
+            raise UserError(f"{class_dir}: the class folder has no images; add images or remove the folder")
+        files += [ImageFile(p, label, p.relative_to(root).as_posix()) for p in entries]
+    return files
+
+
+def read_path_list(lines: list[str], options: ReadOptions) -> Dataset:
+    """Read images named one per line (``-`` on the command line); the parent folder is the class."""
+    paths = [Path(line.strip()) for line in lines if line.strip()]
+    if not paths:
+        raise UserError("no image paths on standard input; pipe one path per line, e.g. from `find`")
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(f"{missing[0]}: no such file (from the path list on standard input)")
+    class_names = sorted({p.parent.name or "." for p in paths})
+    for name in class_names:
+        check_class_name(name, "path list on standard input")
+    index = {name: i for i, name in enumerate(class_names)}
+    files = [ImageFile(p, index[p.parent.name], str(p)) for p in paths]
+    image_set, bad = decode_files(files, class_names, options)
+    return Dataset(name="stdin", splits={"train": image_set}, kind="path-list", skipped=bad)
+
+
+def read_stdin(options: ReadOptions) -> Dataset:
+    """Read the path list from standard input."""
+    return read_path_list(sys.stdin.read().splitlines(), options)
+
+
+def check_has_images(folder: Path) -> bool:
+    """True when any file below ``folder`` has an image extension."""
+    return any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.rglob("*") if p.is_file())

@@ -1,0 +1,137 @@
+"""ImageSet, the one in-memory data type every reader returns and every writer takes.
+
+Images are a uint8 numpy array N×C×H×W (C is 1 or 3). numpy rather than torch keeps the data
+commands free of torch's import cost; training wraps the array with ``torch.from_numpy`` (no copy).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from augmentor.errors import UserError
+
+# The manifest fields every item carries; readers fill ``source="real"`` and ``origin``.
+PROVENANCE_KEYS = ("source", "origin", "parent", "pipeline", "run_id", "seed", "latent_index")
+
+
+def real_provenance(origin: str) -> dict[str, Any]:
+    """Provenance of an image read from the user's data."""
+    return {"source": "real", "origin": origin}
+
+
+def check_class_name(name: str, where: str) -> None:
+    """Refuse a class name that could not be a single folder inside the output directory."""
+    reason = None
+    if not isinstance(name, str) or name == "":
+        reason = "it is empty"
+    elif name in (".", ".."):
+        reason = f"'{name}' would leave the output folder"
+    elif "\x00" in name:
+        reason = "it contains a NUL byte"
+    elif "/" in name or "\\" in name:
+        reason = "it contains a path separator"
+    elif name != name.strip():
+        reason = "it starts or ends with white space"
+    elif any(ord(ch) < 32 for ch in name):
+        reason = "it contains a control character"
+    if reason:
+        raise UserError(
+            f"{where}: class name {name!r} is refused because {reason}; "
+            "rename the class to a plain folder name"
+        )
+
+
+@dataclass
+class ImageSet:
+    """Labelled images: ``images`` uint8 N×C×H×W, ``labels`` int64 N, and per-item provenance."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 N×C×H×W, got {self.images.dtype} {self.images.shape}")
+        if self.images.shape[1] not in (1, 3):
+            raise ValueError(f"images must have 1 or 3 channels, got {self.images.shape[1]}")
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.labels.shape != (len(self.images),):
+            raise ValueError(f"labels shape {self.labels.shape} does not match {len(self.images)} images")
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
+            raise ValueError("labels must index class_names")
+        if not self.provenance:
+            self.provenance = [{"source": "real", "origin": f"#{i}"} for i in range(len(self.images))]
+        if len(self.provenance) != len(self.images):
+            raise ValueError("provenance must have one entry per image")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return int(self.images.shape[2]), int(self.images.shape[3])
+
+    def class_counts(self) -> dict[str, int]:
+        """Images per class, every class listed (zero included), in class order."""
+        counts = np.bincount(self.labels, minlength=len(self.class_names))
+        return {name: int(n) for name, n in zip(self.class_names, counts, strict=True)}
+
+    def source_counts(self) -> dict[str, dict[str, int]]:
+        """Images per class and per provenance source (``real``, ``classic``, …)."""
+        table: dict[str, Counter[str]] = {name: Counter() for name in self.class_names}
+        for label, prov in zip(self.labels.tolist(), self.provenance, strict=True):
+            table[self.class_names[label]][prov["source"]] += 1
+        return {name: dict(sorted(c.items())) for name, c in table.items()}
+
+    def take(self, indices: np.ndarray | list[int]) -> ImageSet:
+        """The items at ``indices``, in that order."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return ImageSet(
+            images=self.images[idx],
+            labels=self.labels[idx],
+            class_names=list(self.class_names),
+            provenance=[self.provenance[i] for i in idx.tolist()],
+        )
+
+    def concat(self, other: ImageSet) -> ImageSet:
+        """This set followed by ``other`` (same classes, channels and size)."""
+        if other.class_names != self.class_names:
+            raise ValueError("cannot concatenate image sets with different classes")
+        return ImageSet(
+            images=np.concatenate([self.images, other.images]),
+            labels=np.concatenate([self.labels, other.labels]),
+            class_names=list(self.class_names),
+            provenance=self.provenance + other.provenance,
+        )
+
+
+@dataclass
+class Dataset:
+    """A named collection of splits (``train`` always, ``test`` when the source has one)."""
+
+    name: str
+    splits: dict[str, ImageSet]
+    kind: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) with --skip-corrupt
+
+    @property
+    def train(self) -> ImageSet:
+        return self.splits["train"]
+
+    @property
+    def test(self) -> ImageSet | None:
+        return self.splits.get("test")
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.train.class_names

@@ -1,0 +1,58 @@
+"""The data commands as library calls: ``info``, ``export`` and ``subset``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from augmentor.data.options import ReadOptions
+from augmentor.data.readers import open_dataset
+from augmentor.data.subset import draw_subset
+from augmentor.data.summary import dataset_info
+from augmentor.data.writers import WriteResult, write_imagefolder
+from augmentor.outdir import check_output
+from augmentor.parallel import default_workers
+
+
+def info(src: str, options: ReadOptions) -> dict:
+    """Describe a dataset (see ``dataset_info``)."""
+    return dataset_info(open_dataset(src, options))
+
+
+def export(
+    src: str, out: Path, options: ReadOptions, *, overwrite: bool = False, workers: int = 0, command: str = ""
+) -> WriteResult:
+    """Write any readable dataset as an ImageFolder of PNGs with a manifest."""
+    check_output(out, overwrite)
+    dataset = open_dataset(src, options)
+    return write_imagefolder(
+        out,
+        dataset.splits,
+        overwrite=overwrite,
+        workers=workers or default_workers(),
+        command=command,
+        extra_summary={"source": src, "skipped": len(dataset.skipped)},
+    )
+
+
+def subset(
+    src: str,
+    per_class: int,
+    seed: int,
+    out: Path,
+    options: ReadOptions,
+    *,
+    overwrite: bool = False,
+    workers: int = 0,
+    command: str = "",
+) -> WriteResult:
+    """A stratified ``per_class`` draw of the train split, with the test split beside it untouched."""
+    check_output(out, overwrite)
+    dataset = draw_subset(open_dataset(src, options), per_class, seed)
+    return write_imagefolder(
+        out,
+        dataset.splits,
+        overwrite=overwrite,
+        workers=workers or default_workers(),
+        command=command,
+        extra_summary={"source": src, "per_class": per_class, "seed": seed},
+    )

@@ -1,0 +1,59 @@
+"""The provenance manifest (``manifest.jsonl``) and dataset summary (``dataset.json``) of an output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from augmentor.data.imageset import PROVENANCE_KEYS
+from augmentor.outdir import write_file_atomic
+
+MANIFEST_NAME = "manifest.jsonl"
+DATASET_JSON_NAME = "dataset.json"
+FORMAT_VERSION = 1
+
+
+def manifest_record(path: str, split: str, class_name: str, provenance: dict[str, Any], sha256: str) -> dict:
+    """One manifest line; every key present (null where it does not apply) so tools can rely on it."""
+    record: dict[str, Any] = {"path": path, "split": split, "class": class_name}
+    for key in PROVENANCE_KEYS:
+        record[key] = provenance.get(key)
+    record["sha256"] = sha256
+    return record
+
+
+def write_manifest(folder: Path, records: list[dict]) -> Path:
+    """Write ``manifest.jsonl`` atomically; callers write it last."""
+    path = folder / MANIFEST_NAME
+    write_file_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode())
+    return path
+
+
+def write_dataset_json(folder: Path, summary: dict) -> Path:
+    """Write ``dataset.json`` (classes, counts per split/class/source, command, version)."""
+    path = folder / DATASET_JSON_NAME
+    write_file_atomic(path, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
+    return path
+
+
+def read_manifest(root: Path) -> list[dict]:
+    """The manifest's records, or an empty list when ``root`` has none."""
+    path = root / MANIFEST_NAME
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_manifest_provenance(root: Path) -> dict[str, dict[str, Any]]:
+    """Map each manifest path to its provenance fields, so re-reading an output keeps its sources."""
+    try:
+        records = read_manifest(root)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return {
+        r["path"]: {k: r.get(k) for k in PROVENANCE_KEYS if r.get(k) is not None}
+        for r in records
+        if "path" in r
+    }

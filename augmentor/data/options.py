@@ -1,0 +1,36 @@
+"""Options shared by every command that reads a dataset (field names = CLI flag names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from augmentor.errors import UserError
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read and (explicitly) convert a dataset."""
+
+    data: Path | None = None  # folder holding a built-in dataset's files (else $AUGMENTOR_DATA)
+    image_size: tuple[int, int] | None = None  # (height, width) to resize to, explicitly
+    channels: int | None = None  # 1 or 3 to convert to, explicitly
+    skip_corrupt: bool = False  # go on past unreadable files and report them
+
+
+def parse_image_size(text: str | None) -> tuple[int, int] | None:
+    """'28' → (28, 28); '32x48' → (32, 48) as height × width."""
+    if text is None or text == "":
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise UserError(
+            f"--image-size {text!r} is not a size; give N or HEIGHTxWIDTH, for example 28 or 32x48"
+        )
+    return values[0], values[1]

@@ -1,0 +1,35 @@
+"""``open_dataset``: one entry point that recognises every supported source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from augmentor.data.builtin import BUILTIN_NAMES, read_builtin
+from augmentor.data.idx import looks_like_idx, read_idx
+from augmentor.data.imagefolder import read_imagefolder, read_stdin
+from augmentor.data.imageset import Dataset
+from augmentor.data.npz import read_npz
+from augmentor.data.options import ReadOptions
+from augmentor.errors import UserError
+
+
+def open_dataset(src: str, options: ReadOptions | None = None) -> Dataset:
+    """Read ``src``: a built-in name, ``-`` (paths on stdin), an ImageFolder, IDX files or a ``.npz``."""
+    options = options or ReadOptions()
+    if src in BUILTIN_NAMES:
+        return read_builtin(src, options)
+    if src == "-":
+        return read_stdin(options)
+    path = Path(src)
+    if not path.exists():
+        raise UserError(
+            f"{src}: no such file or folder; give an ImageFolder, IDX files, a .npz file, '-' for "
+            f"paths on stdin, or a built-in name ({', '.join(BUILTIN_NAMES)})"
+        )
+    if path.is_file() and path.suffix == ".npz":
+        return read_npz(path, options)
+    if looks_like_idx(path):
+        return read_idx(path, options)
+    if path.is_dir():
+        return read_imagefolder(path, options)
+    raise UserError(f"{src}: not a dataset; expected a folder, IDX files or a .npz file")

@@ -1,0 +1,34 @@
+"""Stratified low-data subsets of a train split, deterministic for a seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from augmentor.data.imageset import Dataset, ImageSet
+from augmentor.errors import UserError
+
+
+def stratified_indices(image_set: ImageSet, per_class: int, seed: int) -> np.ndarray:
+    """``per_class`` indices of every class, drawn without replacement; sorted for stable output."""
+    if per_class < 1:
+        raise UserError(f"--per-class must be at least 1, got {per_class}")
+    counts = image_set.class_counts()
+    short = {name: n for name, n in counts.items() if n < per_class}
+    if short:
+        listed = ", ".join(f"{name!r} has {n}" for name, n in short.items())
+        raise UserError(
+            f"--per-class {per_class} is more than some classes hold ({listed}); lower --per-class"
+        )
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in range(len(image_set.class_names)):
+        members = np.flatnonzero(image_set.labels == label)
+        chosen.append(rng.choice(members, size=per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def draw_subset(dataset: Dataset, per_class: int, seed: int) -> Dataset:
+    """The train split cut to ``per_class`` images per class; other splits untouched."""
+    splits = dict(dataset.splits)
+    splits["train"] = dataset.train.take(stratified_indices(dataset.train, per_class, seed))
+    return Dataset(name=dataset.name, splits=splits, kind=dataset.kind, skipped=dataset.skipped)

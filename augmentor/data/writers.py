@@ -1,0 +1,141 @@
+"""Writing ImageSets as a torchvision-readable ImageFolder of PNGs with a provenance manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from augmentor import __version__
+from augmentor.console import progress
+from augmentor.data.imageset import ImageSet
+from augmentor.data.manifest import FORMAT_VERSION, manifest_record, write_dataset_json, write_manifest
+from augmentor.outdir import check_output, staged_output
+from augmentor.parallel import parallel_map
+
+_CHUNK = 256  # images per worker task: large enough to amortise IPC, small enough for a smooth bar
+
+
+@dataclass
+class WriteResult:
+    """Where things went and how many of each."""
+
+    out: Path
+    manifest: Path
+    dataset_json: Path
+    summary: dict
+
+
+def encode_png(image_chw: np.ndarray) -> bytes:
+    """PNG bytes of one C×H×W uint8 image (deterministic: same pixels, same bytes)."""
+    from PIL import Image
+
+    array = image_chw[0] if image_chw.shape[0] == 1 else image_chw.transpose(1, 2, 0)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _write_chunk(
+    shared: tuple[Path, list[tuple[np.ndarray, list[str]]]], task: tuple[int, int, int]
+) -> list[str]:
+    """Encode and write images ``start:stop`` of one split; returns their sha256 digests."""
+    root, splits = shared
+    split_index, start, stop = task
+    images, relpaths = splits[split_index]
+    digests = []
+    for i in range(start, stop):
+        data = encode_png(images[i])
+        (root / relpaths[i]).write_bytes(data)
+        digests.append(hashlib.sha256(data).hexdigest())
+    return digests
+
+
+def _relative_paths(split: str | None, image_set: ImageSet) -> list[str]:
+    """``[split/]class/source-000123.png``, numbered per class and source."""
+    counters: Counter[tuple[int, str]] = Counter()
+    paths = []
+    for label, prov in zip(image_set.labels.tolist(), image_set.provenance, strict=True):
+        source = prov["source"]
+        index = counters[(label, source)]
+        counters[(label, source)] += 1
+        name = f"{image_set.class_names[label]}/{source}-{index:06d}.png"
+        paths.append(f"{split}/{name}" if split else name)
+    return paths
+
+
+def write_imagefolder(
+    out: Path,
+    splits: dict[str, ImageSet],
+    *,
+    overwrite: bool = False,
+    workers: int = 1,
+    command: str = "",
+    extra_summary: dict | None = None,
+    extra_files: dict[str, bytes] | None = None,
+) -> WriteResult:
+    """Write ``splits`` under ``out`` atomically.
+
+    A single ``train`` split is written flat (``out/<class>/``); several splits go to
+    ``out/<split>/<class>/``. ``manifest.jsonl`` is written last.
+    """
+    check_output(out, overwrite)
+    flat = list(splits) == ["train"]
+    relpaths = {name: _relative_paths(None if flat else name, s) for name, s in splits.items()}
+    total = sum(len(s) for s in splits.values())
+    with staged_output(out, overwrite) as staging:
+        for paths in relpaths.values():
+            for folder in sorted({p.rsplit("/", 1)[0] for p in paths}):
+                (staging / folder).mkdir(parents=True, exist_ok=True)
+        split_names = list(splits)
+        shared = (staging, [(splits[n].images, relpaths[n]) for n in split_names])
+        tasks = [
+            (k, start, min(start + _CHUNK, len(splits[name])))
+            for k, name in enumerate(split_names)
+            for start in range(0, len(splits[name]), _CHUNK)
+        ]
+        with progress("writing PNGs", total) as advance:
+            digests = parallel_map(
+                _write_chunk, shared, tasks, workers, on_result=lambda t, _: advance(t[2] - t[1])
+            )
+        digest_by_split: dict[str, list[str]] = {name: [] for name in split_names}
+        for (k, _, _), chunk in zip(tasks, digests, strict=True):
+            digest_by_split[split_names[k]] += chunk
+        for name, data in (extra_files or {}).items():
+            (staging / name).write_bytes(data)
+        summary = dataset_summary(splits, command, extra_summary)
+        dataset_json = write_dataset_json(staging, summary)
+        records = [
+            manifest_record(path, name, s.class_names[label], prov, digest)
+            for name, s in splits.items()
+            for path, label, prov, digest in zip(
+                relpaths[name], s.labels.tolist(), s.provenance, digest_by_split[name], strict=True
+            )
+        ]
+        manifest = write_manifest(staging, records)
+    return WriteResult(out, out / manifest.name, out / dataset_json.name, summary)
+
+
+def dataset_summary(splits: dict[str, ImageSet], command: str, extra: dict | None = None) -> dict:
+    """The contents of ``dataset.json``."""
+    first = next(iter(splits.values()))
+    sources: Counter[str] = Counter()
+    for image_set in splits.values():
+        sources.update(p["source"] for p in image_set.provenance)
+    summary = {
+        "format_version": FORMAT_VERSION,
+        "augmentor_version": __version__,
+        "classes": first.class_names,
+        "image_size": list(first.size),
+        "channels": first.channels,
+        "layout": "flat" if list(splits) == ["train"] else "splits",
+        "splits": {name: {"total": len(s), "per_class": s.source_counts()} for name, s in splits.items()},
+        "sources": dict(sorted(sources.items())),
+        "command": command,
+    }
+    summary.update(extra or {})
+    return summary

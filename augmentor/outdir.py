@@ -1,0 +1,98 @@
+"""Output folders that appear whole or not at all.
+
+Everything is written into a hidden sibling staging folder, which replaces ``--out`` with one rename
+when the work is complete. A run killed midway leaves only the staging folder, which the next run
+removes; the final name never holds a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from augmentor.errors import UserError
+
+_STAGING_TAG = ".partial-"
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that exists and is not an empty folder, unless ``overwrite``."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; choose another --out")
+    if any(out.iterdir()) and not overwrite:
+        raise UserError(f"{out}: the output folder exists and is not empty; pass --overwrite to replace it")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(out: Path) -> None:
+    """Delete staging folders that killed runs left beside ``out``."""
+    if not out.parent.is_dir():
+        return
+    prefix = f".{out.name}{_STAGING_TAG}"
+    for entry in out.parent.iterdir():
+        if entry.name.startswith(prefix):
+            pid_text = entry.name[len(prefix) :].split("-")[0]
+            if not pid_text.isdigit() or not _pid_alive(int(pid_text)) or int(pid_text) == os.getpid():
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it becomes ``out`` (replacing it with ``overwrite``)."""
+    check_output(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out)
+    staging = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}"
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(staging, out)
+
+
+def _publish(staging: Path, out: Path) -> None:
+    if out.exists():
+        old = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}-old"
+        os.replace(out, old)
+        os.replace(staging, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+
+
+def check_output_file(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing file unless ``overwrite``."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise UserError(f"{path}: exists; pass --overwrite to replace it")
+
+
+def write_file_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

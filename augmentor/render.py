@@ -1,0 +1,82 @@
+"""Human-readable rendering of results as rich tables (the CLI prints them; ``--json`` skips them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def counts_table(title: str, counts: dict[str, dict[str, dict[str, int]]]) -> Table:
+    """Images per class (rows) and per split × source (columns)."""
+    table = Table(title=title)
+    table.add_column("class")
+    columns: list[tuple[str, str]] = []
+    for split, per_class in counts.items():
+        found = {s for by_source in per_class.values() for s in by_source}
+        sources = sorted(found, key=lambda s: (s != "real", s))  # real first
+        for source in sources:
+            columns.append((split, source))
+            table.add_column(f"{split}\n{source}", justify="right")
+        columns.append((split, "*"))
+        table.add_column(f"{split}\ntotal", justify="right", style="bold")
+    class_names = list(next(iter(counts.values())))
+    totals = [0] * len(columns)
+    for name in class_names:
+        row = []
+        for k, (split, source) in enumerate(columns):
+            by_source = counts[split][name]
+            n = sum(by_source.values()) if source == "*" else by_source.get(source, 0)
+            totals[k] += n
+            row.append(f"{n:,}")
+        table.add_row(name, *row)
+    table.add_section()
+    table.add_row("all", *[f"{n:,}" for n in totals], style="bold")
+    return table
+
+
+def info_table(info: dict[str, Any]) -> Table:
+    """``augmentor data info`` as a table: counts per class and split, then the facts below it."""
+    height, width = info["image_size"]
+    splits = info["splits"]
+    table = Table(
+        title=f"{info['name']} ({info['format']}): {len(info['classes'])} classes, "
+        f"{height}×{width}, {info['channels']} channel{'s' if info['channels'] > 1 else ''}"
+    )
+    table.add_column("class")
+    for split in splits:
+        table.add_column(split, justify="right")
+    for name in info["classes"]:
+        table.add_row(name, *[f"{splits[s]['per_class'][name]:,}" for s in splits])
+    table.add_section()
+    table.add_row("all", *[f"{splits[s]['total']:,}" for s in splits], style="bold")
+    duplicates = info["duplicates"]
+    table.caption = (
+        f"exact duplicates: {duplicates['groups']} groups, {duplicates['extra_copies']} extra copies, "
+        f"{duplicates['across_splits']} across splits"
+        + (f"; skipped {len(info['skipped'])} unreadable files" if info["skipped"] else "")
+    )
+    return table
+
+
+def pipeline_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """The transforms of a pipeline, nested ones indented."""
+    table = Table(title=title)
+    table.add_column("transform")
+    table.add_column("p", justify="right")
+    table.add_column("arguments")
+    for row in rows:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in row["args"].items())
+        name = "  " * row["depth"] + row["transform"] + (" (flip)" if row["flip"] else "")
+        table.add_row(name, "" if row["p"] is None else f"{row['p']:g}", args)
+    return table
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    return str(value)
