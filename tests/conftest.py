@@ -1,0 +1,116 @@
+"""Small real datasets made on the fly, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SHAPE_CLASSES = ("disk", "square", "triangle")
+
+
+def draw_shape(kind: str, size: int, rng: np.random.Generator, channels: int = 1) -> np.ndarray:
+    """A filled shape drawn with scikit-image at a random place and size, as H×W×C uint8."""
+    from skimage.draw import disk, polygon, rectangle
+
+    canvas = np.zeros((size, size), dtype=np.uint8)
+    radius = int(rng.integers(size // 6, size // 3))
+    cy, cx = (int(v) for v in rng.integers(radius + 1, size - radius - 1, size=2))
+    if kind == "disk":
+        rr, cc = disk((cy, cx), radius, shape=canvas.shape)
+    elif kind == "square":
+        rr, cc = rectangle((cy - radius, cx - radius), extent=(2 * radius, 2 * radius), shape=canvas.shape)
+    else:
+        rr, cc = polygon(
+            [cy - radius, cy + radius, cy + radius], [cx, cx - radius, cx + radius], canvas.shape
+        )
+    canvas[rr, cc] = int(rng.integers(150, 256))
+    if channels == 3:
+        tint = rng.uniform(0.4, 1.0, size=3)
+        return (canvas[:, :, None] * tint).astype(np.uint8)
+    return canvas[:, :, None]
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+
+
+def make_shapes_folder(
+    root: Path, per_class: int = 6, size: int = 28, channels: int = 1, splits: bool = False, seed: int = 0
+) -> Path:
+    """An ImageFolder of drawn disks, squares and triangles (optionally with train/ and test/)."""
+    rng = np.random.default_rng(seed)
+    for split in ("train", "test") if splits else (None,):
+        base = root / split if split else root
+        for kind in SHAPE_CLASSES:
+            for i in range(per_class):
+                write_png(base / kind / f"{kind}{i:03d}.png", draw_shape(kind, size, rng, channels))
+    return root
+
+
+@pytest.fixture
+def shapes_folder(tmp_path: Path) -> Path:
+    """A flat grey 28×28 ImageFolder: 3 classes × 6 images."""
+    return make_shapes_folder(tmp_path / "shapes")
+
+
+@pytest.fixture
+def shapes_splits(tmp_path: Path) -> Path:
+    """A colour 32×32 ImageFolder with train/ and test/ splits."""
+    return make_shapes_folder(tmp_path / "shapes-splits", per_class=5, size=32, channels=3, splits=True)
+
+
+@pytest.fixture
+def digits_npz(tmp_path: Path) -> Path:
+    """scikit-learn's offline digits (1,797 8×8 images) as a .npz with class names."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images * 16).clip(0, 255).astype(np.uint8)
+    path = tmp_path / "digits.npz"
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    np.savez(path, images=images, labels=digits.target.astype(np.int64), class_names=names)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fashion_dir() -> Path:
+    """The Fashion-MNIST IDX folder; `make test` installs it, so its absence is a failure."""
+    from augmentor.data.builtin import fashion_mnist_dir
+    from augmentor.errors import UserError
+
+    try:
+        return fashion_mnist_dir(None)
+    except UserError as exc:
+        pytest.fail(f"Fashion-MNIST is required for this test (run `make data`): {exc}")
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, input: str | None = None) -> CliResult:
+    """Run the Typer app in-process with stdout and stderr kept apart."""
+    from cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args], input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def files_under(root: Path) -> set[str]:
+    """Relative posix paths of every file below ``root``."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
