@@ -39,17 +39,22 @@ def info_table(info: dict[str, Any]) -> Table:
     """``augmentor data info`` as a table: counts per class and split, then the facts below it."""
     height, width = info["image_size"]
     splits = info["splits"]
-    table = Table(
-        title=f"{info['name']} ({info['format']}): {len(info['classes'])} classes, "
+    title = (
+        f"{info['name']} ({info['format']}): {len(info['classes'])} classes, "
         f"{height}×{width}, {info['channels']} channel{'s' if info['channels'] > 1 else ''}"
     )
-    table.add_column("class")
-    for split in splits:
-        table.add_column(split, justify="right")
-    for name in info["classes"]:
-        table.add_row(name, *[f"{splits[s]['per_class'][name]:,}" for s in splits])
-    table.add_section()
-    table.add_row("all", *[f"{splits[s]['total']:,}" for s in splits], style="bold")
+    by_source = {name: split["per_class_and_source"] for name, split in splits.items()}
+    if any(set(s) - {"real"} for split in by_source.values() for s in split.values()):
+        table = counts_table(title, by_source)  # an augmented dataset: show where images came from
+    else:
+        table = Table(title=title)
+        table.add_column("class")
+        for split in splits:
+            table.add_column(split, justify="right")
+        for name in info["classes"]:
+            table.add_row(name, *[f"{splits[s]['per_class'][name]:,}" for s in splits])
+        table.add_section()
+        table.add_row("all", *[f"{splits[s]['total']:,}" for s in splits], style="bold")
     duplicates = info["duplicates"]
     table.caption = (
         f"exact duplicates: {duplicates['groups']} groups, {duplicates['extra_copies']} extra copies, "

@@ -33,11 +33,10 @@ def dataset_info(dataset: Dataset) -> dict:
     train = dataset.train
     splits = {}
     for name, image_set in dataset.splits.items():
-        sources = image_set.source_counts()
         splits[name] = {
             "total": len(image_set),
             "per_class": image_set.class_counts(),
-            "per_source": {c: s for c, s in sources.items() if set(s) - {"real"}},
+            "per_class_and_source": image_set.source_counts(),
         }
     return {
         "name": dataset.name,
