@@ -146,13 +146,6 @@ def _stdout_console():
     return Console()
 
 
-def _report_skipped(skipped: list) -> None:
-    if skipped:
-        from augmentor.console import warn
-
-        warn(f"skipped {len(skipped)} unreadable file(s) (--skip-corrupt), first: {skipped[0]}")
-
-
 @data_app.command("info")
 @reports_errors
 def data_info(
@@ -173,8 +166,6 @@ def data_info(
     from augmentor.render import info_table
 
     _stdout_console().print(info_table(result))
-    for item in result["skipped"][:10]:
-        typer.echo(f"skipped {item['file']}: {item['reason']}", err=True)
 
 
 def _print_written(result, as_json: bool, extra: dict | None = None) -> None:

@@ -21,7 +21,8 @@ def stderr() -> Console:
 
 def warn(message: str) -> None:
     """Print a one-line warning on stderr."""
-    stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    # soft_wrap: never break a long path across lines (stderr is often a log, not a terminal).
+    stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augmentor.console import progress
+from augmentor.console import progress, warn
 from augmentor.data.decode import BadImageFile, convert_channels, decode_image, resize
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
@@ -56,6 +56,12 @@ def decode_files(
             "or pass --skip-corrupt to go on without them",
             details=listed,
         )
+    if bad:
+        warn(f"skipped {len(bad)} unreadable image file(s) (--skip-corrupt):")
+        for path, reason in bad[:MAX_LISTED_BAD_FILES]:
+            warn(f"  skipped {path}: {reason}")
+        if len(bad) > MAX_LISTED_BAD_FILES:
+            warn(f"  … and {len(bad) - MAX_LISTED_BAD_FILES} more")
     if not kept:
         raise UserError("no readable images were found; check the source path")
     arrays = _conform(arrays, kept, options)

@@ -1,0 +1,523 @@
+"""Bad input is refused with exit code 2, a one-line ``error:`` naming what, and no output written.
+
+Every test runs the real CLI on real files made in ``tmp_path``. The slow test at the end kills an
+export with SIGKILL midway and checks that ``--out`` never holds a partial result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO, CliResult, files_under, make_shapes_folder, run_cli, write_png
+
+GOOD_PER_CLASS = 4
+GOOD_IMAGES = 3 * GOOD_PER_CLASS  # make_shapes_folder draws three classes
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def good_folder(tmp_path: Path, name: str = "data", **kwargs) -> Path:
+    """A small valid ImageFolder (3 classes × 4 grey 28×28 PNGs) to put one bad thing into."""
+    return make_shapes_folder(tmp_path / name, per_class=GOOD_PER_CLASS, **kwargs)
+
+
+def staging_folders(out: Path) -> list[Path]:
+    """Hidden ``.{out.name}.partial-*`` staging folders beside ``out``."""
+    if not out.parent.is_dir():
+        return []
+    return [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.partial-")]
+
+
+def assert_refused(result: CliResult, *mentions: str, out: Path | None = None) -> None:
+    """Exit 2, nothing on stdout, one ``error:`` line (then only indented detail lines) naming
+    every string in ``mentions``; and when ``out`` is given, no output folder and no staging left."""
+    context = f"exit={result.exit_code}\nstdout={result.stdout!r}\nstderr={result.stderr!r}"
+    assert result.exit_code == 2, context
+    assert result.stdout == "", context
+    lines = result.stderr.splitlines()
+    assert lines, context
+    assert lines[0].startswith("error: "), context
+    assert all(line.startswith("  ") for line in lines[1:]), context
+    for text in mentions:
+        assert text in result.stderr, f"{text!r} not named in the error\n{context}"
+    if out is not None:
+        assert not out.exists(), f"{out} was created by a refused command"
+        assert staging_folders(out) == [], "a refused command left a staging folder"
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file (with its bytes) and every folder (None) below ``root``, hidden ones included."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else None for p in root.rglob("*")}
+
+
+def read_manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines() if line]
+
+
+def png_files(out: Path) -> set[str]:
+    return {rel for rel in files_under(out) if rel.endswith(".png") and rel != "preview.png"}
+
+
+def noise_png_bytes(size: int = 28, seed: int = 0) -> bytes:
+    """A real PNG of random grey pixels (incompressible, so its IDAT fills most of the file)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
+
+
+def bomb_png_bytes(width: int, height: int, bit_depth: int, colour_type: int, full: bool = False) -> bytes:
+    """A small PNG whose IHDR claims ``width``×``height`` pixels: signature, IHDR, one IDAT, IEND.
+
+    The IDAT holds a few zero scanlines, or with ``full`` every scanline (zeros compress ~1000:1),
+    so that a reader without a guard really would decode the whole image.
+    """
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    if full:
+        channels = {0: 1, 2: 3}[colour_type]
+        row = b"\x00" * (1 + (width * channels * bit_depth + 7) // 8)
+        packer = zlib.compressobj(9)
+        step = 100
+        idat = b"".join(packer.compress(row * min(step, height - y)) for y in range(0, height, step))
+        idat += packer.flush()
+    else:
+        idat = zlib.compress(b"\x00" * 1024)
+    return PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+def write_bad_file(folder: Path, kind: str, index: int = 0) -> Path:
+    """Write one unusable file of ``kind`` into ``folder`` and return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind == "non-image":
+        path = folder / f"notes{index:02d}.txt"
+        path.write_text("these are my notes, not an image\n")
+    elif kind == "empty":
+        path = folder / f"empty{index:02d}.png"
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        path = folder / f"truncated{index:02d}.png"
+        data = noise_png_bytes(seed=index)
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "corrupt":
+        path = folder / f"corrupt{index:02d}.png"
+        garbage = np.random.default_rng(index).integers(0, 256, 300, dtype=np.uint8).tobytes()
+        path.write_bytes(PNG_SIGNATURE + garbage)
+    else:
+        raise AssertionError(kind)
+    return path
+
+
+def augmentor_subprocess_env() -> dict[str, str]:
+    """Environment for ``python -m augmentor`` run from any folder."""
+    pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": pythonpath, "NO_ALBUMENTATIONS_UPDATE": "1"}
+
+
+def augmentor_command(*args: object) -> list[str]:
+    return [sys.executable, "-m", "augmentor", *(str(a) for a in args)]
+
+
+BAD_KINDS = ["non-image", "empty", "truncated", "corrupt"]
+
+
+# --- 1-3: missing, empty, class without images -----------------------------------------------------
+
+
+def test_missing_path_info(tmp_path):
+    missing = tmp_path / "no-such-dataset"
+    assert_refused(run_cli("data", "info", missing), str(missing))
+
+
+def test_missing_path_export(tmp_path):
+    missing = tmp_path / "no-such-dataset"
+    out = tmp_path / "out"
+    assert_refused(run_cli("data", "export", missing, "--out", out), str(missing), out=out)
+
+
+def test_empty_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    assert_refused(run_cli("data", "export", empty, "--out", out), str(empty), out=out)
+
+
+def test_class_folder_without_images(tmp_path):
+    root = good_folder(tmp_path)
+    hollow = root / "hexagon"
+    hollow.mkdir()
+    out = tmp_path / "out"
+    assert_refused(run_cli("data", "export", root, "--out", out), str(hollow), out=out)
+
+
+# --- 4: unreadable files -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_bad_file_is_refused_and_listed(tmp_path, kind):
+    root = good_folder(tmp_path)
+    bad = write_bad_file(root / "square", kind)
+    out = tmp_path / "out"
+    result = run_cli("data", "export", root, "--out", out)
+    assert_refused(result, str(bad), "--skip-corrupt", out=out)
+    assert any(line.startswith("  ") and str(bad) in line for line in result.stderr.splitlines())
+
+
+def test_bad_file_listing_is_capped_at_ten(tmp_path):
+    root = good_folder(tmp_path)
+    bad = [write_bad_file(root / "disk", BAD_KINDS[i % 4], index=i) for i in range(12)]
+    out = tmp_path / "out"
+    result = run_cli("data", "export", root, "--out", out)
+    assert_refused(result, "12", "… and 2 more", out=out)
+    listed = [line for line in result.stderr.splitlines()[1:] if any(str(p) in line for p in bad)]
+    assert len(listed) == 10, result.stderr
+    assert result.stderr.splitlines()[-1].strip() == "… and 2 more"
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_skip_corrupt_export_writes_only_good_images(tmp_path, kind):
+    root = good_folder(tmp_path)
+    bad = write_bad_file(root / "square", kind)
+    out = tmp_path / "out"
+    result = run_cli("data", "export", root, "--out", out, "--skip-corrupt")
+    assert result.exit_code == 0, result.stderr
+    records = read_manifest(out)
+    assert len(records) == GOOD_IMAGES
+    assert png_files(out) == {r["path"] for r in records}
+    assert json.loads((out / "dataset.json").read_text())["skipped"] == 1
+    assert bad.name in result.stderr, f"the skipped file is not reported on stderr: {result.stderr!r}"
+
+
+def test_skip_corrupt_info_reports_skipped(tmp_path):
+    root = good_folder(tmp_path)
+    bad = [write_bad_file(root / "triangle", kind, index=i) for i, kind in enumerate(BAD_KINDS)]
+    result = run_cli("data", "info", root, "--skip-corrupt")
+    assert result.exit_code == 0, result.stderr
+    for path in bad:
+        assert str(path) in result.stderr
+    as_json = run_cli("data", "info", root, "--skip-corrupt", "--json")
+    assert as_json.exit_code == 0, as_json.stderr
+    info = json.loads(as_json.stdout)
+    assert sum(info["splits"]["train"]["per_class"].values()) == GOOD_IMAGES
+    assert sorted(item["file"] for item in info["skipped"]) == sorted(str(p) for p in bad)
+
+
+# --- 5: another format under a .png name ---------------------------------------------------------
+
+
+def test_jpeg_renamed_png_is_refused(tmp_path):
+    root = good_folder(tmp_path)
+    disguised = root / "disk" / "x.png"
+    Image.fromarray(np.full((28, 28), 128, dtype=np.uint8)).save(disguised, format="JPEG")
+    out = tmp_path / "out"
+    assert_refused(run_cli("data", "export", root, "--out", out), str(disguised), "JPEG", out=out)
+
+
+# --- 6: decompression bomb -----------------------------------------------------------------------
+
+
+def _limit_address_space() -> None:
+    """In the child: at most 2 GiB of address space, so a missing guard fails instead of swapping."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "bit_depth", "colour_type", "full"),
+    [
+        # 10 G pixels of 1-bit grey in a file of under 100 bytes: PIL's own bomb error at open
+        (100_000, 100_000, 1, 0, False),
+        # 80 M RGB pixels whose every scanline is there (~230 KB): under PIL's limits, over 2**26
+        (20_000, 4_000, 8, 2, True),
+    ],
+    ids=["100000x100000-grey1", "20000x4000-rgb8"],
+)
+def test_decompression_bomb_is_refused_cheaply(tmp_path, width, height, bit_depth, colour_type, full):
+    root = good_folder(tmp_path)
+    bomb = root / "disk" / "bomb.png"
+    bomb.write_bytes(bomb_png_bytes(width, height, bit_depth, colour_type, full))
+    assert bomb.stat().st_size < 300_000
+    out = tmp_path / "out"
+    # In a child process, so its own peak memory can be read (ru_maxrss from wait4).
+    with open(tmp_path / "stdout", "wb") as stdout, open(tmp_path / "stderr", "wb") as stderr:
+        proc = subprocess.Popen(
+            augmentor_command("data", "export", root, "--out", out),
+            cwd=tmp_path,
+            env={**augmentor_subprocess_env(), "OPENBLAS_NUM_THREADS": "1"},
+            stdout=stdout,
+            stderr=stderr,
+            preexec_fn=_limit_address_space,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    result = CliResult(proc.returncode, (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text())
+    assert_refused(result, str(bomb), "decompression-bomb guard", "pixel", out=out)
+    peak_mib = usage.ru_maxrss / 1024  # kilobytes on Linux
+    assert peak_mib < 400, f"refusing a bomb peaked at {peak_mib:.0f} MiB"
+
+
+# --- 7-8: mixed sizes, mixed channels ------------------------------------------------------------
+
+
+def test_mixed_sizes_are_refused_then_resized_explicitly(tmp_path):
+    root = good_folder(tmp_path, size=28)
+    first = root / "disk" / "disk000.png"
+    odd = root / "triangle" / "big.png"
+    write_png(odd, np.zeros((32, 32, 1), dtype=np.uint8))
+    out = tmp_path / "out"
+    result = run_cli("data", "export", root, "--out", out)
+    assert_refused(result, str(first), str(odd), "--image-size", out=out)
+    fixed = run_cli("data", "info", root, "--image-size", "28", "--json")
+    assert fixed.exit_code == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["image_size"] == [28, 28]
+
+
+def test_mixed_grey_and_colour_are_refused_then_converted_explicitly(tmp_path):
+    root = good_folder(tmp_path, channels=1)
+    first = root / "disk" / "disk000.png"
+    colour = root / "square" / "colour.png"
+    write_png(colour, np.full((28, 28, 3), (200, 30, 30), dtype=np.uint8))
+    out = tmp_path / "out"
+    result = run_cli("data", "export", root, "--out", out)
+    assert_refused(result, str(first), str(colour), "--channels", out=out)
+    fixed = run_cli("data", "info", root, "--channels", "3", "--json")
+    assert fixed.exit_code == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["channels"] == 3
+
+
+# --- 9: hostile and misspelt pipeline files ------------------------------------------------------
+
+EVIL_PIPELINES = {
+    "apply": '__version__: 2.0.8\ntransform: !!python/object/apply:os.system ["touch PWNED"]\n',
+    "new": (
+        "__version__: 2.0.8\n"
+        "transform: !!python/object/new:tuple [!!python/object/new:map "
+        "[!!python/name:eval , [\"__import__('os').system('touch PWNED')\"]]]\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(EVIL_PIPELINES))
+def test_pipeline_with_python_tags_runs_nothing(tmp_path, monkeypatch, shapes_folder, variant):
+    monkeypatch.chdir(tmp_path)
+    Path("evil.yaml").write_text(EVIL_PIPELINES[variant])
+    out = tmp_path / "out"
+    result = run_cli("classic", shapes_folder, "--pipeline", "evil.yaml", "--per-image", "1", "--out", out)
+    assert_refused(result, "evil.yaml", "refused", out=out)
+    assert not (tmp_path / "PWNED").exists()
+    checked = run_cli("pipeline", "check", "evil.yaml")
+    assert_refused(checked, "evil.yaml", "refused")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_unknown_transform_name_is_refused_with_suggestion(tmp_path, monkeypatch, shapes_folder):
+    monkeypatch.chdir(tmp_path)
+    shown = run_cli("pipeline", "show", "light")
+    assert shown.exit_code == 0, shown.stderr
+    assert "__class_fullname__: HorizontalFlip\n" in shown.stdout
+    Path("typo.yaml").write_text(shown.stdout.replace("HorizontalFlip\n", "HorizontalFlipp\n"))
+    out = tmp_path / "out"
+    result = run_cli("classic", shapes_folder, "--pipeline", "typo.yaml", "--per-image", "1", "--out", out)
+    assert_refused(result, "typo.yaml", "HorizontalFlipp", out=out)
+    assert re.search(r"did you mean [^\n]*\bHorizontalFlip\b", result.stderr), result.stderr
+    assert_refused(run_cli("pipeline", "check", "typo.yaml"), "typo.yaml", "HorizontalFlipp")
+
+
+# --- 10: class names that would leave the output folder ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad_name", ["../evil", "/abs", "a/b", "x\x00y"], ids=["dotdot", "abs", "slash", "nul"]
+)
+def test_npz_class_name_escaping_out_is_refused(tmp_path, bad_name):
+    npz = tmp_path / "named.npz"
+    images = np.random.default_rng(0).integers(0, 256, (4, 8, 8), dtype=np.uint8)
+    np.savez(npz, images=images, labels=np.array([0, 1, 0, 1]), class_names=np.array(["fine", bad_name]))
+    out = tmp_path / "work" / "out"
+    out.parent.mkdir()
+    outside_before = sorted(p.name for p in tmp_path.parent.iterdir())
+    inside_before = tree_snapshot(tmp_path)
+    existed_abs = Path("/abs").exists()
+    assert_refused(run_cli("data", "export", npz, "--out", out), str(npz), out=out)
+    assert tree_snapshot(tmp_path) == inside_before
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == outside_before
+    assert Path("/abs").exists() == existed_abs
+
+
+def test_imagefolder_class_with_backslash_is_refused(tmp_path):
+    root = good_folder(tmp_path)
+    write_png(root / "a\\b" / "img.png", np.zeros((28, 28, 1), dtype=np.uint8))
+    out = tmp_path / "out"
+    before = tree_snapshot(tmp_path)
+    assert_refused(run_cli("data", "export", root, "--out", out), "a\\b", out=out)
+    assert tree_snapshot(tmp_path) == before
+
+
+# --- 11: non-empty --out -------------------------------------------------------------------------
+
+
+def test_non_empty_out_needs_overwrite(tmp_path, shapes_folder):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious\n")
+    result = run_cli("data", "export", shapes_folder, "--out", out)
+    assert_refused(result, str(out), "--overwrite")
+    assert files_under(out) == {"keep.txt"}
+    assert (out / "keep.txt").read_text() == "precious\n"
+    assert staging_folders(out) == []
+
+    replaced = run_cli("data", "export", shapes_folder, "--out", out, "--overwrite")
+    assert replaced.exit_code == 0, replaced.stderr
+    assert not (out / "keep.txt").exists()
+    assert len(read_manifest(out)) == 18
+    assert staging_folders(out) == []
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, shapes_folder):
+    out = tmp_path / "out"
+    out.write_text("not a folder\n")
+    assert_refused(run_cli("data", "export", shapes_folder, "--out", out), str(out))
+    assert out.read_text() == "not a folder\n"
+
+
+# --- 12-13: usage errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quota", [["--per-image", "1", "--per-class", "10"], []], ids=["both", "neither"])
+def test_classic_needs_exactly_one_quota(tmp_path, shapes_folder, quota):
+    out = tmp_path / "out"
+    result = run_cli("classic", shapes_folder, *quota, "--out", out)
+    assert_refused(result, "--per-image", "--per-class", out=out)
+
+
+def test_unknown_builtin_like_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    result = run_cli("data", "export", "fashion-mnistt", "--out", out)
+    assert_refused(result, "fashion-mnistt", "fashion-mnist", out=out)
+
+
+def test_channels_two_is_refused(tmp_path, shapes_folder):
+    out = tmp_path / "out"
+    result = run_cli("data", "export", shapes_folder, "--channels", "2", "--out", out)
+    assert_refused(result, "--channels 2", out=out)
+
+
+def test_channels_out_of_range_is_a_usage_error(tmp_path, shapes_folder):
+    out = tmp_path / "out"
+    result = run_cli("data", "export", shapes_folder, "--channels", "4", "--out", out)
+    assert result.exit_code == 2, result.stderr
+    assert result.stdout == ""
+    assert "--channels" in result.stderr
+    assert not out.exists()
+
+
+def test_image_size_not_a_size_is_refused(tmp_path, shapes_folder):
+    out = tmp_path / "out"
+    result = run_cli("data", "export", shapes_folder, "--image-size", "abc", "--out", out)
+    assert_refused(result, "--image-size", "'abc'", out=out)
+
+
+# --- SIGKILL safety ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("out_existed", [False, True], ids=["fresh-out", "existing-out"])
+def test_sigkill_midway_leaves_no_partial_output(tmp_path, out_existed):
+    rng = np.random.default_rng(0)
+    count = 20_000
+    npz = tmp_path / "big.npz"
+    np.savez(
+        npz,
+        images=rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
+        labels=rng.integers(0, 10, count).astype(np.int64),
+        class_names=np.array([f"class{i}" for i in range(10)]),
+    )
+    out = tmp_path / "out"
+    env = augmentor_subprocess_env()
+    before: dict[str, bytes] = {}
+    if out_existed:
+        small = good_folder(tmp_path, name="small")
+        done = subprocess.run(augmentor_command("data", "export", small, "--out", out), env=env, cwd=tmp_path)
+        assert done.returncode == 0
+        before = tree_snapshot(out)
+        assert "manifest.jsonl" in before
+
+    args = ["data", "export", npz, "--out", out, "--workers", "2"] + (["--overwrite"] if out_existed else [])
+    proc = subprocess.Popen(
+        augmentor_command(*args),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, so its pool workers die with it
+    )
+    staging = tmp_path / f".{out.name}.partial-{proc.pid}"
+    deadline = time.monotonic() + 120
+
+    def writing_started() -> bool:
+        # PNGs in the staging folder, or (were the export not staged) straight under a new --out.
+        watched = [staging] if out_existed else [staging, out]
+        return any(d.is_dir() and next(d.rglob("*.png"), None) is not None for d in watched)
+
+    try:
+        while proc.poll() is None and time.monotonic() < deadline and not writing_started():
+            time.sleep(0.005)
+        assert proc.poll() is None, (
+            f"the export ended (rc={proc.returncode}) before any PNG appeared in {staging.name}; "
+            "it could not be killed midway"
+        )
+        assert time.monotonic() < deadline, f"no PNG appeared in {staging.name} within 120 s"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    if out_existed:
+        assert tree_snapshot(out) == before, "the killed run changed the existing --out"
+    else:
+        assert not out.exists(), "the killed run published a partial --out"
+    assert staging.is_dir(), "the killed run should leave only its staging folder behind"
+
+    rerun = subprocess.run(
+        augmentor_command("data", "export", npz, "--out", out, "--overwrite"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    records = read_manifest(out)
+    assert len(records) == count
+    assert {r["path"] for r in records} == png_files(out)
+    assert len(png_files(out)) == count
+    for record in records:
+        assert hashlib.sha256((out / record["path"]).read_bytes()).hexdigest() == record["sha256"]
+    assert not staging.exists(), "the stale staging folder of the killed run was not removed"
+    assert staging_folders(out) == []
