@@ -12,12 +12,26 @@ written to disk as PNG files:
   (saving them is not timed). ``Augmentor`` is not a project dependency; install it into the
   virtualenv to compare: ``.venv/bin/pip install Augmentor``.
 
+The operations are as close as the two libraries allow, not identical: Augmentor rotates by whole
+degrees then crops the largest inside rectangle and scales it back up (a slight zoom; ours fills
+the corners with black), and it applies an operation when ``round(uniform(0, 1), 1) <= p``, which
+makes p=0.7 and p=0.5 really 0.75 and 0.55.
+
+With ``--repeats N`` the two sides run N times each, alternating; the median run is reported and
+every time is saved.
+
+Both write under ``--tmp-dir`` (default: bench/results, on the project's disk), so both pay the same file
+system; ``os.sync()`` runs (untimed) before each timed part so one side's dirty pages are not
+flushed on the other side's clock. Other work on the machine skews everything: the 1-minute load
+average at the start is printed and saved.
+
 It also times ``augmentor --help`` (median of several runs after a warm-up) with ``python -c pass``
 as the floor any Python command pays.
 
 Targets: ours at least 4× Augmentor's images/s on a 2-core machine; ``augmentor --help`` under 0.3 s.
 
-    .venv/bin/python bench/classic.py [--workers N] [--repeats N] [--class-index K] [--out-json PATH]
+    .venv/bin/python bench/classic.py [--workers N] [--repeats N] [--class-index K] [--tmp-dir DIR]
+                                      [--out-json PATH]
 """
 
 from __future__ import annotations
@@ -79,6 +93,12 @@ def our_pipeline() -> Pipeline:
     return Pipeline("bench-rotate-flip-zoom", A.to_dict(compose)["transform"])
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (worker pools), user plus system."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def count_files(folder: Path, suffix: str = ".png") -> int:
     """Files under ``folder`` (recursively) whose name ends with ``suffix``."""
     return sum(1 for p in folder.rglob(f"*{suffix}") if p.is_file())
@@ -89,6 +109,8 @@ def run_ours(images: ImageSet, target: int, workers: int, root: Path) -> dict[st
     pipeline = our_pipeline()
     config = ClassicConfig(per_class=target, include_originals=True, workers=workers, seed=0)
     out = root / "ours"
+    os.sync()
+    cpu = cpu_seconds()
     start = time.perf_counter()
     expansion = expand(images, config, pipeline)
     middle = time.perf_counter()
@@ -100,6 +122,7 @@ def run_ours(images: ImageSet, target: int, workers: int, root: Path) -> dict[st
         "seconds": end - start,
         "expand_seconds": middle - start,
         "write_seconds": end - middle,
+        "cpu_seconds": cpu_seconds() - cpu,
     }
 
 
@@ -121,10 +144,13 @@ def run_peer(augmentor_module: Any, source: Path, count: int, root: Path) -> dic
         pipeline.rotate(probability=0.7, max_left_rotation=10, max_right_rotation=10)
         pipeline.flip_left_right(probability=0.5)
         pipeline.zoom(probability=0.5, min_factor=1.0, max_factor=1.2)
+        os.sync()
+        cpu = cpu_seconds()
         start = time.perf_counter()
         pipeline.sample(count)
         end = time.perf_counter()
-    return {"generated": count, "files": count_files(out), "seconds": end - start}
+        cpu = cpu_seconds() - cpu
+    return {"generated": count, "files": count_files(out), "seconds": end - start, "cpu_seconds": cpu}
 
 
 def import_peer() -> Any | None:
@@ -163,12 +189,15 @@ def time_command(argv: list[str], runs: int) -> dict[str, Any]:
 
 def print_table(ours: dict[str, Any], peer: dict[str, Any] | None, help_times: dict[str, Any]) -> None:
     """The results as a fixed-width table on stdout."""
-    print(f"{'method':<34}{'images':>8}{'seconds':>10}{'images/s':>11}")
+    print(f"{'method':<34}{'images':>8}{'seconds':>10}{'images/s':>11}{'cpu s':>8}")
     rows = [("ours (expand + write_imagefolder)", ours)]
     if peer:
         rows.append(("Augmentor Pipeline.sample", peer))
     for name, run in rows:
-        print(f"{name:<34}{run['generated']:>8}{run['seconds']:>10.3f}{run['images_per_s']:>11.0f}")
+        print(
+            f"{name:<34}{run['generated']:>8}{run['seconds']:>10.3f}{run['images_per_s']:>11.0f}"
+            f"{run['cpu_seconds']:>8.2f}"
+        )
     print(f"{'  ours: expand only':<34}{'':>8}{ours['expand_seconds']:>10.3f}")
     print(f"{'  ours: write only':<34}{'':>8}{ours['write_seconds']:>10.3f}")
     for name, run in help_times.items():
@@ -189,6 +218,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--class-index", type=int, default=0, help="Fashion-MNIST class to expand")
     parser.add_argument("--source-images", type=int, default=SOURCE_IMAGES, help="images of that class")
     parser.add_argument("--target", type=int, default=TARGET_PER_CLASS, help="images per class after")
+    parser.add_argument(
+        "--tmp-dir",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results",
+        help="where both sides write (default: bench/results; /tmp here can cost 0.6 ms per file created)",
+    )
     parser.add_argument("--out-json", type=Path, default=RESULTS_JSON, help="where to write the numbers")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.workers < 1 or args.target <= args.source_images:
@@ -198,12 +233,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.2f} before starting; timings will be noisy", file=sys.stderr)
     images = load_class(args.class_index, args.source_images)
     generated = args.target - args.source_images
     peer_module = import_peer()
     ours_runs: list[dict[str, Any]] = []
     peer_runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-classic-") as tmp:
+    args.tmp_dir = args.tmp_dir.resolve()  # Augmentor resolves output folders against its source
+    args.tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-classic-", dir=args.tmp_dir) as tmp:
         source = Path(tmp) / "source"
         if peer_module:
             write_sources(images, source)
@@ -226,7 +266,13 @@ def main(argv: list[str] | None = None) -> None:
     }
     print_table(ours, peer, help_times)
     results = {
-        "machine": {"cpus": os.cpu_count(), "workers": args.workers, "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "workers": args.workers,
+            "python": platform.python_version(),
+            "load_average_at_start": load,
+            "tmp_dir": str(args.tmp_dir),
+        },
         "class_index": args.class_index,
         "source_images": args.source_images,
         "target_per_class": args.target,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from augmentor.classic.albu import A
 from augmentor.classic.expand import ClassicConfig, expand
-from augmentor.classic.pipelines import load_pipeline
+from augmentor.classic.pipelines import Pipeline, load_pipeline, seed_compose
 from augmentor.data.readers import open_dataset
 from tests.conftest import files_under, run_cli
 
@@ -98,7 +99,8 @@ def test_manifest_seed_reproduces_the_image_with_albumentations(shapes_folder, t
     from PIL import Image
 
     for record in [r for r in manifest(out) if r["source"] == "classic"][:5]:
-        pipeline.set_random_seed(record["seed"])
+        seed = record["seed"]
+        pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))  # plain albumentations
         expected = pipeline(image=by_origin[record["parent"]].transpose(1, 2, 0))["image"]
         written = np.asarray(Image.open(out / record["path"]))
         assert np.array_equal(written, expected.reshape(written.shape))
@@ -183,3 +185,14 @@ def test_pipeline_that_changes_size_is_refused(tmp_path, shapes_folder):
     )
     assert result.exit_code == 2 and "keeps size" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_seeded_transforms_draw_independently():
+    flips = A.Compose([A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)])
+    compose = Pipeline("flips", A.to_dict(flips)["transform"]).build()
+    image = np.arange(16, dtype=np.uint8).reshape(4, 4, 1)
+    outputs = set()
+    for seed in range(64):
+        seed_compose(compose, seed)
+        outputs.add(compose(image=image)["image"].tobytes())
+    assert len(outputs) == 4  # none, H, V, both; one seed per child made it only none or both

@@ -1,7 +1,8 @@
 """Classic expansion: apply a pipeline to chosen parents in worker processes, reproducibly.
 
-Every augmented image has its own seed (in the manifest): ``pipeline.set_random_seed(seed)``
-then ``pipeline(image=parent)`` reproduces it exactly, whatever the worker count was.
+Every augmented image has its own seed (in the manifest):
+``pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))`` then
+``pipeline(image=parent)`` reproduces it exactly, whatever the worker count was (``seed_compose``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augmentor.classic.pipelines import Pipeline, load_pipeline
+from augmentor.classic.pipelines import Pipeline, load_pipeline, seed_compose
 from augmentor.classic.quotas import per_class_parents, per_image_parents
 from augmentor.console import progress
 from augmentor.data.imageset import ImageSet
@@ -64,7 +65,7 @@ def _augment_chunk(shared: tuple, task: tuple[int, int]) -> np.ndarray:
         compose = _built.get(pipeline.name)
         if compose is None:
             compose = _built[pipeline.name] = pipeline.build()
-        compose.set_random_seed(int(seeds[i]))
+        seed_compose(compose, int(seeds[i]))
         result = compose(image=images[parents[i]].transpose(1, 2, 0))["image"]
         if result.ndim == 2:
             result = result[:, :, None]

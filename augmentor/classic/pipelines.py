@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import io
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,18 @@ class Pipeline:
         buffer = io.StringIO()
         A.save(self.build(), buffer, data_format=data_format)
         return buffer.getvalue()
+
+
+def seed_compose(compose: Any, seed: int) -> None:
+    """Make ``compose``'s next call reproducible from ``seed``, every transform drawing from one stream.
+
+    Not ``compose.set_random_seed(seed)``: albumentations 2.0.8 gives each child transform its own
+    generator seeded with the same ``seed``, so every child's first draw is the same number and
+    "apply with probability p" decisions (and parameters) are perfectly correlated across transforms.
+    """
+    import numpy as np
+
+    compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
 def _drop_flips(spec: dict[str, Any]) -> dict[str, Any]:
