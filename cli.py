@@ -58,8 +58,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect, export and subset datasets.", no_args_is_help=True)
 pipeline_app = typer.Typer(help="Show and check classic augmentation pipelines.", no_args_is_help=True)
+classify_app = typer.Typer(help="Train, evaluate and list CNN classifiers.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(classify_app, name="classify")
 
 
 def _version(value: bool) -> None:
@@ -73,9 +75,7 @@ def main_callback(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
-    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
 ) -> None:
     """Generative and classic data augmentation for image-classification datasets."""
     _state["debug"] = debug
@@ -94,8 +94,7 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data",
-        help="Folder holding a built-in dataset's files (default: $AUGMENTOR_DATA, then "
-        "/usr/share/datasets).",
+        help="Folder holding a built-in dataset's files (default: $AUGMENTOR_DATA, then /usr/share/datasets).",
     ),
 ]
 ImageSize = Annotated[
@@ -109,16 +108,10 @@ Channels = Annotated[
 SkipCorrupt = Annotated[
     bool, typer.Option("--skip-corrupt", help="Go on past unreadable files and report them (default: stop).")
 ]
-Out = Annotated[
-    Path, typer.Option("--out", "-o", help="Output folder (refused if it exists and is not empty).")
-]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder (refused if it exists and is not empty).")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")]
-Workers = Annotated[
-    int, typer.Option("--workers", min=0, help="Worker processes (0: one per core, up to 8).")
-]
-JsonFlag = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
-]
+Workers = Annotated[int, typer.Option("--workers", min=0, help="Worker processes (0: one per core, up to 8).")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
 
 
 def _read_options(data: Path | None, image_size: str | None, channels: int | None, skip_corrupt: bool):
@@ -127,9 +120,7 @@ def _read_options(data: Path | None, image_size: str | None, channels: int | Non
 
     if channels not in (None, 1, 3):
         raise UserError(f"--channels {channels} is not supported; use 1 (grey) or 3 (colour)")
-    return ReadOptions(
-        data=data, image_size=parse_image_size(image_size), channels=channels, skip_corrupt=skip_corrupt
-    )
+    return ReadOptions(data=data, image_size=parse_image_size(image_size), channels=channels, skip_corrupt=skip_corrupt)
 
 
 def _command_line() -> str:
@@ -228,9 +219,7 @@ def data_subset(
     from augmentor.data.jobs import subset
 
     options = _read_options(data, image_size, channels, skip_corrupt)
-    result = subset(
-        src, per_class, seed, out, options, overwrite=overwrite, workers=workers, command=_command_line()
-    )
+    result = subset(src, per_class, seed, out, options, overwrite=overwrite, workers=workers, command=_command_line())
     _print_written(result, as_json)
 
 
@@ -251,9 +240,7 @@ def classic(
     ] = None,
     include_originals: Annotated[
         bool,
-        typer.Option(
-            "--include-originals/--no-include-originals", help="Keep the real images in the output."
-        ),
+        typer.Option("--include-originals/--no-include-originals", help="Keep the real images in the output."),
     ] = True,
     no_flip_classes: Annotated[
         str, typer.Option("--no-flip-classes", help="Comma-separated classes that must never be mirrored.")
@@ -294,9 +281,7 @@ class PipelineFormat(StrEnum):
 @reports_errors
 def pipeline_show(
     preset: Annotated[str, typer.Argument(help="Preset name (light, medium, heavy) or a pipeline file.")],
-    fmt: Annotated[
-        PipelineFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = PipelineFormat.yaml,
+    fmt: Annotated[PipelineFormat, typer.Option("--format", "-f", help="Output format.")] = PipelineFormat.yaml,
 ) -> None:
     """Print a pipeline in albumentations' A.save format, ready to edit and pass to --pipeline."""
     from augmentor.classic.pipelines import load_pipeline
@@ -343,6 +328,190 @@ def pipeline_check(
     typer.echo(f"ran cleanly on {report.tested_on}")
     if report.preview:
         typer.echo(f"preview: {report.preview}")
+
+
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+
+
+@classify_app.command("archs")
+@reports_errors
+def classify_archs(
+    image_size: Annotated[int, typer.Option("--image-size", min=8, help="Input size for the counts.")] = 28,
+    channels: Annotated[int, typer.Option("--channels", min=1, max=3, help="Input channels (1 or 3).")] = 1,
+    num_classes: Annotated[int, typer.Option("--num-classes", min=2)] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the architectures with parameter counts and FLOPs per image at a given input size."""
+    from augmentor.models.registry import describe_arch, list_archs
+
+    rows = [
+        {"arch": info.name, "summary": info.summary, **describe_arch(info.name, channels, image_size, num_classes)}
+        for info in list_archs()
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"classifiers at {channels}×{image_size}×{image_size}, {num_classes} classes")
+    for column in ("arch", "params", "MFLOPs / image", "summary"):
+        table.add_column(column, justify="right" if column in ("params", "MFLOPs / image") else "left")
+    for row in rows:
+        table.add_row(row["arch"], f"{row['params']:,}", f"{row['flops'] / 1e6:,.1f}", row["summary"])
+    _stdout_console().print(table)
+
+
+@classify_app.command("train")
+@reports_errors
+def classify_train(
+    src: Src,
+    out: Out,
+    test: Annotated[
+        str | None, typer.Option("--test", help="Test data (default: SRC's test split, if it has one).")
+    ] = None,
+    arch: Annotated[str, typer.Option("--arch", help="Architecture (see `augmentor classify archs`).")] = "fast",
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Budget in optimiser steps.")] = None,
+    epochs: Annotated[float | None, typer.Option("--epochs", min=0.01, help="Budget in epochs (default 10).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW).")] = 3e-3,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0)] = 5e-4,
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing", min=0.0, max=0.9)] = 0.1,
+    schedule: Annotated[str, typer.Option("--schedule", help="onecycle or cosine.")] = "onecycle",
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random left-right flips while training.")] = True,
+    crop_padding: Annotated[int, typer.Option("--crop-padding", min=0, help="Random-crop shift in pixels.")] = 2,
+    init: Annotated[
+        str | None,
+        typer.Option("--init", help="Start from a classifier RUN, or torchvision:resnet18=FILE.pth (local file)."),
+    ] = None,
+    freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the new head.")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    data: DataDir = None,
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    skip_corrupt: SkipCorrupt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a classifier into a run folder (weights, config, metrics, curves, confusion matrix)."""
+    from augmentor.classify import train_run
+    from augmentor.training.classifier import TrainConfig
+
+    config = TrainConfig(
+        arch=arch,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        label_smoothing=label_smoothing,
+        schedule=schedule,
+        flip=flip,
+        crop_padding=crop_padding,
+        seed=seed,
+        device=device,
+        freeze_backbone=freeze_backbone,
+    )
+    options = _read_options(data, image_size, channels, skip_corrupt)
+    result = train_run(src, config, out, test_src=test, init=init, read_options=options, overwrite=overwrite)
+    summary = {
+        "run": str(out),
+        "arch": result.config["arch"],
+        "steps": result.config["training"]["steps"],
+        "seconds": result.config["training"]["seconds"],
+        "device": result.config["device"],
+        "test_accuracy": result.final["accuracy"] if result.final else None,
+    }
+    if as_json:
+        _print_json(summary)
+        return
+    for key, value in summary.items():
+        shown = f"{value:.4f}" if isinstance(value, float) and key == "test_accuracy" else value
+        typer.echo(f"{key + ':':<15} {shown}")
+
+
+@classify_app.command("eval")
+@reports_errors
+def classify_eval(
+    run: Annotated[Path, typer.Argument(help="A classifier run folder.")],
+    test: Annotated[str, typer.Argument(help="Test data (its test split when it has one).")],
+    data: DataDir = None,
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Accuracy, per-class accuracy and the confusion matrix of a run on test data."""
+    from augmentor.classify import eval_run
+
+    scores = eval_run(run, test, _read_options(data, image_size, channels, False))
+    if as_json:
+        _print_json(scores)
+        return
+    from augmentor.render import confusion_table
+
+    typer.echo(f"accuracy: {scores['accuracy']:.4f} on {scores['images']:,} images")
+    _stdout_console().print(confusion_table(scores))
+
+
+def _number_list(text: str, flag: str, kind: type) -> tuple:
+    from augmentor.errors import UserError
+
+    try:
+        values = tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) <= 0:
+        raise UserError(f"{flag} {text!r}: give positive numbers separated by commas, e.g. 10,100")
+    return values
+
+
+@app.command("gain")
+@reports_errors
+def gain(
+    src: Src,
+    out: Out,
+    per_class: Annotated[str, typer.Option("--per-class", help="Real images per class, e.g. 10,100.")] = "10,100",
+    arms: Annotated[
+        str, typer.Option("--arms", help="Comma-separated arms: real, classic[:PIPELINE] (combine sources with +).")
+    ] = "real,classic",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per arm and N (subset draw and training).")] = 3,
+    arch: Annotated[str, typer.Option("--arch", help="Classifier, the same in every arm.")] = "fast",
+    budget: Annotated[int, typer.Option("--budget", min=1, help="Optimiser steps, the same in every arm.")] = 300,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 3e-3,
+    synthetic_ratio: Annotated[
+        str, typer.Option("--synthetic-ratio", help="Synthetic images per real image; several give a curve.")
+    ] = "4",
+    device: Device = "auto",
+    workers: Workers = 0,
+    overwrite: Overwrite = False,
+    data: DataDir = None,
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Does augmentation help? Train the same classifier on every arm and compare on the test split."""
+    from augmentor.experiments.gain import GainConfig, print_summary, run_gain
+
+    config = GainConfig(
+        per_class=_number_list(per_class, "--per-class", int),
+        arms=arms,
+        seeds=seeds,
+        arch=arch,
+        budget=budget,
+        batch_size=batch_size,
+        lr=lr,
+        synthetic_ratio=_number_list(synthetic_ratio, "--synthetic-ratio", float),
+        device=device,
+        workers=workers,
+    )
+    options = _read_options(data, image_size, channels, False)
+    result = run_gain(src, config, out, read_options=options, overwrite=overwrite, command=_command_line())
+    if as_json:
+        _print_json({"report": str(out / "report.md"), "summary": result.summary})
+        return
+    print_summary(result)
+    typer.echo(str(out / "report.md"))
 
 
 def _terminate(signum: int, frame: object) -> None:

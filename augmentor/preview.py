@@ -19,9 +19,7 @@ def grid_png(rows: list[list[np.ndarray]], gap_after_first: bool = True) -> byte
     cell_h, cell_w = height * scale, width * scale
     columns = max(len(r) for r in rows)
     extra = 3 * _GAP if gap_after_first else 0
-    canvas = np.full(
-        (len(rows) * (cell_h + _GAP) + _GAP, columns * (cell_w + _GAP) + _GAP + extra, 3), 255, np.uint8
-    )
+    canvas = np.full((len(rows) * (cell_h + _GAP) + _GAP, columns * (cell_w + _GAP) + _GAP + extra, 3), 255, np.uint8)
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
             hwc = image.transpose(1, 2, 0)

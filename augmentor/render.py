@@ -85,3 +85,17 @@ def _short(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+def confusion_table(scores: dict[str, Any]) -> Table:
+    """Per-class accuracy and the confusion matrix (rows: true class, columns: predicted)."""
+    names = scores["class_names"]
+    table = Table(title="confusion matrix (rows: true, columns: predicted)")
+    table.add_column("class")
+    table.add_column("acc", justify="right", style="bold")
+    for k in range(len(names)):
+        table.add_column(str(k), justify="right")
+    for k, (name, row) in enumerate(zip(names, scores["confusion"], strict=True)):
+        cells = [f"[bold]{n}[/bold]" if j == k else (str(n) if n else "·") for j, n in enumerate(row)]
+        table.add_row(f"{k} {name}", f"{scores['per_class'][name]:.3f}", *cells)
+    return table

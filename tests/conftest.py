@@ -29,9 +29,7 @@ def draw_shape(kind: str, size: int, rng: np.random.Generator, channels: int = 1
     elif kind == "square":
         rr, cc = rectangle((cy - radius, cx - radius), extent=(2 * radius, 2 * radius), shape=canvas.shape)
     else:
-        rr, cc = polygon(
-            [cy - radius, cy + radius, cy + radius], [cx, cx - radius, cx + radius], canvas.shape
-        )
+        rr, cc = polygon([cy - radius, cy + radius, cy + radius], [cx, cx - radius, cx + radius], canvas.shape)
     canvas[rr, cc] = int(rng.integers(150, 256))
     if channels == 3:
         tint = rng.uniform(0.4, 1.0, size=3)

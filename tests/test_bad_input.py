@@ -84,9 +84,7 @@ def noise_png_bytes(size: int = 28, seed: int = 0) -> bytes:
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
 def bomb_png_bytes(width: int, height: int, bit_depth: int, colour_type: int, full: bool = False) -> bytes:
@@ -349,9 +347,7 @@ def test_unknown_transform_name_is_refused_with_suggestion(tmp_path, monkeypatch
 # --- 10: class names that would leave the output folder ------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "bad_name", ["../evil", "/abs", "a/b", "x\x00y"], ids=["dotdot", "abs", "slash", "nul"]
-)
+@pytest.mark.parametrize("bad_name", ["../evil", "/abs", "a/b", "x\x00y"], ids=["dotdot", "abs", "slash", "nul"])
 def test_npz_class_name_escaping_out_is_refused(tmp_path, bad_name):
     npz = tmp_path / "named.npz"
     images = np.random.default_rng(0).integers(0, 256, (4, 8, 8), dtype=np.uint8)

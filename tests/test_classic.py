@@ -24,9 +24,7 @@ def manifest(root: Path) -> list[dict]:
 
 def test_per_image_counts_and_provenance(shapes_folder, tmp_path):
     out = tmp_path / "out"
-    result = run_cli(
-        "classic", shapes_folder, "--per-image", "3", "--pipeline", "light", "--out", out, "--json"
-    )
+    result = run_cli("classic", shapes_folder, "--per-image", "3", "--pipeline", "light", "--out", out, "--json")
     assert result.exit_code == 0, result.stderr
     records = manifest(out)
     sources = Counter(r["source"] for r in records)
@@ -180,9 +178,7 @@ def test_pipeline_check_lists_and_previews(tmp_path, shapes_folder):
 def test_pipeline_that_changes_size_is_refused(tmp_path, shapes_folder):
     pipe = tmp_path / "crop.json"
     A.save(A.Compose([A.CenterCrop(10, 10)]), str(pipe), data_format="json")
-    result = run_cli(
-        "classic", shapes_folder, "--pipeline", pipe, "--per-image", "1", "--out", tmp_path / "o"
-    )
+    result = run_cli("classic", shapes_folder, "--pipeline", pipe, "--per-image", "1", "--out", tmp_path / "o")
     assert result.exit_code == 2 and "keeps size" in result.stderr
     assert not (tmp_path / "o").exists()
 

@@ -76,7 +76,4 @@ def _preview_rows(images: ImageSet, pipeline, seed: int) -> list[list[np.ndarray
             break
     parents = np.repeat(np.array(chosen), _COPIES)
     copies = augment(images, pipeline, parents, seed)
-    return [
-        [images.images[p], *list(copies.images[r * _COPIES : (r + 1) * _COPIES])]
-        for r, p in enumerate(chosen)
-    ]
+    return [[images.images[p], *list(copies.images[r * _COPIES : (r + 1) * _COPIES])] for r, p in enumerate(chosen)]

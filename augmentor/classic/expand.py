@@ -96,9 +96,7 @@ def augment(
     shared = (image_set.images, parents, seeds, variant, pipelines)
     tasks = [(s, min(s + _CHUNK, len(parents))) for s in range(0, len(parents), _CHUNK)]
     with progress(f"augmenting ({pipeline.name})", len(parents)) as advance:
-        chunks = parallel_map(
-            _augment_chunk, shared, tasks, workers, on_result=lambda t, _: advance(t[1] - t[0])
-        )
+        chunks = parallel_map(_augment_chunk, shared, tasks, workers, on_result=lambda t, _: advance(t[1] - t[0]))
     images = np.concatenate(chunks) if chunks else np.zeros((0, *image_set.images.shape[1:]), np.uint8)
     provenance = [
         {
@@ -159,9 +157,7 @@ def preview_rows(originals: ImageSet, augmented: ImageSet, parents: np.ndarray) 
             chosen.append(candidates[0])
         if len(chosen) == _PREVIEW_ROWS:
             break
-    return [
-        [originals.images[p]] + [augmented.images[i] for i in by_parent[p][:_PREVIEW_COPIES]] for p in chosen
-    ]
+    return [[originals.images[p]] + [augmented.images[i] for i in by_parent[p][:_PREVIEW_COPIES]] for p in chosen]
 
 
 def run_classic(

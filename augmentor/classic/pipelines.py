@@ -63,9 +63,7 @@ def seed_compose(compose: Any, seed: int) -> None:
 def _drop_flips(spec: dict[str, Any]) -> dict[str, Any]:
     spec = dict(spec)
     if "transforms" in spec:
-        spec["transforms"] = [
-            _drop_flips(t) for t in spec["transforms"] if _short_name(t) not in FLIP_TRANSFORMS
-        ]
+        spec["transforms"] = [_drop_flips(t) for t in spec["transforms"] if _short_name(t) not in FLIP_TRANSFORMS]
     return spec
 
 
@@ -120,9 +118,7 @@ def _parse(path: Path) -> dict[str, Any]:
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})") from None
     if not isinstance(document, dict) or not isinstance(document.get("transform"), dict):
-        raise UserError(
-            f"{path}: no top-level 'transform' mapping; expected the format albumentations' A.save writes"
-        )
+        raise UserError(f"{path}: no top-level 'transform' mapping; expected the format albumentations' A.save writes")
     return document
 
 

@@ -54,8 +54,7 @@ def decode_image(path: Path, channels: int | None = None) -> np.ndarray:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise BadImageFile(
-                        f"{width}×{height} pixels exceeds the {MAX_PIXELS:,}-pixel limit "
-                        "(decompression-bomb guard)"
+                        f"{width}×{height} pixels exceeds the {MAX_PIXELS:,}-pixel limit (decompression-bomb guard)"
                     )
                 image.load()
                 return _to_array(image, channels)

@@ -23,9 +23,7 @@ def _open_bytes(path: Path) -> bytes:
                 return handle.read()
         return path.read_bytes()
     except (OSError, EOFError) as exc:
-        raise UserError(
-            f"{path}: cannot read IDX data ({exc}); replace the file with an intact copy"
-        ) from None
+        raise UserError(f"{path}: cannot read IDX data ({exc}); replace the file with an intact copy") from None
 
 
 def read_idx_array(path: Path) -> np.ndarray:
@@ -76,9 +74,7 @@ def read_idx_pair(
     images = read_idx_array(images_path)
     labels = read_idx_array(labels_path).astype(np.int64)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise UserError(
-            f"{images_path}: {images.shape} images do not pair with {labels.shape} labels in {labels_path}"
-        )
+        raise UserError(f"{images_path}: {images.shape} images do not pair with {labels.shape} labels in {labels_path}")
     if class_names is None:
         class_names = [str(i) for i in range(int(labels.max()) + 1)]
     if labels.max() >= len(class_names):
@@ -89,9 +85,7 @@ def read_idx_pair(
     return ImageSet(array, labels, list(class_names), provenance)
 
 
-def read_idx(
-    src: Path, options: ReadOptions, class_names: list[str] | None = None, name: str | None = None
-) -> Dataset:
+def read_idx(src: Path, options: ReadOptions, class_names: list[str] | None = None, name: str | None = None) -> Dataset:
     """Read IDX data from a folder holding ``train-*`` (and ``t10k-*``) files or from one images file."""
     if src.is_file():
         # One file given: it is the whole dataset, read as the train split.

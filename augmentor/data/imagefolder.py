@@ -67,9 +67,7 @@ def _list_files(root: Path, split_root: Path, class_names: list[str]) -> list[Im
     files: list[ImageFile] = []
     for label, name in enumerate(class_names):
         class_dir = split_root / name
-        entries = sorted(
-            p for p in class_dir.iterdir() if not p.name.startswith(".") and p.name not in _IGNORED_FILES
-        )
+        entries = sorted(p for p in class_dir.iterdir() if not p.name.startswith(".") and p.name not in _IGNORED_FILES)
         entries = [p for p in entries if not p.is_dir()]
         if not entries:
             raise UserError(f"{class_dir}: the class folder has no images; add images or remove the folder")

@@ -40,8 +40,7 @@ def check_class_name(name: str, where: str) -> None:
         reason = "it contains a control character"
     if reason:
         raise UserError(
-            f"{where}: class name {name!r} is refused because {reason}; "
-            "rename the class to a plain folder name"
+            f"{where}: class name {name!r} is refused because {reason}; rename the class to a plain folder name"
         )
 
 
@@ -135,3 +134,14 @@ class Dataset:
     @property
     def class_names(self) -> list[str]:
         return self.train.class_names
+
+
+def fingerprint(image_set: ImageSet) -> str:
+    """A sha256 over pixels, labels and class names: which exact images a model was trained on."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update(repr((image_set.images.shape, image_set.class_names)).encode())
+    digest.update(np.ascontiguousarray(image_set.images).tobytes())
+    digest.update(image_set.labels.astype(np.int64).tobytes())
+    return digest.hexdigest()

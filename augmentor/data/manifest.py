@@ -52,8 +52,4 @@ def read_manifest_provenance(root: Path) -> dict[str, dict[str, Any]]:
         records = read_manifest(root)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
-    return {
-        r["path"]: {k: r.get(k) for k in PROVENANCE_KEYS if r.get(k) is not None}
-        for r in records
-        if "path" in r
-    }
+    return {r["path"]: {k: r.get(k) for k in PROVENANCE_KEYS if r.get(k) is not None} for r in records if "path" in r}

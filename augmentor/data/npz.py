@@ -26,9 +26,7 @@ def _to_nchw(images: np.ndarray, path: Path, key: str) -> np.ndarray:
         return images.transpose(0, 3, 1, 2)
     if images.ndim == 4 and images.shape[1] in (1, 3):
         return images
-    raise UserError(
-        f"{path}: '{key}' has shape {images.shape}; expected N×H×W, N×H×W×C or N×C×H×W with C = 1 or 3"
-    )
+    raise UserError(f"{path}: '{key}' has shape {images.shape}; expected N×H×W, N×H×W×C or N×C×H×W with C = 1 or 3")
 
 
 def read_npz(path: Path, options: ReadOptions) -> Dataset:
@@ -41,15 +39,11 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
         keys = set(archive.files)
         for required in ("images", "labels"):
             if required not in keys:
-                raise UserError(
-                    f"{path}: no '{required}' array (found: {sorted(keys)}); save images= and labels="
-                )
+                raise UserError(f"{path}: no '{required}' array (found: {sorted(keys)}); save images= and labels=")
         try:
             arrays = {k: archive[k] for k in keys}
         except ValueError as exc:
-            raise UserError(
-                f"{path}: holds pickled objects, which are refused ({exc}); store plain arrays"
-            ) from None
+            raise UserError(f"{path}: holds pickled objects, which are refused ({exc}); store plain arrays") from None
     labels = arrays["labels"]
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
         raise UserError(f"{path}: 'labels' must be a 1-D array of non-negative integers")

@@ -30,7 +30,5 @@ def parse_image_size(text: str | None) -> tuple[int, int] | None:
     if len(values) == 1:
         values = values * 2
     if len(values) != 2 or min(values) < 1:
-        raise UserError(
-            f"--image-size {text!r} is not a size; give N or HEIGHTxWIDTH, for example 28 or 32x48"
-        )
+        raise UserError(f"--image-size {text!r} is not a size; give N or HEIGHTxWIDTH, for example 28 or 32x48")
     return values[0], values[1]

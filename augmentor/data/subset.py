@@ -16,9 +16,7 @@ def stratified_indices(image_set: ImageSet, per_class: int, seed: int) -> np.nda
     short = {name: n for name, n in counts.items() if n < per_class}
     if short:
         listed = ", ".join(f"{name!r} has {n}" for name, n in short.items())
-        raise UserError(
-            f"--per-class {per_class} is more than some classes hold ({listed}); lower --per-class"
-        )
+        raise UserError(f"--per-class {per_class} is more than some classes hold ({listed}); lower --per-class")
     rng = np.random.default_rng(seed)
     chosen = []
     for label in range(len(image_set.class_names)):

@@ -40,9 +40,7 @@ def encode_png(image_chw: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _write_chunk(
-    shared: tuple[Path, list[tuple[np.ndarray, list[str]]]], task: tuple[int, int, int]
-) -> list[str]:
+def _write_chunk(shared: tuple[Path, list[tuple[np.ndarray, list[str]]]], task: tuple[int, int, int]) -> list[str]:
     """Encode and write images ``start:stop`` of one split; returns their sha256 digests."""
     root, splits = shared
     split_index, start, stop = task
@@ -99,9 +97,7 @@ def write_imagefolder(
             for start in range(0, len(splits[name]), _CHUNK)
         ]
         with progress("writing PNGs", total) as advance:
-            digests = parallel_map(
-                _write_chunk, shared, tasks, workers, on_result=lambda t, _: advance(t[2] - t[1])
-            )
+            digests = parallel_map(_write_chunk, shared, tasks, workers, on_result=lambda t, _: advance(t[2] - t[1]))
         digest_by_split: dict[str, list[str]] = {name: [] for name in split_names}
         for (k, _, _), chunk in zip(tasks, digests, strict=True):
             digest_by_split[split_names[k]] += chunk

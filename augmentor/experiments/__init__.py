@@ -1,0 +1,1 @@
+"""The gain experiment: does augmentation help a classifier, and by how much (with intervals)?"""

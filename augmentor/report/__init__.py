@@ -1,0 +1,1 @@
+"""Reports: plots (matplotlib, headless) and the markdown/JSON of experiments."""

@@ -1,0 +1,63 @@
+"""Figures as PNG bytes, drawn headless with matplotlib (imported only when a figure is made)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(figure)
+    return buffer.getvalue()
+
+
+def training_curves_png(metrics: list[dict[str, Any]]) -> bytes:
+    """Training loss (left axis) and test accuracy (right axis) against the step."""
+    plt = _pyplot()
+    figure, loss_axis = plt.subplots(figsize=(6, 3.5))
+    steps = [m["step"] for m in metrics]
+    loss_axis.plot(steps, [m["train_loss"] for m in metrics], color="tab:blue", marker="o", ms=3)
+    loss_axis.set_xlabel("step")
+    loss_axis.set_ylabel("training loss", color="tab:blue")
+    if any("test_accuracy" in m for m in metrics):
+        acc_axis = loss_axis.twinx()
+        points = [(m["step"], m["test_accuracy"]) for m in metrics if "test_accuracy" in m]
+        acc_axis.plot(*zip(*points, strict=True), color="tab:orange", marker="o", ms=3)
+        acc_axis.set_ylabel("test accuracy", color="tab:orange")
+    figure.tight_layout()
+    return _png(figure)
+
+
+def confusion_png(confusion: list[list[int]], class_names: list[str]) -> bytes:
+    """The confusion matrix, rows normalised (true class), counts written in the cells."""
+    import numpy as np
+
+    plt = _pyplot()
+    matrix = np.asarray(confusion, dtype=float)
+    rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    size = max(4.0, 0.45 * len(class_names) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ticks = range(len(class_names))
+    axis.set_xticks(ticks, class_names, rotation=60, ha="right", fontsize=8)
+    axis.set_yticks(ticks, class_names, fontsize=8)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    if len(class_names) <= 20:
+        for i in ticks:
+            for j in ticks:
+                colour = "white" if rates[i, j] > 0.5 else "black"
+                axis.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=7, color=colour)
+    figure.tight_layout()
+    return _png(figure)

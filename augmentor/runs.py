@@ -1,0 +1,103 @@
+"""Run folders: ``config.json`` + ``model.safetensors`` + ``metrics.jsonl`` + plots.
+
+Training output and shipped weights share this format. Nothing here unpickles: weights are
+safetensors, everything else is JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from augmentor import __version__
+from augmentor.errors import UserError
+from augmentor.outdir import staged_output
+
+RUN_FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+METRICS_NAME = "metrics.jsonl"
+_PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
+
+
+def write_run(
+    out: Path,
+    *,
+    config: dict[str, Any],
+    state_dict: dict[str, Any],
+    metrics: list[dict[str, Any]],
+    files: dict[str, bytes] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a complete run folder atomically (it appears whole or not at all)."""
+    from safetensors.torch import save_file
+
+    document = {"format_version": RUN_FORMAT_VERSION, "augmentor_version": __version__, **config}
+    with staged_output(out, overwrite) as staging:
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+        save_file(tensors, str(staging / WEIGHTS_NAME), metadata={"format": "pt"})
+        (staging / METRICS_NAME).write_text("".join(json.dumps(m) + "\n" for m in metrics))
+        for name, data in (files or {}).items():
+            (staging / name).write_bytes(data)
+        (staging / CONFIG_NAME).write_text(json.dumps(document, indent=2) + "\n")
+    return out
+
+
+def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
+    """The run's config, after checking that ``run`` is a run folder (of ``kind`` when given)."""
+    if run.is_file() and run.suffix.lower() in _PICKLE_SUFFIXES:
+        raise UserError(
+            f"{run}: pickled checkpoints are refused (loading them can run arbitrary code); "
+            "give a run folder with config.json and model.safetensors"
+        )
+    if not run.is_dir() or not (run / CONFIG_NAME).is_file() or not (run / WEIGHTS_NAME).is_file():
+        raise UserError(f"{run}: not a run folder (expected {CONFIG_NAME} and {WEIGHTS_NAME} inside)")
+    try:
+        config = json.loads((run / CONFIG_NAME).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{run / CONFIG_NAME}: not valid JSON ({exc})") from None
+    version = config.get("format_version")
+    if version != RUN_FORMAT_VERSION:
+        raise UserError(f"{run}: run format version {version!r} is not supported (expected {RUN_FORMAT_VERSION})")
+    if kind is not None and config.get("kind") != kind:
+        raise UserError(f"{run}: is a {config.get('kind')!r} run, a {kind!r} run is needed here")
+    return config
+
+
+def read_weights(run: Path) -> dict[str, Any]:
+    """The run's tensors (safetensors: no code runs while loading)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(run / WEIGHTS_NAME))
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{run / WEIGHTS_NAME}: unreadable weights ({exc})") from None
+
+
+def load_matching(module: Any, state: dict[str, Any], source: str) -> None:
+    """Load ``state`` into ``module`` strictly, naming any missing, unexpected or mis-shaped tensors."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            shapes = ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:4])
+            parts.append(f"shape mismatch: {shapes}")
+        if missing:
+            parts.append(f"missing: {', '.join(missing[:4])}" + (" …" if len(missing) > 4 else ""))
+        if unexpected:
+            parts.append(f"unexpected: {', '.join(unexpected[:4])}" + (" …" if len(unexpected) > 4 else ""))
+        raise UserError(f"{source}: weights do not match the model ({'; '.join(parts)})")
+    module.load_state_dict(state)
+
+
+def read_metrics(run: Path) -> list[dict[str, Any]]:
+    """The run's metrics lines."""
+    path = run / METRICS_NAME
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,232 @@
+"""Classifier training: the dataset resident on the device, augmentation there, a fixed step budget.
+
+One loop serves every architecture, CPU and GPU: bf16 autocast and channels_last on CUDA, fused
+AdamW there, label smoothing, a one-cycle or cosine schedule. CPU runs with the same seed are
+bit-identical.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from augmentor.console import progress
+from augmentor.data.imageset import ImageSet, fingerprint
+from augmentor.errors import UserError
+from augmentor.training.augment import random_crop, random_flip
+from augmentor.training.device import channel_stats, normalise, resolve_device, seeded_generator, to_device
+from augmentor.training.evaluate import evaluate_tensors
+
+SCHEDULES = ("onecycle", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``augmentor classify train`` options (field names = flag names)."""
+
+    arch: str = "fast"
+    steps: int | None = None  # the budget: optimiser steps; or give epochs
+    epochs: float | None = None
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    schedule: str = "onecycle"
+    flip: bool = True
+    crop_padding: int = 2
+    seed: int = 0
+    device: str = "auto"
+    evals: int = 10  # test evaluations spread over training (when a test set is given)
+    freeze_backbone: bool = False
+
+
+@dataclass
+class TrainResult:
+    """A trained model and everything the run folder records about it."""
+
+    model: torch.nn.Module
+    config: dict[str, Any]
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, Any] | None = None
+
+
+class TrainingDiverged(UserError):
+    """The loss became non-finite; ``last_good`` holds the weights of the last finite check."""
+
+    def __init__(self, message: str, last_good: dict[str, torch.Tensor], step: int) -> None:
+        super().__init__(message)
+        self.last_good = last_good
+        self.step = step
+
+
+def check_trainable(train: ImageSet) -> None:
+    """Refuse classes too small to learn from."""
+    counts = train.class_counts()
+    small = [name for name, n in counts.items() if n < 2]
+    if small:
+        raise UserError(
+            f"class {small[0]!r} has {counts[small[0]]} image(s) in the training set; a classifier needs at "
+            "least 2 per class: add images or remove the class"
+        )
+
+
+def align_classes(class_names: list[str], test: ImageSet, owner: str = "training set") -> ImageSet:
+    """``test`` relabelled onto ``class_names`` by name; differing class sets are an error."""
+    if test.class_names == class_names:
+        return test
+    extra = sorted(set(test.class_names) - set(class_names))
+    missing = sorted(set(class_names) - set(test.class_names))
+    if extra or missing:
+        raise UserError(
+            f"the test set's classes differ from the {owner}'s (only in test: {extra or 'none'}; "
+            f"only in the {owner}: {missing or 'none'}); evaluate on data with the same classes"
+        )
+    remap = np.array([class_names.index(n) for n in test.class_names])
+    return ImageSet(test.images, remap[test.labels], list(class_names), test.provenance)
+
+
+def budget_steps(config: TrainConfig, num_images: int, batch_size: int) -> int:
+    """The step budget from ``steps`` or ``epochs``."""
+    if config.steps is not None:
+        if config.steps < 1:
+            raise UserError(f"--steps must be at least 1, got {config.steps}")
+        return config.steps
+    epochs = config.epochs if config.epochs is not None else 10.0
+    return max(1, math.ceil(epochs * num_images / batch_size))
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, name: str, lr: float, steps: int) -> Any:
+    """One-cycle (warm-up then anneal) or cosine, both stepped once per optimiser step."""
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=lr, total_steps=steps, pct_start=0.25, anneal_strategy="linear"
+        )
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    raise UserError(f"--schedule {name!r} is unknown; use one of {', '.join(SCHEDULES)}")
+
+
+def _batches(n: int, batch_size: int, steps: int, generator: torch.Generator, device: torch.device):
+    """Index batches of a fixed size from back-to-back permutations: every image equally often."""
+    pending = torch.empty(0, dtype=torch.long, device=device)
+    for _ in range(steps):
+        while pending.numel() < batch_size:
+            pending = torch.cat([pending, torch.randperm(n, device=device, generator=generator)])
+        yield pending[:batch_size]
+        pending = pending[batch_size:]
+
+
+def train_classifier(
+    train: ImageSet,
+    config: TrainConfig,
+    test: ImageSet | None = None,
+    init_model: torch.nn.Module | None = None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train ``config.arch`` on ``train`` for the step budget; evaluate on ``test`` along the way."""
+    from augmentor.models import create_model
+
+    check_trainable(train)
+    test = align_classes(train.class_names, test) if test is not None else None
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    num_classes = len(train.class_names)
+    height, width = train.size
+    if height != width:
+        raise UserError(f"classifiers take square images, got {height}×{width}; pass --image-size {max(height, width)}")
+    model = init_model or create_model(config.arch, num_classes, train.channels, height)
+    if config.freeze_backbone:
+        for parameter in model.backbone_parameters():
+            parameter.requires_grad_(False)
+    model.to(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        model.to(memory_format=torch.channels_last)
+
+    images, labels = to_device(train, device)
+    mean_list, std_list = channel_stats(images)
+    mean = torch.tensor(mean_list, device=device).view(-1, 1, 1)
+    std = torch.tensor(std_list, device=device).view(-1, 1, 1)
+    test_tensors = to_device(test, device) if test is not None else None
+    batch_size = min(config.batch_size, len(train))
+    steps = budget_steps(config, len(train), batch_size)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=cuda or None)
+    schedule = make_schedule(optimizer, config.schedule, config.lr, steps)
+    generator = seeded_generator(config.seed, device)
+
+    record = {
+        "kind": "classifier",
+        "arch": config.arch,
+        "model_args": {"num_classes": num_classes, "in_channels": train.channels, "image_size": height},
+        "class_names": list(train.class_names),
+        "image_shape": [train.channels, height, width],
+        "normalisation": {"mean": mean_list, "std": std_list},
+        "training": {**asdict(config), "steps": steps, "batch_size": batch_size},
+        "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
+        "device": str(device),
+    }
+    # Log (and evaluate, with a test set) at ``evals`` points; each is also a "last good" checkpoint.
+    eval_points = {max(1, round(steps * (k + 1) / max(1, config.evals))) for k in range(max(1, config.evals))}
+    check_every = 1 if not cuda else 50  # a finite-loss check costs a device sync: rarer on GPU
+    metrics: list[dict[str, Any]] = []
+    last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    loss_sum = torch.zeros((), device=device)
+    loss_count = 0
+    started = time.perf_counter()
+    model.train()
+    with progress(f"training {config.arch}", steps) as advance:
+        for step, index in enumerate(_batches(len(train), batch_size, steps, generator, device), start=1):
+            batch = random_crop(images[index], config.crop_padding, generator)
+            if config.flip:
+                batch = random_flip(batch, generator)
+            inputs = normalise(batch, mean, std)
+            if cuda:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = model(inputs)
+            loss = F.cross_entropy(logits.float(), labels[index], label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            lr_used = optimizer.param_groups[0]["lr"]
+            schedule.step()
+            loss_sum += loss.detach()
+            loss_count += 1
+            checkpoint = step % check_every == 0 or step in eval_points or step == steps
+            if checkpoint and not torch.isfinite(loss_sum):
+                raise TrainingDiverged(
+                    f"the loss became non-finite by step {step} (last finite check: step "
+                    f"{metrics[-1]['step'] if metrics else 0}); lower --lr (now {config.lr})",
+                    last_good,
+                    step,
+                )
+            if step in eval_points or step == steps:
+                entry = {
+                    "step": step,
+                    "epoch": round(step * batch_size / len(train), 3),
+                    "train_loss": round(float(loss_sum) / loss_count, 5),
+                    "lr": lr_used,
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+                loss_sum.zero_()
+                loss_count = 0
+                if test_tensors is not None:
+                    scores = evaluate_tensors(model, *test_tensors, mean, std, num_classes)
+                    entry["test_accuracy"] = scores["accuracy"]
+                    model.train()
+                metrics.append(entry)
+                last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            advance(1)
+    record["training"]["seconds"] = round(time.perf_counter() - started, 3)
+    final = None
+    if test_tensors is not None:
+        final = evaluate_tensors(model, *test_tensors, mean, std, num_classes)
+        record["test"] = {"accuracy": final["accuracy"], "images": len(test)}
+    return TrainResult(model.cpu().eval(), record, metrics, final)

@@ -1,0 +1,197 @@
+"""Classifier training, run folders, evaluation, transfer learning, and their bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_shapes_folder, run_cli
+
+STEPS = "40"
+
+
+@pytest.fixture(scope="module")
+def shapes_data(tmp_path_factory) -> Path:
+    """Grey 28×28 disks / squares / triangles, 24 per class in train and in test."""
+    return make_shapes_folder(tmp_path_factory.mktemp("shapes") / "data", per_class=24, splits=True, seed=1)
+
+
+@pytest.fixture(scope="module")
+def trained_run(shapes_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    result = run_cli(
+        "classify", "train", shapes_data, "--out", out, "--steps", STEPS, "--batch-size", "32", "--seed", "3", "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_run_folder_and_accuracy_above_chance(trained_run):
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"config.json", "model.safetensors", "metrics.jsonl", "curves.png", "confusion.png"} <= names
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["kind"] == "classifier" and config["arch"] == "fast"
+    assert config["class_names"] == ["disk", "square", "triangle"]
+    assert config["training"]["steps"] == int(STEPS) and len(config["dataset"]["fingerprint"]) == 64
+    assert config["test"]["accuracy"] > 0.6  # chance is 1/3
+    metrics = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["step"] == int(STEPS) and all(np.isfinite(m["train_loss"]) for m in metrics)
+
+
+def test_eval_matches_training_score(trained_run, shapes_data):
+    result = run_cli("classify", "eval", trained_run, shapes_data, "--json")
+    assert result.exit_code == 0, result.stderr
+    scores = json.loads(result.stdout)
+    config = json.loads((trained_run / "config.json").read_text())
+    assert scores["accuracy"] == pytest.approx(config["test"]["accuracy"])
+    assert set(scores["per_class"]) == {"disk", "square", "triangle"}
+    assert np.asarray(scores["confusion"]).sum() == scores["images"] == 72
+    table = run_cli("classify", "eval", trained_run, shapes_data)
+    assert "confusion matrix" in table.stdout and "accuracy:" in table.stdout
+
+
+def test_cpu_runs_with_the_same_seed_are_bit_identical(trained_run, shapes_data, tmp_path):
+    again = tmp_path / "again"
+    args = ["classify", "train", shapes_data, "--out", again, "--steps", STEPS, "--batch-size", "32", "--seed", "3"]
+    assert run_cli(*args).exit_code == 0
+    digest = [hashlib.sha256((r / "model.safetensors").read_bytes()).hexdigest() for r in (trained_run, again)]
+    assert digest[0] == digest[1]
+    other = tmp_path / "other"
+    assert run_cli(*args[:-1], "4", "--out", other).exit_code == 0
+    assert (other / "model.safetensors").read_bytes() != (again / "model.safetensors").read_bytes()
+
+
+def test_init_from_run_with_new_classes_and_frozen_backbone(trained_run, tmp_path):
+    from safetensors.torch import load_file
+
+    two = make_shapes_folder(tmp_path / "two", per_class=8, splits=True, seed=5)
+    import shutil
+
+    shutil.rmtree(two / "train" / "triangle")
+    shutil.rmtree(two / "test" / "triangle")
+    out = tmp_path / "transfer"
+    result = run_cli(
+        "classify",
+        "train",
+        two,
+        "--out",
+        out,
+        "--init",
+        trained_run,
+        "--freeze-backbone",
+        "--steps",
+        "5",
+        "--batch-size",
+        "8",
+    )
+    assert result.exit_code == 0, result.stderr
+    before, after = load_file(trained_run / "model.safetensors"), load_file(out / "model.safetensors")
+    assert after["head.weight"].shape[0] == 2 and before["head.weight"].shape[0] == 3
+    frozen = [k for k in after if not k.startswith("head.") and "running" not in k and "num_batches" not in k]
+    assert frozen and all(np.array_equal(before[k], after[k]) for k in frozen)
+
+
+def test_init_from_local_torchvision_weights(tmp_path, shapes_data):
+    import torch
+    import torchvision
+    from safetensors.torch import load_file
+
+    weights = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    out = tmp_path / "tv"
+    result = run_cli(
+        "classify",
+        "train",
+        shapes_data,
+        "--out",
+        out,
+        "--init",
+        f"torchvision:resnet18={weights}",
+        "--steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--lr",
+        "0",
+    )
+    assert result.exit_code == 0, result.stderr
+    state = torch.load(weights, weights_only=True)
+    ours = load_file(out / "model.safetensors")
+    key = next(k for k in ours if k.endswith("layer1.0.conv1.weight"))
+    assert torch.equal(ours[key], state["layer1.0.conv1.weight"])
+    assert json.loads((out / "config.json").read_text())["arch"] == "resnet18"
+
+
+def test_test_classes_must_match(shapes_data, tmp_path):
+    odd = make_shapes_folder(tmp_path / "odd", per_class=3)
+    (odd / "square").rename(odd / "hexagon")
+    result = run_cli("classify", "train", shapes_data, "--test", odd, "--out", tmp_path / "x", "--steps", "1")
+    assert result.exit_code == 2 and "hexagon" in result.stderr and "square" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_class_with_a_single_image_is_refused(tmp_path):
+    data = make_shapes_folder(tmp_path / "d", per_class=4)
+    for extra in sorted((data / "disk").iterdir())[1:]:
+        extra.unlink()
+    result = run_cli("classify", "train", data, "--out", tmp_path / "x", "--steps", "1")
+    assert result.exit_code == 2 and "'disk' has 1 image" in result.stderr
+
+
+def test_unknown_architecture_lists_known_ones(shapes_data, tmp_path):
+    result = run_cli("classify", "train", shapes_data, "--arch", "resnet19", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "resnet19" in result.stderr and "resnet18" in result.stderr
+
+
+def test_incompatible_init_names_the_tensors(trained_run, shapes_data, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run, broken)
+    state = load_file(broken / "model.safetensors")
+    key = next(k for k in state if k.endswith("weight") and state[k].ndim == 4)
+    state[key] = state[key][:, :, :1].contiguous()
+    save_file(state, broken / "model.safetensors")
+    result = run_cli("classify", "train", shapes_data, "--init", broken, "--out", tmp_path / "x", "--steps", "1")
+    assert result.exit_code == 2 and key in result.stderr and "shape mismatch" in result.stderr
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_weights(shapes_data, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "diverged"
+    result = run_cli(
+        "classify", "train", shapes_data, "--out", out, "--steps", "30", "--lr", "1e30", "--batch-size", "16"
+    )
+    assert result.exit_code == 2 and "non-finite" in result.stderr and "step" in result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["status"].startswith("diverged at step")
+    assert all(np.isfinite(t.numpy()).all() for t in load_file(out / "model.safetensors").values())
+
+
+def test_pickled_checkpoints_are_refused(shapes_data, tmp_path):
+    import pickle
+
+    marker = tmp_path / "created-by-pickle"
+    payload = tmp_path / "evil.pt"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    payload.write_bytes(pickle.dumps(Evil()))
+    result = run_cli("classify", "eval", payload, shapes_data)
+    assert result.exit_code == 2 and "pickled" in result.stderr and not marker.exists()
+    result = run_cli("classify", "train", shapes_data, "--init", payload, "--out", tmp_path / "x", "--steps", "1")
+    assert result.exit_code == 2 and not marker.exists()
+
+
+def test_non_empty_out_is_refused(trained_run, shapes_data):
+    result = run_cli("classify", "train", shapes_data, "--out", trained_run, "--steps", "1")
+    assert result.exit_code == 2 and "--overwrite" in result.stderr
