@@ -19,10 +19,13 @@ install: $(STAMP)
 data:
 	@scripts/ensure-fashion-mnist.sh
 
+# The main job: a classic expansion to look at, then the gain experiment (about 4 minutes on 2 CPU cores).
 demo: install data
 	$(BIN)/augmentor data subset fashion-mnist --per-class 100 --seed 0 --out $(DEMO)/subset --overwrite
 	$(BIN)/augmentor classic $(DEMO)/subset --pipeline medium --per-class 500 --seed 0 \
 		--out $(DEMO)/expanded --overwrite
+	$(BIN)/augmentor gain fashion-mnist --per-class 10,100 --arms real,classic --seeds 3 --budget 300 \
+		--out $(DEMO)/gain --overwrite
 
 test: install data
 	$(BIN)/python -m pytest -m "not slow" -q

@@ -61,7 +61,9 @@ pipeline_app = typer.Typer(help="Show and check classic augmentation pipelines."
 classify_app = typer.Typer(help="Train, evaluate and list CNN classifiers.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(pipeline_app, name="pipeline")
+inspect_app = typer.Typer(help="Look inside a classifier: filters and activations.", no_args_is_help=True)
 app.add_typer(classify_app, name="classify")
+app.add_typer(inspect_app, name="inspect")
 
 
 def _version(value: bool) -> None:
@@ -451,6 +453,49 @@ def classify_eval(
 
     typer.echo(f"accuracy: {scores['accuracy']:.4f} on {scores['images']:,} images")
     _stdout_console().print(confusion_table(scores))
+
+
+PngOut = Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")]
+
+
+def _write_png(path: Path, data: bytes, overwrite: bool) -> None:
+    from augmentor.outdir import check_output_file, write_file_atomic
+
+    check_output_file(path, overwrite)
+    write_file_atomic(path, data)
+    typer.echo(str(path))
+
+
+@inspect_app.command("filters")
+@reports_errors
+def inspect_filters(
+    run: Annotated[Path, typer.Argument(help="A classifier run folder.")],
+    out: PngOut,
+    overwrite: Overwrite = False,
+) -> None:
+    """Draw the first convolution's kernels (mid-grey is zero)."""
+    from augmentor.outdir import check_output_file
+    from augmentor.visualise import filters_png
+
+    check_output_file(out, overwrite)
+    _write_png(out, filters_png(run), overwrite)
+
+
+@inspect_app.command("activations")
+@reports_errors
+def inspect_activations(
+    run: Annotated[Path, typer.Argument(help="A classifier run folder.")],
+    image: Annotated[Path, typer.Argument(help="One image file of the model's size and channels.")],
+    out: PngOut,
+    max_channels: Annotated[int, typer.Option("--max-channels", min=1, help="Feature maps per stage.")] = 16,
+    overwrite: Overwrite = False,
+) -> None:
+    """Draw each stage's feature maps for one image, with the predicted class."""
+    from augmentor.outdir import check_output_file
+    from augmentor.visualise import activations_png
+
+    check_output_file(out, overwrite)
+    _write_png(out, activations_png(run, image, max_channels), overwrite)
 
 
 def _number_list(text: str, flag: str, kind: type) -> tuple:

@@ -14,9 +14,12 @@ if TYPE_CHECKING:
 @cache
 def stderr() -> Console:
     """The shared stderr console; created on first use so importing this module stays cheap."""
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=True)
+    # Logs and CI capture stderr: give tables room there instead of rich's 80-column default.
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def warn(message: str) -> None:

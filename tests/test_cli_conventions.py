@@ -19,6 +19,13 @@ COMMANDS = [
     ["pipeline"],
     ["pipeline", "show"],
     ["pipeline", "check"],
+    ["classify"],
+    ["classify", "archs"],
+    ["classify", "train"],
+    ["classify", "eval"],
+    ["inspect", "filters"],
+    ["inspect", "activations"],
+    ["gain"],
 ]
 
 _PROBE = """

@@ -195,3 +195,26 @@ def test_pickled_checkpoints_are_refused(shapes_data, tmp_path):
 def test_non_empty_out_is_refused(trained_run, shapes_data):
     result = run_cli("classify", "train", shapes_data, "--out", trained_run, "--steps", "1")
     assert result.exit_code == 2 and "--overwrite" in result.stderr
+
+
+def test_inspect_filters_and_activations(trained_run, shapes_data, tmp_path):
+    from PIL import Image
+
+    filters = tmp_path / "filters.png"
+    result = run_cli("inspect", "filters", trained_run, "--out", filters)
+    assert result.exit_code == 0, result.stderr
+    with Image.open(filters) as im:
+        width, height = im.size
+    conv_out = json.loads((trained_run / "config.json").read_text())  # fast: 16 stem kernels → 2 rows of 8
+    assert conv_out["arch"] == "fast" and width > height > 0
+    image = sorted((shapes_data / "test" / "disk").iterdir())[0]
+    activations = tmp_path / "act.png"
+    result = run_cli("inspect", "activations", trained_run, image, "--out", activations, "--max-channels", "8")
+    assert result.exit_code == 0, result.stderr
+    assert activations.stat().st_size > 5000
+    again = run_cli("inspect", "activations", trained_run, image, "--out", activations)
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    big = tmp_path / "big.png"
+    Image.new("L", (40, 40)).save(big)
+    result = run_cli("inspect", "activations", trained_run, big, "--out", tmp_path / "b.png")
+    assert result.exit_code == 2 and "28×28" in result.stderr

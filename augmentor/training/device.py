@@ -29,8 +29,10 @@ def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
 
 def to_device(image_set: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The whole set as uint8 images and int64 labels resident on ``device`` (copied once)."""
-    images = torch.from_numpy(image_set.images).to(device, non_blocking=True)
-    labels = torch.from_numpy(image_set.labels).to(device, non_blocking=True)
+    array = image_set.images
+    # IDX data is a read-only view of the file's bytes; torch wants a writable array to wrap.
+    images = torch.from_numpy(array if array.flags.writeable else array.copy()).to(device, non_blocking=True)
+    labels = torch.from_numpy(image_set.labels.copy()).to(device, non_blocking=True)
     return images, labels
 
 

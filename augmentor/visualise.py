@@ -1,0 +1,79 @@
+"""Looking inside a classifier: first-layer kernels and each stage's feature maps for one image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from augmentor.errors import UserError
+
+_FILTERS_PER_ROW = 8
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    """Scale to 0..255 symmetrically around zero, so zero weight is mid-grey in every kernel."""
+    peak = float(np.abs(array).max()) or 1.0
+    return np.clip(np.rint((array / peak + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+def filters_png(run: Path) -> bytes:
+    """The first convolution's kernels as a grid (grey for 1 input channel, colour for 3)."""
+    from augmentor.classify import load_classifier
+    from augmentor.preview import grid_png
+
+    conv = load_classifier(run).model.first_conv()
+    weights = conv.weight.detach().float().numpy()  # out × in × k × k
+    if weights.shape[1] not in (1, 3):
+        weights = weights.mean(axis=1, keepdims=True)
+    kernels = [_to_uint8(w) for w in weights]
+    rows = [kernels[i : i + _FILTERS_PER_ROW] for i in range(0, len(kernels), _FILTERS_PER_ROW)]
+    return grid_png(rows, gap_after_first=False)
+
+
+def activations_png(run: Path, image: Path, max_channels: int = 16) -> bytes:
+    """The input and, per stage, up to ``max_channels`` feature maps of one image."""
+    import torch
+
+    from augmentor.classify import load_classifier
+    from augmentor.data.decode import BadImageFile, decode_image
+    from augmentor.report.plots import _png, _pyplot
+
+    loaded = load_classifier(run)
+    channels, height, width = loaded.config["image_shape"]
+    try:
+        array = decode_image(image, channels)
+    except BadImageFile as exc:
+        raise UserError(f"{image}: {exc}") from None
+    if array.shape[:2] != (height, width):
+        raise UserError(
+            f"{image}: is {array.shape[0]}×{array.shape[1]}, the model takes {height}×{width}; resize the image first"
+        )
+    mean, std = loaded.normalisation("cpu")
+    batch = torch.from_numpy(array.transpose(2, 0, 1).copy())[None]
+    inputs = (batch.float() / 255 - mean) / std
+    captured: list[tuple[str, np.ndarray]] = []
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out, name=name: captured.append((name, out[0].detach().numpy())))
+        for name, module in loaded.model.stages()
+    ]
+    with torch.no_grad():
+        logits = loaded.model(inputs)
+    for hook in hooks:
+        hook.remove()
+    predicted = loaded.class_names[int(logits.argmax())]
+    plt = _pyplot()
+    columns = max_channels
+    figure, axes = plt.subplots(
+        len(captured) + 1, columns, figsize=(columns * 0.9, (len(captured) + 1) * 1.0), squeeze=False
+    )
+    for axis in axes.flat:
+        axis.axis("off")
+    axes[0, 0].imshow(array if channels == 3 else array[:, :, 0], cmap="gray")
+    axes[0, 0].set_title(f"input → {predicted}", fontsize=7, loc="left")
+    for row, (name, maps) in enumerate(captured, start=1):
+        for col in range(min(columns, maps.shape[0])):
+            axes[row, col].imshow(maps[col], cmap="viridis")
+        axes[row, 0].set_title(f"{name} {maps.shape[0]}×{maps.shape[1]}×{maps.shape[2]}", fontsize=7, loc="left")
+    figure.tight_layout()
+    return _png(figure)
