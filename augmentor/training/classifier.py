@@ -1,7 +1,7 @@
 """Classifier training: the dataset resident on the device, augmentation there, a fixed step budget.
 
-One loop serves every architecture, CPU and GPU: bf16 autocast and channels_last on CUDA, fused
-AdamW there, label smoothing, a one-cycle or cosine schedule. CPU runs with the same seed are
+One loop serves every architecture, CPU and GPU: bf16 autocast on CUDA, channels_last everywhere, fused
+AdamW on CUDA, label smoothing, a one-cycle or cosine schedule. CPU runs with the same seed are
 bit-identical.
 """
 
@@ -146,8 +146,8 @@ def train_classifier(
             parameter.requires_grad_(False)
     model.to(device)
     cuda = device.type == "cuda"
-    if cuda:
-        model.to(memory_format=torch.channels_last)
+    # channels_last pays on CPU too: oneDNN's convolutions ran a `fast` step 1.5× faster with it.
+    model.to(memory_format=torch.channels_last)
 
     images, labels = to_device(train, device)
     mean_list, std_list = channel_stats(images)
@@ -179,6 +179,7 @@ def train_classifier(
     last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
+    eval_seconds = 0.0  # kept apart so "train_seconds" measures training alone (time-to-accuracy)
     started = time.perf_counter()
     model.train()
     with progress(f"training {config.arch}", steps) as advance:
@@ -186,9 +187,7 @@ def train_classifier(
             batch = random_crop(images[index], config.crop_padding, generator)
             if config.flip:
                 batch = random_flip(batch, generator)
-            inputs = normalise(batch, mean, std)
-            if cuda:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            inputs = normalise(batch, mean, std).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                 logits = model(inputs)
             loss = F.cross_entropy(logits.float(), labels[index], label_smoothing=config.label_smoothing)
@@ -214,13 +213,16 @@ def train_classifier(
                     "train_loss": round(float(loss_sum) / loss_count, 5),
                     "lr": lr_used,
                     "seconds": round(time.perf_counter() - started, 3),
+                    "train_seconds": round(time.perf_counter() - started - eval_seconds, 3),
                 }
                 loss_sum.zero_()
                 loss_count = 0
                 if test_tensors is not None:
+                    eval_started = time.perf_counter()
                     scores = evaluate_tensors(model, *test_tensors, mean, std, num_classes)
                     entry["test_accuracy"] = scores["accuracy"]
                     model.train()
+                    eval_seconds += time.perf_counter() - eval_started
                 metrics.append(entry)
                 last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
             advance(1)

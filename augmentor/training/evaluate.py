@@ -18,9 +18,7 @@ def predict(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, st
     cuda = images.device.type == "cuda"
     out = []
     for start in range(0, len(images), _EVAL_BATCH):
-        inputs = normalise(images[start : start + _EVAL_BATCH], mean, std)
-        if cuda:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        inputs = normalise(images[start : start + _EVAL_BATCH], mean, std).contiguous(memory_format=torch.channels_last)
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=cuda):
             out.append(model(inputs).argmax(1))
     return torch.cat(out)
