@@ -559,6 +559,229 @@ def gain(
     typer.echo(str(out / "report.md"))
 
 
+train_app = typer.Typer(help="Train DCGAN and VAE models on a dataset.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _train_generative(
+    kind: str, src: str, out: Path | None, resume: Path | None, overwrite: bool, options, as_json: bool, **flags: Any
+) -> None:
+    from augmentor.errors import UserError
+    from augmentor.generators import train_run
+    from augmentor.training.generative import GenerativeConfig
+
+    if resume is None and out is None:
+        raise UserError("give --out RUN for a new run, or --resume RUN to continue one")
+    if resume is not None and out is not None and resume != out:
+        raise UserError(f"--resume {resume} and --out {out} differ; give one of them (--resume continues in place)")
+    config = GenerativeConfig(kind=kind, **flags)
+    result = train_run(
+        src,
+        config,
+        resume or out,
+        read_options=options,
+        resume=resume is not None,
+        overwrite=overwrite,
+        command=_command_line(),
+    )
+    summary = {
+        "run": str(result.out),
+        "kind": kind,
+        "step": result.step,
+        "steps": result.steps,
+        "interrupted": result.interrupted,
+        "last": result.metrics[-1] if result.metrics else None,
+        "warnings": result.warnings,
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        typer.echo(f"run:      {result.out}")
+        typer.echo(f"steps:    {result.step} of {result.steps}")
+        if summary["last"]:
+            typer.echo("losses:   " + ", ".join(f"{k} {v}" for k, v in summary["last"].items() if k != "step"))
+        typer.echo(f"samples:  {result.out / 'samples'}")
+    if result.interrupted:
+        typer.echo(
+            f"interrupted at step {result.step}; continue with: augmentor train {kind} SRC --resume {result.out}",
+            err=True,
+        )
+        raise typer.Exit(130)
+
+
+Conditional = Annotated[
+    bool | None,
+    typer.Option(
+        "--conditional/--unconditional",
+        help="Condition on the class (default: when there are labels).",
+        show_default=False,
+    ),
+]
+LatentDim = Annotated[int | None, typer.Option("--latent-dim", min=1, help="Latent size (DCGAN 64, VAE 32).")]
+Width = Annotated[int, typer.Option("--width", min=4, help="Channels of the widest-but-one layer scale from this.")]
+GenSteps = Annotated[int | None, typer.Option("--steps", min=1, help="Budget in optimiser steps.")]
+GenEpochs = Annotated[float | None, typer.Option("--epochs", min=0.01, help="Budget in epochs (default 20).")]
+GenBatch = Annotated[int, typer.Option("--batch-size", min=2)]
+Ema = Annotated[
+    float | None,
+    typer.Option(
+        "--ema",
+        min=0.0,
+        max=0.99999,
+        help="EMA decay of the sampling weights (0 turns it off; DCGAN default 0.999, VAE 0).",
+    ),
+]
+DiffAugmentFlag = Annotated[
+    bool, typer.Option("--diffaugment", help="DiffAugment (colour, shift, cutout) for small data.")
+]
+SampleEvery = Annotated[int, typer.Option("--sample-every", min=1, help="Sample grid and checkpoint every K steps.")]
+Resume = Annotated[Path | None, typer.Option("--resume", help="Continue this run folder exactly where it stopped.")]
+MaxNonfinite = Annotated[
+    int, typer.Option("--max-nonfinite", min=0, help="Rollbacks after a non-finite loss before stopping.")
+]
+GenOut = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Run folder (refused if not empty, unless --overwrite).")
+]
+
+
+@train_app.command("dcgan")
+@reports_errors
+def train_dcgan(
+    src: Src,
+    out: GenOut = None,
+    conditional: Conditional = None,
+    latent_dim: LatentDim = None,
+    width: Width = 64,
+    steps: GenSteps = None,
+    epochs: GenEpochs = None,
+    batch_size: GenBatch = 64,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Generator learning rate (Adam, β1 0.5).")] = 2e-4,
+    lr_d: Annotated[float, typer.Option("--lr-d", min=0.0, help="Discriminator learning rate.")] = 2e-4,
+    ema: Ema = None,
+    diffaugment: DiffAugmentFlag = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Device = "auto",
+    sample_every: SampleEvery = 500,
+    max_nonfinite: MaxNonfinite = 3,
+    resume: Resume = None,
+    overwrite: Overwrite = False,
+    data: DataDir = None,
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    skip_corrupt: SkipCorrupt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a DCGAN (class-conditional by default) into a run folder; --resume continues one exactly."""
+    _train_generative(
+        "dcgan",
+        src,
+        out,
+        resume,
+        overwrite,
+        _read_options(data, image_size, channels, skip_corrupt),
+        as_json,
+        conditional=conditional,
+        latent_dim=latent_dim,
+        width=width,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        lr_d=lr_d,
+        ema=ema,
+        diffaugment=diffaugment,
+        seed=seed,
+        device=device,
+        sample_every=sample_every,
+        max_nonfinite=max_nonfinite,
+    )
+
+
+@train_app.command("vae")
+@reports_errors
+def train_vae(
+    src: Src,
+    out: GenOut = None,
+    conditional: Conditional = None,
+    latent_dim: LatentDim = None,
+    width: Width = 64,
+    steps: GenSteps = None,
+    epochs: GenEpochs = None,
+    batch_size: GenBatch = 64,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate (Adam).")] = 1e-3,
+    beta: Annotated[float, typer.Option("--beta", min=0.0, help="Weight of the KL term (β-VAE).")] = 1.0,
+    ema: Ema = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Device = "auto",
+    sample_every: SampleEvery = 500,
+    max_nonfinite: MaxNonfinite = 3,
+    resume: Resume = None,
+    overwrite: Overwrite = False,
+    data: DataDir = None,
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    skip_corrupt: SkipCorrupt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a convolutional VAE (class-conditional by default) into a run folder."""
+    _train_generative(
+        "vae",
+        src,
+        out,
+        resume,
+        overwrite,
+        _read_options(data, image_size, channels, skip_corrupt),
+        as_json,
+        conditional=conditional,
+        latent_dim=latent_dim,
+        width=width,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        beta=beta,
+        ema=ema,
+        seed=seed,
+        device=device,
+        sample_every=sample_every,
+        max_nonfinite=max_nonfinite,
+    )
+
+
+@app.command("sample")
+@reports_errors
+def sample(
+    run: Annotated[Path, typer.Argument(help="A DCGAN or VAE run folder (e.g. weights/fashion-mnist/dcgan).")],
+    out: Out,
+    n: Annotated[int | None, typer.Option("--n", min=1, help="How many images (classes balanced).")] = None,
+    class_name: Annotated[str | None, typer.Option("--class", help="Only this class (name or number).")] = None,
+    per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="This many of every class.")] = None,
+    truncation: Annotated[
+        float | None, typer.Option("--truncation", help="Resample latent values beyond ±t (fidelity over variety).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    grid: Annotated[Path | None, typer.Option("--grid", help="Also write a grid PNG for a quick look.")] = None,
+    device: Device = "auto",
+    workers: Workers = 0,
+    overwrite: Overwrite = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Generate images from a DCGAN or VAE run into an ImageFolder with a manifest."""
+    from augmentor.sampling import SampleConfig, sample_run
+
+    config = SampleConfig(
+        n=n,
+        class_name=class_name,
+        per_class=per_class,
+        truncation=truncation,
+        seed=seed,
+        device=device,
+        workers=workers,
+    )
+    result = sample_run(run, config, out, grid=grid, overwrite=overwrite, command=_command_line())
+    _print_written(result, as_json, {"grid": str(grid)} if grid else None)
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C, so staging folders are cleaned up and no partial output remains.
     raise KeyboardInterrupt

@@ -1,0 +1,87 @@
+"""DCGAN after Radford et al.: transposed-conv generator, strided-conv discriminator, BatchNorm, LeakyReLU.
+
+Class conditioning: a label embedding joins the latent code in the generator; the discriminator uses a
+projection (Miyato & Koyama): its score gains the inner product of a class embedding with its features.
+Pure modules, no I/O. Images are in [-1, 1] (tanh); ``to_unit`` maps them to [0, 1].
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+from augmentor.models.generative_common import ClassEmbedding, ladder
+
+
+class Generator(nn.Module):
+    """Latent code (+ class) → image in [-1, 1]."""
+
+    def __init__(
+        self, latent_dim: int = 64, num_classes: int = 0, channels: int = 1, image_size: int = 28, width: int = 64
+    ) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        base, widths = ladder(image_size, width)
+        self.base, self.first_width = base, widths[0]
+        self.embed = ClassEmbedding(num_classes, latent_dim)
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim + self.embed.dim, widths[0] * base * base, bias=False),
+            nn.BatchNorm1d(widths[0] * base * base),
+            nn.ReLU(inplace=True),
+        )
+        layers: list[nn.Module] = []
+        for w_in, w_out in itertools.pairwise(widths):
+            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.body = nn.Sequential(*layers)
+        init_dcgan(self)
+        if self.embed.table is not None:
+            nn.init.normal_(self.embed.table.weight)  # class codes on the latent code's scale
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = torch.cat([z, self.embed(labels, z.shape[0], z.device)], dim=1)
+        h = self.project(h).view(z.shape[0], self.first_width, self.base, self.base)
+        return self.body(h)
+
+    def to_unit(self, images: torch.Tensor) -> torch.Tensor:
+        """Generator output → [0, 1]."""
+        return (images.float() + 1) / 2
+
+
+class Discriminator(nn.Module):
+    """Image (+ class) → one real/fake logit per image."""
+
+    def __init__(self, num_classes: int = 0, channels: int = 1, image_size: int = 28, width: int = 64) -> None:
+        super().__init__()
+        base, widths = ladder(image_size, width)
+        widths = widths[::-1]  # narrow at full resolution, widest at the base grid
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for w_in, w_out in itertools.pairwise(widths):
+            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2, True)]
+        self.body = nn.Sequential(*layers)
+        self.score = nn.Linear(widths[-1] * base * base, 1)
+        self.embed = ClassEmbedding(num_classes, widths[-1])
+        init_dcgan(self)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(images)
+        out = self.score(h.flatten(1)).squeeze(1)
+        if self.embed.table is not None:
+            # Projection on the spatially pooled features: ⟨embed(y), mean h⟩ joins the unconditional score.
+            out = out + (self.embed(labels, h.shape[0], h.device) * h.mean(dim=(2, 3))).sum(dim=1)
+        return out
+
+
+def init_dcgan(module: nn.Module) -> None:
+    """Radford et al.'s initialisation: N(0, 0.02) weights, BatchNorm scales N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,532 @@
+"""DCGAN and VAE training: data resident on the device, exact resume, signal-safe, NaN rollback.
+
+Every random draw of step ``s`` comes from a generator seeded by (seed, s, rollbacks) and every batch
+from a per-epoch permutation seeded by (seed, epoch). The whole random state is therefore the step
+counter: a run resumed from its state file replays exactly what an uninterrupted run would have done
+(bit-identical on CPU).
+
+The run folder is updated in place at every checkpoint, each file written to a temporary name and
+renamed: ``config.json``, ``model.safetensors`` (the weights sampling uses: the EMA generator when EMA
+is on), ``state.safetensors`` + ``state.json`` (raw weights, optimisers, step), ``metrics.jsonl``,
+``samples/step-NNNNNN.png`` and ``losses.png``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from augmentor import __version__
+from augmentor.console import progress, warn
+from augmentor.data.imageset import ImageSet, fingerprint
+from augmentor.errors import UserError
+from augmentor.outdir import check_output, write_file_atomic
+from augmentor.runs import CONFIG_NAME, METRICS_NAME, RUN_FORMAT_VERSION, WEIGHTS_NAME, read_run_config
+from augmentor.training.device import resolve_device, to_device
+from augmentor.training.diffaugment import diff_augment
+from augmentor.training.state_io import pack_optimizer, prefixed, unpack_optimizer, unprefixed
+
+KINDS = ("dcgan", "vae")
+STATE_TENSORS = "state.safetensors"
+STATE_JSON = "state.json"
+
+
+@dataclass(frozen=True)
+class GenerativeConfig:
+    """``augmentor train dcgan|vae`` options (field names = flag names)."""
+
+    kind: str = "dcgan"
+    conditional: bool | None = None  # None: conditional when the data has more than one class
+    latent_dim: int | None = None  # 64 for the DCGAN, 32 for the VAE
+    width: int = 64
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 64
+    lr: float | None = None  # generator / VAE: 2e-4 for the DCGAN, 1e-3 for the VAE
+    lr_d: float = 2e-4
+    beta: float = 1.0
+    ema: float | None = None  # EMA decay of the generator; 0.999 for the DCGAN, 0 (off) for the VAE
+    diffaugment: bool = False
+    seed: int = 0
+    device: str = "auto"
+    sample_every: int = 500
+    log_every: int = 50
+    max_nonfinite: int = 3  # rollbacks allowed before the run stops
+
+    def resolved(self, num_classes: int) -> GenerativeConfig:
+        """Defaults that depend on the kind and the data filled in."""
+        if self.kind not in KINDS:
+            raise UserError(f"unknown generative model {self.kind!r}; use one of {', '.join(KINDS)}")
+        gan = self.kind == "dcgan"
+        return GenerativeConfig(
+            **{
+                **asdict(self),
+                "conditional": num_classes > 1 if self.conditional is None else self.conditional,
+                "latent_dim": self.latent_dim or (64 if gan else 32),
+                "lr": self.lr or (2e-4 if gan else 1e-3),
+                "ema": self.ema if self.ema is not None else (0.999 if gan else 0.0),
+            }
+        )
+
+
+@dataclass
+class GenerativeResult:
+    """Where the run went, how far it got, and its last logged losses."""
+
+    out: Path
+    step: int
+    steps: int
+    interrupted: bool = False
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class TrainingStopped(UserError):
+    """The loss stayed non-finite after the allowed rollbacks."""
+
+
+def build_models(kind: str, model_args: dict[str, Any]) -> dict[str, torch.nn.Module]:
+    """The modules a run of ``kind`` trains, by name."""
+    from augmentor.models.dcgan import Discriminator, Generator
+    from augmentor.models.vae import ConvVAE
+
+    if kind == "dcgan":
+        d_args = {k: v for k, v in model_args.items() if k != "latent_dim"}
+        return {"generator": Generator(**model_args), "discriminator": Discriminator(**d_args)}
+    return {"vae": ConvVAE(**model_args)}
+
+
+def sampling_module_name(kind: str) -> str:
+    """The module whose weights ``model.safetensors`` holds."""
+    return "generator" if kind == "dcgan" else "vae"
+
+
+def _step_generator(seed: int, step: int, rollbacks: int, device: torch.device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed((seed * 1_000_003 + step * 7919 + rollbacks * 104_729) % (2**63 - 1))
+    return generator
+
+
+class _EpochOrder:
+    """Batch indices for step ``s``: positions s·B … s·B+B−1 of back-to-back seeded permutations."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device) -> None:
+        self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._cache:
+            self._cache = {e: p for e, p in self._cache.items() if e >= epoch - 1}
+            generator = torch.Generator().manual_seed(self.seed * 65_537 + epoch)
+            self._cache[epoch] = torch.randperm(self.n, generator=generator).to(self.device)
+        return self._cache[epoch]
+
+    def batch(self, step: int) -> torch.Tensor:
+        start = step * self.batch_size
+        first, last = start // self.n, (start + self.batch_size - 1) // self.n
+        order = torch.cat([self._perm(e) for e in range(first, last + 1)])
+        offset = start - first * self.n
+        return order[offset : offset + self.batch_size]
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[dict[str, bool]]:
+    """SIGINT / SIGTERM set a flag instead of killing the step in progress."""
+    flag = {"stop": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def request_stop(signum: int, frame: Any) -> None:
+        flag["stop"] = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Trainer:
+    """One kind's models, optimisers and step; the loop around it is shared."""
+
+    def __init__(self, config: GenerativeConfig, model_args: dict[str, Any], device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.models = build_models(config.kind, model_args)
+        for module in self.models.values():
+            module.to(device)
+        fused = self.cuda or None
+        if config.kind == "dcgan":
+            self.optimizers = {
+                "generator": torch.optim.Adam(
+                    self.models["generator"].parameters(), lr=config.lr, betas=(0.5, 0.999), fused=fused
+                ),
+                "discriminator": torch.optim.Adam(
+                    self.models["discriminator"].parameters(), lr=config.lr_d, betas=(0.5, 0.999), fused=fused
+                ),
+            }
+        else:
+            self.optimizers = {"vae": torch.optim.Adam(self.models["vae"].parameters(), lr=config.lr, fused=fused)}
+        sampler = self.models[sampling_module_name(config.kind)]
+        self.ema = copy.deepcopy(sampler).eval() if config.ema else None
+        if self.ema is not None:
+            self.ema.requires_grad_(False)
+        self.updates = 0  # optimiser steps taken, for the EMA warm-up (restored on resume)
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        return self.ema if self.ema is not None else self.models[sampling_module_name(self.config.kind)]
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator) -> dict[str, Any]:
+        """One optimisation step on a uint8 batch; returns the losses as device tensors."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
+            if self.config.kind == "dcgan":
+                losses = self._gan_step(images, labels, generator)
+            else:
+                losses = self._vae_step(images, labels, generator)
+        self.updates += 1
+        self._update_ema()
+        return losses
+
+    def _gan_step(self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator) -> dict:
+        g, d = self.models["generator"], self.models["discriminator"]
+        real = images.float() / 127.5 - 1
+        z = torch.randn(len(real), g.latent_dim, device=self.device, generator=generator)
+        fake = g(z, labels)
+        augment = self.config.diffaugment
+
+        def view(x: torch.Tensor) -> torch.Tensor:
+            return diff_augment(x, generator) if augment else x
+
+        d_loss = (
+            F.softplus(-d(view(real), labels).float()).mean()
+            + F.softplus(d(view(fake.detach()), labels).float()).mean()
+        )
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+        g_loss = F.softplus(-d(view(fake), labels).float()).mean()  # the non-saturating loss
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["generator"].step()
+        return {"loss": d_loss.detach() + g_loss.detach(), "d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+    def _vae_step(self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator) -> dict:
+        vae = self.models["vae"]
+        pixels = images.float() / 255
+        noise = torch.randn(len(pixels), vae.latent_dim, device=self.device, generator=generator)
+        loss, reconstruction, kl = vae.loss(pixels, labels, self.config.beta, noise)
+        self.optimizers["vae"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["vae"].step()
+        return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        source = self.models[sampling_module_name(self.config.kind)]
+        # Warm-up: early on the average follows the weights closely instead of remembering the initialisation.
+        decay = min(self.config.ema, (1 + self.updates) / (10 + self.updates))
+        ema_params = list(self.ema.parameters())
+        torch._foreach_lerp_(ema_params, [p.detach() for p in source.parameters()], 1 - decay)
+        for ema_buffer, buffer in zip(self.ema.buffers(), source.buffers(), strict=True):
+            ema_buffer.copy_(buffer)
+
+    def snapshot(self) -> dict[str, Any]:
+        """An in-memory copy of everything a rollback restores."""
+        return {
+            "models": {k: copy.deepcopy(m.state_dict()) for k, m in self.models.items()},
+            "optimizers": {k: copy.deepcopy(o.state_dict()) for k, o in self.optimizers.items()},
+            "ema": copy.deepcopy(self.ema.state_dict()) if self.ema is not None else None,
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        for k, m in self.models.items():
+            m.load_state_dict(snapshot["models"][k])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(snapshot["optimizers"][k])
+        if self.ema is not None:
+            self.ema.load_state_dict(snapshot["ema"])
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors: dict[str, torch.Tensor] = {}
+        meta: dict[str, Any] = {"optimizers": {}}
+        for name, module in self.models.items():
+            tensors.update(prefixed(f"model.{name}", module.state_dict()))
+        for name, optimizer in self.optimizers.items():
+            packed, info = pack_optimizer(f"optimizer.{name}", optimizer.state_dict())
+            tensors.update(packed)
+            meta["optimizers"][name] = info
+        if self.ema is not None:
+            tensors.update(prefixed("ema", self.ema.state_dict()))
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], where: Path) -> None:
+        from augmentor.runs import load_matching
+
+        for name, module in self.models.items():
+            load_matching(module, unprefixed(f"model.{name}", tensors), f"{where} ({name})")
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(unpack_optimizer(f"optimizer.{name}", tensors, meta["optimizers"][name]))
+        if self.ema is not None:
+            load_matching(self.ema, unprefixed("ema", tensors), f"{where} (ema)")
+
+
+def _budget(config: GenerativeConfig, n: int) -> int:
+    if config.steps is not None:
+        if config.steps < 1:
+            raise UserError(f"--steps must be at least 1, got {config.steps}")
+        return config.steps
+    epochs = config.epochs if config.epochs is not None else 20.0
+    return max(1, math.ceil(epochs * n / config.batch_size))
+
+
+def mean_pairwise_ssim(images: np.ndarray, limit: int = 24) -> float:
+    """Mean SSIM over all pairs of the first ``limit`` uint8 C×H×W images: high means little diversity."""
+    from skimage.metrics import structural_similarity
+
+    picked = images[:limit].transpose(0, 2, 3, 1)
+    scores = [
+        structural_similarity(picked[i], picked[j], channel_axis=2, data_range=255)
+        for i in range(len(picked))
+        for j in range(i + 1, len(picked))
+    ]
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _grid_codes(config: GenerativeConfig, num_classes: int, device: torch.device):
+    """The fixed latent codes and labels every sample grid of the run uses: one row per class (up to 10)."""
+    generator = torch.Generator().manual_seed(config.seed + 12_345)
+    columns = 8
+    rows = min(num_classes, 10) if config.conditional else 8
+    z = torch.randn(rows * columns, config.latent_dim, generator=generator).to(device)
+    labels = torch.arange(rows).repeat_interleave(columns).to(device) if config.conditional else None
+    return z, labels, rows, columns
+
+
+@torch.no_grad()
+def render_samples(module: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+    """Latent codes → uint8 N×C×H×W images (eval mode, restored afterwards)."""
+    was_training = module.training
+    module.eval()
+    images = module.to_unit(module(z, labels)).clamp(0, 1)
+    module.train(was_training)
+    return (images * 255).round().to(torch.uint8).cpu().numpy()
+
+
+def _losses_png(metrics: list[dict[str, Any]], kind: str) -> bytes:
+    from augmentor.report.plots import _png, _pyplot
+
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    keys = ("d_loss", "g_loss") if kind == "dcgan" else ("reconstruction", "kl")
+    steps = [m["step"] for m in metrics]
+    for key in keys:
+        axis.plot(steps, [m.get(key, float("nan")) for m in metrics], label=key)
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss")
+    axis.legend()
+    figure.tight_layout()
+    return _png(figure)
+
+
+def _resume_state(out: Path, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    record = read_run_config(out, kind=kind)
+    if not (out / STATE_TENSORS).is_file() or not (out / STATE_JSON).is_file():
+        raise UserError(f"{out}: has no {STATE_TENSORS}/{STATE_JSON} to resume from (shipped weights keep none)")
+    try:
+        tensors = load_file(str(out / STATE_TENSORS))
+        meta = json.loads((out / STATE_JSON).read_text())
+    except (SafetensorError, OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{out}: unreadable training state ({exc}); start a new run instead") from None
+    return record, tensors, meta
+
+
+def train_generative(
+    train: ImageSet,
+    config: GenerativeConfig,
+    out: Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    command: str = "",
+    show_progress: bool = True,
+) -> GenerativeResult:
+    """Train a DCGAN or VAE on ``train`` into the run folder ``out`` (or continue it with ``resume``)."""
+    height, width = train.size
+    if height != width:
+        raise UserError(f"generative models take square images, got {height}×{width}; pass --image-size")
+    if len(train) < 2:
+        raise UserError("a generative model needs at least 2 training images")
+    config = config.resolved(len(train.class_names))
+    device = resolve_device(config.device)
+    dataset_print = fingerprint(train)
+    num_classes = len(train.class_names) if config.conditional else 0
+    model_args = {
+        "latent_dim": config.latent_dim,
+        "num_classes": num_classes,
+        "channels": train.channels,
+        "image_size": height,
+        "width": config.width,
+    }
+    start_step, rollbacks, metrics = 0, 0, []
+    if resume:
+        record, state, meta = _resume_state(out, config.kind)
+        if record["dataset"]["fingerprint"] != dataset_print:
+            raise UserError(f"{out}: was trained on other images (dataset fingerprint differs); resume with its data")
+        saved = record["training"]
+        # The saved run decides everything but the budget, which may be extended.
+        config = GenerativeConfig(**{**saved, "steps": config.steps or saved["steps"], "epochs": None})
+        model_args = record["model_args"]
+        start_step, rollbacks = meta["step"], meta.get("rollbacks", 0)
+        metrics = [m for m in _read_metrics(out) if m["step"] <= start_step]
+    else:
+        check_output(out, overwrite)
+        if overwrite and out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+    torch.manual_seed(config.seed)
+    trainer = _Trainer(config, model_args, device)
+    if resume:
+        trainer.load_state(state, meta, out)
+        trainer.updates = meta.get("updates", start_step)
+    steps = _budget(config, len(train))
+    if start_step >= steps:
+        raise UserError(f"{out}: already trained for {start_step} of {steps} steps; pass a larger --steps to go on")
+    config = GenerativeConfig(**{**asdict(config), "steps": steps, "epochs": None})
+    images, labels = to_device(train, device)
+    order = _EpochOrder(len(train), min(config.batch_size, len(train)), config.seed, device)
+    grid_z, grid_labels, _, columns = _grid_codes(config, num_classes, device)
+    real_diversity = mean_pairwise_ssim(train.images[np.random.default_rng(config.seed).permutation(len(train))[:24]])
+    record = {
+        "format_version": RUN_FORMAT_VERSION,
+        "augmentor_version": __version__,
+        "kind": config.kind,
+        "arch": config.kind,
+        "model_args": model_args,
+        "conditional": bool(num_classes),
+        "class_names": list(train.class_names),
+        "image_shape": [train.channels, height, width],
+        "training": asdict(config),
+        "dataset": {"fingerprint": dataset_print, "images": len(train)},
+        "command": command,
+        "device": str(device),
+    }
+    result = GenerativeResult(out, start_step, steps, metrics=metrics)
+    out.mkdir(parents=True, exist_ok=True)
+    write_file_atomic(out / CONFIG_NAME, (json.dumps(record, indent=2) + "\n").encode())
+
+    def checkpoint(step: int) -> None:
+        from safetensors.torch import save_file
+
+        tensors, meta = trainer.state_tensors()
+        meta.update(step=step, rollbacks=rollbacks, updates=trainer.updates)
+        staging = out / f".{STATE_TENSORS}.tmp"
+        save_file(tensors, str(staging))
+        staging.replace(out / STATE_TENSORS)
+        write_file_atomic(out / STATE_JSON, json.dumps(meta).encode())
+        weights = out / f".{WEIGHTS_NAME}.tmp"
+        save_file({k: v.detach().cpu().contiguous() for k, v in trainer.sampler.state_dict().items()}, str(weights))
+        weights.replace(out / WEIGHTS_NAME)
+        write_file_atomic(out / METRICS_NAME, "".join(json.dumps(m) + "\n" for m in result.metrics).encode())
+        if result.metrics:
+            write_file_atomic(out / "losses.png", _losses_png(result.metrics, config.kind))
+
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    snapshot, snapshot_step = trainer.snapshot(), start_step
+    snapshot_every = max(1, min(config.log_every, 50))
+    started = time.perf_counter()
+    step = start_step
+    best_diversity = min((m["diversity_ssim"] for m in metrics if "diversity_ssim" in m), default=1.0)
+    for module in trainer.models.values():
+        module.train()
+    with _stop_requests() as stop, progress(f"training {config.kind}", steps - start_step) as advance:
+        while step < steps:
+            generator = _step_generator(config.seed, step, rollbacks, device)
+            index = order.batch(step)
+            batch_labels = labels[index] if num_classes else None
+            losses = trainer.step(images[index], batch_labels, generator)
+            if not torch.isfinite(losses["loss"]):  # caught within the step: nothing non-finite is saved
+                rollbacks += 1
+                if rollbacks > config.max_nonfinite:
+                    raise TrainingStopped(
+                        f"the loss became non-finite {rollbacks} times (last at step {step + 1}); {out} holds the "
+                        f"last good checkpoint (step {result.step}); lower --lr (now {config.lr}) and --resume"
+                    )
+                warn(f"non-finite loss at step {step + 1}: rolled back to step {snapshot_step} (rollback {rollbacks})")
+                trainer.restore(snapshot)
+                trainer.updates = snapshot_step
+                advance(snapshot_step - step)
+                step, sums, count = snapshot_step, {}, 0
+                continue
+            step += 1
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0) + value
+            count += 1
+            advance(1)
+            if step % snapshot_every == 0:
+                snapshot, snapshot_step = trainer.snapshot(), step
+            sample_now = step % config.sample_every == 0 or step == steps
+            if step % config.log_every == 0 or sample_now or stop["stop"]:
+                entry = {"step": step, "epoch": round(step * order.batch_size / len(train), 3)}
+                entry.update({k: round(float(v) / max(count, 1), 5) for k, v in sums.items()})
+                entry["seconds"] = round(time.perf_counter() - started, 3)
+                sums, count = {}, 0
+                if sample_now:
+                    pictures = render_samples(trainer.sampler, grid_z, grid_labels)
+                    diversity = mean_pairwise_ssim(pictures)
+                    entry["diversity_ssim"] = round(diversity, 4)
+                    # Collapse is a drop in diversity: early samples are all alike, so compare with the best seen.
+                    best_diversity = min(best_diversity, diversity)
+                    if diversity > max(0.6, real_diversity + 0.25) and diversity > best_diversity + 0.15:
+                        message = (
+                            f"possible mode collapse at step {step}: samples' mean pairwise SSIM {diversity:.2f} "
+                            f"against {real_diversity:.2f} among real images"
+                        )
+                        warn(message)
+                        result.warnings.append(message)
+                    _write_grid(out / "samples" / f"step-{step:06d}.png", pictures, columns)
+                result.metrics.append(entry)
+            if sample_now or stop["stop"]:
+                result.step = step
+                checkpoint(step)
+            if stop["stop"]:
+                result.interrupted = True
+                break
+    result.step = step
+    return result
+
+
+def _write_grid(path: Path, pictures: np.ndarray, columns: int) -> None:
+    from augmentor.preview import grid_png
+
+    rows = [list(pictures[r : r + columns]) for r in range(0, len(pictures), columns)]
+    write_file_atomic(path, grid_png(rows, gap_after_first=False))
+
+
+def _read_metrics(out: Path) -> list[dict[str, Any]]:
+    from augmentor.runs import read_metrics
+
+    return read_metrics(out)
