@@ -517,7 +517,13 @@ def gain(
     out: Out,
     per_class: Annotated[str, typer.Option("--per-class", help="Real images per class, e.g. 10,100.")] = "10,100",
     arms: Annotated[
-        str, typer.Option("--arms", help="Comma-separated arms: real, classic[:PIPELINE] (combine sources with +).")
+        str,
+        typer.Option(
+            "--arms",
+            help="Comma-separated arms: real, classic[:PIPELINE], dcgan, vae, dcgan-gated, vae-gated "
+            "(generators are trained on each arm's real subset; dcgan:RUN uses a run trained on exactly that "
+            "subset); combine sources with +, e.g. classic+dcgan.",
+        ),
     ] = "real,classic",
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per arm and N (subset draw and training).")] = 3,
     arch: Annotated[str, typer.Option("--arch", help="Classifier, the same in every arm.")] = "fast",
@@ -527,6 +533,13 @@ def gain(
     synthetic_ratio: Annotated[
         str, typer.Option("--synthetic-ratio", help="Synthetic images per real image; several give a curve.")
     ] = "4",
+    gen_steps: Annotated[
+        int, typer.Option("--gen-steps", min=1, help="Training steps of each generator (generative arms).")
+    ] = 600,
+    gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
+    min_confidence: Annotated[
+        float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Threshold of the -gated arms.")
+    ] = 0.5,
     device: Device = "auto",
     workers: Workers = 0,
     overwrite: Overwrite = False,
@@ -549,6 +562,9 @@ def gain(
         synthetic_ratio=_number_list(synthetic_ratio, "--synthetic-ratio", float),
         device=device,
         workers=workers,
+        gen_steps=gen_steps,
+        gen_width=gen_width,
+        min_confidence=min_confidence,
     )
     options = _read_options(data, image_size, channels, False)
     result = run_gain(src, config, out, read_options=options, overwrite=overwrite, command=_command_line())
@@ -780,6 +796,117 @@ def sample(
     )
     result = sample_run(run, config, out, grid=grid, overwrite=overwrite, command=_command_line())
     _print_written(result, as_json, {"grid": str(grid)} if grid else None)
+
+
+@app.command("score")
+@reports_errors
+def score(
+    real: Annotated[str, typer.Option("--real", help="Real data (any SRC): its train split is the reference.")],
+    target: Annotated[
+        str | None,
+        typer.Argument(help="A DCGAN/VAE run folder, or images to score (any SRC).", metavar="RUN|DIR"),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option("--features", help="Classifier RUN whose features FID/KID use (default: the shipped one)."),
+    ] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Score a reference instead of RUN|DIR: noise.")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", min=2, help="Images on each side (scored, real train, real test).")] = 2000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    cas: Annotated[bool, typer.Option("--cas/--no-cas", help="Train classifiers for the CAS (the slow part).")] = True,
+    cas_steps: Annotated[int, typer.Option("--cas-steps", min=1, help="Step budget of each CAS classifier.")] = 300,
+    copy_distance: Annotated[
+        float, typer.Option("--copy-distance", min=0.0, help="Nearer a train image than this is a copy (RMS, 0..1).")
+    ] = 0.04,
+    device: Device = "auto",
+    data: DataDir = None,
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """FID/KID (with the real floor F0), diversity, memorisation and CAS of generated images."""
+    from augmentor.metrics.score import score as score_target
+
+    result = score_target(
+        target,
+        real,
+        features_run=features,
+        n=n,
+        seed=seed,
+        device=device,
+        cas=cas,
+        cas_steps=cas_steps,
+        baseline=baseline,
+        memorisation_threshold=copy_distance,
+        read_options=_read_options(data, image_size, channels, False),
+    )
+    if as_json:
+        _print_json(result)
+        return
+    from augmentor.metrics.score import score_table
+
+    _stdout_console().print(score_table(result))
+
+
+@app.command("expand")
+@reports_errors
+def expand(
+    src: Src,
+    out: Out,
+    with_: Annotated[
+        list[str] | None,
+        typer.Option("--with", help="Source, repeatable: classic[:PIPELINE], dcgan:RUN or vae:RUN."),
+    ] = None,
+    per_class: Annotated[
+        int | None, typer.Option("--per-class", help="Bring every class to N images (real + synthetic).")
+    ] = None,
+    ratio: Annotated[
+        str | None, typer.Option("--ratio", help="REAL:SYNTH synthetic images per real one, per class (e.g. 1:4).")
+    ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option("--min-confidence", help="Keep a synthetic image if a real-only classifier gives its label ≥ p."),
+    ] = None,
+    dedupe: Annotated[
+        float | None,
+        typer.Option("--dedupe", help="Drop synthetic images nearer than d (RMS pixel difference 0..1) to a real one."),
+    ] = None,
+    confidence_steps: Annotated[
+        int, typer.Option("--confidence-steps", help="Training steps of the --min-confidence classifier.")
+    ] = 400,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same images.")] = 0,
+    truncation: Annotated[
+        float | None, typer.Option("--truncation", help="Resample latent values beyond ±t (DCGAN/VAE sources).")
+    ] = None,
+    workers: Workers = 0,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    data: DataDir = None,
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    skip_corrupt: SkipCorrupt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Assemble an enlarged dataset: the real train images plus gated synthetic ones from each --with source."""
+    from augmentor.expansion import ExpandConfig, run_expand
+
+    config = ExpandConfig(
+        with_=tuple(with_ or ()),
+        per_class=per_class,
+        ratio=ratio,
+        min_confidence=min_confidence,
+        dedupe=dedupe,
+        seed=seed,
+        truncation=truncation,
+        workers=workers,
+        device=device,
+        confidence_steps=confidence_steps,
+    )
+    options = _read_options(data, image_size, channels, skip_corrupt)
+    result = run_expand(src, config, out, options, overwrite=overwrite, command=_command_line())
+    _print_written(result.written, as_json, result.report(for_json=as_json))
 
 
 def _terminate(signum: int, frame: object) -> None:

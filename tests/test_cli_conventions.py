@@ -26,6 +26,12 @@ COMMANDS = [
     ["inspect", "filters"],
     ["inspect", "activations"],
     ["gain"],
+    ["train"],
+    ["train", "dcgan"],
+    ["train", "vae"],
+    ["sample"],
+    ["expand"],
+    ["score"],
 ]
 
 _PROBE = """

@@ -95,3 +95,50 @@ def test_bad_input(tmp_path):
     assert result.exit_code == 2 and "'gan'" in result.stderr
     result = run_cli("gain", splits, "--per-class", "2,x", "--out", tmp_path / "x")
     assert result.exit_code == 2 and not (tmp_path / "x").exists()
+
+
+def test_generative_arms_train_one_generator_per_subset_on_that_subset_only(tmp_path):
+    data = make_shapes_folder(tmp_path / "data", per_class=12, splits=True, seed=4)
+    out = tmp_path / "report"
+    arms = "real,vae,classic:light+vae,dcgan-gated"
+    common = ["--per-class", "6", "--seeds", "2", "--budget", "6", "--batch-size", "16", "--synthetic-ratio", "1"]
+    result = run_cli("gain", data, "--arms", arms, *common, "--gen-steps", "4", "--gen-width", "8", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads((out / "results.json").read_text())
+    generators = document["generators"]
+    # One VAE and one DCGAN per (N, seed): `vae` and `classic:light+vae` share theirs.
+    assert sorted((g["kind"], g["seed"]) for g in generators) == [("dcgan", 0), ("dcgan", 1), ("vae", 0), ("vae", 1)]
+    assert all(g["images"] == 18 for g in generators)
+    by_arm = {(r["arm"], r["seed"]): r for r in document["runs"]}
+    assert by_arm[("vae", 0)]["train_images"] == 18 + 18
+    assert by_arm[("classic:light+vae", 0)]["train_images"] == 18 + 9 + 9
+    assert by_arm[("dcgan-gated", 1)]["train_images"] <= 18 + 18
+    for seed in (0, 1):
+        prints = {r["real_fingerprint"] for r in document["runs"] if r["seed"] == seed}
+        assert len(prints) == 1
+
+
+def test_a_generator_trained_on_other_images_is_refused(tmp_path):
+    from augmentor.training.generative import GenerativeConfig, train_generative
+    from tests.test_generative import shapes_set
+
+    data = make_shapes_folder(tmp_path / "data", per_class=8, splits=True, seed=5)
+    run = tmp_path / "vae-run"
+    train_generative(shapes_set(per_class=4), GenerativeConfig(kind="vae", steps=2, width=8, sample_every=2), run)
+    result = run_cli(
+        "gain",
+        data,
+        "--arms",
+        f"real,vae:{run}",
+        "--per-class",
+        "4",
+        "--seeds",
+        "1",
+        "--budget",
+        "2",
+        "--out",
+        tmp_path / "report",
+    )
+    assert result.exit_code == 2
+    assert "trained on other images" in result.stderr
+    assert not (tmp_path / "report").exists()

@@ -1,20 +1,34 @@
 """Arms of the gain experiment: the real subset plus synthetic images from zero or more sources.
 
-An arm is written ``real``, ``classic``, ``classic:heavy`` or ``classic+vae``. Sources are pluggable:
-``SOURCES`` maps a name to a factory, and every source makes images from the arm's real subset
-only (the honesty rule: a generator never sees images outside that subset).
+An arm is written ``real``, ``classic``, ``classic:heavy``, ``vae``, ``dcgan-gated`` or ``classic+dcgan``.
+Sources are pluggable: ``SOURCES`` maps a name to a factory, and every source makes images from the arm's
+real subset only (the honesty rule). Generators are trained inside the experiment on that subset, once per
+(kind, subset) and shared by the arms that use them; a given ``dcgan:RUN`` is used only when its recorded
+dataset fingerprint is the subset's. The ``-gated`` variants keep a sample only when a classifier trained
+on the same real subset gives its label at least ``min_confidence``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from augmentor.data.imageset import ImageSet
+from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.errors import UserError
+
+
+def stream_seed(seed: int, k: int) -> int:
+    """The seed of source ``k`` of an arm in experiment seed ``seed``."""
+    return seed * 1000 + k
+
+
+def experiment_seed(stream: int) -> int:
+    """The experiment seed a source's stream seed came from (generators are trained once per seed)."""
+    return stream // 1000
 
 
 class Source(Protocol):
@@ -44,9 +58,117 @@ class ClassicSource:
         return expand(real, config).augmented
 
 
-# name → factory(argument after the colon, or None). The generative issue adds "vae" and "dcgan".
-SOURCES: dict[str, Callable[[str | None], Source]] = {
-    "classic": lambda arg: ClassicSource(arg or "medium"),
+@dataclass(frozen=True)
+class GeneratorOptions:
+    """How the experiment trains a generator on each arm's real subset (the same for every arm)."""
+
+    steps: int = 600
+    width: int = 32
+    batch_size: int = 64
+    diffaugment: bool = True  # the subsets are small by design: DiffAugment keeps D from memorising them
+    device: str = "auto"
+    min_confidence: float = 0.5  # the gated arms' threshold
+    cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    log: list = field(default_factory=list, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
+class GenerativeSource:
+    """Samples of a DCGAN or VAE trained on the arm's real subset only (or a given run, checked to be so)."""
+
+    kind: str
+    options: GeneratorOptions
+    run: str | None = None
+    gated: bool = False
+
+    @property
+    def name(self) -> str:
+        base = self.kind + ("-gated" if self.gated else "")
+        return f"{base}:{self.run}" if self.run else base
+
+    def synthesize(self, real: ImageSet, per_class: int, seed: int, workers: int) -> ImageSet:
+        from augmentor.generators import balanced_labels
+
+        generator = self._generator(real, seed)
+        labels = balanced_labels(len(real.class_names), per_class)
+        if not self.gated:
+            return generator.generate(labels, seed, device=self.options.device)
+        from augmentor.gates import confidence_mask, train_judge
+
+        judge_key = ("judge", fingerprint(real))
+        if judge_key not in self.options.cache:  # a classifier of the arm's real subset only, as the rule wants
+            self.options.cache[judge_key] = train_judge(real, seed=experiment_seed(seed), device=self.options.device)
+        judge = self.options.cache[judge_key]
+        kept: list[ImageSet] = []
+        need = np.full(len(real.class_names), per_class)
+        first = 0
+        for _ in range(8):  # over-generate in rounds; a class the gate rejects throughout stays short
+            labels = np.repeat(np.arange(len(need)), need)
+            if not len(labels):
+                break
+            batch = generator.generate(labels, seed, device=self.options.device, first_index=first)
+            first += len(labels)
+            batch = batch.take(np.nonzero(confidence_mask(judge, batch, self.options.min_confidence))[0])
+            kept.append(batch)
+            need = np.maximum(0, need - np.bincount(batch.labels, minlength=len(need)))
+        result = kept[0]
+        for more in kept[1:]:
+            result = result.concat(more)
+        return result
+
+    def _generator(self, real: ImageSet, seed: int):
+        from augmentor.generators import load_generator
+
+        real_print = fingerprint(real)
+        if self.run is not None:
+            generator = load_generator(Path(self.run))
+            if generator.config["dataset"]["fingerprint"] != real_print:
+                raise UserError(
+                    f"{self.run}: this generator was trained on other images than the arm's real subset; the gain "
+                    f"experiment only uses generators trained on that subset (drop the run to train one in place)"
+                )
+            return generator
+        # One generator per (kind, subset): `vae`, `classic+vae` and `vae-gated` share it, trained with the
+        # experiment's seed whichever stream asked first.
+        key = (self.kind, real_print)
+        if key not in self.options.cache:
+            self.options.cache[key] = self._train(real, experiment_seed(seed))
+        return self.options.cache[key]
+
+    def _train(self, real: ImageSet, seed: int):
+        import tempfile
+
+        from augmentor.generators import load_generator
+        from augmentor.training.generative import GenerativeConfig, train_generative
+
+        o = self.options
+        config = GenerativeConfig(
+            kind=self.kind,
+            steps=o.steps,
+            width=o.width,
+            batch_size=min(o.batch_size, len(real)),
+            diffaugment=o.diffaugment and self.kind == "dcgan",
+            seed=seed,
+            device=o.device,
+            sample_every=o.steps,
+            log_every=o.steps,
+        )
+        with tempfile.TemporaryDirectory(prefix="augmentor-gain-") as folder:
+            result = train_generative(real, config, Path(folder) / "run")
+            generator = load_generator(Path(folder) / "run")
+        if generator.config["dataset"]["fingerprint"] != fingerprint(real):  # the honesty rule, checked
+            raise UserError(f"internal: the {self.kind} was not trained on the arm's subset")
+        o.log.append({"kind": self.kind, "seed": seed, "images": len(real), **result.metrics[-1]})
+        return generator
+
+
+# name → factory(argument after the colon or None, generator options).
+SOURCES: dict[str, Callable[[str | None, GeneratorOptions], Source]] = {
+    "classic": lambda arg, options: ClassicSource(arg or "medium"),
+    "dcgan": lambda arg, options: GenerativeSource("dcgan", options, arg),
+    "vae": lambda arg, options: GenerativeSource("vae", options, arg),
+    "dcgan-gated": lambda arg, options: GenerativeSource("dcgan", options, arg, gated=True),
+    "vae-gated": lambda arg, options: GenerativeSource("vae", options, arg, gated=True),
 }
 
 
@@ -66,12 +188,12 @@ class Arm:
         result = real
         for k, source in enumerate(self.sources):
             # Each source draws from its own seed stream, so adding a source leaves the others' images alone.
-            synthetic = source.synthesize(real, per_source, seed * 1000 + k, workers)
+            synthetic = source.synthesize(real, per_source, stream_seed(seed, k), workers)
             result = result.concat(synthetic)
         return result
 
 
-def parse_arm(text: str) -> Arm:
+def parse_arm(text: str, options: GeneratorOptions | None = None) -> Arm:
     """``real`` | ``SOURCE[:ARG]`` | ``SOURCE[:ARG]+SOURCE[:ARG]…``."""
     text = text.strip()
     if text == "real":
@@ -82,13 +204,14 @@ def parse_arm(text: str) -> Arm:
         if name not in SOURCES:
             known = ", ".join(["real", *SOURCES])
             raise UserError(f"--arms: unknown arm {part!r} in {text!r}; known: {known} (combine with +)")
-        sources.append(SOURCES[name](arg or None))
+        sources.append(SOURCES[name](arg or None, options or GeneratorOptions()))
     return Arm(text, tuple(sources))
 
 
-def parse_arms(text: str) -> list[Arm]:
+def parse_arms(text: str, options: GeneratorOptions | None = None) -> list[Arm]:
     """A comma-separated list of arms; ``real`` is always included (every difference is paired to it)."""
-    arms = [parse_arm(t) for t in text.split(",") if t.strip()]
+    options = options or GeneratorOptions()  # one set of options (and one generator cache) for all arms
+    arms = [parse_arm(t, options) for t in text.split(",") if t.strip()]
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         raise UserError(f"--arms {text!r} names an arm twice")

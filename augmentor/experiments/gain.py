@@ -18,7 +18,7 @@ from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.subset import stratified_indices
 from augmentor.errors import UserError
-from augmentor.experiments.arms import Arm, parse_arms
+from augmentor.experiments.arms import Arm, GeneratorOptions, parse_arms
 from augmentor.experiments.stats import mean_ci, verdict
 from augmentor.outdir import check_output, staged_output
 from augmentor.parallel import default_workers
@@ -38,6 +38,9 @@ class GainConfig:
     synthetic_ratio: tuple[float, ...] = (4.0,)
     device: str = "auto"
     workers: int = 0
+    gen_steps: int = 600  # each generator's training steps on its arm's real subset
+    gen_width: int = 32
+    min_confidence: float = 0.5  # the gated arms' threshold
 
 
 @dataclass
@@ -47,6 +50,7 @@ class GainResult:
     config: dict[str, Any]
     runs: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
+    generators: list[dict[str, Any]] = field(default_factory=list)  # each generator trained, with its last losses
     out: Path | None = None
 
 
@@ -82,9 +86,16 @@ def _train_and_score(train_set: ImageSet, test: ImageSet, config: GainConfig, se
     }
 
 
-def plan(config: GainConfig) -> list[tuple[int, int, Arm, float]]:
+def generator_options(config: GainConfig) -> GeneratorOptions:
+    """How generators are trained inside the experiment (shared by every arm, with one cache)."""
+    return GeneratorOptions(
+        steps=config.gen_steps, width=config.gen_width, device=config.device, min_confidence=config.min_confidence
+    )
+
+
+def plan(config: GainConfig, options: GeneratorOptions | None = None) -> list[tuple[int, int, Arm, float]]:
     """Every (per_class, seed, arm, ratio) to train, the real arm once per (N, seed)."""
-    arms = parse_arms(config.arms)
+    arms = parse_arms(config.arms, options or generator_options(config))
     jobs = []
     for n in config.per_class:
         for seed in range(config.seeds):
@@ -106,7 +117,8 @@ def run_gain(
     """Run every arm at every N and seed; write ``report.md``, ``results.json`` and plots to ``out``."""
     if config.seeds < 1 or not config.per_class or config.budget < 1:
         raise UserError("--seeds, --per-class and --budget must all be at least 1")
-    jobs = plan(config)
+    options = generator_options(config)
+    jobs = plan(config, options)
     check_output(out, overwrite)
     dataset = open_dataset(src, read_options or ReadOptions())
     if dataset.test is None:
@@ -141,6 +153,7 @@ def run_gain(
     result = GainResult(
         config={**asdict(config), "source": src, "test_images": len(test), "command": command},
         runs=runs,
+        generators=options.log,
         summary=summarise(runs, train.class_names),
     )
     result.out = write_report(out, result, train.class_names, overwrite)
@@ -238,7 +251,16 @@ def write_report(out: Path, result: GainResult, class_names: list[str], overwrit
     files = {
         "report.md": report_markdown(result, class_names).encode(),
         "results.json": (
-            json.dumps({"config": result.config, "summary": result.summary, "runs": result.runs}, indent=2) + "\n"
+            json.dumps(
+                {
+                    "config": result.config,
+                    "summary": result.summary,
+                    "runs": result.runs,
+                    "generators": result.generators,
+                },
+                indent=2,
+            )
+            + "\n"
         ).encode(),
         "accuracy.png": accuracy_png(result.summary),
         "difference.png": difference_png(result.summary),

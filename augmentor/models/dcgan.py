@@ -39,7 +39,9 @@ class Generator(nn.Module):
         self.body = nn.Sequential(*layers)
         init_dcgan(self)
         if self.embed.table is not None:
-            nn.init.normal_(self.embed.table.weight)  # class codes on the latent code's scale
+            # Orthonormal class codes (one-hot-like), small beside the latent code's norm: with large codes the
+            # generator learned to ignore z entirely (a per-class collapse); with these it keeps both.
+            nn.init.orthogonal_(self.embed.table.weight)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = torch.cat([z, self.embed(labels, z.shape[0], z.device)], dim=1)
@@ -65,6 +67,8 @@ class Discriminator(nn.Module):
         self.score = nn.Linear(widths[-1] * base * base, 1)
         self.embed = ClassEmbedding(num_classes, widths[-1])
         init_dcgan(self)
+        if self.embed.table is not None:
+            nn.init.normal_(self.embed.table.weight)  # a projection term strong enough to enforce the class
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.body(images)

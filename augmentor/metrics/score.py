@@ -1,0 +1,315 @@
+"""``augmentor score``: how close generated images are to the real ones, and how useful they are.
+
+Every figure comes with its real-data reference at the same sample size ``n``, because FID and KID are
+biased at small ``n`` and a domain classifier's features have no absolute scale:
+
+- FID / KID between a sample of the real train split and the generated images; the floor F0 is the FID
+  between that train sample and a real test sample (FID/F0 near 1 means "as close as real data gets");
+- diversity: mean pairwise SSIM of generated images beside that of real ones;
+- memorisation: the share of generated images within ``d`` (RMS per pixel) of a real train image,
+  beside the share of real test images that close to the train split;
+- CAS: test accuracy of a classifier trained on the generated images only, beside the same classifier
+  trained on as many real train images.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augmentor.data.imageset import ImageSet
+from augmentor.data.options import ReadOptions
+from augmentor.errors import UserError
+from augmentor.metrics.quality import DEFAULT_MEMORISATION_THRESHOLD
+
+DEFAULT_N = 2000
+DEFAULT_CAS_STEPS = 300
+BASELINES = ("noise",)
+_PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
+
+
+def _rng(seed: int, purpose: int) -> np.random.Generator:
+    """An independent stream per purpose, so changing one draw never shifts another."""
+    return np.random.default_rng([seed, purpose])
+
+
+def _sample(images: ImageSet, n: int, seed: int, purpose: int) -> ImageSet:
+    """``n`` items drawn without replacement (all of them, in order, when there are no more)."""
+    if len(images) <= n:
+        return images
+    return images.take(np.sort(_rng(seed, purpose).choice(len(images), n, replace=False)))
+
+
+def _shape(images: ImageSet) -> str:
+    return f"{images.channels}×{images.size[0]}×{images.size[1]}"
+
+
+def noise_images(like: ImageSet, n: int, seed: int = 0) -> ImageSet:
+    """Uniform-noise images shaped like ``like``, with class-balanced labels: the worst-case reference."""
+    shape = (n, like.channels, *like.size)
+    images = _rng(seed, 9).integers(0, 256, size=shape, dtype=np.uint8)
+    labels = np.arange(n) % len(like.class_names)
+    provenance = [{"source": "noise", "seed": seed, "latent_index": i} for i in range(n)]
+    return ImageSet(images, labels, list(like.class_names), provenance)
+
+
+def _generated(run: Path, n: int, seed: int, device: str) -> tuple[ImageSet, str, bool]:
+    """``n`` images of a DCGAN/VAE run (class-balanced when conditional), its kind, and whether labelled."""
+    from augmentor.generators import balanced_labels, load_generator
+
+    generator = load_generator(run)
+    if generator.conditional:
+        per_class = math.ceil(n / len(generator.class_names))
+        labels = balanced_labels(len(generator.class_names), per_class)[:n]
+        return generator.generate(labels, seed, device=device), generator.kind, True
+    from augmentor.training.device import resolve_device
+
+    pixels = generator.render(generator.latents(np.arange(n), seed), None, resolve_device(device))
+    images = ImageSet(pixels, np.zeros(n, dtype=np.int64), list(generator.class_names))
+    return images, generator.kind, False
+
+
+def _target(
+    target: str | Path | None, baseline: str | None, like: ImageSet, n: int, seed: int, device: str, options
+) -> tuple[ImageSet, str, bool]:
+    """The images to score: a generator run's samples, a dataset's train split, or a baseline."""
+    from augmentor.data.readers import open_dataset
+    from augmentor.runs import CONFIG_NAME, read_run_config
+
+    if baseline is not None:
+        if target is not None:
+            raise UserError(f"give either a RUN|DIR to score or --baseline {baseline}, not both")
+        if baseline not in BASELINES:
+            raise UserError(f"--baseline {baseline!r} is unknown; use one of {', '.join(BASELINES)}")
+        return noise_images(like, n, seed), "noise", True
+    if target is None:
+        raise UserError("give a DCGAN/VAE run folder or a folder of images to score (or --baseline noise)")
+    path = Path(target)
+    if path.is_file() and path.suffix.lower() in _PICKLE_SUFFIXES:
+        read_run_config(path)  # refuses pickles with the project's message
+    if path.is_dir() and (path / CONFIG_NAME).is_file():
+        config = read_run_config(path)
+        shape = tuple(config.get("image_shape", ()))
+        if shape and shape != (like.channels, *like.size):
+            raise UserError(
+                f"{path}: the model makes {'×'.join(map(str, shape))} images, the real data is {_shape(like)}; "
+                "convert the real data with --image-size/--channels"
+            )
+        return _generated(path, n, seed, device)
+    images = open_dataset(str(target), options).train
+    return _sample(images, n, seed, 3), "images", True
+
+
+def score(
+    target: str | Path | None,
+    real_src: str,
+    *,
+    features_run: Path | None = None,
+    n: int = DEFAULT_N,
+    seed: int = 0,
+    device: str = "auto",
+    cas: bool = True,
+    cas_steps: int = DEFAULT_CAS_STEPS,
+    cas_arch: str = "fast",
+    baseline: str | None = None,
+    memorisation_threshold: float = DEFAULT_MEMORISATION_THRESHOLD,
+    read_options: ReadOptions | None = None,
+) -> dict[str, Any]:
+    """Score a DCGAN/VAE run, a folder of images, or ``baseline="noise"`` against ``real_src``."""
+    from augmentor.console import warn
+    from augmentor.data.readers import open_dataset
+    from augmentor.metrics.features import load_features
+
+    started = time.perf_counter()
+    if n < 2:
+        raise UserError(f"--n {n}: FID and KID need at least 2 images")
+    options = read_options or ReadOptions()
+    real = open_dataset(real_src, options)
+    pool, train, test = real.train, real.train, real.test
+    if test is None:
+        # No test split: hold out part of train as the reference; the memorisation pool keeps all of it.
+        order = _rng(seed, 1).permutation(len(train))
+        held = max(2, min(n, len(train) // 2))
+        test, train = train.take(np.sort(order[:held])), train.take(np.sort(order[held:]))
+        warn(f"{real_src} has no test split; {held} train images are held out as the real reference")
+    # The feature classifier is checked before anything is generated, so a wrong --features fails fast.
+    features = load_features(features_run)
+    features.check_images(train.images, real_src)
+    fake, kind, labelled = _target(target, baseline, train, n, seed, device, options)
+    if (fake.channels, *fake.size) != (train.channels, *train.size):
+        raise UserError(
+            f"{target}: images are {_shape(fake)}, the real data ({real_src}) is {_shape(train)}; "
+            "convert with --image-size/--channels"
+        )
+    if set(features.class_names) != set(train.class_names):
+        warn(
+            f"the feature classifier {features.run} was trained on other classes than {real_src}'s; "
+            "pass --features RUN trained on this data for a domain-true FID/KID"
+        )
+    if cas and not labelled:
+        warn(f"{target}: an unconditional generator has no labels, so there is no CAS; train it --conditional")
+    result = score_images(
+        fake,
+        train,
+        test,
+        features=features,
+        n=n,
+        seed=seed,
+        device=device,
+        cas=cas and labelled,
+        cas_steps=cas_steps,
+        cas_arch=cas_arch,
+        memorisation_threshold=memorisation_threshold,
+        memorisation_pool=pool,
+    )
+    return {
+        "target": "noise" if baseline else str(target),
+        "kind": kind,
+        "real": real_src,
+        **result,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def score_images(
+    fake: ImageSet,
+    train: ImageSet,
+    test: ImageSet,
+    *,
+    features: Any = None,
+    n: int = DEFAULT_N,
+    seed: int = 0,
+    device: str = "auto",
+    cas: bool = True,
+    cas_steps: int = DEFAULT_CAS_STEPS,
+    cas_arch: str = "fast",
+    memorisation_threshold: float = DEFAULT_MEMORISATION_THRESHOLD,
+    memorisation_pool: ImageSet | None = None,
+) -> dict[str, Any]:
+    """The scores of in-memory ``fake`` images against a real ``train``/``test`` pair (see module doc).
+
+    ``features`` is a ``ClassifierFeatures``, a classifier run folder, or None for the shipped one;
+    ``memorisation_pool`` defaults to ``train`` (all of it, not the ``n`` sample).
+    """
+    from augmentor.metrics.features import ClassifierFeatures, extract_features, load_features
+    from augmentor.metrics.fid import frechet_distance, kernel_distance
+    from augmentor.metrics.quality import classification_accuracy_score, diversity, nearest_real_distances
+    from augmentor.training.classifier import align_classes
+    from augmentor.training.device import resolve_device
+
+    if not isinstance(features, ClassifierFeatures):
+        features = load_features(Path(features) if features is not None else None)
+    where = resolve_device(device)
+    count = min(n, len(fake), len(train), len(test))
+    if count < 2:
+        raise UserError(f"too few images to score: {len(fake)} to score, {len(train)} train, {len(test)} test")
+    fake_n = _sample(fake, count, seed, 4)
+    train_n, test_n = _sample(train, count, seed, 5), _sample(test, count, seed, 6)
+    for images, what in ((fake_n, "the images to score"), (train_n, "the real images")):
+        features.check_images(images.images, what)
+    f_fake, f_train, f_test = (extract_features(features, s.images, where) for s in (fake_n, train_n, test_n))
+    fid, f0 = frechet_distance(f_train, f_fake), frechet_distance(f_train, f_test)
+    kid_mean, kid_std = kernel_distance(f_train, f_fake, seed=seed)
+    kid_real_mean, kid_real_std = kernel_distance(f_train, f_test, seed=seed)
+
+    pool = memorisation_pool if memorisation_pool is not None else train
+    fake_near = nearest_real_distances(fake_n.images, pool.images, where)
+    real_near = nearest_real_distances(test_n.images, train.images, where)
+    scores: dict[str, Any] = {
+        "features": str(features.run),
+        "n": count,
+        "seed": seed,
+        "device": str(where),
+        "fid": fid,
+        "f0": f0,
+        "fid_ratio": fid / f0 if f0 > 0 else None,
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        "kid_real_mean": kid_real_mean,
+        "kid_real_std": kid_real_std,
+        "diversity_ssim": diversity(fake_n.images, seed=seed),
+        "real_diversity_ssim": diversity(train_n.images, seed=seed),
+        "memorisation_threshold": memorisation_threshold,
+        "memorisation_rate": float((fake_near < memorisation_threshold).mean()),
+        "real_memorisation_rate": float((real_near < memorisation_threshold).mean()),
+        "nearest_median": float(np.median(fake_near)),
+        "real_nearest_median": float(np.median(real_near)),
+        "cas": None,
+        "real_accuracy": None,
+        "cas_steps": cas_steps if cas else None,
+        "cas_arch": cas_arch if cas else None,
+    }
+    if cas:
+        try:
+            labelled = align_classes(train.class_names, fake_n)
+        except UserError:
+            raise UserError(
+                f"the images to score have classes {fake.class_names}, the real data {train.class_names}; "
+                "CAS needs the same classes (pass --no-cas to score without it)"
+            ) from None
+        # The same architecture, budget and seed on both sides: only the training images differ.
+        settings = {"steps": cas_steps, "seed": seed, "device": device, "arch": cas_arch}
+        scores["cas"] = classification_accuracy_score(labelled, test, **settings)
+        scores["real_accuracy"] = classification_accuracy_score(train_n, test, **settings)
+    return scores
+
+
+def score_table(result: dict[str, Any]):
+    """``augmentor score`` as a rich table: the scored images beside the real reference."""
+    from rich.table import Table
+
+    def number(value: float | None, digits: int = 2) -> str:
+        return "—" if value is None else f"{value:,.{digits}f}"
+
+    def percent(value: float | None) -> str:
+        return "—" if value is None else f"{100 * value:.1f}%"
+
+    table = Table(title=f"{result['target']} ({result['kind']}) against {result['real']}, n = {result['n']:,}")
+    table.add_column("metric")
+    table.add_column(result["kind"], justify="right", style="bold")
+    table.add_column("real", justify="right")
+    table.add_column("real column", style="dim")
+    rows = [
+        ("FID (lower: closer)", number(result["fid"]), number(result["f0"]), "F0: train vs test sample"),
+        ("FID / F0", number(result["fid_ratio"]), "1.00", ""),
+        (
+            "KID × 1000",
+            f"{1000 * result['kid_mean']:.2f} ± {1000 * result['kid_std']:.2f}",
+            f"{1000 * result['kid_real_mean']:.2f} ± {1000 * result['kid_real_std']:.2f}",
+            "train vs test sample",
+        ),
+        (
+            "diversity: pairwise SSIM (lower: more varied)",
+            number(result["diversity_ssim"], 3),
+            number(result["real_diversity_ssim"], 3),
+            "train sample",
+        ),
+        (
+            f"memorisation: nearest train image < {result['memorisation_threshold']:g}",
+            percent(result["memorisation_rate"]),
+            percent(result["real_memorisation_rate"]),
+            "test images",
+        ),
+        (
+            "nearest train image, median RMS distance",
+            number(result["nearest_median"], 3),
+            number(result["real_nearest_median"], 3),
+            "test images",
+        ),
+        (
+            "CAS: test accuracy when trained on it",
+            number(result["cas"], 3),
+            number(result["real_accuracy"], 3),
+            f"{result['cas_arch']} on as many real train images, {result['cas_steps']} steps"
+            if result["cas_steps"]
+            else "--no-cas",
+        ),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    table.caption = f"features: {result['features']}; {result['seconds']} s on {result['device']}"
+    return table

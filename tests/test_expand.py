@@ -1,0 +1,219 @@
+"""``augmentor expand``: quotas per class and source, provenance, reproducibility, quality gates, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from augmentor.data.options import ReadOptions
+from augmentor.data.readers import open_dataset
+from augmentor.expansion import ExpandConfig, parse_ratio, parse_source, split_quota, synthetic_quotas
+from augmentor.gates import dedupe_mask
+from tests.conftest import REPO, files_under, make_shapes_folder, run_cli
+
+FAST = ("--workers", "1", "--device", "cpu")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Grey 28×28 shapes with train/ and test/; train has 6 disks, 4 squares, 6 triangles."""
+    root = make_shapes_folder(tmp_path_factory.mktemp("expand") / "data", per_class=6, splits=True, seed=2)
+    for name in ("square000.png", "square001.png"):
+        (root / "train" / "square" / name).unlink()
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(data, tmp_path_factory) -> dict[str, Path]:
+    """Tiny DCGAN and VAE runs on ``data``'s train split, plus doctored copies for the mismatch errors."""
+    from augmentor.training.generative import GenerativeConfig, train_generative
+
+    base = tmp_path_factory.mktemp("runs")
+    train = open_dataset(str(data), ReadOptions()).train
+    found = {}
+    for kind in ("dcgan", "vae"):
+        config = GenerativeConfig(kind=kind, steps=5, width=8, sample_every=5, device="cpu")
+        train_generative(train, config, base / kind, show_progress=False)
+        found[kind] = base / kind
+    for name, change in {
+        "other_classes": {"class_names": ["disk", "square", "star"]},
+        "other_shape": {"image_shape": [1, 32, 32]},
+        "unconditional": {"conditional": False},
+    }.items():
+        shutil.copytree(base / "dcgan", base / name)
+        config = json.loads((base / name / "config.json").read_text())
+        (base / name / "config.json").write_text(json.dumps({**config, **change}))
+        found[name] = base / name
+    return found
+
+
+def expand(data: Path, out: Path, *args: str):
+    return run_cli("expand", data, "--out", out, *FAST, *args)
+
+
+def synthetic_counts(out: Path) -> dict[str, dict[str, int]]:
+    per_class = json.loads((out / "dataset.json").read_text())["splits"]["train"]["per_class"]
+    return {c: {s: n for s, n in sources.items() if s != "real"} for c, sources in per_class.items()}
+
+
+def test_per_class_fills_every_class_split_evenly_over_sources(data, runs, tmp_path):
+    out = tmp_path / "out"
+    dcgan, vae = f"dcgan:{runs['dcgan']}", f"vae:{runs['vae']}"
+    result = expand(data, out, "--per-class", "9", "--with", "classic", "--with", dcgan, "--with", vae, "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["dropped"] == {} and document["shortfall"] == {}
+    summary = json.loads((out / "dataset.json").read_text())
+    # 3 / 5 / 3 synthetic images; the remainder goes to the earlier sources.
+    assert summary["splits"]["train"]["per_class"] == {
+        "disk": {"classic": 1, "dcgan": 1, "real": 6, "vae": 1},
+        "square": {"classic": 2, "dcgan": 2, "real": 4, "vae": 1},
+        "triangle": {"classic": 1, "dcgan": 1, "real": 6, "vae": 1},
+    }
+    assert summary["splits"]["test"]["per_class"] == {c: {"real": 6} for c in ("disk", "square", "triangle")}
+    section = summary["expand"]
+    assert [s["name"] for s in section["sources"]] == ["classic", dcgan, vae]
+    assert section["sources"][1]["quota"] == {"disk": 1, "square": 2, "triangle": 1}
+    assert section["sources"][1]["trained_on_src"] is True
+
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    on_disk = {p for p in files_under(out) if p.endswith(".png")}
+    assert {r["path"] for r in records} == on_disk and len(records) == len(on_disk) == 27 + 18
+    for record in records:
+        assert hashlib.sha256((out / record["path"]).read_bytes()).hexdigest() == record["sha256"]
+        assert record["path"].split("/")[2].startswith(record["source"] + "-")
+        if record["source"] in ("dcgan", "vae"):
+            assert record["run_id"].startswith(record["source"] + ":") and isinstance(record["latent_index"], int)
+        if record["source"] == "classic":
+            assert record["pipeline"] == "medium" and record["parent"].startswith("train/")
+    assert Counter(r["source"] for r in records if r["split"] == "test") == {"real": 18}
+    # The test split is carried over pixel for pixel.
+    original, written = open_dataset(str(data), ReadOptions()), open_dataset(str(out), ReadOptions())
+    assert np.array_equal(original.test.images, written.test.images)
+
+
+def test_ratio_and_classes_already_full(data, runs, tmp_path):
+    result = expand(data, tmp_path / "ratio", "--ratio", "1:2", "--with", "classic", "--with", f"vae:{runs['vae']}")
+    assert result.exit_code == 0, result.stderr
+    assert synthetic_counts(tmp_path / "ratio") == {
+        "disk": {"classic": 6, "vae": 6},
+        "square": {"classic": 4, "vae": 4},
+        "triangle": {"classic": 6, "vae": 6},
+    }
+    result = expand(data, tmp_path / "full", "--per-class", "6", "--with", f"vae:{runs['vae']}")
+    assert result.exit_code == 0, result.stderr
+    assert synthetic_counts(tmp_path / "full") == {"disk": {}, "square": {"vae": 2}, "triangle": {}}
+    message = " ".join(result.stderr.split())
+    assert "already at --per-class 6" in message and "disk (6)" in message and "triangle (6)" in message
+
+
+def test_same_seed_same_bytes(data, runs, tmp_path):
+    def digests(out: Path, seed: str) -> list[str]:
+        args = ("--per-class", "8", "--with", "classic", "--with", f"dcgan:{runs['dcgan']}", "--seed", seed)
+        assert expand(data, out, *args).exit_code == 0
+        return sorted(json.loads(line)["sha256"] for line in (out / "manifest.jsonl").read_text().splitlines())
+
+    first = digests(tmp_path / "a", "3")
+    assert digests(tmp_path / "b", "3") == first
+    assert digests(tmp_path / "c", "4") != first
+
+
+def test_min_confidence_drops_and_reports(data, runs, tmp_path):
+    vae = f"vae:{runs['vae']}"
+    # A classifier after 2 steps is nowhere near 99 % sure: everything is dropped, the budget ends the rounds.
+    strict = ("--per-class", "8", "--with", vae, "--min-confidence", "0.99", "--confidence-steps", "2", "--json")
+    result = expand(data, tmp_path / "strict", *strict)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["dropped"]["min_confidence"][vae] > 0
+    assert document["shortfall"][vae]["square"] > 0
+    assert "short of its quota" in result.stderr
+    source = json.loads((tmp_path / "strict" / "dataset.json").read_text())["expand"]["sources"][0]
+    assert source["generated"] == {c: 8 * n for c, n in source["quota"].items()}  # the round limit, no more
+    assert source["dropped"]["min_confidence"] == sum(source["generated"].values()) - sum(source["kept"].values())
+
+    lenient = ("--per-class", "8", "--with", vae, "--min-confidence", "1e-9", "--confidence-steps", "2")
+    result = expand(data, tmp_path / "lenient", *lenient)
+    assert result.exit_code == 0, result.stderr
+    assert "dropped by --min-confidence: 0" in result.stdout
+    assert synthetic_counts(tmp_path / "lenient") == {"disk": {"vae": 2}, "square": {"vae": 4}, "triangle": {"vae": 2}}
+
+
+def test_dedupe_gate_drops_copies_and_keeps_noise(data):
+    real = open_dataset(str(data), ReadOptions()).train
+    copies = real.take(np.arange(len(real)))
+    assert not dedupe_mask(copies, real, 0.01, "cpu").any()
+    assert dedupe_mask(copies, real, 0.0, "cpu").all()
+    noise = real.take(np.arange(len(real)))
+    noise.images = np.random.default_rng(0).integers(0, 256, size=real.images.shape, dtype=np.uint8)
+    assert dedupe_mask(noise, real, 0.01, "cpu").all()
+
+
+def test_dedupe_beyond_any_distance_drops_everything(data, tmp_path):
+    result = expand(data, tmp_path / "out", "--per-class", "7", "--with", "classic", "--dedupe", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    source = json.loads((tmp_path / "out" / "dataset.json").read_text())["expand"]["sources"][0]
+    assert document["dropped"]["dedupe"]["classic"] == sum(source["generated"].values()) > 0
+    assert synthetic_counts(tmp_path / "out") == {"disk": {}, "square": {}, "triangle": {}}
+
+
+def test_quota_helpers():
+    counts = np.array([6, 4, 0])
+    assert synthetic_quotas(counts, ExpandConfig(per_class=5)).tolist() == [0, 1, 5]
+    assert synthetic_quotas(counts, ExpandConfig(ratio="2:1")).tolist() == [3, 2, 0]
+    assert split_quota(np.array([3, 5, 0]), 3).tolist() == [[1, 2, 0], [1, 2, 0], [1, 1, 0]]
+    assert parse_ratio("1:4") == (1.0, 4.0)
+    assert parse_source("classic").arg == "medium" and parse_source("vae:runs/v").arg == "runs/v"
+
+
+BAD = {
+    "unknown kind": (["--per-class", "8", "--with", "gan:x"], "unknown source kind 'gan'; known: classic"),
+    "not a run": (["--per-class", "8", "--with", "dcgan:{tmp}/nope"], "not a run folder"),
+    "wrong kind": (["--per-class", "8", "--with", "dcgan:{vae}"], "is a vae run"),
+    "classes": (["--per-class", "8", "--with", "dcgan:{other_classes}"], "only in SRC: ['triangle']"),
+    "shape": (["--per-class", "8", "--with", "dcgan:{other_shape}"], "1×32×32 images (C×H×W) but SRC's are 1×28×28"),
+    "unconditional": (["--per-class", "8", "--with", "dcgan:{unconditional}"], "unconditional"),
+    "pipeline": (["--per-class", "8", "--with", "classic:{tmp}/none.yaml"], "--with classic:"),
+    "p zero": (["--per-class", "8", "--with", "classic", "--min-confidence", "0"], "--min-confidence 0.0"),
+    "p above 1": (["--per-class", "8", "--with", "classic", "--min-confidence", "1.5"], "0 < p ≤ 1"),
+    "d negative": (["--per-class", "8", "--with", "classic", "--dedupe", "-0.1"], "--dedupe -0.1"),
+    "neither": (["--with", "classic"], "exactly one of --per-class"),
+    "both": (["--per-class", "8", "--ratio", "1:4", "--with", "classic"], "exactly one of --per-class"),
+    "ratio dash": (["--ratio", "1-4", "--with", "classic"], "--ratio '1-4'"),
+    "ratio zero": (["--ratio", "0:4", "--with", "classic"], "REAL:SYNTH"),
+    "ratio words": (["--ratio", "a:b", "--with", "classic"], "REAL:SYNTH"),
+    "no source": (["--per-class", "8"], "give at least one source"),
+    "twice": (["--per-class", "8", "--with", "classic", "--with", "classic"], "given twice"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_exits_2_with_one_line(case, data, runs, tmp_path):
+    args, expected = BAD[case]
+    names = {"tmp": str(tmp_path), **{k: str(v) for k, v in runs.items()}}
+    result = expand(data, tmp_path / "out", *(a.format(**names) for a in args))
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert expected in " ".join(result.stderr.split()), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_imports_nothing_heavy():
+    probe = (
+        "import sys, cli\n"
+        "sys.argv = ['augmentor', 'expand', '--help']\n"
+        "try:\n    cli.app(prog_name='augmentor')\nexcept SystemExit as exit:\n    assert exit.code == 0\n"
+        "print('HEAVY:' + ','.join(m for m in ('torch', 'albumentations', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert "--min-confidence" in result.stdout and result.stdout.strip().splitlines()[-1] == "HEAVY:"

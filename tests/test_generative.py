@@ -1,0 +1,235 @@
+"""DCGAN and VAE: modules, training faults (resume, signals, non-finite losses), sampling, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from augmentor.data.imageset import ImageSet
+from augmentor.errors import UserError
+from augmentor.generators import load_generator
+from augmentor.models.dcgan import Discriminator, Generator
+from augmentor.models.vae import ConvVAE
+from augmentor.training.generative import GenerativeConfig, TrainingStopped, train_generative
+from tests.conftest import REPO, draw_shape, run_cli
+
+
+def shapes_set(per_class: int = 16, size: int = 28, channels: int = 1, seed: int = 0) -> ImageSet:
+    """Drawn disks, squares and triangles as an in-memory ImageSet."""
+    rng = np.random.default_rng(seed)
+    kinds = ("disk", "square", "triangle")
+    images = [draw_shape(k, size, rng, channels).transpose(2, 0, 1) for k in kinds for _ in range(per_class)]
+    labels = np.repeat(np.arange(3), per_class)
+    return ImageSet(np.stack(images), labels, list(kinds))
+
+
+def tiny(kind: str, **overrides) -> GenerativeConfig:
+    base = {"kind": kind, "steps": 12, "width": 8, "batch_size": 16, "sample_every": 6, "log_every": 3}
+    return GenerativeConfig(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("size", [28, 32, 64, 128])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("num_classes", [0, 4])
+def test_modules_produce_images_of_the_requested_shape(size, channels, num_classes):
+    labels = torch.tensor([0, 1, 2]) if num_classes else None
+    generator = Generator(16, num_classes, channels, size, 8)
+    images = generator(torch.randn(3, 16), labels)
+    assert images.shape == (3, channels, size, size)
+    assert float(images.min()) >= -1 and float(images.max()) <= 1
+    scores = Discriminator(num_classes, channels, size, 8)(images, labels)
+    assert scores.shape == (3,) and torch.isfinite(scores).all()
+    vae = ConvVAE(8, num_classes, channels, size, 8)
+    loss, _reconstruction, kl = vae.loss(generator.to_unit(images).detach(), labels, 1.0, torch.randn(3, 8))
+    loss.backward()
+    assert torch.isfinite(loss) and float(kl) >= 0
+    assert vae(torch.randn(3, 8), labels).shape == (3, channels, size, size)
+
+
+def test_unsupported_size_lists_the_supported_ones():
+    with pytest.raises(UserError, match=r"supported: 28, 32, 64, 128"):
+        Generator(16, 0, 1, 48, 8)
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "vae"])
+def test_training_writes_a_run_folder_that_samples(tmp_path, kind):
+    result = train_generative(shapes_set(), tiny(kind), tmp_path / "run")
+    run = tmp_path / "run"
+    for name in ("config.json", "model.safetensors", "state.safetensors", "metrics.jsonl", "losses.png"):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-000006.png", "step-000012.png"]
+    assert result.step == 12 and [m["step"] for m in result.metrics] == [3, 6, 9, 12]
+    generator = load_generator(run)
+    made = generator.generate(np.array([0, 1, 2, 2]), seed=5)
+    assert made.images.shape == (4, 1, 28, 28) and made.images.dtype == np.uint8
+    assert [p["latent_index"] for p in made.provenance] == [0, 1, 2, 3]
+    assert made.provenance[0]["source"] == kind
+    # Image i of a seed does not depend on how many are drawn with it.
+    again = generator.generate(np.array([2]), seed=5, first_index=3)
+    assert np.array_equal(again.images[0], made.images[3])
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "vae"])
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, kind):
+    data = shapes_set()
+    train_generative(data, tiny(kind, steps=12, diffaugment=kind == "dcgan"), tmp_path / "whole")
+    train_generative(data, tiny(kind, steps=6, diffaugment=kind == "dcgan"), tmp_path / "part")
+    train_generative(data, tiny(kind, steps=12), tmp_path / "part", resume=True)
+    whole = (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
+    part = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in whole]
+    assert strip == [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in part]
+    whole_weights = (tmp_path / "whole" / "model.safetensors").read_bytes()
+    assert whole_weights == (tmp_path / "part" / "model.safetensors").read_bytes()
+
+
+def test_resume_refuses_other_data(tmp_path):
+    train_generative(shapes_set(), tiny("vae", steps=6), tmp_path / "run")
+    with pytest.raises(UserError, match="other images"):
+        train_generative(shapes_set(seed=1), tiny("vae", steps=12), tmp_path / "run", resume=True)
+
+
+def test_non_finite_loss_rolls_back_then_stops_without_a_nan_checkpoint(tmp_path, monkeypatch):
+    from augmentor.training import generative
+
+    original = generative._Trainer.step
+    calls = {"n": 0}
+
+    def poisoned(self, images, labels, generator):
+        losses = original(self, images, labels, generator)
+        calls["n"] += 1
+        if calls["n"] > 7:  # from the 8th step on every loss is NaN
+            losses["loss"] = losses["loss"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(generative._Trainer, "step", poisoned)
+    with pytest.raises(TrainingStopped, match=r"non-finite 3 times.*last good checkpoint \(step 6\)"):
+        train_generative(shapes_set(), tiny("vae", steps=12, max_nonfinite=2), tmp_path / "run")
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["step"] == 6
+    from safetensors.torch import load_file
+
+    for name, tensor in load_file(str(tmp_path / "run" / "model.safetensors")).items():
+        assert torch.isfinite(tensor.float()).all(), name
+
+
+def test_one_non_finite_step_is_rolled_back_and_training_goes_on(tmp_path, monkeypatch):
+    from augmentor.training import generative
+
+    original = generative._Trainer.step
+    calls = {"n": 0}
+
+    def once(self, images, labels, generator):
+        losses = original(self, images, labels, generator)
+        calls["n"] += 1
+        if calls["n"] == 8:
+            losses["loss"] = losses["loss"] * float("inf")
+        return losses
+
+    monkeypatch.setattr(generative._Trainer, "step", once)
+    result = train_generative(shapes_set(), tiny("vae", steps=12), tmp_path / "run")
+    assert result.step == 12 and json.loads((tmp_path / "run" / "state.json").read_text())["rollbacks"] == 1
+
+
+def test_sigint_saves_and_exits_resumable(tmp_path, shapes_folder):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "augmentor", "train", "vae", str(shapes_folder), "--out", str(run)]
+    command += ["--steps", "100000", "--width", "8", "--batch-size", "8", "--sample-every", "100000"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = 60
+        import time
+
+        started = time.monotonic()
+        while not (run / "config.json").exists() and time.monotonic() - started < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "--resume" in err
+    step = json.loads((run / "state.json").read_text())["step"]
+    assert 0 < step < 100000
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == step
+
+
+def test_pickle_checkpoint_is_refused_and_its_payload_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(pickle.dumps(Payload()))
+    result = run_cli("sample", str(checkpoint), "--n", "2", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "pickled checkpoints are refused" in result.stderr
+    assert not marker.exists()
+
+
+def test_sampling_bad_input(tmp_path, shapes_folder):
+    train_generative(shapes_set(), tiny("dcgan", steps=3, sample_every=3), tmp_path / "run")
+    unknown = run_cli("sample", str(tmp_path / "run"), "--class", "hexagon", "--n", "2", "--out", str(tmp_path / "a"))
+    assert unknown.exit_code == 2 and "does not know class 'hexagon'" in unknown.stderr
+    assert "disk" in unknown.stderr
+    not_run = run_cli("sample", str(shapes_folder), "--n", "2", "--out", str(tmp_path / "b"))
+    assert not_run.exit_code == 2 and "not a run folder" in not_run.stderr
+    classifier = run_cli(
+        "sample", str(REPO / "weights/fashion-mnist/classifier"), "--n", "2", "--out", str(tmp_path / "c")
+    )
+    assert classifier.exit_code == 2 and "dcgan or vae run is needed" in classifier.stderr
+
+
+def test_weights_that_do_not_match_the_config_are_named(tmp_path):
+    train_generative(shapes_set(), tiny("vae", steps=3, sample_every=3), tmp_path / "run")
+    config_path = tmp_path / "run" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model_args"]["width"] = 16
+    config_path.write_text(json.dumps(config))
+    result = run_cli("sample", str(tmp_path / "run"), "--n", "2", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "do not match" in result.stderr and "shape mismatch" in result.stderr
+
+
+def test_unsupported_image_size_through_the_cli(tmp_path):
+    from tests.conftest import make_shapes_folder
+
+    folder = make_shapes_folder(tmp_path / "big", per_class=3, size=40)
+    result = run_cli("train", "dcgan", str(folder), "--out", str(tmp_path / "run"), "--steps", "2")
+    assert result.exit_code == 2
+    assert "supported: 28, 32, 64, 128" in result.stderr and "--image-size" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_sample_command_writes_a_readable_imagefolder(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    train_generative(shapes_set(), tiny("dcgan", steps=3, sample_every=3), tmp_path / "run")
+    out = tmp_path / "samples"
+    result = run_cli(
+        "sample", str(tmp_path / "run"), "--per-class", "4", "--out", str(out), "--grid", str(tmp_path / "g.png")
+    )
+    assert result.exit_code == 0, result.stderr
+    folder = ImageFolder(str(out))
+    assert len(folder) == 12 and folder.classes == ["disk", "square", "triangle"]
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert {m["source"] for m in manifest} == {"dcgan"} and sorted(m["latent_index"] for m in manifest) == list(
+        range(12)
+    )
+    assert (tmp_path / "g.png").stat().st_size > 0
+    rerun = run_cli("sample", str(tmp_path / "run"), "--per-class", "4", "--out", str(tmp_path / "again"))
+    assert rerun.exit_code == 0
+    again = [json.loads(line)["sha256"] for line in (tmp_path / "again" / "manifest.jsonl").read_text().splitlines()]
+    assert again == [m["sha256"] for m in manifest]

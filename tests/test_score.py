@@ -1,0 +1,174 @@
+"""Scoring: FID/KID in classifier features, memorisation, CAS, and the ``augmentor score`` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from augmentor.data.imageset import ImageSet
+from augmentor.data.options import ReadOptions
+from augmentor.data.readers import open_dataset
+from augmentor.metrics.features import extract_features, load_features
+from augmentor.metrics.fid import fid_metric, frechet_distance, kernel_distance, kid_metric
+from augmentor.metrics.quality import classification_accuracy_score, memorisation_rate, nearest_real_distances
+from augmentor.metrics.score import score
+from augmentor.training.generative import GenerativeConfig, train_generative
+from tests.conftest import REPO, run_cli
+
+
+@pytest.fixture(scope="module")
+def fashion(fashion_dir) -> tuple[ImageSet, ImageSet]:
+    """Slices of real Fashion-MNIST: 600 train and 300 test images."""
+    dataset = open_dataset("fashion-mnist", ReadOptions(data=fashion_dir))
+    return dataset.train.take(np.arange(600)), dataset.test.take(np.arange(300))
+
+
+@pytest.fixture(scope="module")
+def features():
+    return load_features()
+
+
+@pytest.fixture(scope="module")
+def fashion_npz(fashion, tmp_path_factory) -> Path:
+    """The slices as one .npz with a test split (what ``--real`` reads)."""
+    train, test = fashion
+    path = tmp_path_factory.mktemp("real") / "fashion.npz"
+    np.savez(
+        path,
+        images=train.images,
+        labels=train.labels,
+        test_images=test.images,
+        test_labels=test.labels,
+        class_names=np.array(train.class_names),
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def vae_run(fashion, tmp_path_factory) -> Path:
+    """A tiny conditional VAE trained briefly on the train slice."""
+    out = tmp_path_factory.mktemp("vae") / "run"
+    config = GenerativeConfig(kind="vae", steps=20, width=8, sample_every=20, device="cpu")
+    train_generative(fashion[0].take(np.arange(300)), config, out, show_progress=False)
+    return out
+
+
+def noise(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 1, 28, 28), dtype=np.uint8)
+
+
+def degraded(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A 3×3 box blur plus Gaussian noise (σ = 40 grey levels)."""
+    from scipy.ndimage import uniform_filter
+
+    blurred = uniform_filter(images.astype(np.float32), size=(1, 1, 3, 3))
+    noisy = blurred + np.random.default_rng(seed).normal(0, 40, images.shape)
+    return noisy.clip(0, 255).round().astype(np.uint8)
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_noise_is_far(fashion, features):
+    test = extract_features(features, fashion[1].images, "cpu")
+    assert test.shape == (300, features.num_features) and test.dtype == torch.float64
+    assert frechet_distance(test, test) == pytest.approx(0.0, abs=1e-6)
+    floor = frechet_distance(extract_features(features, fashion[0].images[:300], "cpu"), test)
+    far = frechet_distance(test, extract_features(features, noise(300), "cpu"))
+    assert far > 10 * floor and far > 1.0
+
+
+def test_fid_and_kid_rank_real_then_degraded_then_noise(fashion, features):
+    train = extract_features(features, fashion[0].images[:300], "cpu")
+    candidates = [fashion[1].images, degraded(fashion[1].images), noise(300)]
+    fids = [frechet_distance(train, extract_features(features, c, "cpu")) for c in candidates]
+    kids = [kernel_distance(train, extract_features(features, c, "cpu"), subsets=20) for c in candidates]
+    assert fids[0] < fids[1] < fids[2], fids
+    assert kids[0][0] < kids[1][0] < kids[2][0], kids
+    assert all(std >= 0 for _, std in kids) and kids[2][0] > 0
+
+
+def test_torchmetrics_module_path_agrees_with_precomputed_features(fashion, features):
+    train, test = fashion[0].images[:200], fashion[1].images[:200]
+    fid = fid_metric(features)
+    kid = kid_metric(features, subset_size=50, subsets=10)
+    for metric in (fid, kid):
+        metric.update(torch.from_numpy(train.copy()), real=True)
+        metric.update(torch.from_numpy(test.copy()), real=False)
+    f_train, f_test = extract_features(features, train, "cpu"), extract_features(features, test, "cpu")
+    assert float(fid.compute()) == pytest.approx(frechet_distance(f_train, f_test), rel=1e-6)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        kid_mean, _ = kid.compute()
+    assert float(kid_mean) == pytest.approx(kernel_distance(f_train, f_test, subset_size=50, subsets=10, seed=3)[0])
+
+
+def test_memorisation_copies_score_one_and_fresh_images_zero(fashion):
+    train, test = fashion
+    copies = train.images[100:140]
+    rate, distances = memorisation_rate(copies, train.images, device="cpu")
+    assert rate == 1.0 and distances.shape == (40,) and distances.max() < 1e-3
+    fresh_rate, fresh = memorisation_rate(test.images[:100], train.images, device="cpu")
+    assert fresh_rate <= 0.05 and np.median(fresh) > 0.05
+    black, white = np.zeros((1, 1, 8, 8), np.uint8), np.full((3, 1, 8, 8), 255, np.uint8)
+    assert nearest_real_distances(black, white, "cpu") == pytest.approx([1.0])  # RMS per pixel, 0..1
+
+
+def test_cas_of_real_images_is_above_chance(fashion):
+    train, test = fashion
+    # LeNet-5 keeps this quick; `score` uses the `fast` net by default.
+    accuracy = classification_accuracy_score(train, test, steps=20, arch="lenet5", device="cpu")
+    assert accuracy > 0.3  # chance is 0.1
+
+
+def test_score_of_a_run_and_of_the_noise_baseline(vae_run, fashion_npz):
+    scores = score(vae_run, str(fashion_npz), n=200, cas_steps=10, cas_arch="lenet5", device="cpu")
+    assert scores["kind"] == "vae" and scores["n"] == 200 and scores["features"].endswith("classifier")
+    assert scores["fid"] > scores["f0"] > 0 and scores["fid_ratio"] > 1
+    assert scores["kid_std"] >= 0 and -1 <= scores["diversity_ssim"] <= 1
+    assert 0 <= scores["memorisation_rate"] <= 1 and 0 <= scores["cas"] <= 1 and 0 <= scores["real_accuracy"] <= 1
+    result = run_cli("score", "--baseline", "noise", "--real", fashion_npz, "--n", "200", "--no-cas", "--json")
+    assert result.exit_code == 0, result.stderr
+    noise_scores = json.loads(result.stdout)
+    assert noise_scores["kind"] == "noise" and noise_scores["cas"] is None
+    # (A 20-step VAE may well score worse than noise: it is the scale that is checked here, not a ranking.)
+    assert noise_scores["fid_ratio"] > 5 and noise_scores["memorisation_rate"] == 0
+    table = run_cli("score", vae_run, "--real", fashion_npz, "--n", "100", "--no-cas")
+    assert table.exit_code == 0, table.stderr
+    assert "FID / F0" in table.stdout and "vae" in table.stdout
+
+
+def test_features_that_are_not_a_run_are_refused(fashion_npz, tmp_path):
+    result = run_cli("score", "--baseline", "noise", "--real", fashion_npz, "--features", tmp_path, "--no-cas")
+    assert result.exit_code == 2
+    assert "not a run folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_of_another_image_size_than_the_features_names_features(shapes_splits, tmp_path):
+    data = open_dataset(str(shapes_splits)).train  # colour 32×32, the feature classifier takes grey 28×28
+    config = GenerativeConfig(kind="vae", steps=2, width=8, sample_every=2, device="cpu")
+    train_generative(data, config, tmp_path / "run32", show_progress=False)
+    result = run_cli("score", tmp_path / "run32", "--real", shapes_splits, "--no-cas")
+    assert result.exit_code == 2
+    assert "--features" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_pickle_file_is_refused(fashion_npz, tmp_path):
+    checkpoint = tmp_path / "generator.pt"
+    checkpoint.write_bytes(b"\x80\x04not really a pickle")
+    result = run_cli("score", checkpoint, "--real", fashion_npz)
+    assert result.exit_code == 2
+    assert "pickled" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_score_help_imports_nothing_heavy():
+    probe = (
+        "import sys\nsys.argv = ['augmentor', 'score', '--help']\nimport cli\n"
+        "try:\n    cli.app(prog_name='augmentor')\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY:' + ','.join(m for m in ('torch', 'numpy', 'torchmetrics') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert "--real" in result.stdout and result.stdout.strip().splitlines()[-1] == "HEAVY:"
