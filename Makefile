@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo-out
+DEMO_BUDGET    ?= 200
+DEMO_GEN_STEPS ?= 500
 
 .PHONY: install data demo test test-slow lint bench clean
 
@@ -19,12 +21,13 @@ install: $(STAMP)
 data:
 	@scripts/ensure-fashion-mnist.sh
 
-# The main job: a classic expansion to look at, then the gain experiment (about 4 minutes on 2 CPU cores).
+# The main job: samples from the shipped generators, then the full gain experiment (every generator is
+# trained inside it on its arm's real subset only). About 12 minutes on 2 CPU cores.
 demo: install data
-	$(BIN)/augmentor data subset fashion-mnist --per-class 100 --seed 0 --out $(DEMO)/subset --overwrite
-	$(BIN)/augmentor classic $(DEMO)/subset --pipeline medium --per-class 500 --seed 0 \
-		--out $(DEMO)/expanded --overwrite
-	$(BIN)/augmentor gain fashion-mnist --per-class 10,100 --arms real,classic --seeds 3 --budget 300 \
+	$(BIN)/augmentor sample weights/fashion-mnist/dcgan --per-class 10 --out $(DEMO)/dcgan-samples \
+		--grid $(DEMO)/dcgan-samples.png --overwrite
+	$(BIN)/augmentor gain fashion-mnist --per-class 10,100 --seeds 3 --budget $(DEMO_BUDGET) \
+		--arms real,classic,vae,dcgan,classic+vae,classic+dcgan --gen-steps $(DEMO_GEN_STEPS) \
 		--out $(DEMO)/gain --overwrite
 
 test: install data
@@ -38,6 +41,7 @@ lint: install
 
 bench: install data
 	$(BIN)/python bench/classic.py
+	$(BIN)/python bench/generative.py --quick
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .ruff_cache

@@ -909,6 +909,33 @@ def expand(
     _print_written(result.written, as_json, result.report(for_json=as_json))
 
 
+@app.command("interpolate")
+@reports_errors
+def interpolate(
+    run: Annotated[Path, typer.Argument(help="A DCGAN or VAE run folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="A .png grid (one row per pair) or an animated .gif.")],
+    start: Annotated[
+        list[str], typer.Option("--from", help="Seed, class name or image file (VAE); repeat for more rows.")
+    ],
+    end: Annotated[list[str], typer.Option("--to", help="The other end of each --from.")],
+    steps: Annotated[int, typer.Option("--steps", min=2, help="Images per row, ends included.")] = 8,
+    method: Annotated[str, typer.Option("--method", help="slerp (default) or lerp.")] = "slerp",
+    seed: Annotated[int, typer.Option("--seed", help="The latent code kept while a class moves.")] = 0,
+    class_name: Annotated[
+        str | None, typer.Option("--class", help="Class of seed and image endpoints (conditional models).")
+    ] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Walk the latent space between two seeds, two classes or two images (slerp or lerp)."""
+    from augmentor.errors import UserError
+    from augmentor.latent.interpolate import interpolation_rows, write_interpolation
+
+    if len(start) != len(end):
+        raise UserError(f"give as many --to as --from ({len(start)} --from, {len(end)} --to)")
+    rows, _ = interpolation_rows(run, list(zip(start, end, strict=True)), steps, method, seed, class_name)
+    typer.echo(str(write_interpolation(rows, out, overwrite)))
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C, so staging folders are cleaned up and no partial output remains.
     raise KeyboardInterrupt

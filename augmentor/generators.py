@@ -93,12 +93,14 @@ class LoadedGenerator:
             codes[torch.from_numpy(where)] = block[torch.from_numpy(indices[where] % CHUNK)]
         return codes
 
-    def render(self, z: Any, labels: np.ndarray | None, device: Any, batch_size: int = 4096) -> np.ndarray:
+    def render(self, z: Any, labels: np.ndarray | None, device: Any, batch_size: int | None = None) -> np.ndarray:
         """Latent codes (+ labels) → uint8 N×C×H×W images, generated in batches on ``device``."""
         import torch
 
         self.module.to(device)
         cuda = torch.device(device).type == "cuda"
+        # Large batches feed a GPU; on a CPU they fall out of cache (4,096 ran at half the rate of 256).
+        batch_size = batch_size or (4096 if cuda else 256)
         out = []
         with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=cuda):
             for start in range(0, len(z), batch_size):

@@ -92,6 +92,17 @@ def note(started: float, message: str) -> None:
     print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr)
 
 
+def cpu_name() -> str:
+    """The CPU's model name where Linux tells it, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
 def load_train(count: int) -> ImageSet:
     """The first ``count`` Fashion-MNIST train images."""
     train = open_dataset("fashion-mnist", ReadOptions()).train
@@ -534,7 +545,7 @@ def main(argv: list[str] | None = None) -> None:
                     "ratio": ratio(ours["images_per_s"], peer["images_per_s"]),
                 }
     total = time.perf_counter() - started
-    name = "cuda:" + torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     print(
         f"device {device} ({name}), {torch.get_num_threads()} threads, load {load:.2f}, "
         f"{args.images:,} images, {args.steps} steps of {args.batch_size}, width {args.width}"

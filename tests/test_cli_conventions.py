@@ -32,6 +32,7 @@ COMMANDS = [
     ["sample"],
     ["expand"],
     ["score"],
+    ["interpolate"],
 ]
 
 _PROBE = """

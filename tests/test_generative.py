@@ -44,7 +44,7 @@ def test_modules_produce_images_of_the_requested_shape(size, channels, num_class
     generator = Generator(16, num_classes, channels, size, 8)
     images = generator(torch.randn(3, 16), labels)
     assert images.shape == (3, channels, size, size)
-    assert float(images.min()) >= -1 and float(images.max()) <= 1
+    assert float(images.detach().min()) >= -1 and float(images.detach().max()) <= 1
     scores = Discriminator(num_classes, channels, size, 8)(images, labels)
     assert scores.shape == (3,) and torch.isfinite(scores).all()
     vae = ConvVAE(8, num_classes, channels, size, 8)

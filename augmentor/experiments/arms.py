@@ -68,6 +68,7 @@ class GeneratorOptions:
     diffaugment: bool = True  # the subsets are small by design: DiffAugment keeps D from memorising them
     device: str = "auto"
     min_confidence: float = 0.5  # the gated arms' threshold
+    judge_steps: int = 300  # the gated arms' classifier: the experiment's own step budget
     cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
     log: list = field(default_factory=list, compare=False, hash=False, repr=False)
 
@@ -97,7 +98,9 @@ class GenerativeSource:
 
         judge_key = ("judge", fingerprint(real))
         if judge_key not in self.options.cache:  # a classifier of the arm's real subset only, as the rule wants
-            self.options.cache[judge_key] = train_judge(real, seed=experiment_seed(seed), device=self.options.device)
+            self.options.cache[judge_key] = train_judge(
+                real, steps=self.options.judge_steps, seed=experiment_seed(seed), device=self.options.device
+            )
         judge = self.options.cache[judge_key]
         kept: list[ImageSet] = []
         need = np.full(len(real.class_names), per_class)

@@ -89,7 +89,11 @@ def _train_and_score(train_set: ImageSet, test: ImageSet, config: GainConfig, se
 def generator_options(config: GainConfig) -> GeneratorOptions:
     """How generators are trained inside the experiment (shared by every arm, with one cache)."""
     return GeneratorOptions(
-        steps=config.gen_steps, width=config.gen_width, device=config.device, min_confidence=config.min_confidence
+        steps=config.gen_steps,
+        width=config.gen_width,
+        device=config.device,
+        min_confidence=config.min_confidence,
+        judge_steps=config.budget,
     )
 
 

@@ -41,4 +41,6 @@ class ClassEmbedding(nn.Module):
             return torch.zeros(batch, 0, device=device)
         if labels is None:
             raise ValueError("a conditional model needs labels")
+        if labels.is_floating_point():  # N×K class weights: a blend of class vectors (class interpolation)
+            return labels.to(self.table.weight.dtype) @ self.table.weight
         return self.table(labels)

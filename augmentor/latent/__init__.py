@@ -1,0 +1,1 @@
+"""Latent space: interpolation (and, later, directions, editing and inversion)."""

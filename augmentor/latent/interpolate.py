@@ -1,0 +1,166 @@
+"""Interpolation between latent codes: spherical (slerp, the default for Gaussian codes) or linear.
+
+Endpoints are seeds (a code drawn from the seed's stream), classes (a conditional model keeps one code
+while the class embedding moves), or image files (a VAE's encoder mean). Several pairs make several rows.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from augmentor.errors import UserError
+from augmentor.generators import LoadedGenerator, load_generator
+from augmentor.outdir import check_output_file, write_file_atomic
+
+METHODS = ("slerp", "lerp")
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation of rows ``a`` → ``b`` at fractions ``t`` (K,): K×D codes.
+
+    The angle is taken between the directions and the norm is interpolated linearly, so the endpoints
+    come back exactly and, for codes of equal norm, every point stays on that sphere.
+    """
+    a, b = a.double(), b.double()
+    norm_a, norm_b = a.norm(), b.norm()
+    unit_a, unit_b = a / norm_a, b / norm_b
+    omega = torch.arccos((unit_a * unit_b).sum().clamp(-1.0, 1.0))
+    t = t.double()[:, None]
+    if float(omega) < 1e-6:  # (nearly) parallel: slerp degenerates to lerp
+        direction = (1 - t) * unit_a + t * unit_b
+    else:
+        direction = (torch.sin((1 - t) * omega) * unit_a + torch.sin(t * omega) * unit_b) / torch.sin(omega)
+    return (direction * ((1 - t) * norm_a + t * norm_b)).float()
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Straight-line interpolation of ``a`` → ``b`` at fractions ``t``: K×D codes."""
+    t = t.float()[:, None]
+    return (1 - t) * a.float() + t * b.float()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A latent code and a class label (the label moves only between class endpoints)."""
+
+    code: torch.Tensor
+    label: int
+
+
+def resolve_endpoint(generator: LoadedGenerator, text: str, seed: int, label: int = 0) -> Endpoint:
+    """``text`` is a seed (``7``), a class (``Sneaker``, with ``seed``'s code) or an image file.
+
+    ``label`` is the class of seed and image endpoints (conditional models).
+    """
+    if text.lstrip("-").isdigit():
+        return Endpoint(generator.latents(np.array([0]), int(text))[0], label)
+    if text in generator.class_names:
+        if not generator.conditional:
+            raise UserError(f"{generator.run}: an unconditional model has no class to move to ({text!r})")
+        return Endpoint(generator.latents(np.array([0]), seed)[0], generator.class_names.index(text))
+    path = Path(text)
+    if path.is_file():
+        return Endpoint(encode_image(generator, path, label), label)
+    raise UserError(
+        f"--from/--to {text!r}: not a seed, a class of {generator.run} ({', '.join(generator.class_names)}), "
+        "or an image file"
+    )
+
+
+def encode_image(generator: LoadedGenerator, path: Path, label: int = 0) -> torch.Tensor:
+    """A VAE's encoder mean for one image file (checked against the model's image shape)."""
+    if generator.kind != "vae":
+        raise UserError(f"{path}: image endpoints need a VAE (its encoder); {generator.run} is a {generator.kind} run")
+    from augmentor.data.decode import BadImageFile, decode_image
+
+    try:
+        image = decode_image(path).transpose(2, 0, 1)
+    except BadImageFile as exc:
+        raise UserError(f"{path}: {exc}") from None
+    expected = tuple(generator.config["image_shape"])
+    if image.shape != expected:
+        raise UserError(
+            f"{path}: image is {'×'.join(map(str, image.shape))} (C×H×W) but the model takes "
+            f"{'×'.join(map(str, expected))}; convert it first (e.g. augmentor data export --image-size/--channels)"
+        )
+    pixels = torch.from_numpy(np.ascontiguousarray(image)).float()[None] / 255
+    with torch.no_grad():
+        mu, _ = generator.module.cpu().encode(pixels, torch.tensor([label]) if generator.conditional else None)
+    return mu[0]
+
+
+def interpolation_rows(
+    run: Path,
+    pairs: list[tuple[str, str]],
+    steps: int,
+    method: str = "slerp",
+    seed: int = 0,
+    class_name: str | None = None,
+) -> tuple[list[np.ndarray], LoadedGenerator]:
+    """One row of ``steps`` uint8 C×H×W images per (from, to) pair."""
+    if method not in METHODS:
+        raise UserError(f"--method {method!r} is unknown; use one of {', '.join(METHODS)}")
+    if steps < 2:
+        raise UserError(f"--steps must be at least 2, got {steps}")
+    if not pairs:
+        raise UserError("give at least one --from A --to B pair")
+    generator = load_generator(run)
+    label = generator.class_index(class_name) if class_name is not None else 0
+    t = torch.linspace(0, 1, steps)
+    rows = []
+    for start, end in pairs:
+        a, b = resolve_endpoint(generator, start, seed, label), resolve_endpoint(generator, end, seed, label)
+        codes = (slerp if method == "slerp" else lerp)(a.code, b.code, t)
+        if a.label != b.label:  # class endpoints: the code stays, the class embedding moves
+            codes = a.code[None].repeat(steps, 1)
+        labels = _label_path(generator, a.label, b.label, t)
+        rows.append(_render_path(generator, codes, labels))
+    return rows, generator
+
+
+def _label_path(generator: LoadedGenerator, start: int, end: int, t: torch.Tensor) -> torch.Tensor | None:
+    """Per step, class weights blending ``start`` into ``end`` (None for an unconditional model)."""
+    if not generator.conditional:
+        return None
+    weights = torch.zeros(len(t), len(generator.class_names))
+    weights[:, start] += 1 - t
+    weights[:, end] += t
+    return weights
+
+
+def _render_path(generator: LoadedGenerator, codes: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+    module = generator.module.cpu().eval()
+    with torch.no_grad():
+        pixels = module.to_unit(module(codes, labels)).clamp(0, 1)
+    return (pixels * 255).round().to(torch.uint8).numpy()
+
+
+def write_interpolation(rows: list[np.ndarray], out: Path, overwrite: bool = False) -> Path:
+    """A grid PNG (one row per pair) or an animated GIF (frames = steps, pairs side by side)."""
+    from PIL import Image
+
+    from augmentor.preview import grid_png
+
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".gif"):
+        raise UserError(f"{out}: give a .png (grid) or .gif (animation) file name")
+    check_output_file(out, overwrite)
+    if suffix == ".png":
+        write_file_atomic(out, grid_png([list(row) for row in rows], gap_after_first=False))
+        return out
+    frames = []
+    for k in range(rows[0].shape[0]):
+        frame = np.concatenate([row[k] for row in rows], axis=2)  # pairs side by side
+        hwc = frame.transpose(1, 2, 0)
+        hwc = np.repeat(hwc, 3, axis=2) if hwc.shape[2] == 1 else hwc
+        scale = max(1, 96 // hwc.shape[0])
+        frames.append(Image.fromarray(hwc.repeat(scale, 0).repeat(scale, 1)))
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:] + frames[-2:0:-1], duration=80, loop=0)
+    write_file_atomic(out, buffer.getvalue())
+    return out

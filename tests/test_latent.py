@@ -1,0 +1,105 @@
+"""Latent interpolation: slerp's geometry, class and image endpoints, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from augmentor.latent.interpolate import lerp, slerp
+from augmentor.training.generative import GenerativeConfig, train_generative
+from tests.conftest import run_cli
+from tests.test_generative import shapes_set
+
+
+def test_slerp_endpoints_are_its_inputs_and_the_path_stays_on_the_sphere():
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, generator=generator), torch.randn(64, generator=generator)
+    b = b / b.norm() * a.norm()  # equal norms: the whole path lies on that sphere
+    t = torch.linspace(0, 1, 9)
+    path = slerp(a, b, t)
+    assert torch.allclose(path[0], a, atol=1e-5) and torch.allclose(path[-1], b, atol=1e-5)
+    assert torch.allclose(path.norm(dim=1), a.norm().expand(9), rtol=1e-5)
+    # Equal angular steps: neighbouring points are equally far apart.
+    gaps = (path[1:] - path[:-1]).norm(dim=1)
+    assert torch.allclose(gaps, gaps.mean().expand(8), rtol=1e-4)
+    # lerp cuts through the ball instead.
+    assert lerp(a, b, t)[4].norm() < 0.9 * a.norm()
+
+
+def test_slerp_of_parallel_codes_does_not_divide_by_zero():
+    a = torch.ones(8)
+    path = slerp(a, 2 * a, torch.linspace(0, 1, 5))
+    assert torch.isfinite(path).all() and torch.allclose(path[-1], 2 * a)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("latent")
+    data = shapes_set(per_class=8)
+    for kind in ("dcgan", "vae"):
+        config = GenerativeConfig(kind=kind, steps=4, width=8, batch_size=8, sample_every=4)
+        train_generative(data, config, root / kind)
+    image = root / "disk.png"
+    Image.fromarray(data.images[0, 0]).save(image)
+    wrong = root / "big.png"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(wrong)
+    return root
+
+
+def test_interpolate_rows_and_gif(runs, tmp_path):
+    out = tmp_path / "strip.png"
+    result = run_cli(
+        "interpolate",
+        runs / "vae",
+        "--from",
+        "1",
+        "--to",
+        "2",
+        "--from",
+        "disk",
+        "--to",
+        "square",
+        "--from",
+        runs / "disk.png",
+        "--to",
+        "3",
+        "--class",
+        "disk",
+        "--steps",
+        "5",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.stderr
+    grid = np.asarray(Image.open(out))
+    assert grid.shape[0] > grid.shape[1] / 5 * 2  # three rows of five
+    gif = tmp_path / "walk.gif"
+    assert run_cli("interpolate", runs / "dcgan", "--from", "1", "--to", "2", "--out", gif).exit_code == 0
+    assert Image.open(gif).n_frames > 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "hexagon", "--to", "1"], "not a seed, a class"),
+        (["--from", "1", "--to", "2", "--method", "cubic"], "--method 'cubic' is unknown"),
+        (["--from", "1", "--to", "2", "--from", "3"], "as many --to as --from"),
+    ],
+)
+def test_interpolate_bad_input(runs, tmp_path, args, message):
+    result = run_cli("interpolate", runs / "dcgan", *args, "--out", tmp_path / "x.png")
+    assert result.exit_code == 2 and message in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_image_endpoints_need_a_vae_and_the_right_size(runs, tmp_path):
+    dcgan = run_cli(
+        "interpolate", runs / "dcgan", "--from", runs / "disk.png", "--to", "1", "--out", tmp_path / "a.png"
+    )
+    assert dcgan.exit_code == 2 and "need a VAE" in dcgan.stderr
+    size = run_cli("interpolate", runs / "vae", "--from", runs / "big.png", "--to", "1", "--out", tmp_path / "b.png")
+    assert size.exit_code == 2 and "1×32×32" in size.stderr and "1×28×28" in size.stderr
+    kind = run_cli("interpolate", runs / "missing", "--from", "1", "--to", "2", "--out", tmp_path / "c.png")
+    assert kind.exit_code == 2 and "not a run folder" in kind.stderr
