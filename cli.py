@@ -520,9 +520,9 @@ def gain(
         str,
         typer.Option(
             "--arms",
-            help="Comma-separated arms: real, classic[:PIPELINE], dcgan, vae, dcgan-gated, vae-gated "
-            "(generators are trained on each arm's real subset; dcgan:RUN uses a run trained on exactly that "
-            "subset); combine sources with +, e.g. classic+dcgan.",
+            help="Comma-separated arms: real, classic[:PIPELINE], dcgan, vae, dcgan-gated, vae-gated, "
+            "vae-jitter[:SIGMA] (generators are trained on each arm's real subset; dcgan:RUN uses a run "
+            "trained on exactly that subset); combine sources with +, e.g. classic+dcgan.",
         ),
     ] = "real,classic",
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per arm and N (subset draw and training).")] = 3,

@@ -100,7 +100,7 @@ def test_bad_input(tmp_path):
 def test_generative_arms_train_one_generator_per_subset_on_that_subset_only(tmp_path):
     data = make_shapes_folder(tmp_path / "data", per_class=12, splits=True, seed=4)
     out = tmp_path / "report"
-    arms = "real,vae,classic:light+vae,dcgan-gated"
+    arms = "real,vae,classic:light+vae,dcgan-gated,vae-jitter:0.3"
     common = ["--per-class", "6", "--seeds", "2", "--budget", "6", "--batch-size", "16", "--synthetic-ratio", "1"]
     result = run_cli("gain", data, "--arms", arms, *common, "--gen-steps", "4", "--gen-width", "8", "--out", out)
     assert result.exit_code == 0, result.stderr
@@ -113,6 +113,7 @@ def test_generative_arms_train_one_generator_per_subset_on_that_subset_only(tmp_
     assert by_arm[("vae", 0)]["train_images"] == 18 + 18
     assert by_arm[("classic:light+vae", 0)]["train_images"] == 18 + 9 + 9
     assert by_arm[("dcgan-gated", 1)]["train_images"] <= 18 + 18
+    assert by_arm[("vae-jitter:0.3", 1)]["train_images"] == 18 + 18
     for seed in (0, 1):
         prints = {r["real_fingerprint"] for r in document["runs"] if r["seed"] == seed}
         assert len(prints) == 1

@@ -81,16 +81,21 @@ class GenerativeSource:
     options: GeneratorOptions
     run: str | None = None
     gated: bool = False
+    jitter: float | None = None  # sigma: jittered encodings of the real subset instead of fresh samples
 
     @property
     def name(self) -> str:
-        base = self.kind + ("-gated" if self.gated else "")
+        base = self.kind + ("-gated" if self.gated else "") + ("-jitter" if self.jitter is not None else "")
         return f"{base}:{self.run}" if self.run else base
 
     def synthesize(self, real: ImageSet, per_class: int, seed: int, workers: int) -> ImageSet:
         from augmentor.generators import balanced_labels
 
         generator = self._generator(real, seed)
+        if self.jitter is not None:
+            from augmentor.latent.jitter import jitter
+
+            return jitter(generator, real, per_class, sigma=self.jitter, seed=seed, device=self.options.device)
         labels = balanced_labels(len(real.class_names), per_class)
         if not self.gated:
             return generator.generate(labels, seed, device=self.options.device)
@@ -172,7 +177,16 @@ SOURCES: dict[str, Callable[[str | None, GeneratorOptions], Source]] = {
     "vae": lambda arg, options: GenerativeSource("vae", options, arg),
     "dcgan-gated": lambda arg, options: GenerativeSource("dcgan", options, arg, gated=True),
     "vae-gated": lambda arg, options: GenerativeSource("vae", options, arg, gated=True),
+    # vae-jitter[:SIGMA]: encode the subset's own images, perturb the codes, decode (latent jitter).
+    "vae-jitter": lambda arg, options: GenerativeSource("vae", options, jitter=_sigma(arg)),
 }
+
+
+def _sigma(text: str | None) -> float:
+    try:
+        return 0.5 if text is None else float(text)
+    except ValueError:
+        raise UserError(f"--arms vae-jitter:{text}: the argument is sigma, a number such as 0.5") from None
 
 
 @dataclass(frozen=True)
