@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import torch
+
 from tests.conftest import REPO, run_cli
 
 SHIPPED = REPO / "weights" / "fashion-mnist" / "classifier"
@@ -19,3 +22,28 @@ def test_shipped_classifier_scores_as_documented(fashion_dir):
     assert abs(scores["accuracy"] - config["test"]["accuracy"]) < 1e-3
     assert (SHIPPED / "model.safetensors").stat().st_size < 10 * 2**20
     assert "94.18%" in (REPO / "weights" / "MODEL_CARD.md").read_text()
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "vae"])
+def test_shipped_generators_sample_images_the_shipped_classifier_recognises(tmp_path, kind):
+    from torchvision.datasets import ImageFolder
+
+    from augmentor.classify import load_classifier
+    from augmentor.data.options import ReadOptions
+    from augmentor.data.readers import open_dataset
+    from augmentor.training.evaluate import predict
+
+    run = REPO / "weights" / "fashion-mnist" / kind
+    assert sum(p.stat().st_size for p in run.rglob("*") if p.is_file()) < 20 * 2**20
+    out = tmp_path / "samples"
+    result = run_cli("sample", run, "--per-class", "20", "--seed", "1", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert len(ImageFolder(str(out))) == 200
+    samples = open_dataset(str(out), ReadOptions()).train
+    classifier = load_classifier(SHIPPED)
+    mean, std = classifier.normalisation("cpu")
+    remap = torch.tensor([classifier.class_names.index(n) for n in samples.class_names])
+    predicted = predict(classifier.model, torch.from_numpy(samples.images), mean, std)
+    accuracy = float((predicted == remap[torch.from_numpy(samples.labels)]).float().mean())
+    # A class-conditional generator worth shipping makes images of the class it was asked for.
+    assert accuracy > 0.7, accuracy
