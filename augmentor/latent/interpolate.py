@@ -88,7 +88,7 @@ def encode_image(generator: LoadedGenerator, path: Path, label: int = 0) -> torc
             f"{path}: image is {'×'.join(map(str, image.shape))} (C×H×W) but the model takes "
             f"{'×'.join(map(str, expected))}; convert it first (e.g. augmentor data export --image-size/--channels)"
         )
-    pixels = torch.from_numpy(np.ascontiguousarray(image)).float()[None] / 255
+    pixels = torch.from_numpy(image.copy()).float()[None] / 255  # decoded arrays may be read-only
     with torch.no_grad():
         mu, _ = generator.module.cpu().encode(pixels, torch.tensor([label]) if generator.conditional else None)
     return mu[0]

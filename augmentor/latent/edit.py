@@ -1,0 +1,181 @@
+"""Editing along a latent direction: move a sample's code by ``strength`` × the unit direction.
+
+Rows are samples (seed codes, or image files encoded by a VAE), columns are strengths. With
+``condition_on`` the other direction is projected out first (d' = d − (d·o)o, renormalised), so
+the edit leaves that attribute's projection unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from augmentor.errors import UserError
+from augmentor.generators import LoadedGenerator, load_generator
+from augmentor.latent.directions import load_directions
+
+DEFAULT_SEEDS = (0, 1, 2, 3)
+
+
+@dataclass
+class EditResult:
+    """R×S×C×H×W uint8 images (rows = samples, columns = strengths) and what made them."""
+
+    images: np.ndarray
+    strengths: list[float]
+    parents: list[str]
+    seeds: list[int]
+    label: int
+    direction: str
+    pipeline_extra: str
+    generator: LoadedGenerator
+
+
+def parse_direction_spec(text: str, flag: str = "--direction") -> tuple[Path, str]:
+    """``DIR:NAME`` → (DIR, NAME) (split at the last colon)."""
+    folder, sep, name = text.rpartition(":")
+    if not sep or not folder or not name:
+        raise UserError(f"{flag} {text!r}: give DIR:NAME, a directions folder and a direction in it")
+    return Path(folder), name
+
+
+def parse_strengths(text: str) -> list[float]:
+    """``-3:3:7`` (start:stop:count, both ends included) or a comma list ``-2,0,2``."""
+    try:
+        if ":" in text:
+            start, stop, count = text.split(":")
+            if int(count) < 1:
+                raise ValueError
+            return [float(v) for v in np.linspace(float(start), float(stop), int(count))]
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(np.isfinite(values)):
+        raise UserError(f"--strengths {text!r}: give START:STOP:COUNT (e.g. -3:3:7) or numbers separated by commas")
+    return values
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``1,2,3`` → [1, 2, 3]."""
+    try:
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise UserError(f"--seeds {text!r}: give integers separated by commas, e.g. 1,2,3")
+    return seeds
+
+
+def named_direction(generator: LoadedGenerator, spec: str, flag: str = "--direction") -> tuple[str, torch.Tensor]:
+    """The unit vector of ``DIR:NAME`` (checked against the run), with the known names on error."""
+    folder, name = parse_direction_spec(spec, flag)
+    directions = load_directions(folder, generator)
+    if name not in directions:
+        raise UserError(f"{flag} {spec!r}: {folder} has no direction {name!r}; it has: {', '.join(directions)}")
+    vector = directions[name]
+    return name, vector / vector.norm()
+
+
+def condition(direction: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``direction`` with its component along ``other`` removed, renormalised."""
+    other = other / other.norm()
+    rest = direction - (direction @ other) * other
+    norm = float(rest.norm())
+    if norm < 1e-6:
+        raise UserError("--condition-on: the two directions are parallel; nothing is left after projecting it out")
+    return rest / norm
+
+
+def edit_direction(generator: LoadedGenerator, spec: str, condition_on: str | None = None) -> tuple[str, torch.Tensor]:
+    """The edit direction of ``spec``, with ``condition_on``'s direction projected out when given."""
+    name, direction = named_direction(generator, spec)
+    if condition_on is not None:
+        _, other = named_direction(generator, condition_on, "--condition-on")
+        direction = condition(direction, other)
+    return name, direction
+
+
+def edit(
+    run: Path,
+    direction: str,
+    strengths: list[float],
+    *,
+    condition_on: str | None = None,
+    seeds: list[int] | None = None,
+    images: list[Path] | None = None,
+    seed: int = 0,
+    class_name: str | None = None,
+) -> EditResult:
+    """Decode every sample's code moved by each strength along ``direction`` (``DIR:NAME``)."""
+    from augmentor.latent.interpolate import encode_image
+
+    if seeds and images:
+        raise UserError("give --seeds or --images, not both")
+    if not strengths:
+        raise UserError("give at least one strength")
+    generator = load_generator(run)
+    if class_name is not None and not generator.conditional and len(generator.class_names) > 1:
+        raise UserError(f"{run}: an unconditional model cannot make images of a chosen class; leave out --class")
+    label = generator.class_index(class_name) if class_name is not None else 0
+    name, vector = edit_direction(generator, direction, condition_on)
+    if images:
+        codes = torch.stack([encode_image(generator, Path(path), label) for path in images])
+        parents = [str(path) for path in images]
+        row_seeds = [seed] * len(images)
+    else:
+        row_seeds = list(seeds or DEFAULT_SEEDS)
+        codes = torch.stack([generator.latents(np.array([0]), k)[0] for k in row_seeds])
+        parents = [str(k) for k in row_seeds]
+    steps = torch.tensor(strengths, dtype=torch.float32)
+    moved = (codes.float()[:, None, :] + steps[None, :, None] * vector[None, None, :]).reshape(-1, codes.shape[1])
+    labels = np.full(len(moved), label, dtype=np.int64)
+    pixels = generator.render(moved, labels, "cpu")
+    extra = f" condition-on={parse_direction_spec(condition_on, '--condition-on')[1]}" if condition_on else ""
+    return EditResult(
+        pixels.reshape(len(codes), len(strengths), *pixels.shape[1:]),
+        [float(s) for s in strengths],
+        parents,
+        row_seeds,
+        label,
+        name,
+        extra,
+        generator,
+    )
+
+
+def write_edit(result: EditResult, out: Path, *, overwrite: bool = False, command: str = "") -> Any:
+    """A grid PNG (``out`` ends in .png) or an ImageFolder with a manifest."""
+    from augmentor.outdir import check_output_file, write_file_atomic
+    from augmentor.preview import grid_png
+
+    if out.suffix.lower() == ".png":
+        check_output_file(out, overwrite)
+        write_file_atomic(out, grid_png([list(row) for row in result.images], gap_after_first=False))
+        return out
+    from augmentor.data.imageset import ImageSet
+    from augmentor.data.writers import write_imagefolder
+
+    generator = result.generator
+    rows, columns = result.images.shape[:2]
+    provenance = [
+        {
+            "source": "edit",
+            "run_id": generator.run_id,
+            "seed": result.seeds[r],
+            "parent": result.parents[r],
+            "pipeline": f"direction={result.direction} strength={result.strengths[c]:g}{result.pipeline_extra}",
+        }
+        for r in range(rows)
+        for c in range(columns)
+    ]
+    image_set = ImageSet(
+        result.images.reshape(rows * columns, *result.images.shape[2:]),
+        np.full(rows * columns, result.label, dtype=np.int64),
+        list(generator.class_names),
+        provenance,
+    )
+    return write_imagefolder(out, {"train": image_set}, overwrite=overwrite, command=command)

@@ -1,0 +1,296 @@
+"""Projection of real images into a generator's latent space (GAN inversion / VAE encoding).
+
+A DCGAN has no encoder, so its codes are found by optimisation: Adam on the latent code, started from
+several seeded random codes per image (restarts), minimising the pixel MSE in [0, 1] plus, when a
+feature classifier fits the images, ``feature_weight`` × the MSE of the classifier's penultimate
+features; the restart with the lowest final loss is kept. A VAE starts from its encoder's mean and may
+be refined by the same optimisation. The MSE of a random code is reported beside each result as the
+baseline a projection has to beat.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from augmentor.errors import UserError
+from augmentor.generators import LoadedGenerator, load_generator
+from augmentor.outdir import staged_output
+
+LEARNING_RATE = 0.05
+BASELINE_CODES = 4  # random codes averaged for the random-code MSE
+
+
+@dataclass
+class Projection:
+    """One image's projection: the code found, its reconstruction and how close it came."""
+
+    path: Path
+    original: np.ndarray  # uint8 C×H×W
+    reconstruction: np.ndarray  # uint8 C×H×W
+    code: np.ndarray  # float32 (latent_dim,)
+    label: int
+    mse: float
+    ssim: float
+    random_code_mse: float
+
+
+@dataclass
+class ProjectionResult:
+    generator: LoadedGenerator
+    images: list[Projection]
+    class_name: str | None
+    features_run: Path | None
+    settings: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The ``projection.json`` document (also the CLI's ``--json``)."""
+        mean = {
+            key: float(np.mean([getattr(p, key) for p in self.images])) for key in ("mse", "ssim", "random_code_mse")
+        }
+        return {
+            "run_id": self.generator.run_id,
+            "run": str(self.generator.run),
+            "kind": self.generator.kind,
+            "features": str(self.features_run) if self.features_run else None,
+            "note": self.note,
+            **self.settings,
+            "mean": mean,
+            "images": [
+                {
+                    "path": str(p.path),
+                    "mse": p.mse,
+                    "ssim": p.ssim,
+                    "random_code_mse": p.random_code_mse,
+                    "class": self.class_name,
+                }
+                for p in self.images
+            ],
+        }
+
+
+def read_model_image(generator: LoadedGenerator, path: Path) -> np.ndarray:
+    """One image file as uint8 C×H×W, refused unless it has the model's shape (with a conversion hint)."""
+    from augmentor.data.decode import BadImageFile, decode_image
+
+    if not path.is_file():
+        raise UserError(f"{path}: no such image file")
+    try:
+        image = decode_image(path).transpose(2, 0, 1)
+    except BadImageFile as exc:
+        raise UserError(f"{path}: {exc}") from None
+    expected = tuple(generator.config["image_shape"])
+    if image.shape != expected:
+        raise UserError(
+            f"{path}: image is {'×'.join(map(str, image.shape))} (C×H×W) but the model takes "
+            f"{'×'.join(map(str, expected))}; convert it first (e.g. augmentor data export --image-size/--channels)"
+        )
+    return np.ascontiguousarray(image)
+
+
+class _FeatureLoss:
+    """MSE between a classifier's penultimate features of two [0, 1] batches (gradients flow)."""
+
+    def __init__(self, run: Path, device: torch.device) -> None:
+        from augmentor.classify import load_classifier
+
+        loaded = load_classifier(run)
+        self.model = loaded.model.eval().to(device)
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.mean, self.std = loaded.normalisation(device)
+        self.image_shape = tuple(int(v) for v in loaded.config["image_shape"])
+
+    def features(self, pixels01: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features((pixels01 - self.mean) / self.std).flatten(1)
+
+    def __call__(self, pixels01: torch.Tensor, target_features: torch.Tensor) -> torch.Tensor:
+        return ((self.features(pixels01) - target_features) ** 2).mean(dim=1)
+
+
+def _feature_loss(
+    generator: LoadedGenerator, features_run: Path | None, feature_weight: float, device: torch.device
+) -> tuple[_FeatureLoss | None, Path | None, str | None]:
+    """The feature term: ``--features RUN``, else the shipped classifier when it fits, else none (with a note)."""
+    from augmentor.metrics.features import DEFAULT_FEATURES_RUN
+
+    if feature_weight <= 0:
+        return None, None, None
+    shape = tuple(generator.config["image_shape"])
+    if features_run is not None:
+        loss = _FeatureLoss(Path(features_run), device)
+        if loss.image_shape != shape:
+            raise UserError(
+                f"--features {features_run}: the classifier takes {'×'.join(map(str, loss.image_shape))} images, "
+                f"the model makes {'×'.join(map(str, shape))}; pass a classifier trained on the model's domain"
+            )
+        return loss, Path(features_run), None
+    if DEFAULT_FEATURES_RUN.is_dir():
+        loss = _FeatureLoss(DEFAULT_FEATURES_RUN, device)
+        if loss.image_shape == shape:
+            return loss, DEFAULT_FEATURES_RUN, None
+    return None, None, "pixel loss only: no feature classifier fits these images (pass --features RUN)"
+
+
+def _optimise(
+    module: Any,
+    start: torch.Tensor,
+    labels: torch.Tensor | None,
+    targets: torch.Tensor,
+    steps: int,
+    feature_weight: float,
+    feature_loss: _FeatureLoss | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adam on the codes ``start`` (one per row of ``targets``); returns the codes and their final losses."""
+    target_features = None
+    if feature_loss is not None:
+        with torch.no_grad():
+            target_features = feature_loss.features(targets)
+
+    def losses(z: torch.Tensor) -> torch.Tensor:
+        pixels = module.to_unit(module(z, labels)).clamp(0, 1)
+        loss = ((pixels - targets) ** 2).flatten(1).mean(dim=1)
+        if feature_loss is not None:
+            loss = loss + feature_weight * feature_loss(pixels, target_features)
+        return loss
+
+    z = start.clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([z], lr=LEARNING_RATE)
+    for _ in range(steps):
+        optimiser.zero_grad(set_to_none=True)
+        losses(z).sum().backward()  # a sum: each code's gradient is its own image's
+        optimiser.step()
+    with torch.no_grad():
+        return z.detach(), losses(z)
+
+
+def _decode(module: Any, codes: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+    with torch.no_grad():
+        pixels = module.to_unit(module(codes, labels)).clamp(0, 1)
+    return (pixels * 255).round().to(torch.uint8).cpu().numpy()
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a.astype(np.float64) / 255 - b.astype(np.float64) / 255) ** 2))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """scikit-image's structural similarity of two uint8 C×H×W images."""
+    from skimage.metrics import structural_similarity
+
+    side = min(a.shape[1:])
+    win_size = min(7, side if side % 2 else side - 1)
+    if a.shape[0] == 1:
+        return float(structural_similarity(a[0], b[0], data_range=255, win_size=win_size))
+    return float(structural_similarity(a, b, data_range=255, win_size=win_size, channel_axis=0))
+
+
+def project(
+    run: Path,
+    image_paths: list[Path],
+    *,
+    class_name: str | None = None,
+    steps: int = 300,
+    restarts: int = 4,
+    feature_weight: float = 0.1,
+    features_run: Path | None = None,
+    refine_steps: int = 0,
+    seed: int = 0,
+    device: str = "auto",
+) -> ProjectionResult:
+    """Find a latent code for every image of ``image_paths`` (one class for all of them)."""
+    from augmentor.training.device import resolve_device
+
+    if not image_paths:
+        raise UserError("give at least one image file to project")
+    if steps < 0 or refine_steps < 0:
+        raise UserError("--steps and --refine-steps must not be negative")
+    if restarts < 1:
+        raise UserError(f"--restarts must be at least 1, got {restarts}")
+    if feature_weight < 0:
+        raise UserError(f"--feature-weight must not be negative, got {feature_weight}")
+    generator = load_generator(Path(run))
+    if generator.conditional and class_name is None:
+        raise UserError(
+            f"{generator.run}: the model is conditional; pass --class C for the images "
+            f"(one of: {', '.join(generator.class_names)})"
+        )
+    if not generator.conditional and class_name is not None:
+        raise UserError(f"{generator.run}: an unconditional model has no classes; leave out --class {class_name}")
+    label = generator.class_index(class_name) if class_name is not None else 0
+    originals = np.stack([read_model_image(generator, Path(p)) for p in image_paths])
+    device_ = resolve_device(device)
+
+    module = generator.module.to(device_).eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    n = len(originals)
+    targets = torch.from_numpy(originals).float().to(device_) / 255
+
+    def labels_for(count: int) -> torch.Tensor | None:
+        return torch.full((count,), label, dtype=torch.long, device=device_) if generator.conditional else None
+
+    optimise = generator.kind == "dcgan" or refine_steps > 0
+    feature_loss, used_features, note = (
+        _feature_loss(generator, features_run, feature_weight, device_) if optimise else (None, None, None)
+    )
+    if generator.kind == "dcgan":
+        starts = generator.latents(np.arange(BASELINE_CODES, BASELINE_CODES + n * restarts), seed).to(device_)
+        repeated = targets.repeat(restarts, 1, 1, 1)  # row r·n + i is restart r of image i
+        codes, losses = _optimise(
+            module, starts, labels_for(n * restarts), repeated, steps, feature_weight, feature_loss
+        )
+        best = losses.view(restarts, n).argmin(dim=0)
+        codes = codes.view(restarts, n, -1)[best, torch.arange(n, device=device_)]
+        settings = {"steps": steps, "restarts": restarts}
+    else:
+        with torch.no_grad():
+            codes, _ = module.encode(targets, labels_for(n))
+        if refine_steps:
+            codes, _ = _optimise(module, codes, labels_for(n), targets, refine_steps, feature_weight, feature_loss)
+        settings = {"refine_steps": refine_steps}
+    settings.update({"feature_weight": feature_weight if feature_loss is not None else 0.0, "seed": seed})
+
+    reconstructions = _decode(module, codes, labels_for(n))
+    baseline_codes = generator.latents(np.arange(BASELINE_CODES), seed).to(device_)
+    baseline = _decode(module, baseline_codes, labels_for(BASELINE_CODES))
+    images = [
+        Projection(
+            path=Path(path),
+            original=originals[i],
+            reconstruction=reconstructions[i],
+            code=codes[i].float().cpu().numpy(),
+            label=label,
+            mse=_mse(originals[i], reconstructions[i]),
+            ssim=ssim(originals[i], reconstructions[i]),
+            random_code_mse=float(np.mean([_mse(originals[i], random) for random in baseline])),
+        )
+        for i, path in enumerate(image_paths)
+    ]
+    return ProjectionResult(generator, images, class_name, used_features, settings, note)
+
+
+def write_projection(result: ProjectionResult, out: Path, overwrite: bool = False) -> Path:
+    """``codes.safetensors``, ``projection.json`` and ``reconstructions.png`` in a folder that appears whole."""
+    from safetensors.torch import save_file
+
+    from augmentor.preview import grid_png
+
+    with staged_output(out, overwrite) as staging:
+        save_file(
+            {
+                "codes": torch.from_numpy(np.stack([p.code for p in result.images])).contiguous(),
+                "labels": torch.tensor([p.label for p in result.images], dtype=torch.int64),
+            },
+            str(staging / "codes.safetensors"),
+        )
+        (staging / "projection.json").write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n")
+        rows = [[p.original, p.reconstruction] for p in result.images]
+        (staging / "reconstructions.png").write_bytes(grid_png(rows))
+    return out
