@@ -936,6 +936,153 @@ def interpolate(
     typer.echo(str(write_interpolation(rows, out, overwrite)))
 
 
+@app.command("project")
+@reports_errors
+def project_images(
+    run: Annotated[Path, typer.Argument(help="A DCGAN or VAE run folder.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files of the model's size and channels.")],
+    out: Out,
+    class_name: Annotated[
+        str | None, typer.Option("--class", help="Class of all the images (needed by conditional models).")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", min=0, help="Optimisation steps per code (DCGAN).")] = 300,
+    restarts: Annotated[
+        int, typer.Option("--restarts", min=1, help="Random starting codes per image; the best is kept (DCGAN).")
+    ] = 4,
+    feature_weight: Annotated[
+        float, typer.Option("--feature-weight", min=0.0, help="Weight of the classifier-feature MSE (0: pixels only).")
+    ] = 0.1,
+    features: Annotated[
+        Path | None,
+        typer.Option("--features", help="Classifier run for the feature loss (default: the shipped one if it fits)."),
+    ] = None,
+    refine_steps: Annotated[
+        int, typer.Option("--refine-steps", min=0, help="VAE: optimisation steps after the encoder mean.")
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the starting and baseline random codes.")] = 0,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Project images into a generator's latent space: codes, reconstructions and their errors."""
+    from augmentor.latent.inversion import project, write_projection
+    from augmentor.outdir import check_output
+
+    check_output(out, overwrite)
+    result = project(
+        run,
+        list(images),
+        class_name=class_name,
+        steps=steps,
+        restarts=restarts,
+        feature_weight=feature_weight,
+        features_run=features,
+        refine_steps=refine_steps,
+        seed=seed,
+        device=device,
+    )
+    write_projection(result, out, overwrite)
+    summary = result.summary()
+    if as_json:
+        _print_json({"out": str(out), **summary})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{summary['run_id']}: projection into {out}")
+    for column in ("image", "MSE", "SSIM", "random-code MSE"):
+        table.add_column(column, justify="left" if column == "image" else "right", overflow="fold")
+    for row in summary["images"]:
+        table.add_row(row["path"], f"{row['mse']:.4f}", f"{row['ssim']:.3f}", f"{row['random_code_mse']:.4f}")
+    mean = summary["mean"]
+    table.add_row("mean", f"{mean['mse']:.4f}", f"{mean['ssim']:.3f}", f"{mean['random_code_mse']:.4f}")
+    _stdout_console().print(table)
+    if summary["note"]:
+        typer.echo(f"note: {summary['note']}", err=True)
+
+
+@app.command("directions")
+@reports_errors
+def directions(
+    run: Annotated[Path, typer.Argument(help="A DCGAN or VAE run folder.")],
+    out: Out,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Images to encode (any SRC; needed for a VAE, unused by a DCGAN).")
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="class (one per class, vs the rest) or attribute:NAME.")] = "class",
+    method: Annotated[str, typer.Option("--method", help="mean-diff, linear (logistic normal) or pca.")] = "mean-diff",
+    n: Annotated[
+        int | None,
+        typer.Option("--n", min=1, help="Codes to use (VAE: a random subset; DCGAN: samples, default 2000)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find latent directions of classes or image attributes, scored on a held-out 20%."""
+    from augmentor.latent.directions import check_output, find_directions, write_directions
+
+    check_output(out, overwrite)
+    result = find_directions(run, data, by, method, n=n, seed=seed, device=device)
+    write_directions(result, out, overwrite, _command_line())
+    if as_json:
+        _print_json({**result.info, "out": str(out)})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{method} directions by {by} ({out})")
+    for column in ("direction", "accuracy", "auc"):
+        table.add_column(column, justify="left" if column == "direction" else "right")
+    for record in result.info["directions"]:
+        table.add_row(record["name"], f"{record['accuracy']:.3f}", f"{record['auc']:.3f}")
+    _stdout_console().print(table)
+
+
+@app.command("edit")
+@reports_errors
+def edit(
+    run: Annotated[Path, typer.Argument(help="A DCGAN or VAE run folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="A .png grid, or a folder (ImageFolder + manifest).")],
+    direction: Annotated[str, typer.Option("--direction", help="DIR:NAME, a direction from augmentor directions.")],
+    strengths: Annotated[
+        str, typer.Option("--strengths", help="START:STOP:COUNT (e.g. -3:3:7) or a comma list.")
+    ] = "-3:3:7",
+    condition_on: Annotated[
+        str | None, typer.Option("--condition-on", help="DIR:OTHER, a direction to project out first.")
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Seeds of the rows, e.g. 1,2,3 (default 0,1,2,3).")
+    ] = None,
+    images: Annotated[
+        list[Path] | None, typer.Option("--images", help="Image files to edit (a VAE encodes them); repeatable.")
+    ] = None,
+    class_name: Annotated[
+        str | None, typer.Option("--class", help="Class of the samples (conditional models).")
+    ] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Move samples along a latent direction: rows = samples, columns = strengths."""
+    from augmentor.latent.edit import edit as edit_samples
+    from augmentor.latent.edit import parse_seeds, parse_strengths, write_edit
+    from augmentor.outdir import check_output, check_output_file
+
+    if out.suffix.lower() == ".png":
+        check_output_file(out, overwrite)
+    else:
+        check_output(out, overwrite)
+    result = edit_samples(
+        run,
+        direction,
+        parse_strengths(strengths),
+        condition_on=condition_on,
+        seeds=parse_seeds(seeds) if seeds is not None else None,
+        images=list(images) if images else None,
+        class_name=class_name,
+    )
+    write_edit(result, out, overwrite=overwrite, command=_command_line())
+    typer.echo(str(out))
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C, so staging folders are cleaned up and no partial output remains.
     raise KeyboardInterrupt

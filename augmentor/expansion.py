@@ -24,7 +24,7 @@ from augmentor.errors import UserError
 from augmentor.outdir import check_output
 from augmentor.parallel import default_workers
 
-SOURCE_KINDS = ("classic", "dcgan", "vae")
+SOURCE_KINDS = ("classic", "dcgan", "vae", "vae-jitter")
 ROUND_LIMIT = 8  # a gated source makes at most this many times its quota per class
 _MAX_ROUNDS = 64  # belt and braces: the budget above already ends the loop
 _GATES = ("min_confidence", "dedupe")  # applied in this order; dedupe only sees what confidence kept
@@ -88,10 +88,14 @@ class ExpandResult:
 
 
 def parse_source(text: str) -> SourceSpec:
-    """``classic[:PIPELINE]`` (preset or A.save file; default medium), ``dcgan:RUN`` or ``vae:RUN``."""
+    """``classic[:PIPELINE]`` (preset or A.save file; default medium), ``dcgan:RUN``, ``vae:RUN`` or
+    ``vae-jitter:RUN[:SIGMA]``."""
     kind, _, arg = text.strip().partition(":")
     if kind not in SOURCE_KINDS:
-        raise UserError(f"--with {text!r}: unknown source kind {kind!r}; known: classic[:PIPELINE], dcgan:RUN, vae:RUN")
+        raise UserError(
+            f"--with {text!r}: unknown source kind {kind!r}; known: classic[:PIPELINE], dcgan:RUN, vae:RUN, "
+            "vae-jitter:RUN[:SIGMA]"
+        )
     if kind == "classic":
         return SourceSpec(kind, arg or "medium", text)
     if not arg:
@@ -152,6 +156,28 @@ def split_quota(total: np.ndarray, sources: int) -> np.ndarray:
     return np.stack([base + (k < extra) for k in range(sources)]).astype(np.int64)
 
 
+class _EvenParents:
+    """Parents per class in shuffled passes, carried across rounds: no image twice before all once."""
+
+    def __init__(self, train: ImageSet, rng: np.random.Generator) -> None:
+        self.train, self.rng = train, rng
+        self.pending: dict[int, list[int]] = {}
+
+    def _take(self, label: int, n: int) -> list[int]:
+        members = np.flatnonzero(self.train.labels == label)
+        if len(members) == 0:
+            return []
+        queue = self.pending.setdefault(label, [])
+        while len(queue) < n:
+            queue += self.rng.permutation(members).tolist()
+        taken, self.pending[label] = queue[:n], queue[n:]
+        return taken
+
+    def draw(self, counts: np.ndarray) -> np.ndarray:
+        """``counts[c]`` parents of every class ``c``."""
+        return np.array([p for label, n in enumerate(counts.tolist()) for p in self._take(label, n)], np.int64)
+
+
 class _ClassicMaker:
     """Classic copies of the real images; parents drawn in shuffled passes per class, across rounds."""
 
@@ -165,24 +191,13 @@ class _ClassicMaker:
         self.train = train
         self.seed = seed
         self.workers = workers
-        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
-        self.pending: dict[int, list[int]] = {}
+        self.parents = _EvenParents(train, np.random.default_rng(np.random.SeedSequence([seed, 0])))
         self.record = {"pipeline": self.pipeline.name}
-
-    def _parents(self, label: int, n: int) -> list[int]:
-        members = np.flatnonzero(self.train.labels == label)
-        if len(members) == 0:
-            return []
-        queue = self.pending.setdefault(label, [])
-        while len(queue) < n:
-            queue += self.rng.permutation(members).tolist()
-        taken, self.pending[label] = queue[:n], queue[n:]
-        return taken
 
     def make(self, counts: np.ndarray, round_no: int) -> ImageSet:
         from augmentor.classic.expand import augment
 
-        parents = np.array([p for label, n in enumerate(counts.tolist()) for p in self._parents(label, n)], np.int64)
+        parents = self.parents.draw(counts)
         round_seed = int(np.random.SeedSequence([self.seed, 1, round_no]).generate_state(1)[0])
         return augment(self.train, self.pipeline, parents, round_seed, workers=self.workers)
 
@@ -194,11 +209,12 @@ class _GeneratorMaker:
         from augmentor.generators import load_generator
 
         run = Path(spec.arg)
+        model_kind = "vae" if spec.kind == "vae-jitter" else spec.kind
         try:
             generator = load_generator(run)
         except UserError as exc:
             raise UserError(f"--with {spec.text}: {exc.message}") from None
-        if generator.kind != spec.kind:
+        if generator.kind != model_kind:
             raise UserError(f"--with {spec.text}: {run} is a {generator.kind} run; write --with {generator.kind}:{run}")
         check_compatible(spec.text, generator, train)
         self.generator = generator
@@ -228,6 +244,40 @@ class _GeneratorMaker:
         )
         self.next_index += len(labels)
         return ImageSet(images.images, labels, list(self.train.class_names), images.provenance)
+
+
+class _JitterMaker(_GeneratorMaker):
+    """Jittered VAE encodings of the real images (``vae-jitter:RUN[:SIGMA]``), parents drawn evenly."""
+
+    def __init__(self, spec: SourceSpec, train: ImageSet, config: ExpandConfig, seed: int) -> None:
+        run, _, sigma = spec.arg.rpartition(":") if _has_sigma(spec.arg) else (spec.arg, "", "")
+        super().__init__(SourceSpec(spec.kind, run, spec.text), train, config, seed)
+        self.sigma = float(sigma) if sigma else 0.5
+        self.parents = _EvenParents(train, np.random.default_rng(np.random.SeedSequence([seed, 2])))
+        self.record["sigma"] = self.sigma
+
+    def make(self, counts: np.ndarray, round_no: int) -> ImageSet:
+        from augmentor.latent.jitter import jitter_parents
+
+        round_seed = int(np.random.SeedSequence([self.seed, 3, round_no]).generate_state(1)[0])
+        return jitter_parents(
+            self.generator,
+            self.train,
+            self.parents.draw(counts),
+            sigma=self.sigma,
+            seed=round_seed,
+            device=self.config.device,
+        )
+
+
+def _has_sigma(arg: str) -> bool:
+    """``RUN:0.5`` ends in a number after its last colon; a bare run path does not."""
+    head, _, tail = arg.rpartition(":")
+    try:
+        float(tail)
+    except ValueError:
+        return False
+    return bool(head)
 
 
 def check_compatible(where: str, generator: Any, train: ImageSet) -> None:
@@ -348,7 +398,8 @@ def run_expand(
         if spec.kind == "classic":
             makers.append((seed, _ClassicMaker(spec, train, seed, workers)))
         else:
-            makers.append((seed, _GeneratorMaker(spec, train, config, seed)))
+            maker_class = _JitterMaker if spec.kind == "vae-jitter" else _GeneratorMaker
+            makers.append((seed, maker_class(spec, train, config, seed)))
 
     warnings: list[str] = []
     real_counts = np.bincount(train.labels, minlength=len(names))

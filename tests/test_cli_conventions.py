@@ -33,6 +33,9 @@ COMMANDS = [
     ["expand"],
     ["score"],
     ["interpolate"],
+    ["directions"],
+    ["edit"],
+    ["project"],
 ]
 
 _PROBE = """

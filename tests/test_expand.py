@@ -217,3 +217,22 @@ def test_help_imports_nothing_heavy():
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert "--min-confidence" in result.stdout and result.stdout.strip().splitlines()[-1] == "HEAVY:"
+
+
+def test_vae_jitter_source_makes_variations_of_each_real_parent(data, runs, tmp_path):
+    out = tmp_path / "jitter"
+    result = expand(data, out, "--per-class", "8", "--with", f"vae-jitter:{runs['vae']}:0.2")
+    assert result.exit_code == 0, result.stderr
+    assert synthetic_counts(out) == {
+        "disk": {"vae-jitter": 2},
+        "square": {"vae-jitter": 4},
+        "triangle": {"vae-jitter": 2},
+    }
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    jittered = [r for r in records if r["source"] == "vae-jitter"]
+    real_paths = {r["origin"] for r in records if r["source"] == "real"}  # parents name the source file
+    assert all(r["parent"] in real_paths and r["pipeline"] == "sigma=0.2" for r in jittered)
+    # Parents are drawn evenly: the four square copies come from the four square images.
+    assert len({r["parent"] for r in jittered if r["class"] == "square"}) == 4
+    wrong = expand(data, tmp_path / "wrong", "--per-class", "8", "--with", f"vae-jitter:{runs['dcgan']}")
+    assert wrong.exit_code == 2 and "is a dcgan run" in wrong.stderr

@@ -24,22 +24,36 @@ def jitter(
     sigma: float = 0.5,
     seed: int = 0,
     device: str = "auto",
-    batch_size: int = 256,
 ) -> ImageSet:
     """``per_class`` jittered decodings of every class, parents drawn evenly from ``real``."""
+    rng = np.random.default_rng(seed)
+    parents = per_class_parents(real.labels, len(real.class_names), per_class, False, rng)
+    return jitter_parents(generator, real, parents, sigma=sigma, seed=seed, device=device)
+
+
+def jitter_parents(
+    generator: LoadedGenerator,
+    real: ImageSet,
+    parents: np.ndarray,
+    *,
+    sigma: float = 0.5,
+    seed: int = 0,
+    device: str = "auto",
+    batch_size: int = 256,
+) -> ImageSet:
+    """One jittered decoding of each ``real`` image at ``parents`` (labels matched to the model by name)."""
     from augmentor.training.device import resolve_device
 
     if generator.kind != "vae":
         raise UserError(f"{generator.run}: latent jitter needs a VAE (its encoder); this is a {generator.kind} run")
     if sigma < 0:
-        raise UserError(f"--sigma must be at least 0, got {sigma}")
+        raise UserError(f"latent jitter: sigma must be at least 0, got {sigma}")
     if tuple(generator.config["image_shape"]) != (real.channels, *real.size):
         raise UserError(
             f"{generator.run}: the VAE takes {generator.config['image_shape']} images, the data has "
             f"{[real.channels, *real.size]}"
         )
-    rng = np.random.default_rng(seed)
-    parents = per_class_parents(real.labels, len(real.class_names), per_class, False, rng)
+    to_model = np.array([generator.class_index(name) for name in real.class_names], np.int64)
     target = torch.device(resolve_device(device))
     module = generator.module.to(target).eval()
     noise_source = torch.Generator().manual_seed(seed)
@@ -48,7 +62,7 @@ def jitter(
         for start in range(0, len(parents), batch_size):
             index = parents[start : start + batch_size]
             pixels = torch.from_numpy(real.images[index]).to(target).float() / 255
-            labels = torch.from_numpy(real.labels[index]).to(target) if generator.conditional else None
+            labels = torch.from_numpy(to_model[real.labels[index]]).to(target) if generator.conditional else None
             mu, logvar = module.encode(pixels, labels)
             noise = torch.randn(mu.shape, generator=noise_source).to(target)
             # Posterior spread plus sigma of the prior's: near-copies at sigma 0, freer variations above.

@@ -1,0 +1,94 @@
+"""Projection of images into DCGAN / VAE latent spaces: reachable images come back, bad input is refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.numpy import load_file
+
+from augmentor.generators import load_generator
+from augmentor.training.generative import GenerativeConfig, train_generative
+from tests.conftest import REPO, run_cli
+from tests.test_generative import shapes_set
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Tiny DCGAN and VAE runs on drawn shapes, three images each model generated itself, and bad files."""
+    root = tmp_path_factory.mktemp("inversion")
+    data = shapes_set(per_class=8)
+    for kind, steps in (("dcgan", 300), ("vae", 100)):
+        config = GenerativeConfig(kind=kind, steps=steps, width=8, batch_size=8, sample_every=steps, log_every=steps)
+        train_generative(data, config, root / kind)
+        generator = load_generator(root / kind)
+        images = generator.render(generator.latents(np.arange(100, 103), 9), np.zeros(3, np.int64), "cpu")
+        for i, image in enumerate(images):
+            Image.fromarray(image[0]).save(root / f"{kind}{i}.png")
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(root / "big.png")
+    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(root / "rgb.png")
+    (root / "notes.png").write_text("not an image")
+    return root
+
+
+def _project(runs, kind, out, *args):
+    images = [runs / f"{kind}{i}.png" for i in range(3)]
+    result = run_cli("project", runs / kind, *images, "--class", "disk", "--out", out, "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _assert_reached(summary, factor=0.5):
+    for row in summary["images"]:
+        assert row["mse"] < factor * row["random_code_mse"], row
+        assert row["class"] == "disk"
+
+
+def test_dcgan_projection_finds_its_own_images(runs, tmp_path):
+    out = tmp_path / "dcgan"
+    summary = _project(runs, "dcgan", out, "--steps", "100", "--restarts", "2")
+    _assert_reached(summary)
+    assert summary["kind"] == "dcgan" and summary["features"] is not None and summary["note"] is None
+    assert {p.name for p in out.iterdir()} == {"codes.safetensors", "projection.json", "reconstructions.png"}
+    codes = load_file(out / "codes.safetensors")
+    assert codes["codes"].shape == (3, 64) and codes["labels"].tolist() == [0, 0, 0]
+    assert json.loads((out / "projection.json").read_text())["images"] == summary["images"]
+    again = run_cli("project", runs / "dcgan", runs / "dcgan0.png", "--class", "disk", "--out", out)
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+
+
+def test_vae_projection_encoder_and_refinement(runs, tmp_path):
+    encoded = _project(runs, "vae", tmp_path / "encoded", "--feature-weight", "0")
+    assert encoded["features"] is None and encoded["mean"]["mse"] < encoded["mean"]["random_code_mse"]
+    refined = _project(runs, "vae", tmp_path / "refined", "--refine-steps", "50")
+    _assert_reached(refined)
+    assert refined["mean"]["mse"] <= encoded["mean"]["mse"] + 1e-4
+    assert load_file(tmp_path / "refined" / "codes.safetensors")["codes"].shape == (3, 32)
+
+
+def test_table_output(runs, tmp_path):
+    result = run_cli("project", runs / "vae", runs / "vae0.png", "--class", "0", "--out", tmp_path / "t")
+    assert result.exit_code == 0, result.stderr
+    assert "SSIM" in result.stdout and "mean" in result.stdout and "0." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("run", "image", "extra", "message"),
+    [
+        ("vae", "big.png", ["--class", "disk"], "1×32×32"),
+        ("dcgan", "rgb.png", ["--class", "disk"], "3×28×28"),
+        ("vae", "notes.png", ["--class", "disk"], "notes.png"),
+        ("vae", "missing.png", ["--class", "disk"], "no such image file"),
+        (REPO / "weights" / "fashion-mnist" / "classifier", "vae0.png", [], "a dcgan or vae run is needed"),
+        ("dcgan", "dcgan0.png", [], "pass --class"),
+        ("vae", "vae0.png", ["--class", "hexagon"], "does not know class 'hexagon'"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(runs, tmp_path, run, image, extra, message):
+    out = tmp_path / "out"
+    result = run_cli("project", runs / run, runs / image, *extra, "--steps", "5", "--out", out)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.iterdir())
