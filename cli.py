@@ -857,7 +857,11 @@ def expand(
     out: Out,
     with_: Annotated[
         list[str] | None,
-        typer.Option("--with", help="Source, repeatable: classic[:PIPELINE], dcgan:RUN or vae:RUN."),
+        typer.Option(
+            "--with",
+            help="Source, repeatable: classic[:PIPELINE], dcgan:RUN, vae:RUN, vae-jitter:RUN[:SIGMA] "
+            "or edit:RUN:DIR:NAME:S1,S2,… (samples moved along a direction from `augmentor directions`).",
+        ),
     ] = None,
     per_class: Annotated[
         int | None, typer.Option("--per-class", help="Bring every class to N images (real + synthetic).")

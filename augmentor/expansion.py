@@ -24,7 +24,7 @@ from augmentor.errors import UserError
 from augmentor.outdir import check_output
 from augmentor.parallel import default_workers
 
-SOURCE_KINDS = ("classic", "dcgan", "vae", "vae-jitter")
+SOURCE_KINDS = ("classic", "dcgan", "vae", "vae-jitter", "edit")
 ROUND_LIMIT = 8  # a gated source makes at most this many times its quota per class
 _MAX_ROUNDS = 64  # belt and braces: the budget above already ends the loop
 _GATES = ("min_confidence", "dedupe")  # applied in this order; dedupe only sees what confidence kept
@@ -94,7 +94,7 @@ def parse_source(text: str) -> SourceSpec:
     if kind not in SOURCE_KINDS:
         raise UserError(
             f"--with {text!r}: unknown source kind {kind!r}; known: classic[:PIPELINE], dcgan:RUN, vae:RUN, "
-            "vae-jitter:RUN[:SIGMA]"
+            "vae-jitter:RUN[:SIGMA], edit:RUN:DIR:NAME:STRENGTHS"
         )
     if kind == "classic":
         return SourceSpec(kind, arg or "medium", text)
@@ -214,7 +214,7 @@ class _GeneratorMaker:
             generator = load_generator(run)
         except UserError as exc:
             raise UserError(f"--with {spec.text}: {exc.message}") from None
-        if generator.kind != model_kind:
+        if generator.kind != model_kind and spec.kind != "edit":  # edits work on either kind
             raise UserError(f"--with {spec.text}: {run} is a {generator.kind} run; write --with {generator.kind}:{run}")
         check_compatible(spec.text, generator, train)
         self.generator = generator
@@ -244,6 +244,60 @@ class _GeneratorMaker:
         )
         self.next_index += len(labels)
         return ImageSet(images.images, labels, list(self.train.class_names), images.provenance)
+
+
+class _EditMaker(_GeneratorMaker):
+    """The model's own samples moved along a latent direction (``edit:RUN:DIR:NAME:S1,S2,…``).
+
+    Strengths are a comma list here (``-3:3:7`` would be ambiguous among the colons); image ``i`` of a class
+    takes strength ``i mod len(strengths)``, so every strength is used equally often.
+    """
+
+    def __init__(self, spec: SourceSpec, train: ImageSet, config: ExpandConfig, seed: int) -> None:
+        from augmentor.latent.edit import edit_direction, parse_strengths
+
+        parts = spec.arg.rsplit(":", 3)
+        if len(parts) != 4 or not all(parts) or ":" in parts[3]:
+            raise UserError(
+                f"--with {spec.text}: give edit:RUN:DIR:NAME:STRENGTHS with strengths as a comma list, "
+                "e.g. edit:runs/vae:dirs:ink_area:-2,-1,1,2"
+            )
+        run, folder, name, strengths = parts
+        super().__init__(SourceSpec("edit", run, spec.text), train, config, seed)
+        try:
+            self.strengths = parse_strengths(strengths)
+            self.direction_name, self.direction = edit_direction(self.generator, f"{folder}:{name}")
+        except UserError as exc:
+            raise UserError(f"--with {spec.text}: {exc.message}") from None
+        self.record.update(direction=f"{folder}:{name}", strengths=self.strengths)
+
+    def make(self, counts: np.ndarray, round_no: int) -> ImageSet:
+        import torch
+
+        labels = np.repeat(np.arange(len(counts)), counts)
+        indices = np.arange(self.next_index, self.next_index + len(labels))
+        self.next_index += len(labels)
+        strength = np.array([self.strengths[i % len(self.strengths)] for i in range(len(labels))], np.float32)
+        codes = self.generator.latents(indices, self.seed, self.config.truncation)
+        moved = codes + torch.from_numpy(strength)[:, None] * self.direction[None, :]
+        images = self.generator.render(moved, self.to_model[labels], _device(self.config.device))
+        provenance = [
+            {
+                "source": "edit",
+                "run_id": self.generator.run_id,
+                "seed": self.seed,
+                "latent_index": int(i),
+                "pipeline": f"direction={self.direction_name} strength={s:g}",
+            }
+            for i, s in zip(indices.tolist(), strength.tolist(), strict=True)
+        ]
+        return ImageSet(images, labels, list(self.train.class_names), provenance)
+
+
+def _device(name: str) -> Any:
+    from augmentor.training.device import resolve_device
+
+    return resolve_device(name)
 
 
 class _JitterMaker(_GeneratorMaker):
@@ -398,7 +452,7 @@ def run_expand(
         if spec.kind == "classic":
             makers.append((seed, _ClassicMaker(spec, train, seed, workers)))
         else:
-            maker_class = _JitterMaker if spec.kind == "vae-jitter" else _GeneratorMaker
+            maker_class = {"vae-jitter": _JitterMaker, "edit": _EditMaker}.get(spec.kind, _GeneratorMaker)
             makers.append((seed, maker_class(spec, train, config, seed)))
 
     warnings: list[str] = []

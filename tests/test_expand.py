@@ -236,3 +236,31 @@ def test_vae_jitter_source_makes_variations_of_each_real_parent(data, runs, tmp_
     assert len({r["parent"] for r in jittered if r["class"] == "square"}) == 4
     wrong = expand(data, tmp_path / "wrong", "--per-class", "8", "--with", f"vae-jitter:{runs['dcgan']}")
     assert wrong.exit_code == 2 and "is a dcgan run" in wrong.stderr
+
+
+def test_edit_source_moves_fresh_samples_along_a_direction(data, runs, tmp_path):
+    directions = tmp_path / "dirs"
+    made = run_cli(
+        "directions",
+        runs["dcgan"],
+        "--by",
+        "attribute:ink_area",
+        "--method",
+        "mean-diff",
+        "--n",
+        "64",
+        "--out",
+        directions,
+    )
+    assert made.exit_code == 0, made.stderr
+    out = tmp_path / "edited"
+    result = expand(data, out, "--per-class", "8", "--with", f"edit:{runs['dcgan']}:{directions}:ink_area:-2,2")
+    assert result.exit_code == 0, result.stderr
+    assert synthetic_counts(out) == {"disk": {"edit": 2}, "square": {"edit": 4}, "triangle": {"edit": 2}}
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    pipelines = sorted(r["pipeline"] for r in records if r["source"] == "edit")
+    assert pipelines == ["direction=ink_area strength=-2"] * 4 + ["direction=ink_area strength=2"] * 4
+    unknown = expand(data, tmp_path / "x", "--per-class", "8", "--with", f"edit:{runs['dcgan']}:{directions}:nope:1")
+    assert unknown.exit_code == 2 and "no direction 'nope'" in unknown.stderr and "--with edit:" in unknown.stderr
+    malformed = expand(data, tmp_path / "y", "--per-class", "8", "--with", f"edit:{runs['dcgan']}")
+    assert malformed.exit_code == 2 and "edit:RUN:DIR:NAME:STRENGTHS" in malformed.stderr
