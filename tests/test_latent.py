@@ -94,12 +94,27 @@ def test_interpolate_bad_input(runs, tmp_path, args, message):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_image_endpoints_need_a_vae_and_the_right_size(runs, tmp_path):
+def test_image_endpoints_are_encoded_or_inverted_and_must_have_the_right_size(runs, tmp_path):
+    # A DCGAN has no encoder: its image endpoints go through inversion (augmentor project).
     dcgan = run_cli(
-        "interpolate", runs / "dcgan", "--from", runs / "disk.png", "--to", "1", "--out", tmp_path / "a.png"
+        "interpolate",
+        runs / "dcgan",
+        "--from",
+        runs / "disk.png",
+        "--to",
+        "1",
+        "--class",
+        "disk",
+        "--out",
+        tmp_path / "a.png",
     )
-    assert dcgan.exit_code == 2 and "need a VAE" in dcgan.stderr
-    size = run_cli("interpolate", runs / "vae", "--from", runs / "big.png", "--to", "1", "--out", tmp_path / "b.png")
-    assert size.exit_code == 2 and "1×32×32" in size.stderr and "1×28×28" in size.stderr
+    assert dcgan.exit_code == 0, dcgan.stderr
+    for kind in ("vae", "dcgan"):
+        out = tmp_path / f"{kind}.png"
+        size = run_cli(
+            "interpolate", runs / kind, "--from", runs / "big.png", "--to", "1", "--class", "disk", "--out", out
+        )
+        assert size.exit_code == 2 and "32×32" in size.stderr and "28×28" in size.stderr, size.stderr
+        assert not out.exists()
     kind = run_cli("interpolate", runs / "missing", "--from", "1", "--to", "2", "--out", tmp_path / "c.png")
     assert kind.exit_code == 2 and "not a run folder" in kind.stderr

@@ -1,7 +1,8 @@
 """Interpolation between latent codes: spherical (slerp, the default for Gaussian codes) or linear.
 
 Endpoints are seeds (a code drawn from the seed's stream), classes (a conditional model keeps one code
-while the class embedding moves), or image files (a VAE's encoder mean). Several pairs make several rows.
+while the class embedding moves), or image files (a VAE's encoder mean, a DCGAN's inverted code). Several
+pairs make several rows.
 """
 
 from __future__ import annotations
@@ -73,9 +74,13 @@ def resolve_endpoint(generator: LoadedGenerator, text: str, seed: int, label: in
 
 
 def encode_image(generator: LoadedGenerator, path: Path, label: int = 0) -> torch.Tensor:
-    """A VAE's encoder mean for one image file (checked against the model's image shape)."""
+    """The latent code of one image file: a VAE's encoder mean, or a DCGAN inversion (``augmentor project``)."""
     if generator.kind != "vae":
-        raise UserError(f"{path}: image endpoints need a VAE (its encoder); {generator.run} is a {generator.kind} run")
+        from augmentor.latent.inversion import project
+
+        class_name = generator.class_names[label] if generator.conditional else None
+        result = project(generator.run, [path], class_name=class_name, device="cpu")
+        return torch.from_numpy(result.images[0].code).float()
     from augmentor.data.decode import BadImageFile, decode_image
 
     try:
