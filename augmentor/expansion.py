@@ -277,7 +277,7 @@ class _EditMaker(_GeneratorMaker):
         labels = np.repeat(np.arange(len(counts)), counts)
         indices = np.arange(self.next_index, self.next_index + len(labels))
         self.next_index += len(labels)
-        strength = np.array([self.strengths[i % len(self.strengths)] for i in range(len(labels))], np.float32)
+        strength = np.resize(np.array(self.strengths, np.float32), len(labels))  # cycles through the list
         codes = self.generator.latents(indices, self.seed, self.config.truncation)
         moved = codes + torch.from_numpy(strength)[:, None] * self.direction[None, :]
         images = self.generator.render(moved, self.to_model[labels], _device(self.config.device))

@@ -81,19 +81,10 @@ def encode_image(generator: LoadedGenerator, path: Path, label: int = 0) -> torc
         class_name = generator.class_names[label] if generator.conditional else None
         result = project(generator.run, [path], class_name=class_name, device="cpu")
         return torch.from_numpy(result.images[0].code).float()
-    from augmentor.data.decode import BadImageFile, decode_image
+    from augmentor.latent.inversion import read_model_image
 
-    try:
-        image = decode_image(path).transpose(2, 0, 1)
-    except BadImageFile as exc:
-        raise UserError(f"{path}: {exc}") from None
-    expected = tuple(generator.config["image_shape"])
-    if image.shape != expected:
-        raise UserError(
-            f"{path}: image is {'×'.join(map(str, image.shape))} (C×H×W) but the model takes "
-            f"{'×'.join(map(str, expected))}; convert it first (e.g. augmentor data export --image-size/--channels)"
-        )
-    pixels = torch.from_numpy(image.copy()).float()[None] / 255  # decoded arrays may be read-only
+    image = read_model_image(generator, path)
+    pixels = torch.tensor(image).float()[None] / 255  # a copy: decoded arrays may be read-only
     with torch.no_grad():
         mu, _ = generator.module.cpu().encode(pixels, torch.tensor([label]) if generator.conditional else None)
     return mu[0]

@@ -39,6 +39,20 @@ def training_curves_png(metrics: list[dict[str, Any]]) -> bytes:
     return _png(figure)
 
 
+def losses_png(metrics: list[dict[str, Any]], keys: tuple[str, ...]) -> bytes:
+    """The named losses against the step (a generative run's ``losses.png``)."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    steps = [m["step"] for m in metrics]
+    for key in keys:
+        axis.plot(steps, [m.get(key, float("nan")) for m in metrics], label=key)
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss")
+    axis.legend()
+    figure.tight_layout()
+    return _png(figure)
+
+
 def confusion_png(confusion: list[list[int]], class_names: list[str]) -> bytes:
     """The confusion matrix, rows normalised (true class), counts written in the cells."""
     import numpy as np

@@ -34,7 +34,8 @@ from augmentor.console import progress, warn
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.errors import UserError
 from augmentor.outdir import check_output, write_file_atomic
-from augmentor.runs import CONFIG_NAME, METRICS_NAME, RUN_FORMAT_VERSION, WEIGHTS_NAME, read_run_config
+from augmentor.report.plots import losses_png
+from augmentor.runs import CONFIG_NAME, METRICS_NAME, RUN_FORMAT_VERSION, WEIGHTS_NAME, read_metrics, read_run_config
 from augmentor.training.device import resolve_device, to_device
 from augmentor.training.diffaugment import diff_augment
 from augmentor.training.state_io import pack_optimizer, prefixed, unpack_optimizer, unprefixed
@@ -334,22 +335,6 @@ def render_samples(module: torch.nn.Module, z: torch.Tensor, labels: torch.Tenso
     return (images * 255).round().to(torch.uint8).cpu().numpy()
 
 
-def _losses_png(metrics: list[dict[str, Any]], kind: str) -> bytes:
-    from augmentor.report.plots import _png, _pyplot
-
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    keys = ("d_loss", "g_loss") if kind == "dcgan" else ("reconstruction", "kl")
-    steps = [m["step"] for m in metrics]
-    for key in keys:
-        axis.plot(steps, [m.get(key, float("nan")) for m in metrics], label=key)
-    axis.set_xlabel("step")
-    axis.set_ylabel("loss")
-    axis.legend()
-    figure.tight_layout()
-    return _png(figure)
-
-
 def _resume_state(out: Path, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any]]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -402,7 +387,7 @@ def train_generative(
         config = GenerativeConfig(**{**saved, "steps": config.steps or saved["steps"], "epochs": None})
         model_args = record["model_args"]
         start_step, rollbacks = meta["step"], meta.get("rollbacks", 0)
-        metrics = [m for m in _read_metrics(out) if m["step"] <= start_step]
+        metrics = [m for m in read_metrics(out) if m["step"] <= start_step]
     else:
         check_output(out, overwrite)
         if overwrite and out.exists():
@@ -454,7 +439,8 @@ def train_generative(
         weights.replace(out / WEIGHTS_NAME)
         write_file_atomic(out / METRICS_NAME, "".join(json.dumps(m) + "\n" for m in result.metrics).encode())
         if result.metrics:
-            write_file_atomic(out / "losses.png", _losses_png(result.metrics, config.kind))
+            keys = ("d_loss", "g_loss") if config.kind == "dcgan" else ("reconstruction", "kl")
+            write_file_atomic(out / "losses.png", losses_png(result.metrics, keys))
 
     sums: dict[str, torch.Tensor] = {}
     count = 0
@@ -527,9 +513,3 @@ def _write_grid(path: Path, pictures: np.ndarray, columns: int) -> None:
 
     rows = [list(pictures[r : r + columns]) for r in range(0, len(pictures), columns)]
     write_file_atomic(path, grid_png(rows, gap_after_first=False))
-
-
-def _read_metrics(out: Path) -> list[dict[str, Any]]:
-    from augmentor.runs import read_metrics
-
-    return read_metrics(out)
