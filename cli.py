@@ -33,7 +33,7 @@ def reports_errors(command: _Command) -> _Command:
         try:
             return command(*args, **kwargs)
         except Exception as exc:
-            from augmentor.errors import UserError
+            from augmentor.core.errors import UserError
 
             if _state["debug"] or type(exc).__module__.split(".")[0] in ("typer", "click"):
                 raise
@@ -117,8 +117,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document 
 
 
 def _read_options(data: Path | None, image_size: str | None, channels: int | None, skip_corrupt: bool):
+    from augmentor.core.errors import UserError
     from augmentor.data.options import ReadOptions, parse_image_size
-    from augmentor.errors import UserError
 
     if channels not in (None, 1, 3):
         raise UserError(f"--channels {channels} is not supported; use 1 (grey) or 3 (colour)")
@@ -156,7 +156,7 @@ def data_info(
     if as_json:
         _print_json(result)
         return
-    from augmentor.render import info_table
+    from augmentor.report.tables import info_table
 
     _stdout_console().print(info_table(result))
 
@@ -172,7 +172,7 @@ def _print_written(result, as_json: bool, extra: dict | None = None) -> None:
     if as_json:
         _print_json(document)
         return
-    from augmentor.render import counts_table
+    from augmentor.report.tables import counts_table
 
     _stdout_console().print(counts_table(f"written to {result.out}", document["counts"]))
     typer.echo(f"images:   {result.out}")
@@ -324,7 +324,7 @@ def pipeline_check(
             }
         )
         return
-    from augmentor.render import pipeline_table
+    from augmentor.report.tables import pipeline_table
 
     _stdout_console().print(pipeline_table(report.transforms, f"{report.name}: valid"))
     typer.echo(f"ran cleanly on {report.tested_on}")
@@ -344,7 +344,7 @@ def classify_archs(
     as_json: JsonFlag = False,
 ) -> None:
     """List the architectures with parameter counts and FLOPs per image at a given input size."""
-    from augmentor.models.registry import describe_arch, list_archs
+    from augmentor.classifiers.registry import describe_arch, list_archs
 
     rows = [
         {"arch": info.name, "summary": info.summary, **describe_arch(info.name, channels, image_size, num_classes)}
@@ -396,8 +396,8 @@ def classify_train(
     as_json: JsonFlag = False,
 ) -> None:
     """Train a classifier into a run folder (weights, config, metrics, curves, confusion matrix)."""
-    from augmentor.classify import train_run
-    from augmentor.training.classifier import TrainConfig
+    from augmentor.classifiers.classifier import train_run
+    from augmentor.classifiers.train import TrainConfig
 
     config = TrainConfig(
         arch=arch,
@@ -443,13 +443,13 @@ def classify_eval(
     as_json: JsonFlag = False,
 ) -> None:
     """Accuracy, per-class accuracy and the confusion matrix of a run on test data."""
-    from augmentor.classify import eval_run
+    from augmentor.classifiers.classifier import eval_run
 
     scores = eval_run(run, test, _read_options(data, image_size, channels, False))
     if as_json:
         _print_json(scores)
         return
-    from augmentor.render import confusion_table
+    from augmentor.report.tables import confusion_table
 
     typer.echo(f"accuracy: {scores['accuracy']:.4f} on {scores['images']:,} images")
     _stdout_console().print(confusion_table(scores))
@@ -459,7 +459,7 @@ PngOut = Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")]
 
 
 def _write_png(path: Path, data: bytes, overwrite: bool) -> None:
-    from augmentor.outdir import check_output_file, write_file_atomic
+    from augmentor.core.outdir import check_output_file, write_file_atomic
 
     check_output_file(path, overwrite)
     write_file_atomic(path, data)
@@ -474,8 +474,8 @@ def inspect_filters(
     overwrite: Overwrite = False,
 ) -> None:
     """Draw the first convolution's kernels (mid-grey is zero)."""
-    from augmentor.outdir import check_output_file
-    from augmentor.visualise import filters_png
+    from augmentor.classifiers.inspect import filters_png
+    from augmentor.core.outdir import check_output_file
 
     check_output_file(out, overwrite)
     _write_png(out, filters_png(run), overwrite)
@@ -491,15 +491,15 @@ def inspect_activations(
     overwrite: Overwrite = False,
 ) -> None:
     """Draw each stage's feature maps for one image, with the predicted class."""
-    from augmentor.outdir import check_output_file
-    from augmentor.visualise import activations_png
+    from augmentor.classifiers.inspect import activations_png
+    from augmentor.core.outdir import check_output_file
 
     check_output_file(out, overwrite)
     _write_png(out, activations_png(run, image, max_channels), overwrite)
 
 
 def _number_list(text: str, flag: str, kind: type) -> tuple:
-    from augmentor.errors import UserError
+    from augmentor.core.errors import UserError
 
     try:
         values = tuple(kind(v) for v in text.split(",") if v.strip())
@@ -582,9 +582,9 @@ app.add_typer(train_app, name="train")
 def _train_generative(
     kind: str, src: str, out: Path | None, resume: Path | None, overwrite: bool, options, as_json: bool, **flags: Any
 ) -> None:
-    from augmentor.errors import UserError
-    from augmentor.generators import train_run
-    from augmentor.training.generative import GenerativeConfig
+    from augmentor.core.errors import UserError
+    from augmentor.generative.generator import train_run
+    from augmentor.generative.train import GenerativeConfig
 
     if resume is None and out is None:
         raise UserError("give --out RUN for a new run, or --resume RUN to continue one")
@@ -783,7 +783,7 @@ def sample(
     as_json: JsonFlag = False,
 ) -> None:
     """Generate images from a DCGAN or VAE run into an ImageFolder with a manifest."""
-    from augmentor.sampling import SampleConfig, sample_run
+    from augmentor.generative.sample import SampleConfig, sample_run
 
     config = SampleConfig(
         n=n,
@@ -894,7 +894,7 @@ def expand(
     as_json: JsonFlag = False,
 ) -> None:
     """Assemble an enlarged dataset: the real train images plus gated synthetic ones from each --with source."""
-    from augmentor.expansion import ExpandConfig, run_expand
+    from augmentor.synthetic.expand import ExpandConfig, run_expand
 
     config = ExpandConfig(
         with_=tuple(with_ or ()),
@@ -931,7 +931,7 @@ def interpolate(
     overwrite: Overwrite = False,
 ) -> None:
     """Walk the latent space between two seeds, two classes or two images (slerp or lerp)."""
-    from augmentor.errors import UserError
+    from augmentor.core.errors import UserError
     from augmentor.latent.interpolate import interpolation_rows, write_interpolation
 
     if len(start) != len(end):
@@ -969,8 +969,8 @@ def project_images(
     as_json: JsonFlag = False,
 ) -> None:
     """Project images into a generator's latent space: codes, reconstructions and their errors."""
+    from augmentor.core.outdir import check_output
     from augmentor.latent.inversion import project, write_projection
-    from augmentor.outdir import check_output
 
     check_output(out, overwrite)
     result = project(
@@ -1066,9 +1066,9 @@ def edit(
     overwrite: Overwrite = False,
 ) -> None:
     """Move samples along a latent direction: rows = samples, columns = strengths."""
+    from augmentor.core.outdir import check_output, check_output_file
     from augmentor.latent.edit import edit as edit_samples
     from augmentor.latent.edit import parse_seeds, parse_strengths, write_edit
-    from augmentor.outdir import check_output, check_output_file
 
     if out.suffix.lower() == ".png":
         check_output_file(out, overwrite)

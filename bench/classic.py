@@ -56,10 +56,10 @@ import numpy as np
 from augmentor.classic.albu import BORDER_CONSTANT, A
 from augmentor.classic.expand import ClassicConfig, expand
 from augmentor.classic.pipelines import Pipeline
+from augmentor.core.parallel import default_workers
 from augmentor.data.imageset import ImageSet
 from augmentor.data.readers import open_dataset
 from augmentor.data.writers import encode_png, write_imagefolder
-from augmentor.parallel import default_workers
 
 SOURCE_IMAGES = 1_000
 TARGET_PER_CLASS = 10_000

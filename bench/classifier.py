@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from augmentor.classifiers import create_model
+from augmentor.classifiers.train import TrainConfig, train_classifier
+from augmentor.core.device import resolve_device
 from augmentor.data.readers import open_dataset
-from augmentor.models import create_model
-from augmentor.training.classifier import TrainConfig, train_classifier
-from augmentor.training.device import resolve_device
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -1,7 +1,7 @@
 """Benchmark: DCGAN / VAE training and sampling speed, ours against pytorch/examples-style loops.
 
-Every part uses the same architecture on both sides (``augmentor.models.dcgan.Generator`` /
-``Discriminator`` and ``augmentor.models.vae.ConvVAE``, conditional, ``--width``), the same batch size
+Every part uses the same architecture on both sides (``augmentor.generative.dcgan.Generator`` /
+``Discriminator`` and ``augmentor.generative.vae.ConvVAE``, conditional, ``--width``), the same batch size
 and the same number of optimiser steps, on the first ``--images`` Fashion-MNIST train images.
 
 (a) DCGAN training images/s.
@@ -63,16 +63,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from augmentor.core.device import resolve_device
+from augmentor.core.runs import read_weights
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
-from augmentor.generators import balanced_labels, load_generator
-from augmentor.models.dcgan import Discriminator, Generator
-from augmentor.models.vae import ConvVAE
-from augmentor.runs import read_weights
-from augmentor.sampling import SampleConfig, sample_run
-from augmentor.training.device import resolve_device
-from augmentor.training.generative import GenerativeConfig, train_generative
+from augmentor.generative.dcgan import Discriminator, Generator
+from augmentor.generative.generator import balanced_labels, load_generator
+from augmentor.generative.sample import SampleConfig, sample_run
+from augmentor.generative.train import GenerativeConfig, train_generative
+from augmentor.generative.vae import ConvVAE
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ("dcgan", "vae", "sample")

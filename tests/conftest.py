@@ -83,8 +83,8 @@ def digits_npz(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def fashion_dir() -> Path:
     """The Fashion-MNIST IDX folder; `make test` installs it, so its absence is a failure."""
+    from augmentor.core.errors import UserError
     from augmentor.data.builtin import fashion_mnist_dir
-    from augmentor.errors import UserError
 
     try:
         return fashion_mnist_dir(None)

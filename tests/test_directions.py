@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from augmentor.data.imageset import ImageSet
-from augmentor.generators import load_generator
+from augmentor.generative.generator import load_generator
+from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.latent.attributes import ATTRIBUTES, ink_area
 from augmentor.latent.directions import auc, find_directions
 from augmentor.latent.edit import edit, edit_direction, parse_strengths
-from augmentor.training.generative import GenerativeConfig, train_generative
 from tests.conftest import REPO, run_cli
 
 

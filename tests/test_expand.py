@@ -15,8 +15,8 @@ import pytest
 
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
-from augmentor.expansion import ExpandConfig, parse_ratio, parse_source, split_quota, synthetic_quotas
-from augmentor.gates import dedupe_mask
+from augmentor.synthetic.expand import ExpandConfig, parse_ratio, parse_source, split_quota, synthetic_quotas
+from augmentor.synthetic.gates import dedupe_mask
 from tests.conftest import REPO, files_under, make_shapes_folder, run_cli
 
 FAST = ("--workers", "1", "--device", "cpu")
@@ -34,7 +34,7 @@ def data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def runs(data, tmp_path_factory) -> dict[str, Path]:
     """Tiny DCGAN and VAE runs on ``data``'s train split, plus doctored copies for the mismatch errors."""
-    from augmentor.training.generative import GenerativeConfig, train_generative
+    from augmentor.generative.train import GenerativeConfig, train_generative
 
     base = tmp_path_factory.mktemp("runs")
     train = open_dataset(str(data), ReadOptions()).train

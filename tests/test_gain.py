@@ -120,7 +120,7 @@ def test_generative_arms_train_one_generator_per_subset_on_that_subset_only(tmp_
 
 
 def test_a_generator_trained_on_other_images_is_refused(tmp_path):
-    from augmentor.training.generative import GenerativeConfig, train_generative
+    from augmentor.generative.train import GenerativeConfig, train_generative
     from tests.test_generative import shapes_set
 
     data = make_shapes_folder(tmp_path / "data", per_class=8, splits=True, seed=5)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
-from augmentor.errors import UserError
-from augmentor.generators import load_generator
-from augmentor.models.dcgan import Discriminator, Generator
-from augmentor.models.vae import ConvVAE
-from augmentor.training.generative import GenerativeConfig, TrainingStopped, train_generative
+from augmentor.generative.dcgan import Discriminator, Generator
+from augmentor.generative.generator import load_generator
+from augmentor.generative.train import GenerativeConfig, TrainingStopped, train_generative
+from augmentor.generative.vae import ConvVAE
 from tests.conftest import REPO, draw_shape, run_cli
 
 
@@ -98,7 +98,7 @@ def test_resume_refuses_other_data(tmp_path):
 
 
 def test_non_finite_loss_rolls_back_then_stops_without_a_nan_checkpoint(tmp_path, monkeypatch):
-    from augmentor.training import generative
+    from augmentor.generative import train as generative
 
     original = generative._Trainer.step
     calls = {"n": 0}
@@ -122,7 +122,7 @@ def test_non_finite_loss_rolls_back_then_stops_without_a_nan_checkpoint(tmp_path
 
 
 def test_one_non_finite_step_is_rolled_back_and_training_goes_on(tmp_path, monkeypatch):
-    from augmentor.training import generative
+    from augmentor.generative import train as generative
 
     original = generative._Trainer.step
     calls = {"n": 0}

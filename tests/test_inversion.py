@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from safetensors.numpy import load_file
 
-from augmentor.generators import load_generator
-from augmentor.training.generative import GenerativeConfig, train_generative
+from augmentor.generative.generator import load_generator
+from augmentor.generative.train import GenerativeConfig, train_generative
 from tests.conftest import REPO, run_cli
 from tests.test_generative import shapes_set
 

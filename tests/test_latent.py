@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
+from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.latent.interpolate import lerp, slerp
-from augmentor.training.generative import GenerativeConfig, train_generative
 from tests.conftest import run_cli
 from tests.test_generative import shapes_set
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from augmentor.errors import UserError
-from augmentor.models import create_model, list_archs
-from augmentor.models.classifiers import load_torchvision_state
-from augmentor.models.registry import describe_arch
+from augmentor.classifiers import create_model, list_archs
+from augmentor.classifiers.architectures import load_torchvision_state
+from augmentor.classifiers.registry import describe_arch
+from augmentor.core.errors import UserError
 
 ARCHS = [info.name for info in list_archs()]
 

@@ -14,11 +14,11 @@ import torch
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
+from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.metrics.features import extract_features, load_features
 from augmentor.metrics.fid import fid_metric, frechet_distance, kernel_distance, kid_metric
 from augmentor.metrics.quality import classification_accuracy_score, memorisation_rate, nearest_real_distances
 from augmentor.metrics.score import score
-from augmentor.training.generative import GenerativeConfig, train_generative
 from tests.conftest import REPO, run_cli
 
 

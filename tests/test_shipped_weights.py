@@ -28,10 +28,10 @@ def test_shipped_classifier_scores_as_documented(fashion_dir):
 def test_shipped_generators_sample_images_the_shipped_classifier_recognises(tmp_path, kind):
     from torchvision.datasets import ImageFolder
 
-    from augmentor.classify import load_classifier
+    from augmentor.classifiers.classifier import load_classifier
+    from augmentor.classifiers.evaluate import predict
     from augmentor.data.options import ReadOptions
     from augmentor.data.readers import open_dataset
-    from augmentor.training.evaluate import predict
 
     run = REPO / "weights" / "fashion-mnist" / kind
     assert sum(p.stat().st_size for p in run.rglob("*") if p.is_file()) < 20 * 2**20

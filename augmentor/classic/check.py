@@ -10,11 +10,11 @@ import numpy as np
 
 from augmentor.classic.expand import augment
 from augmentor.classic.pipelines import describe, load_pipeline
+from augmentor.core.outdir import check_output_file, write_file_atomic
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
-from augmentor.outdir import check_output_file, write_file_atomic
-from augmentor.preview import grid_png
+from augmentor.report.grids import grid_png
 
 _ROWS = 8
 _COPIES = 7

@@ -14,15 +14,15 @@ import numpy as np
 
 from augmentor.classic.pipelines import Pipeline, load_pipeline, seed_compose
 from augmentor.classic.quotas import per_class_parents, per_image_parents
-from augmentor.console import progress
+from augmentor.core.console import progress
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output
+from augmentor.core.parallel import default_workers, parallel_map
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.writers import WriteResult, write_imagefolder
-from augmentor.errors import UserError
-from augmentor.outdir import check_output
-from augmentor.parallel import default_workers, parallel_map
-from augmentor.preview import grid_png
+from augmentor.report.grids import grid_png
 
 _CHUNK = 128
 _PREVIEW_ROWS = 8

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from augmentor.errors import UserError
+from augmentor.core.errors import UserError
 
 # Transforms that mirror the image: turned off for classes where a mirror changes the meaning.
 FLIP_TRANSFORMS = frozenset({"HorizontalFlip", "VerticalFlip", "Transpose", "D4", "SquareSymmetry"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from augmentor.errors import UserError
+from augmentor.core.errors import UserError
 
 
 def per_image_parents(count: int, copies: int) -> np.ndarray:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from augmentor.core.errors import UserError
 from augmentor.data.idx import find_idx_file, read_idx
 from augmentor.data.imageset import Dataset
 from augmentor.data.options import ReadOptions
-from augmentor.errors import UserError
 
 # Folder-safe versions of the official names ("T-shirt/top" would be two folders).
 FASHION_MNIST_CLASSES = [

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from augmentor.console import progress, warn
+from augmentor.core.console import progress, warn
+from augmentor.core.errors import UserError
 from augmentor.data.decode import BadImageFile, convert_channels, decode_image, resize
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
-from augmentor.errors import UserError
 
 MAX_LISTED_BAD_FILES = 10
 

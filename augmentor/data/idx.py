@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from augmentor.core.errors import UserError
 from augmentor.data.files import conform_array
 from augmentor.data.imageset import Dataset, ImageSet, real_provenance
 from augmentor.data.options import ReadOptions
-from augmentor.errors import UserError
 
 # Split name → file name stem (the Fashion-MNIST / MNIST convention).
 IDX_STEMS = {"train": "train", "test": "t10k"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from augmentor.console import warn
+from augmentor.core.console import warn
+from augmentor.core.errors import UserError
 from augmentor.data.decode import IMAGE_EXTENSIONS
 from augmentor.data.files import ImageFile, decode_files
 from augmentor.data.imageset import Dataset, ImageSet, check_class_name
 from augmentor.data.manifest import read_manifest_provenance
 from augmentor.data.options import ReadOptions
-from augmentor.errors import UserError
 
 SPLIT_NAMES = ("train", "test")
 # Files an OS or editor leaves behind; everything else inside a class folder must be an image.

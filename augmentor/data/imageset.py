@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from augmentor.errors import UserError
+from augmentor.core.errors import UserError
 
 # The manifest fields every item carries; readers fill ``source="real"`` and ``origin``.
 PROVENANCE_KEYS = ("source", "origin", "parent", "pipeline", "run_id", "seed", "latent_index")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from augmentor.core.outdir import check_output
+from augmentor.core.parallel import default_workers
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.subset import draw_subset
 from augmentor.data.summary import dataset_info
 from augmentor.data.writers import WriteResult, write_imagefolder
-from augmentor.outdir import check_output
-from augmentor.parallel import default_workers
 
 
 def info(src: str, options: ReadOptions) -> dict:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from augmentor.core.outdir import write_file_atomic
 from augmentor.data.imageset import PROVENANCE_KEYS
-from augmentor.outdir import write_file_atomic
 
 MANIFEST_NAME = "manifest.jsonl"
 DATASET_JSON_NAME = "dataset.json"

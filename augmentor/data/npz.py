@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from augmentor.core.errors import UserError
 from augmentor.data.files import conform_array
 from augmentor.data.imageset import Dataset, ImageSet, check_class_name, real_provenance
 from augmentor.data.options import ReadOptions
-from augmentor.errors import UserError
 
 
 def _to_nchw(images: np.ndarray, path: Path, key: str) -> np.ndarray:

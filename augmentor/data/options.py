@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from augmentor.errors import UserError
+from augmentor.core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from augmentor.core.errors import UserError
 from augmentor.data.builtin import BUILTIN_NAMES, read_builtin
 from augmentor.data.idx import looks_like_idx, read_idx
 from augmentor.data.imagefolder import read_imagefolder, read_stdin
 from augmentor.data.imageset import Dataset
 from augmentor.data.npz import read_npz
 from augmentor.data.options import ReadOptions
-from augmentor.errors import UserError
 
 
 def open_dataset(src: str, options: ReadOptions | None = None) -> Dataset:

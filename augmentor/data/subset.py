@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from augmentor.core.errors import UserError
 from augmentor.data.imageset import Dataset, ImageSet
-from augmentor.errors import UserError
 
 
 def stratified_indices(image_set: ImageSet, per_class: int, seed: int) -> np.ndarray:

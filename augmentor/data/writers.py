@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from augmentor import __version__
-from augmentor.console import progress
+from augmentor.core.console import progress
+from augmentor.core.outdir import check_output, staged_output
+from augmentor.core.parallel import parallel_map
 from augmentor.data.imageset import ImageSet
 from augmentor.data.manifest import FORMAT_VERSION, manifest_record, write_dataset_json, write_manifest
-from augmentor.outdir import check_output, staged_output
-from augmentor.parallel import parallel_map
 
 _CHUNK = 256  # images per worker task: large enough to amortise IPC, small enough for a smooth bar
 

@@ -17,8 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
+from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
-from augmentor.errors import UserError
 
 
 def stream_seed(seed: int, k: int) -> int:
@@ -89,7 +89,7 @@ class GenerativeSource:
         return f"{base}:{self.run}" if self.run else base
 
     def synthesize(self, real: ImageSet, per_class: int, seed: int, workers: int) -> ImageSet:
-        from augmentor.generators import balanced_labels
+        from augmentor.generative.generator import balanced_labels
 
         generator = self._generator(real, seed)
         if self.jitter is not None:
@@ -99,7 +99,7 @@ class GenerativeSource:
         labels = balanced_labels(len(real.class_names), per_class)
         if not self.gated:
             return generator.generate(labels, seed, device=self.options.device)
-        from augmentor.gates import confidence_mask, train_judge
+        from augmentor.synthetic.gates import confidence_mask, train_judge
 
         judge_key = ("judge", fingerprint(real))
         if judge_key not in self.options.cache:  # a classifier of the arm's real subset only, as the rule wants
@@ -125,7 +125,7 @@ class GenerativeSource:
         return result
 
     def _generator(self, real: ImageSet, seed: int):
-        from augmentor.generators import load_generator
+        from augmentor.generative.generator import load_generator
 
         real_print = fingerprint(real)
         if self.run is not None:
@@ -146,8 +146,8 @@ class GenerativeSource:
     def _train(self, real: ImageSet, seed: int):
         import tempfile
 
-        from augmentor.generators import load_generator
-        from augmentor.training.generative import GenerativeConfig, train_generative
+        from augmentor.generative.generator import load_generator
+        from augmentor.generative.train import GenerativeConfig, train_generative
 
         o = self.options
         config = GenerativeConfig(

@@ -12,16 +12,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from augmentor.console import progress, stderr
+from augmentor.core.console import progress, stderr
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output, staged_output
+from augmentor.core.parallel import default_workers
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.subset import stratified_indices
-from augmentor.errors import UserError
 from augmentor.experiments.arms import Arm, GeneratorOptions, parse_arms
 from augmentor.experiments.stats import mean_ci, verdict
-from augmentor.outdir import check_output, staged_output
-from augmentor.parallel import default_workers
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,9 @@ class GainResult:
 
 
 def _train_and_score(train_set: ImageSet, test: ImageSet, config: GainConfig, seed: int) -> dict[str, Any]:
-    from augmentor.training.classifier import TrainConfig, train_classifier
-    from augmentor.training.device import resolve_device, to_device
-    from augmentor.training.evaluate import evaluate_tensors
+    from augmentor.classifiers.evaluate import evaluate_tensors
+    from augmentor.classifiers.train import TrainConfig, train_classifier
+    from augmentor.core.device import resolve_device, to_device
 
     train_config = TrainConfig(
         arch=config.arch,
@@ -128,7 +128,7 @@ def run_gain(
     if dataset.test is None:
         raise UserError(f"{src}: the gain experiment needs a test split (train/ and test/ folders, or t10k files)")
     train, test = dataset.train, dataset.test
-    from augmentor.training.classifier import align_classes
+    from augmentor.classifiers.train import align_classes
 
     test = align_classes(train.class_names, test)
     for n in config.per_class:

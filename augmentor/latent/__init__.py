@@ -1,1 +1,1 @@
-"""Latent space: interpolation (and, later, directions, editing and inversion)."""
+"""Latent space of a trained generator: interpolation, directions, editing, inversion and jitter."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from augmentor.errors import UserError
+from augmentor.core.errors import UserError
 
 
 def _grey(images: np.ndarray) -> np.ndarray:

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from augmentor.errors import UserError
-from augmentor.generators import LoadedGenerator, balanced_labels, load_generator
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output, staged_output
+from augmentor.generative.generator import LoadedGenerator, balanced_labels, load_generator
 from augmentor.latent.attributes import get_attribute
-from augmentor.outdir import check_output, staged_output
 
 METHODS = ("mean-diff", "linear", "pca")
 WEIGHTS_NAME = "directions.safetensors"
@@ -71,7 +71,7 @@ def labelled_codes(
     device: str = "auto",
 ) -> LabelledCodes:
     """Codes and labels: the VAE encodes ``data_src``'s train images; a DCGAN samples and decodes ``n``."""
-    from augmentor.training.device import resolve_device
+    from augmentor.core.device import resolve_device
 
     target = resolve_device(device)
     if generator.kind == "vae":

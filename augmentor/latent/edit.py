@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from augmentor.errors import UserError
-from augmentor.generators import LoadedGenerator, load_generator
+from augmentor.core.errors import UserError
+from augmentor.generative.generator import LoadedGenerator, load_generator
 from augmentor.latent.directions import load_directions
 
 DEFAULT_SEEDS = (0, 1, 2, 3)
@@ -149,8 +149,8 @@ def edit(
 
 def write_edit(result: EditResult, out: Path, *, overwrite: bool = False, command: str = "") -> Any:
     """A grid PNG (``out`` ends in .png) or an ImageFolder with a manifest."""
-    from augmentor.outdir import check_output_file, write_file_atomic
-    from augmentor.preview import grid_png
+    from augmentor.core.outdir import check_output_file, write_file_atomic
+    from augmentor.report.grids import grid_png
 
     if out.suffix.lower() == ".png":
         check_output_file(out, overwrite)

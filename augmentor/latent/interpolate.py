@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augmentor.errors import UserError
-from augmentor.generators import LoadedGenerator, load_generator
-from augmentor.outdir import check_output_file, write_file_atomic
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output_file, write_file_atomic
+from augmentor.generative.generator import LoadedGenerator, load_generator
 
 METHODS = ("slerp", "lerp")
 
@@ -140,7 +140,7 @@ def write_interpolation(rows: list[np.ndarray], out: Path, overwrite: bool = Fal
     """A grid PNG (one row per pair) or an animated GIF (frames = steps, pairs side by side)."""
     from PIL import Image
 
-    from augmentor.preview import grid_png
+    from augmentor.report.grids import grid_png
 
     suffix = out.suffix.lower()
     if suffix not in (".png", ".gif"):

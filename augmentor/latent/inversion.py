@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from augmentor.errors import UserError
-from augmentor.generators import LoadedGenerator, load_generator
-from augmentor.outdir import staged_output
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import staged_output
+from augmentor.generative.generator import LoadedGenerator, load_generator
 
 LEARNING_RATE = 0.05
 BASELINE_CODES = 4  # random codes averaged for the random-code MSE
@@ -98,7 +98,7 @@ class _FeatureLoss:
     """MSE between a classifier's penultimate features of two [0, 1] batches (gradients flow)."""
 
     def __init__(self, run: Path, device: torch.device) -> None:
-        from augmentor.classify import load_classifier
+        from augmentor.classifiers.classifier import load_classifier
 
         loaded = load_classifier(run)
         self.model = loaded.model.eval().to(device)
@@ -205,7 +205,7 @@ def project(
     device: str = "auto",
 ) -> ProjectionResult:
     """Find a latent code for every image of ``image_paths`` (one class for all of them)."""
-    from augmentor.training.device import resolve_device
+    from augmentor.core.device import resolve_device
 
     if not image_paths:
         raise UserError("give at least one image file to project")
@@ -280,7 +280,7 @@ def write_projection(result: ProjectionResult, out: Path, overwrite: bool = Fals
     """``codes.safetensors``, ``projection.json`` and ``reconstructions.png`` in a folder that appears whole."""
     from safetensors.torch import save_file
 
-    from augmentor.preview import grid_png
+    from augmentor.report.grids import grid_png
 
     with staged_output(out, overwrite) as staging:
         save_file(

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from augmentor.classic.quotas import per_class_parents
+from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
-from augmentor.errors import UserError
-from augmentor.generators import LoadedGenerator
+from augmentor.generative.generator import LoadedGenerator
 
 
 def jitter(
@@ -42,7 +42,7 @@ def jitter_parents(
     batch_size: int = 256,
 ) -> ImageSet:
     """One jittered decoding of each ``real`` image at ``parents`` (labels matched to the model by name)."""
-    from augmentor.training.device import resolve_device
+    from augmentor.core.device import resolve_device
 
     if generator.kind != "vae":
         raise UserError(f"{generator.run}: latent jitter needs a VAE (its encoder); this is a {generator.kind} run")

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from augmentor.classify import LoadedClassifier, load_classifier
-from augmentor.errors import UserError
+from augmentor.classifiers.classifier import LoadedClassifier, load_classifier
+from augmentor.core.errors import UserError
 
 # The run ships with the repository: augmentor/metrics/features.py → parents[2] is the repository root.
 DEFAULT_FEATURES_RUN = Path(__file__).resolve().parents[2] / "weights" / "fashion-mnist" / "classifier"
@@ -78,7 +78,7 @@ def extract_features(
     batch_size: int = FEATURE_BATCH,
 ) -> torch.Tensor:
     """Features of uint8 N×C×H×W ``images`` as a float64 N×F CPU tensor, computed in batches on ``device``."""
-    from augmentor.training.device import resolve_device
+    from augmentor.core.device import resolve_device
 
     if isinstance(run_or_loaded, ClassifierFeatures):
         module = run_or_loaded

@@ -23,7 +23,7 @@ _POOL_BATCH = 8192
 
 def diversity(images: np.ndarray, sample: int = DIVERSITY_SAMPLE, seed: int = 0) -> float:
     """Mean SSIM over all pairs of a seeded sample of uint8 N×C×H×W images (lower: more varied)."""
-    from augmentor.training.generative import mean_pairwise_ssim
+    from augmentor.generative.train import mean_pairwise_ssim
 
     picked = np.random.default_rng(seed).permutation(len(images))[:sample]
     return mean_pairwise_ssim(images[np.sort(picked)], limit=sample)
@@ -35,7 +35,7 @@ def nearest_real_distances(
     """For every generated image, the RMS-per-pixel distance (0..1) to its nearest ``real`` image."""
     import torch
 
-    from augmentor.training.device import resolve_device
+    from augmentor.core.device import resolve_device
 
     if generated.shape[1:] != real.shape[1:]:
         raise ValueError(f"image shapes differ: {generated.shape[1:]} vs {real.shape[1:]}")
@@ -86,9 +86,9 @@ def classification_accuracy_score(
     """Accuracy on ``test`` of a classifier trained on ``train`` alone for a fixed step budget (CAS)."""
     import torch
 
-    from augmentor.training.classifier import TrainConfig, align_classes, train_classifier
-    from augmentor.training.device import resolve_device, to_device
-    from augmentor.training.evaluate import evaluate_tensors
+    from augmentor.classifiers.evaluate import evaluate_tensors
+    from augmentor.classifiers.train import TrainConfig, align_classes, train_classifier
+    from augmentor.core.device import resolve_device, to_device
 
     test = align_classes(train.class_names, test)
     config = TrainConfig(arch=arch, steps=steps, batch_size=batch_size, seed=seed, device=device, evals=1)

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
-from augmentor.errors import UserError
 from augmentor.metrics.quality import DEFAULT_MEMORISATION_THRESHOLD
 
 DEFAULT_N = 2000
@@ -59,14 +59,14 @@ def noise_images(like: ImageSet, n: int, seed: int = 0) -> ImageSet:
 
 def _generated(run: Path, n: int, seed: int, device: str) -> tuple[ImageSet, str, bool]:
     """``n`` images of a DCGAN/VAE run (class-balanced when conditional), its kind, and whether labelled."""
-    from augmentor.generators import balanced_labels, load_generator
+    from augmentor.generative.generator import balanced_labels, load_generator
 
     generator = load_generator(run)
     if generator.conditional:
         per_class = math.ceil(n / len(generator.class_names))
         labels = balanced_labels(len(generator.class_names), per_class)[:n]
         return generator.generate(labels, seed, device=device), generator.kind, True
-    from augmentor.training.device import resolve_device
+    from augmentor.core.device import resolve_device
 
     pixels = generator.render(generator.latents(np.arange(n), seed), None, resolve_device(device))
     images = ImageSet(pixels, np.zeros(n, dtype=np.int64), list(generator.class_names))
@@ -77,8 +77,8 @@ def _target(
     target: str | Path | None, baseline: str | None, like: ImageSet, n: int, seed: int, device: str, options
 ) -> tuple[ImageSet, str, bool]:
     """The images to score: a generator run's samples, a dataset's train split, or a baseline."""
+    from augmentor.core.runs import CONFIG_NAME, read_run_config
     from augmentor.data.readers import open_dataset
-    from augmentor.runs import CONFIG_NAME, read_run_config
 
     if baseline is not None:
         if target is not None:
@@ -120,7 +120,7 @@ def score(
     read_options: ReadOptions | None = None,
 ) -> dict[str, Any]:
     """Score a DCGAN/VAE run, a folder of images, or ``baseline="noise"`` against ``real_src``."""
-    from augmentor.console import warn
+    from augmentor.core.console import warn
     from augmentor.data.readers import open_dataset
     from augmentor.metrics.features import load_features
 
@@ -195,11 +195,11 @@ def score_images(
     ``features`` is a ``ClassifierFeatures``, a classifier run folder, or None for the shipped one;
     ``memorisation_pool`` defaults to ``train`` (all of it, not the ``n`` sample).
     """
+    from augmentor.classifiers.train import align_classes
+    from augmentor.core.device import resolve_device
     from augmentor.metrics.features import ClassifierFeatures, extract_features, load_features
     from augmentor.metrics.fid import frechet_distance, kernel_distance
     from augmentor.metrics.quality import classification_accuracy_score, diversity, nearest_real_distances
-    from augmentor.training.classifier import align_classes
-    from augmentor.training.device import resolve_device
 
     if not isinstance(features, ClassifierFeatures):
         features = load_features(Path(features) if features is not None else None)

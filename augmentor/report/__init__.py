@@ -1,1 +1,1 @@
-"""Reports: plots (matplotlib, headless) and the markdown/JSON of experiments."""
+"""Everything a person looks at: rich tables, image grids and matplotlib plots (headless)."""

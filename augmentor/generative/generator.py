@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from augmentor.core.errors import UserError
+from augmentor.core.runs import load_matching, read_run_config, read_weights
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
-from augmentor.errors import UserError
-from augmentor.runs import load_matching, read_run_config, read_weights
 
 GENERATIVE_KINDS = ("dcgan", "vae")
 CHUNK = 1024
@@ -34,7 +34,7 @@ def train_run(
     command: str = "",
 ) -> Any:
     """Read ``src``'s train split and train (or resume) a DCGAN / VAE run folder at ``out``."""
-    from augmentor.training.generative import train_generative
+    from augmentor.generative.train import train_generative
 
     dataset = open_dataset(src, read_options or ReadOptions())
     return train_generative(dataset.train, config, out, resume=resume, overwrite=overwrite, command=command)
@@ -122,7 +122,7 @@ class LoadedGenerator:
         first_index: int = 0,
     ) -> ImageSet:
         """One image per entry of ``labels`` (latent indices first_index…), with provenance."""
-        from augmentor.training.device import resolve_device
+        from augmentor.core.device import resolve_device
 
         labels = np.asarray(labels, dtype=np.int64)
         if not self.conditional and len(self.class_names) > 1:
@@ -140,7 +140,7 @@ class LoadedGenerator:
 
 def load_generator(run: Path) -> LoadedGenerator:
     """Rebuild the sampling module of a DCGAN or VAE run folder (weights checked tensor by tensor)."""
-    from augmentor.training.generative import build_models, sampling_module_name
+    from augmentor.generative.train import build_models, sampling_module_name
 
     config = read_run_config(run)
     if config.get("kind") not in GENERATIVE_KINDS:

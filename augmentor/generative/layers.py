@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from augmentor.errors import UserError
+from augmentor.core.errors import UserError
 
 SUPPORTED_SIZES = (28, 32, 64, 128)
 

@@ -12,7 +12,7 @@ import itertools
 import torch
 from torch import nn
 
-from augmentor.models.generative_common import ClassEmbedding, ladder
+from augmentor.generative.layers import ClassEmbedding, ladder
 
 
 class Generator(nn.Module):

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from augmentor.training.device import normalise
+from augmentor.core.device import normalise
 
 _EVAL_BATCH = 1024
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
-from augmentor.errors import UserError
 
 JUDGE_ARCH = "fast"
 JUDGE_STEPS = 400
@@ -37,7 +37,7 @@ def train_judge(real: ImageSet, *, steps: int = JUDGE_STEPS, seed: int = 0, devi
     if len(real.class_names) == 1:
         # With one class every image's probability is 1: nothing to learn.
         return Judge(None, list(real.class_names), [], [], device, {**record, "steps": 0})
-    from augmentor.training.classifier import TrainConfig, train_classifier
+    from augmentor.classifiers.train import TrainConfig, train_classifier
 
     config = TrainConfig(arch=JUDGE_ARCH, steps=steps, seed=seed, device=device, label_smoothing=0.0, evals=1)
     try:
@@ -56,7 +56,7 @@ def label_confidence(judge: Judge, images: ImageSet) -> np.ndarray:
         return np.ones(len(images), dtype=np.float32)
     import torch
 
-    from augmentor.training.device import normalise, resolve_device, to_device
+    from augmentor.core.device import normalise, resolve_device, to_device
 
     device = resolve_device(judge.device)
     model = judge.model.to(device).eval()

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from augmentor.errors import UserError
+from augmentor.core.errors import UserError
 
 _STAGING_TAG = ".partial-"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
-from augmentor.errors import UserError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from augmentor.training.augment import random_crop
+from augmentor.classifiers.augment import random_crop
 
 
 def diff_augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

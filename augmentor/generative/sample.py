@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output, check_output_file, write_file_atomic
+from augmentor.core.parallel import default_workers
 from augmentor.data.writers import WriteResult, write_imagefolder
-from augmentor.errors import UserError
-from augmentor.generators import balanced_labels, load_generator
-from augmentor.outdir import check_output, check_output_file, write_file_atomic
-from augmentor.parallel import default_workers
+from augmentor.generative.generator import balanced_labels, load_generator
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def sample_run(
 
 def grid_of(images, columns: int = 10, rows: int = 10) -> bytes:
     """A quick-look PNG: up to ``rows`` rows, one class per row when labels vary."""
-    from augmentor.preview import grid_png
+    from augmentor.report.grids import grid_png
 
     picked = []
     for label in np.unique(images.labels)[:rows]:

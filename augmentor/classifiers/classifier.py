@@ -6,19 +6,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from augmentor.data.imageset import ImageSet
-from augmentor.data.options import ReadOptions
-from augmentor.data.readers import open_dataset
-from augmentor.errors import UserError
-from augmentor.outdir import check_output
-from augmentor.runs import load_matching, read_run_config, read_weights, write_run
-from augmentor.training.classifier import (
+from augmentor.classifiers.train import (
     TrainConfig,
     TrainingDiverged,
     TrainResult,
     align_classes,
     check_trainable,
 )
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output
+from augmentor.core.runs import load_matching, read_run_config, read_weights, write_run
+from augmentor.data.imageset import ImageSet
+from augmentor.data.options import ReadOptions
+from augmentor.data.readers import open_dataset
 
 
 @dataclass
@@ -42,7 +42,7 @@ class LoadedClassifier:
 
 def load_classifier(run: Path) -> LoadedClassifier:
     """Rebuild a classifier from its run folder (architecture from config.json, safetensors weights)."""
-    from augmentor.models import create_model
+    from augmentor.classifiers import create_model
 
     config = read_run_config(run, kind="classifier")
     args = config["model_args"]
@@ -76,8 +76,8 @@ def initial_model(init: str, train: ImageSet, arch: str) -> tuple[Any, str]:
 def _from_torchvision(name: str, file: Path, train: ImageSet) -> Any:
     import torch
 
-    from augmentor.models import create_model
-    from augmentor.models.classifiers import load_torchvision_state
+    from augmentor.classifiers import create_model
+    from augmentor.classifiers.architectures import load_torchvision_state
 
     if not file.is_file():
         raise UserError(f"{file}: no such weights file (nothing is downloaded; save torchvision weights locally)")
@@ -87,7 +87,7 @@ def _from_torchvision(name: str, file: Path, train: ImageSet) -> Any:
         raise UserError(f"{file}: not a plain torchvision state dict ({str(exc).splitlines()[0]})") from None
     model = create_model(name, len(train.class_names), train.channels, train.size[0])
     skipped = load_torchvision_state(model, state)
-    from augmentor.console import warn
+    from augmentor.core.console import warn
 
     if skipped:
         warn(f"{file}: kept the new model's own {', '.join(skipped[:6])} (shapes differ)")
@@ -105,8 +105,8 @@ def train_run(
     overwrite: bool = False,
 ) -> TrainResult:
     """Train on ``src``'s train split, score on ``--test`` (or ``src``'s test split), write the run."""
+    from augmentor.classifiers.train import train_classifier
     from augmentor.report.plots import confusion_png, training_curves_png
-    from augmentor.training.classifier import train_classifier
 
     check_output(out, overwrite)
     options = read_options or ReadOptions()
@@ -154,8 +154,8 @@ def eval_run(run: Path, test_src: str, read_options: ReadOptions | None = None) 
     """Accuracy, per-class accuracy and confusion matrix of a run on ``test_src`` (its test split if any)."""
     import torch
 
-    from augmentor.training.device import resolve_device, to_device
-    from augmentor.training.evaluate import evaluate_tensors
+    from augmentor.classifiers.evaluate import evaluate_tensors
+    from augmentor.core.device import resolve_device, to_device
 
     loaded = load_classifier(run)
     test = align_classes(loaded.class_names, _test_split(test_src, read_options or ReadOptions()), "model")

@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from augmentor.console import warn
+from augmentor.core.console import warn
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output
+from augmentor.core.parallel import default_workers
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.writers import WriteResult, write_imagefolder
-from augmentor.errors import UserError
-from augmentor.outdir import check_output
-from augmentor.parallel import default_workers
 
 SOURCE_KINDS = ("classic", "dcgan", "vae", "vae-jitter", "edit")
 ROUND_LIMIT = 8  # a gated source makes at most this many times its quota per class
@@ -206,7 +206,7 @@ class _GeneratorMaker:
     """Images from a DCGAN / VAE run; each round continues the latent indices where the last stopped."""
 
     def __init__(self, spec: SourceSpec, train: ImageSet, config: ExpandConfig, seed: int) -> None:
-        from augmentor.generators import load_generator
+        from augmentor.generative.generator import load_generator
 
         run = Path(spec.arg)
         model_kind = "vae" if spec.kind == "vae-jitter" else spec.kind
@@ -295,7 +295,7 @@ class _EditMaker(_GeneratorMaker):
 
 
 def _device(name: str) -> Any:
-    from augmentor.training.device import resolve_device
+    from augmentor.core.device import resolve_device
 
     return resolve_device(name)
 
@@ -370,7 +370,7 @@ class _Gates:
         return self.config.min_confidence is not None or self.config.dedupe is not None
 
     def keep(self, batch: ImageSet, dropped: dict[str, int]) -> np.ndarray:
-        from augmentor.gates import confidence_mask, dedupe_mask
+        from augmentor.synthetic.gates import confidence_mask, dedupe_mask
 
         keep = np.ones(len(batch), dtype=bool)
         if self.config.min_confidence is not None and len(batch):
@@ -468,7 +468,7 @@ def run_expand(
 
     gates = _Gates(train, config)
     if config.min_confidence is not None and total.sum() > 0:
-        from augmentor.gates import train_judge
+        from augmentor.synthetic.gates import train_judge
 
         gates.judge = train_judge(train, steps=config.confidence_steps, seed=config.seed, device=config.device)
 

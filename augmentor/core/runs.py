@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from augmentor import __version__
-from augmentor.errors import UserError
-from augmentor.outdir import staged_output
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import staged_output
 
 RUN_FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augmentor.console import progress
+from augmentor.classifiers.augment import random_crop, random_flip
+from augmentor.classifiers.evaluate import evaluate_tensors
+from augmentor.core.console import progress
+from augmentor.core.device import channel_stats, normalise, resolve_device, seeded_generator, to_device
+from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
-from augmentor.errors import UserError
-from augmentor.training.augment import random_crop, random_flip
-from augmentor.training.device import channel_stats, normalise, resolve_device, seeded_generator, to_device
-from augmentor.training.evaluate import evaluate_tensors
 
 SCHEDULES = ("onecycle", "cosine")
 
@@ -130,7 +130,7 @@ def train_classifier(
     show_progress: bool = True,
 ) -> TrainResult:
     """Train ``config.arch`` on ``train`` for the step budget; evaluate on ``test`` along the way."""
-    from augmentor.models import create_model
+    from augmentor.classifiers import create_model
 
     check_trainable(train)
     test = align_classes(train.class_names, test) if test is not None else None

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from augmentor.errors import UserError
+from augmentor.core.errors import UserError
 
 if TYPE_CHECKING:
-    from augmentor.models.classifiers import Classifier
+    from augmentor.classifiers.architectures import Classifier
 
 Factory = Callable[..., "Classifier"]
 
@@ -49,7 +49,7 @@ def register(name: str, summary: str, min_size: int = 16) -> Callable[[Factory],
 
 def _entries() -> dict[str, _Entry]:
     """The registry, filled on first use (imported here, not at the top, because it imports us)."""
-    import augmentor.models.classifiers  # noqa: F401  (registers every architecture)
+    import augmentor.classifiers.architectures  # noqa: F401  (registers every architecture)
 
     return _REGISTRY
 

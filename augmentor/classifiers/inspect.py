@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augmentor.errors import UserError
+from augmentor.core.errors import UserError
 
 _FILTERS_PER_ROW = 8
 
@@ -19,8 +19,8 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
 
 def filters_png(run: Path) -> bytes:
     """The first convolution's kernels as a grid (grey for 1 input channel, colour for 3)."""
-    from augmentor.classify import load_classifier
-    from augmentor.preview import grid_png
+    from augmentor.classifiers.classifier import load_classifier
+    from augmentor.report.grids import grid_png
 
     conv = load_classifier(run).model.first_conv()
     weights = conv.weight.detach().float().numpy()  # out × in × k × k
@@ -35,7 +35,7 @@ def activations_png(run: Path, image: Path, max_channels: int = 16) -> bytes:
     """The input and, per stage, up to ``max_channels`` feature maps of one image."""
     import torch
 
-    from augmentor.classify import load_classifier
+    from augmentor.classifiers.classifier import load_classifier
     from augmentor.data.decode import BadImageFile, decode_image
     from augmentor.report.plots import _png, _pyplot
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from augmentor.models.generative_common import ClassEmbedding, ladder
+from augmentor.generative.layers import ClassEmbedding, ladder
 
 
 class ConvVAE(nn.Module):

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 import torch
 from torch import nn
 
-from augmentor.errors import UserError
-from augmentor.models.registry import register
+from augmentor.classifiers.registry import register
+from augmentor.core.errors import UserError
 
 
 class Classifier(nn.Module):

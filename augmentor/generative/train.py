@@ -30,15 +30,22 @@ import torch
 import torch.nn.functional as F
 
 from augmentor import __version__
-from augmentor.console import progress, warn
+from augmentor.core.console import progress, warn
+from augmentor.core.device import resolve_device, to_device
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output, write_file_atomic
+from augmentor.core.runs import (
+    CONFIG_NAME,
+    METRICS_NAME,
+    RUN_FORMAT_VERSION,
+    WEIGHTS_NAME,
+    read_metrics,
+    read_run_config,
+)
 from augmentor.data.imageset import ImageSet, fingerprint
-from augmentor.errors import UserError
-from augmentor.outdir import check_output, write_file_atomic
+from augmentor.generative.diffaugment import diff_augment
+from augmentor.generative.state_io import pack_optimizer, prefixed, unpack_optimizer, unprefixed
 from augmentor.report.plots import losses_png
-from augmentor.runs import CONFIG_NAME, METRICS_NAME, RUN_FORMAT_VERSION, WEIGHTS_NAME, read_metrics, read_run_config
-from augmentor.training.device import resolve_device, to_device
-from augmentor.training.diffaugment import diff_augment
-from augmentor.training.state_io import pack_optimizer, prefixed, unpack_optimizer, unprefixed
 
 KINDS = ("dcgan", "vae")
 STATE_TENSORS = "state.safetensors"
@@ -101,8 +108,8 @@ class TrainingStopped(UserError):
 
 def build_models(kind: str, model_args: dict[str, Any]) -> dict[str, torch.nn.Module]:
     """The modules a run of ``kind`` trains, by name."""
-    from augmentor.models.dcgan import Discriminator, Generator
-    from augmentor.models.vae import ConvVAE
+    from augmentor.generative.dcgan import Discriminator, Generator
+    from augmentor.generative.vae import ConvVAE
 
     if kind == "dcgan":
         d_args = {k: v for k, v in model_args.items() if k != "latent_dim"}
@@ -283,7 +290,7 @@ class _Trainer:
         return tensors, meta
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], where: Path) -> None:
-        from augmentor.runs import load_matching
+        from augmentor.core.runs import load_matching
 
         for name, module in self.models.items():
             load_matching(module, unprefixed(f"model.{name}", tensors), f"{where} ({name})")
@@ -509,7 +516,7 @@ def train_generative(
 
 
 def _write_grid(path: Path, pictures: np.ndarray, columns: int) -> None:
-    from augmentor.preview import grid_png
+    from augmentor.report.grids import grid_png
 
     rows = [list(pictures[r : r + columns]) for r in range(0, len(pictures), columns)]
     write_file_atomic(path, grid_png(rows, gap_after_first=False))
