@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Fashion-MNIST from the Debian package when missing (or from --data / AUGMENTOR_DATA).
+# Fashion-MNIST from the Debian package when missing (or from --data-dir / AUGMENTOR_DATA).
 data:
 	@scripts/ensure-fashion-mnist.sh
 
@@ -26,7 +26,7 @@ data:
 demo: install data
 	$(BIN)/augmentor sample weights/fashion-mnist/dcgan --per-class 10 --out $(DEMO)/dcgan-samples \
 		--grid $(DEMO)/dcgan-samples.png --overwrite
-	$(BIN)/augmentor gain fashion-mnist --per-class 10,100 --seeds 3 --budget $(DEMO_BUDGET) \
+	$(BIN)/augmentor gain fashion-mnist --per-class 10,100 --draws 3 --budget $(DEMO_BUDGET) \
 		--arms real,classic,vae,dcgan,classic+vae,classic+dcgan --gen-steps $(DEMO_GEN_STEPS) \
 		--out $(DEMO)/gain --overwrite
 

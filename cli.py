@@ -6,23 +6,28 @@ Only typer and the standard library are imported at module level, so ``--help`` 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shlex
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from augmentor import __version__
 
 # CLI-local state set by the root callback (the library itself takes everything as arguments).
 _state = {"debug": False}
 _Command = TypeVar("_Command", bound=Callable[..., Any])
+_T = TypeVar("_T")
+# Click's UsageError reached through a public name: typer vendors click since 0.16 and used plain click before.
+_UsageError: type[Exception] = typer.BadParameter.__mro__[1]
 
 
 def reports_errors(command: _Command) -> _Command:
@@ -48,12 +53,45 @@ def reports_errors(command: _Command) -> _Command:
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """Print a usage error as one ``error:`` line naming the command's --help, and exit 2."""
+    try:
+        yield
+    except _UsageError as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare group (`augmentor data`) shows its help
+            raise
+        context = getattr(error, "ctx", None)
+        hint = f" (see {context.command_path} --help)" if context is not None else ""
+        message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+        typer.echo(f"error: {message}{hint}", err=True)
+        raise typer.Exit(2) from None
+
+
+class _RootGroup(TyperGroup):
+    """The root command: usage errors are one line like every other error, not a usage block."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        """Parse the root options (a bad one is a one-line error)."""
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the subcommand (its parse errors are one-line errors too)."""
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+# Plain Click help, not rich panels: rich splits flags, negative flags, types and help into columns it
+# sizes on its own, and at 80 columns cuts names like --no-include-originals; Click gives a long name
+# its own line instead.
 app = typer.Typer(
+    cls=_RootGroup,
     help="Generative and classic data augmentation for image-classification datasets.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 data_app = typer.Typer(help="Inspect, export and subset datasets.", no_args_is_help=True)
@@ -90,15 +128,18 @@ Src = Annotated[
         help="Dataset: an ImageFolder, IDX files, a .npz, a built-in name (fashion-mnist), or - for "
         "image paths on stdin (the parent folder is the class).",
         show_default=False,
+        metavar="SRC",
     ),
 ]
 DataDir = Annotated[
     Path | None,
     typer.Option(
-        "--data",
+        "--data-dir",
         help="Folder holding a built-in dataset's files (default: $AUGMENTOR_DATA, then /usr/share/datasets).",
     ),
 ]
+# Renamed flags keep their old spelling for one release as a hidden option (see _renamed).
+OldData = Annotated[Path | None, typer.Option("--data", hidden=True, help="Old spelling of --data-dir.")]
 ImageSize = Annotated[
     str | None,
     typer.Option("--image-size", help="Resize every image explicitly: N or HEIGHTxWIDTH."),
@@ -116,13 +157,36 @@ Workers = Annotated[int, typer.Option("--workers", min=0, help="Worker processes
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
 
 
-def _read_options(data: Path | None, image_size: str | None, channels: int | None, skip_corrupt: bool):
+def _renamed(value: _T, old_value: _T | None, old: str, new: str, default: _T | None = None) -> _T:
+    """A renamed flag's value: the old spelling still works for one release, with a note on stderr."""
+    if old_value is None:
+        return value
+    if value != default:
+        from augmentor.core.errors import UserError
+
+        raise UserError(f"{old} is the old spelling of {new}; give {new} only")
+    typer.echo(f"note: {old} is now {new}; the old spelling goes in the next release", err=True)
+    return old_value
+
+
+def _read_options(
+    data_dir: Path | None,
+    image_size: str | None,
+    channels: int | None,
+    skip_corrupt: bool,
+    old_data: Path | None = None,
+):
     from augmentor.core.errors import UserError
     from augmentor.data.options import ReadOptions, parse_image_size
 
     if channels not in (None, 1, 3):
         raise UserError(f"--channels {channels} is not supported; use 1 (grey) or 3 (colour)")
-    return ReadOptions(data=data, image_size=parse_image_size(image_size), channels=channels, skip_corrupt=skip_corrupt)
+    return ReadOptions(
+        data=_renamed(data_dir, old_data, "--data", "--data-dir"),
+        image_size=parse_image_size(image_size),
+        channels=channels,
+        skip_corrupt=skip_corrupt,
+    )
 
 
 def _command_line() -> str:
@@ -133,17 +197,27 @@ def _print_json(document: Any) -> None:
     typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
-def _stdout_console():
+def _show(document: Any, view: Callable[[Any], list], as_json: bool) -> None:
+    """Print ``document`` as JSON, or the view drawn from it: tables through rich, plain lines as they are."""
+    if as_json:
+        _print_json(document)
+        return
     from rich.console import Console
 
-    return Console()
+    console = Console()
+    for item in view(document):
+        if isinstance(item, str):
+            typer.echo(item)
+        else:
+            console.print(item)
 
 
 @data_app.command("info")
 @reports_errors
 def data_info(
     src: Src,
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     skip_corrupt: SkipCorrupt = False,
@@ -152,33 +226,10 @@ def data_info(
     """Classes, counts per class and split, image size, channels and exact duplicates."""
     from augmentor.data.jobs import info
 
-    result = info(src, _read_options(data, image_size, channels, skip_corrupt))
-    if as_json:
-        _print_json(result)
-        return
-    from augmentor.report.tables import info_table
+    document = info(src, _read_options(data_dir, image_size, channels, skip_corrupt, old_data))
+    from augmentor.report.summaries import info_view
 
-    _stdout_console().print(info_table(result))
-
-
-def _print_written(result, as_json: bool, extra: dict | None = None) -> None:
-    document = {
-        "out": str(result.out),
-        "manifest": str(result.manifest),
-        "dataset_json": str(result.dataset_json),
-        "counts": {name: split["per_class"] for name, split in result.summary["splits"].items()},
-        **(extra or {}),
-    }
-    if as_json:
-        _print_json(document)
-        return
-    from augmentor.report.tables import counts_table
-
-    _stdout_console().print(counts_table(f"written to {result.out}", document["counts"]))
-    typer.echo(f"images:   {result.out}")
-    typer.echo(f"manifest: {result.manifest}")
-    for key, value in (extra or {}).items():
-        typer.echo(f"{key + ':':<9} {value}")
+    _show(document, info_view, as_json)
 
 
 @data_app.command("export")
@@ -188,7 +239,8 @@ def data_export(
     out: Out,
     overwrite: Overwrite = False,
     workers: Workers = 0,
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     skip_corrupt: SkipCorrupt = False,
@@ -197,9 +249,11 @@ def data_export(
     """Write a dataset as an ImageFolder of PNGs with manifest.jsonl and dataset.json."""
     from augmentor.data.jobs import export
 
-    options = _read_options(data, image_size, channels, skip_corrupt)
+    options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = export(src, out, options, overwrite=overwrite, workers=workers, command=_command_line())
-    _print_written(result, as_json)
+    from augmentor.report.summaries import written_document, written_view
+
+    _show(written_document(result), written_view, as_json)
 
 
 @data_app.command("subset")
@@ -211,7 +265,8 @@ def data_subset(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draw.")] = 0,
     overwrite: Overwrite = False,
     workers: Workers = 0,
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     skip_corrupt: SkipCorrupt = False,
@@ -220,9 +275,11 @@ def data_subset(
     """Draw a stratified low-data subset of the train split; the test split is written untouched."""
     from augmentor.data.jobs import subset
 
-    options = _read_options(data, image_size, channels, skip_corrupt)
+    options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = subset(src, per_class, seed, out, options, overwrite=overwrite, workers=workers, command=_command_line())
-    _print_written(result, as_json)
+    from augmentor.report.summaries import written_document, written_view
+
+    _show(written_document(result), written_view, as_json)
 
 
 @app.command("classic")
@@ -250,7 +307,8 @@ def classic(
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes, whatever --workers is.")] = 0,
     workers: Workers = 0,
     overwrite: Overwrite = False,
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     skip_corrupt: SkipCorrupt = False,
@@ -268,10 +326,11 @@ def classic(
         workers=workers,
         seed=seed,
     )
-    options = _read_options(data, image_size, channels, skip_corrupt)
+    options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = run_classic(src, config, options, out, overwrite=overwrite, command=_command_line())
-    extra = {"preview": str(result.preview)} if result.preview.exists() else {}
-    _print_written(result.written, as_json, extra)
+    from augmentor.report.summaries import classic_document, written_view
+
+    _show(classic_document(result), written_view, as_json)
 
 
 class PipelineFormat(StrEnum):
@@ -304,32 +363,17 @@ def pipeline_check(
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     overwrite: Overwrite = False,
+    data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Validate a pipeline file, list what it does, and optionally preview it on real images."""
     from augmentor.classic.check import check_pipeline
-    from augmentor.data.options import ReadOptions
 
-    report = check_pipeline(
-        file, preview=preview, data=data, read_options=ReadOptions(), seed=seed, overwrite=overwrite
-    )
-    if as_json:
-        _print_json(
-            {
-                "pipeline": report.name,
-                "valid": True,
-                "transforms": report.transforms,
-                "tested_on": report.tested_on,
-                "preview": str(report.preview) if report.preview else None,
-            }
-        )
-        return
-    from augmentor.report.tables import pipeline_table
+    options = _read_options(data_dir, None, None, False)
+    report = check_pipeline(file, preview=preview, data=data, read_options=options, seed=seed, overwrite=overwrite)
+    from augmentor.report.summaries import pipeline_check_document, pipeline_check_view
 
-    _stdout_console().print(pipeline_table(report.transforms, f"{report.name}: valid"))
-    typer.echo(f"ran cleanly on {report.tested_on}")
-    if report.preview:
-        typer.echo(f"preview: {report.preview}")
+    _show(pipeline_check_document(report), pipeline_check_view, as_json)
 
 
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
@@ -346,21 +390,10 @@ def classify_archs(
     """List the architectures with parameter counts and FLOPs per image at a given input size."""
     from augmentor.classifiers.registry import describe_arch, list_archs
 
-    rows = [
-        {"arch": info.name, "summary": info.summary, **describe_arch(info.name, channels, image_size, num_classes)}
-        for info in list_archs()
-    ]
-    if as_json:
-        _print_json(rows)
-        return
-    from rich.table import Table
+    rows = [{"arch": info.name, **describe_arch(info.name, channels, image_size, num_classes)} for info in list_archs()]
+    from augmentor.report.summaries import archs_view
 
-    table = Table(title=f"classifiers at {channels}×{image_size}×{image_size}, {num_classes} classes")
-    for column in ("arch", "params", "MFLOPs / image", "summary"):
-        table.add_column(column, justify="right" if column in ("params", "MFLOPs / image") else "left")
-    for row in rows:
-        table.add_row(row["arch"], f"{row['params']:,}", f"{row['flops'] / 1e6:,.1f}", row["summary"])
-    _stdout_console().print(table)
+    _show(rows, archs_view, as_json)
 
 
 @classify_app.command("train")
@@ -389,7 +422,8 @@ def classify_train(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     skip_corrupt: SkipCorrupt = False,
@@ -414,22 +448,11 @@ def classify_train(
         device=device,
         freeze_backbone=freeze_backbone,
     )
-    options = _read_options(data, image_size, channels, skip_corrupt)
+    options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = train_run(src, config, out, test_src=test, init=init, read_options=options, overwrite=overwrite)
-    summary = {
-        "run": str(out),
-        "arch": result.config["arch"],
-        "steps": result.config["training"]["steps"],
-        "seconds": result.config["training"]["seconds"],
-        "device": result.config["device"],
-        "test_accuracy": result.final["accuracy"] if result.final else None,
-    }
-    if as_json:
-        _print_json(summary)
-        return
-    for key, value in summary.items():
-        shown = f"{value:.4f}" if isinstance(value, float) and key == "test_accuracy" else value
-        typer.echo(f"{key + ':':<15} {shown}")
+    from augmentor.report.summaries import classifier_train_document, classifier_train_view
+
+    _show(classifier_train_document(result.config, result.final, out), classifier_train_view, as_json)
 
 
 @classify_app.command("eval")
@@ -437,7 +460,8 @@ def classify_train(
 def classify_eval(
     run: Annotated[Path, typer.Argument(help="A classifier run folder.")],
     test: Annotated[str, typer.Argument(help="Test data (its test split when it has one).")],
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     as_json: JsonFlag = False,
@@ -445,24 +469,21 @@ def classify_eval(
     """Accuracy, per-class accuracy and the confusion matrix of a run on test data."""
     from augmentor.classifiers.classifier import eval_run
 
-    scores = eval_run(run, test, _read_options(data, image_size, channels, False))
-    if as_json:
-        _print_json(scores)
-        return
-    from augmentor.report.tables import confusion_table
+    scores = eval_run(run, test, _read_options(data_dir, image_size, channels, False, old_data))
+    from augmentor.report.summaries import eval_view
 
-    typer.echo(f"accuracy: {scores['accuracy']:.4f} on {scores['images']:,} images")
-    _stdout_console().print(confusion_table(scores))
+    _show(scores, eval_view, as_json)
 
 
 PngOut = Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")]
 
 
-def _write_png(path: Path, data: bytes, overwrite: bool) -> None:
+def _write_png(path: Path, draw: Callable[[], bytes], overwrite: bool) -> None:
+    """Refuse a taken ``path`` before drawing, then write the PNG atomically and print where it went."""
     from augmentor.core.outdir import check_output_file, write_file_atomic
 
     check_output_file(path, overwrite)
-    write_file_atomic(path, data)
+    write_file_atomic(path, draw())
     typer.echo(str(path))
 
 
@@ -475,10 +496,8 @@ def inspect_filters(
 ) -> None:
     """Draw the first convolution's kernels (mid-grey is zero)."""
     from augmentor.classifiers.inspect import filters_png
-    from augmentor.core.outdir import check_output_file
 
-    check_output_file(out, overwrite)
-    _write_png(out, filters_png(run), overwrite)
+    _write_png(out, lambda: filters_png(run), overwrite)
 
 
 @inspect_app.command("activations")
@@ -492,10 +511,8 @@ def inspect_activations(
 ) -> None:
     """Draw each stage's feature maps for one image, with the predicted class."""
     from augmentor.classifiers.inspect import activations_png
-    from augmentor.core.outdir import check_output_file
 
-    check_output_file(out, overwrite)
-    _write_png(out, activations_png(run, image, max_channels), overwrite)
+    _write_png(out, lambda: activations_png(run, image, max_channels), overwrite)
 
 
 def _number_list(text: str, flag: str, kind: type) -> tuple:
@@ -525,7 +542,12 @@ def gain(
             "trained on exactly that subset); combine sources with +, e.g. classic+dcgan.",
         ),
     ] = "real,classic",
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per arm and N (subset draw and training).")] = 3,
+    draws: Annotated[
+        int, typer.Option("--draws", min=1, help="Paired draws per arm and N (draw d: seed d for subset and training).")
+    ] = 3,
+    old_seeds: Annotated[
+        int | None, typer.Option("--seeds", min=1, hidden=True, help="Old spelling of --draws.")
+    ] = None,
     arch: Annotated[str, typer.Option("--arch", help="Classifier, the same in every arm.")] = "fast",
     budget: Annotated[int, typer.Option("--budget", min=1, help="Optimiser steps, the same in every arm.")] = 300,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
@@ -543,7 +565,8 @@ def gain(
     device: Device = "auto",
     workers: Workers = 0,
     overwrite: Overwrite = False,
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     as_json: JsonFlag = False,
@@ -554,7 +577,7 @@ def gain(
     config = GainConfig(
         per_class=_number_list(per_class, "--per-class", int),
         arms=arms,
-        seeds=seeds,
+        seeds=_renamed(draws, old_seeds, "--seeds", "--draws", 3),
         arch=arch,
         budget=budget,
         batch_size=batch_size,
@@ -566,7 +589,7 @@ def gain(
         gen_width=gen_width,
         min_confidence=min_confidence,
     )
-    options = _read_options(data, image_size, channels, False)
+    options = _read_options(data_dir, image_size, channels, False, old_data)
     result = run_gain(src, config, out, read_options=options, overwrite=overwrite, command=_command_line())
     if as_json:
         _print_json({"report": str(out / "report.md"), "summary": result.summary})
@@ -600,23 +623,12 @@ def _train_generative(
         overwrite=overwrite,
         command=_command_line(),
     )
-    summary = {
-        "run": str(result.out),
-        "kind": kind,
-        "step": result.step,
-        "steps": result.steps,
-        "interrupted": result.interrupted,
-        "last": result.metrics[-1] if result.metrics else None,
-        "warnings": result.warnings,
-    }
-    if as_json:
-        _print_json(summary)
-    else:
-        typer.echo(f"run:      {result.out}")
-        typer.echo(f"steps:    {result.step} of {result.steps}")
-        if summary["last"]:
-            typer.echo("losses:   " + ", ".join(f"{k} {v}" for k, v in summary["last"].items() if k != "step"))
-        typer.echo(f"samples:  {result.out / 'samples'}")
+    from augmentor.report.summaries import generative_train_document, generative_train_view
+
+    document = generative_train_document(
+        result.out, kind, result.step, result.steps, result.interrupted, result.metrics, result.warnings
+    )
+    _show(document, generative_train_view, as_json)
     if result.interrupted:
         typer.echo(
             f"interrupted at step {result.step}; continue with: augmentor train {kind} SRC --resume {result.out}",
@@ -681,7 +693,8 @@ def train_dcgan(
     max_nonfinite: MaxNonfinite = 3,
     resume: Resume = None,
     overwrite: Overwrite = False,
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     skip_corrupt: SkipCorrupt = False,
@@ -694,7 +707,7 @@ def train_dcgan(
         out,
         resume,
         overwrite,
-        _read_options(data, image_size, channels, skip_corrupt),
+        _read_options(data_dir, image_size, channels, skip_corrupt, old_data),
         as_json,
         conditional=conditional,
         latent_dim=latent_dim,
@@ -733,7 +746,8 @@ def train_vae(
     max_nonfinite: MaxNonfinite = 3,
     resume: Resume = None,
     overwrite: Overwrite = False,
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     skip_corrupt: SkipCorrupt = False,
@@ -746,7 +760,7 @@ def train_vae(
         out,
         resume,
         overwrite,
-        _read_options(data, image_size, channels, skip_corrupt),
+        _read_options(data_dir, image_size, channels, skip_corrupt, old_data),
         as_json,
         conditional=conditional,
         latent_dim=latent_dim,
@@ -795,7 +809,9 @@ def sample(
         workers=workers,
     )
     result = sample_run(run, config, out, grid=grid, overwrite=overwrite, command=_command_line())
-    _print_written(result, as_json, {"grid": str(grid)} if grid else None)
+    from augmentor.report.summaries import written_document, written_view
+
+    _show(written_document(result, **({"grid": str(grid)} if grid else {})), written_view, as_json)
 
 
 @app.command("score")
@@ -821,7 +837,8 @@ def score(
         float, typer.Option("--copy-distance", min=0.0, help="Nearer a train image than this is a copy (RMS, 0..1).")
     ] = 0.04,
     device: Device = "auto",
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     as_json: JsonFlag = False,
@@ -840,14 +857,11 @@ def score(
         cas_steps=cas_steps,
         baseline=baseline,
         memorisation_threshold=copy_distance,
-        read_options=_read_options(data, image_size, channels, False),
+        read_options=_read_options(data_dir, image_size, channels, False, old_data),
     )
-    if as_json:
-        _print_json(result)
-        return
     from augmentor.metrics.score import score_table
 
-    _stdout_console().print(score_table(result))
+    _show(result, lambda document: [score_table(document)], as_json)
 
 
 @app.command("expand")
@@ -887,7 +901,8 @@ def expand(
     workers: Workers = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
-    data: DataDir = None,
+    data_dir: DataDir = None,
+    old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
     skip_corrupt: SkipCorrupt = False,
@@ -908,9 +923,11 @@ def expand(
         device=device,
         confidence_steps=confidence_steps,
     )
-    options = _read_options(data, image_size, channels, skip_corrupt)
+    options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = run_expand(src, config, out, options, overwrite=overwrite, command=_command_line())
-    _print_written(result.written, as_json, result.report(for_json=as_json))
+    from augmentor.report.summaries import expand_document, expand_view
+
+    _show(expand_document(result), expand_view, as_json)
 
 
 @app.command("interpolate")
@@ -922,7 +939,10 @@ def interpolate(
         list[str], typer.Option("--from", help="Seed, class name or image file (VAE); repeat for more rows.")
     ],
     end: Annotated[list[str], typer.Option("--to", help="The other end of each --from.")],
-    steps: Annotated[int, typer.Option("--steps", min=2, help="Images per row, ends included.")] = 8,
+    frames: Annotated[int, typer.Option("--frames", min=2, help="Images per row, ends included.")] = 8,
+    old_steps: Annotated[
+        int | None, typer.Option("--steps", min=2, hidden=True, help="Old spelling of --frames.")
+    ] = None,
     method: Annotated[str, typer.Option("--method", help="slerp (default) or lerp.")] = "slerp",
     seed: Annotated[int, typer.Option("--seed", help="The latent code kept while a class moves.")] = 0,
     class_name: Annotated[
@@ -936,7 +956,8 @@ def interpolate(
 
     if len(start) != len(end):
         raise UserError(f"give as many --to as --from ({len(start)} --from, {len(end)} --to)")
-    rows, _ = interpolation_rows(run, list(zip(start, end, strict=True)), steps, method, seed, class_name)
+    frames = _renamed(frames, old_steps, "--steps", "--frames", 8)
+    rows, _ = interpolation_rows(run, list(zip(start, end, strict=True)), frames, method, seed, class_name)
     typer.echo(str(write_interpolation(rows, out, overwrite)))
 
 
@@ -949,7 +970,12 @@ def project_images(
     class_name: Annotated[
         str | None, typer.Option("--class", help="Class of all the images (needed by conditional models).")
     ] = None,
-    steps: Annotated[int, typer.Option("--steps", min=0, help="Optimisation steps per code (DCGAN).")] = 300,
+    inversion_steps: Annotated[
+        int, typer.Option("--inversion-steps", min=0, help="Optimisation steps per code (DCGAN).")
+    ] = 300,
+    old_steps: Annotated[
+        int | None, typer.Option("--steps", min=0, hidden=True, help="Old spelling of --inversion-steps.")
+    ] = None,
     restarts: Annotated[
         int, typer.Option("--restarts", min=1, help="Random starting codes per image; the best is kept (DCGAN).")
     ] = 4,
@@ -977,7 +1003,7 @@ def project_images(
         run,
         list(images),
         class_name=class_name,
-        steps=steps,
+        steps=_renamed(inversion_steps, old_steps, "--steps", "--inversion-steps", 300),
         restarts=restarts,
         feature_weight=feature_weight,
         features_run=features,
@@ -986,22 +1012,12 @@ def project_images(
         device=device,
     )
     write_projection(result, out, overwrite)
-    summary = result.summary()
-    if as_json:
-        _print_json({"out": str(out), **summary})
-        return
-    from rich.table import Table
+    from augmentor.report.summaries import projection_document, projection_view
 
-    table = Table(title=f"{summary['run_id']}: projection into {out}")
-    for column in ("image", "MSE", "SSIM", "random-code MSE"):
-        table.add_column(column, justify="left" if column == "image" else "right", overflow="fold")
-    for row in summary["images"]:
-        table.add_row(row["path"], f"{row['mse']:.4f}", f"{row['ssim']:.3f}", f"{row['random_code_mse']:.4f}")
-    mean = summary["mean"]
-    table.add_row("mean", f"{mean['mse']:.4f}", f"{mean['ssim']:.3f}", f"{mean['random_code_mse']:.4f}")
-    _stdout_console().print(table)
-    if summary["note"]:
-        typer.echo(f"note: {summary['note']}", err=True)
+    document = projection_document(result, out)
+    _show(document, projection_view, as_json)
+    if document["note"]:
+        typer.echo(f"note: {document['note']}", err=True)
 
 
 @app.command("directions")
@@ -1029,17 +1045,9 @@ def directions(
     check_output(out, overwrite)
     result = find_directions(run, data, by, method, n=n, seed=seed, device=device)
     write_directions(result, out, overwrite, _command_line())
-    if as_json:
-        _print_json({**result.info, "out": str(out)})
-        return
-    from rich.table import Table
+    from augmentor.report.summaries import directions_document, directions_view
 
-    table = Table(title=f"{method} directions by {by} ({out})")
-    for column in ("direction", "accuracy", "auc"):
-        table.add_column(column, justify="left" if column == "direction" else "right")
-    for record in result.info["directions"]:
-        table.add_row(record["name"], f"{record['accuracy']:.3f}", f"{record['auc']:.3f}")
-    _stdout_console().print(table)
+    _show(directions_document(result, out), directions_view, as_json)
 
 
 @app.command("edit")

@@ -31,7 +31,7 @@ and the same number of optimiser steps, on the first ``--images`` Fashion-MNIST 
            PNGs in worker processes, write the ImageFolder and manifest) against a peer loop: the plain
            Generator with the run's weights (loaded untimed), one batch of 64 at a time, each image
            saved alone with ``torchvision.utils.save_image``. ``os.sync()`` runs untimed before each.
-    memory ``LoadedGenerator.render`` on ``--render`` latent codes (drawn untimed, their time shown
+    memory ``Generator.decode`` on ``--render`` latent codes (drawn untimed, their time shown
            apart; one warm-up batch first, untimed) against the peer's batch-of-64 loop without saving
            (one warm-up batch untimed).
 
@@ -69,7 +69,8 @@ from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.generative.dcgan import Discriminator, Generator
-from augmentor.generative.generator import balanced_labels, load_generator
+from augmentor.generative.generator import Generator as RunGenerator
+from augmentor.generative.generator import balanced_labels
 from augmentor.generative.sample import SampleConfig, sample_run
 from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.generative.vae import ConvVAE
@@ -338,16 +339,16 @@ def sample_peer(run: Path, count: int, device: torch.device, out: Path, batch_si
 
 
 def render_ours(run: Path, count: int, device: torch.device) -> dict:
-    """``LoadedGenerator.render`` on ``count`` codes after one untimed warm-up batch."""
-    generator = load_generator(run)
+    """``Generator.decode`` on ``count`` codes after one untimed warm-up batch."""
+    generator = RunGenerator.from_run(run)
     start = time.perf_counter()
     z = generator.latents(np.arange(count), seed=0)
     latents_s = time.perf_counter() - start
     labels = balanced_labels(len(generator.class_names), -(-count // len(generator.class_names)))[:count]
-    generator.render(z[:4096], labels[:4096], device)  # warm-up: one batch of render's default size
+    generator.decode(z[:4096], labels[:4096], device=device)  # warm-up: one batch of decode's default size
     sync(device)
     start = time.perf_counter()
-    images = generator.render(z, labels, device)
+    images = generator.decode(z, labels, device=device)
     sync(device)
     seconds = time.perf_counter() - start
     assert images.shape[0] == count and images.dtype == np.uint8
@@ -436,7 +437,7 @@ def print_table(results: dict[str, Any]) -> None:
         rows = [
             ("write: ours sample_run (PNG ImageFolder)", s["write"]["ours"], s["write"]["peer"]),
             ("write: peer batch-64 + save_image per file", s["write"]["peer"], None),
-            ("memory: ours LoadedGenerator.render", s["memory"]["ours"], s["memory"]["peer"]),
+            ("memory: ours Generator.decode", s["memory"]["ours"], s["memory"]["peer"]),
             ("memory: peer batch-64 loop", s["memory"]["peer"], None),
         ]
         for name, side, peer in rows:

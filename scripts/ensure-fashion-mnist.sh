@@ -22,6 +22,6 @@ cat >&2 <<MSG
 Fashion-MNIST is not on this machine and could not be installed with apt.
 Put these four files in a folder and point augmentor at it:
   $files
-  export AUGMENTOR_DATA=/path/to/folder     (or pass --data /path/to/folder)
+  export AUGMENTOR_DATA=/path/to/folder     (or pass --data-dir /path/to/folder)
 MSG
 exit 1

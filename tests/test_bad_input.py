@@ -236,11 +236,18 @@ def test_jpeg_renamed_png_is_refused(tmp_path):
 # --- 6: decompression bomb -----------------------------------------------------------------------
 
 
-def _limit_address_space() -> None:
-    """In the child: at most 2 GiB of address space, so a missing guard fails instead of swapping."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+# A small Python that caps the address space at 2 GiB (so a missing guard fails instead of swapping),
+# spawns the command and writes the command's own peak memory to a file. The command's ru_maxrss would
+# otherwise include the fork of this test process (torch and all, once another test imported it).
+_MEASURED = """
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 @pytest.mark.parametrize(
@@ -259,21 +266,20 @@ def test_decompression_bomb_is_refused_cheaply(tmp_path, width, height, bit_dept
     bomb.write_bytes(bomb_png_bytes(width, height, bit_depth, colour_type, full))
     assert bomb.stat().st_size < 300_000
     out = tmp_path / "out"
-    # In a child process, so its own peak memory can be read (ru_maxrss from wait4).
+    # In a grandchild process, so its own peak memory can be read (ru_maxrss from wait4).
+    peak = tmp_path / "peak-kib"
+    command = [sys.executable, "-c", _MEASURED, peak, *augmentor_command("data", "export", root, "--out", out)]
     with open(tmp_path / "stdout", "wb") as stdout, open(tmp_path / "stderr", "wb") as stderr:
-        proc = subprocess.Popen(
-            augmentor_command("data", "export", root, "--out", out),
+        returncode = subprocess.run(
+            [str(word) for word in command],
             cwd=tmp_path,
             env={**augmentor_subprocess_env(), "OPENBLAS_NUM_THREADS": "1"},
             stdout=stdout,
             stderr=stderr,
-            preexec_fn=_limit_address_space,
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    result = CliResult(proc.returncode, (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text())
+        ).returncode
+    result = CliResult(returncode, (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text())
     assert_refused(result, str(bomb), "decompression-bomb guard", "pixel", out=out)
-    peak_mib = usage.ru_maxrss / 1024  # kilobytes on Linux
+    peak_mib = int(peak.read_text()) / 1024  # kilobytes on Linux
     assert peak_mib < 400, f"refusing a bomb peaked at {peak_mib:.0f} MiB"
 
 

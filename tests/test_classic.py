@@ -56,6 +56,23 @@ def test_per_class_balances_minority_classes_evenly(tmp_path):
             assert len(parents) == min(n, need)
 
 
+def test_json_and_text_come_from_one_document(shapes_folder, tmp_path):
+    out = tmp_path / "out"
+    document = json.loads(run_cli("classic", shapes_folder, "--per-image", "1", "--out", out, "--json").stdout)
+    assert document["preview"] == str(out / "preview.png") and (out / "preview.png").is_file()
+    text = run_cli("classic", shapes_folder, "--per-image", "1", "--out", tmp_path / "again").stdout
+    assert f"manifest: {tmp_path / 'again' / 'manifest.jsonl'}" in text and "preview:" in text
+
+
+def test_nothing_to_augment_writes_no_preview(shapes_folder, tmp_path):
+    # Every class already holds 6 ≥ 4 images: no copies, so no preview grid (and none named in the summary).
+    out = tmp_path / "out"
+    result = run_cli("classic", shapes_folder, "--per-class", "4", "--out", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "preview" not in json.loads(result.stdout) and not (out / "preview.png").exists()
+    assert Counter(r["source"] for r in manifest(out)) == {"real": 18}
+
+
 def test_no_originals_gives_exactly_n(shapes_folder, tmp_path):
     out = tmp_path / "only-aug"
     result = run_cli("classic", shapes_folder, "--per-class", "10", "--no-include-originals", "--out", out)

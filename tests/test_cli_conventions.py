@@ -1,63 +1,176 @@
-"""CLI conventions: fast --help without torch or albumentations, --version, python -m augmentor."""
+"""CLI conventions, checked on every command the Typer app defines (walked, not hand-listed).
+
+Each command's ``--help`` answers without torch, albumentations or numpy and shows every flag name
+whole at 80 columns; each command refuses bad input with exit code 2 and one ``error:`` line; renamed
+flags still take their old spelling (hidden) with a note.
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
+import os
+import re
 import subprocess
 import sys
+import typing
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import typer.main
 
+import cli
 from tests.conftest import REPO, run_cli
 
-COMMANDS = [
-    [],
-    ["data"],
-    ["data", "info"],
-    ["data", "export"],
-    ["data", "subset"],
-    ["classic"],
-    ["pipeline"],
-    ["pipeline", "show"],
-    ["pipeline", "check"],
-    ["classify"],
-    ["classify", "archs"],
-    ["classify", "train"],
-    ["classify", "eval"],
-    ["inspect", "filters"],
-    ["inspect", "activations"],
-    ["gain"],
-    ["train"],
-    ["train", "dcgan"],
-    ["train", "vae"],
-    ["sample"],
-    ["expand"],
-    ["score"],
-    ["interpolate"],
-    ["directions"],
-    ["edit"],
-    ["project"],
-]
+HEAVY = ("torch", "albumentations", "cv2", "numpy", "PIL")
+
+
+def _walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every group and command below ``command`` with its path of names (groups first)."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _walk(sub, (*path, name))
+
+
+TREE = dict(_walk(typer.main.get_command(cli.app)))
+COMMANDS = {path: command for path, command in TREE.items() if not hasattr(command, "commands")}
+
+
+def _label(path: tuple[str, ...]) -> str:
+    return " ".join(path) or "augmentor"
+
+
+def _annotation(command: Any, name: str) -> Any:
+    """The Python type of one parameter of a command's function (``Annotated`` stripped)."""
+    hints = typing.get_type_hints(inspect.unwrap(command.callback), include_extras=True)
+    return typing.get_args(hints[name])[0]
+
+
+def _bad_value(command: Any, name: str) -> str:
+    """A number where the flag takes one, else a path that does not exist."""
+    annotation = _annotation(command, name)
+    members = set(typing.get_args(annotation)) or {annotation}  # int | None → {int, None}
+    return "2" if members & {int, float} else "missing/input"
+
+
+def _args(command: Any, params: list[Any]) -> list[str]:
+    """Command-line words that give each of ``params`` a bad value (arguments in order, then options)."""
+    words: list[str] = []
+    for param in params:
+        value = _bad_value(command, param.name)
+        words += [value] if param.param_type_name == "argument" else [param.opts[0], value]
+    return words
+
+
+def _assert_one_error_line(result: Any) -> None:
+    context = f"exit={result.exit_code}\nstdout={result.stdout!r}\nstderr={result.stderr!r}"
+    assert result.exit_code == 2, context
+    assert result.stdout == "", context
+    assert "Traceback" not in result.stderr, context
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), context
+
 
 _PROBE = """
-import sys
-sys.argv = ["augmentor", *{args!r}, "--help"]
+import contextlib, io, json, sys
 import cli
-try:
-    cli.app(prog_name="augmentor")
-except SystemExit as exit:
-    assert exit.code == 0, exit.code
-heavy = sorted(m for m in ("torch", "albumentations", "cv2", "numpy", "PIL") if m in sys.modules)
-print("HEAVY:" + ",".join(heavy))
+
+pages = {}
+for path in json.loads(sys.argv[1]):
+    # Modules stay imported, so a heavy import is charged to the first command whose --help made it.
+    before = {m for m in HEAVY if m in sys.modules}
+    page = io.StringIO()
+    with contextlib.redirect_stdout(page):
+        try:
+            cli.app([*path, "--help"], prog_name="augmentor")
+        except SystemExit as stop:
+            assert stop.code in (0, None), (path, stop.code)
+    pages[" ".join(path)] = {"help": page.getvalue(), "heavy": sorted({m for m in HEAVY if m in sys.modules} - before)}
+print(json.dumps(pages))
 """
 
 
-@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "root")
-def test_help_imports_nothing_heavy(args):
+@pytest.fixture(scope="module")
+def help_pages() -> dict[str, dict[str, Any]]:
+    """Every ``--help`` page at 80 columns, and the heavy modules each one imported, from one fresh interpreter."""
+    paths = json.dumps([list(path) for path in TREE])
+    env = {**os.environ, "COLUMNS": "80", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    script = f"HEAVY = {HEAVY!r}\n{_PROBE}"
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(args=args)], cwd=REPO, capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, paths], cwd=REPO, env=env, capture_output=True, text=True, check=True
     )
-    assert "Usage" in result.stdout
-    assert result.stdout.strip().splitlines()[-1] == "HEAVY:"
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("path", list(TREE), ids=_label)
+def test_help_imports_nothing_heavy_and_shows_whole_flag_names(path, help_pages):
+    page = help_pages[" ".join(path)]
+    assert "Usage" in page["help"]
+    assert page["heavy"] == [], f"--help imported {page['heavy']}"
+    for param in TREE[path].params:
+        names = [n for n in (*param.opts, *param.secondary_opts) if n.startswith("--")]
+        for name in names:
+            shown = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", page["help"]) is not None
+            assert shown != param.hidden, f"{name} {'is hidden but shown' if param.hidden else 'is cut or missing'}"
+    assert max(len(line) for line in page["help"].splitlines()) <= 80
+
+
+@pytest.mark.parametrize("path", list(COMMANDS), ids=_label)
+def test_bad_input_is_one_error_line_and_exit_2(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the missing paths are relative: nothing outside tmp_path can be touched
+    command = COMMANDS[path]
+    _assert_one_error_line(run_cli(*path, "--no-such-flag"))
+    required = [p for p in command.params if p.required]
+    if required:
+        _assert_one_error_line(run_cli(*path, *_args(command, required)))
+    assert list(tmp_path.iterdir()) == [], "a refused command wrote something"
+
+
+def test_unknown_command_is_one_error_line():
+    _assert_one_error_line(run_cli("no-such-command"))
+
+
+RENAMED = [
+    (path, param)
+    for path, command in COMMANDS.items()
+    for param in command.params
+    if getattr(param, "hidden", False) and param.param_type_name == "option"
+]
+
+
+@pytest.mark.parametrize("path, param", RENAMED, ids=[f"{_label(path)} {param.opts[0]}" for path, param in RENAMED])
+def test_old_spellings_still_work_with_a_note(path, param, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    command = COMMANDS[path]
+    required = [p for p in command.params if p.required]
+    result = run_cli(*path, *_args(command, required), *_args(command, [param]))
+    note, *rest = result.stderr.splitlines()
+    assert re.fullmatch(rf"note: {re.escape(param.opts[0])} is now --[\w-]+; the old spelling goes .*", note), note
+    # The old spelling reached the command (the note), which then refused the missing input as usual.
+    assert result.exit_code == 2 and len(rest) == 1 and rest[0].startswith("error: "), result.stderr
+
+
+def test_old_and_new_spelling_together_are_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("gain", "missing/input", "--out", "out", "--seeds", "2", "--draws", "5")
+    _assert_one_error_line(result)
+    assert "--seeds is the old spelling of --draws" in result.stderr
+
+
+def test_old_data_spelling_maps_onto_data_dir(tmp_path, monkeypatch):
+    import augmentor.data.jobs as jobs
+    from augmentor.core.errors import UserError
+
+    seen = {}
+
+    def info(src, options):
+        seen["options"] = options
+        raise UserError("read options seen")
+
+    monkeypatch.setattr(jobs, "info", info)
+    assert run_cli("data", "info", "fashion-mnist", "--data", tmp_path).exit_code == 2
+    assert seen["options"].data == tmp_path
 
 
 def test_version_and_module_entry_point():

@@ -162,3 +162,21 @@ def test_explicit_conversions(shapes_folder):
     assert dataset.train.images.shape == (18, 3, 16, 20)
     grey = dataset.train.images
     assert np.array_equal(grey[:, 0], grey[:, 1])
+
+
+def test_manifests_written_before_format_2_read_with_explicit_fields(shapes_folder, tmp_path):
+    """An older output's packed ``sigma=…`` / ``direction=… strength=…`` pipeline comes back as fields."""
+    out = tmp_path / "old"
+    assert run_cli("data", "export", shapes_folder, "--out", out).exit_code == 0
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    packed = ["sigma=0.5", "direction=ink_area strength=-2 condition-on=pc1", "light"]
+    for record, pipeline in zip(records, packed, strict=False):
+        record["pipeline"] = pipeline
+        for key in ("direction", "strength", "sigma"):
+            record.pop(key, None)  # format 1 had no such fields
+    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    provenance = {p.get("origin"): p for p in open_dataset(str(out), ReadOptions()).train.provenance}
+    first, second, third = (provenance[r["origin"]] for r in records[:3])
+    assert first["sigma"] == 0.5 and "pipeline" not in first
+    assert (second["direction"], second["strength"], second["pipeline"]) == ("ink_area", -2.0, "condition-on=pc1")
+    assert third["pipeline"] == "light" and "sigma" not in third

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from augmentor.data.imageset import ImageSet
-from augmentor.generative.generator import load_generator
+from augmentor.generative.generator import Generator
 from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.latent.attributes import ATTRIBUTES, ink_area
 from augmentor.latent.directions import auc, find_directions
@@ -70,7 +70,7 @@ def test_ink_area_direction_separates_held_out_codes_and_edits_monotonically(set
     info = json.loads((setup / "ink_area" / "directions.json").read_text())
     record = info["directions"][0]
     assert record["name"] == "ink_area" and record["auc"] > 0.8 and record["n_test"] == 51
-    assert info["run_id"] == load_generator(setup / "vae").run_id
+    assert info["run_id"] == Generator.from_run(setup / "vae").run_id
     strengths = parse_strengths("-2:2:5")
     result = edit(setup / "vae", f"{setup / 'ink_area'}:ink_area", strengths, seeds=list(range(6)))
     assert result.images.shape == (6, 5, 1, 28, 28)
@@ -90,7 +90,7 @@ def test_linear_and_pca_methods(setup):
 
 
 def test_condition_on_projects_the_other_direction_out(setup):
-    generator = load_generator(setup / "vae")
+    generator = Generator.from_run(setup / "vae")
     _, other = edit_direction(generator, f"{setup / 'pca'}:pc1")
     _, conditioned = edit_direction(generator, f"{setup / 'ink_area'}:ink_area", f"{setup / 'pca'}:pc1")
     assert abs(float(conditioned @ other)) < 1e-5 and abs(float(conditioned.norm()) - 1) < 1e-5
@@ -107,7 +107,8 @@ def test_edit_grid_and_folder(setup, tmp_path):
     assert result.exit_code == 0, result.stderr
     records = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
     assert len(records) == 3 and {r["source"] for r in records} == {"edit"}
-    assert records[0]["pipeline"].startswith("direction=ink_area strength=-2")
+    first = records[0]
+    assert (first["direction"], first["strength"], first["pipeline"]) == ("ink_area", -2.0, "condition-on=pc1")
     assert records[0]["parent"] == str(setup / "disk.png")
 
 

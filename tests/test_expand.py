@@ -15,8 +15,9 @@ import pytest
 
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
-from augmentor.synthetic.expand import ExpandConfig, parse_ratio, parse_source, split_quota, synthetic_quotas
+from augmentor.synthetic.expand import ExpandConfig, parse_ratio, split_quota, synthetic_quotas
 from augmentor.synthetic.gates import dedupe_mask
+from augmentor.synthetic.sources import parse_source
 from tests.conftest import REPO, files_under, make_shapes_folder, run_cli
 
 FAST = ("--workers", "1", "--device", "cpu")
@@ -231,7 +232,7 @@ def test_vae_jitter_source_makes_variations_of_each_real_parent(data, runs, tmp_
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     jittered = [r for r in records if r["source"] == "vae-jitter"]
     real_paths = {r["origin"] for r in records if r["source"] == "real"}  # parents name the source file
-    assert all(r["parent"] in real_paths and r["pipeline"] == "sigma=0.2" for r in jittered)
+    assert all(r["parent"] in real_paths and r["pipeline"] is None and r["sigma"] == 0.2 for r in jittered)
     # Parents are drawn evenly: the four square copies come from the four square images.
     assert len({r["parent"] for r in jittered if r["class"] == "square"}) == 4
     wrong = expand(data, tmp_path / "wrong", "--per-class", "8", "--with", f"vae-jitter:{runs['dcgan']}")
@@ -258,8 +259,8 @@ def test_edit_source_moves_fresh_samples_along_a_direction(data, runs, tmp_path)
     assert result.exit_code == 0, result.stderr
     assert synthetic_counts(out) == {"disk": {"edit": 2}, "square": {"edit": 4}, "triangle": {"edit": 2}}
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
-    pipelines = sorted(r["pipeline"] for r in records if r["source"] == "edit")
-    assert pipelines == ["direction=ink_area strength=-2"] * 4 + ["direction=ink_area strength=2"] * 4
+    edits = sorted((r["direction"], r["strength"], r["pipeline"]) for r in records if r["source"] == "edit")
+    assert edits == [("ink_area", -2.0, None)] * 4 + [("ink_area", 2.0, None)] * 4
     unknown = expand(data, tmp_path / "x", "--per-class", "8", "--with", f"edit:{runs['dcgan']}:{directions}:nope:1")
     assert unknown.exit_code == 2 and "no direction 'nope'" in unknown.stderr and "--with edit:" in unknown.stderr
     malformed = expand(data, tmp_path / "y", "--per-class", "8", "--with", f"edit:{runs['dcgan']}")

@@ -22,7 +22,7 @@ def gain_report(tmp_path_factory) -> tuple[Path, dict]:
         "4,8",
         "--arms",
         "real,classic:light",
-        "--seeds",
+        "--draws",
         "2",
         "--budget",
         "15",
@@ -101,7 +101,7 @@ def test_generative_arms_train_one_generator_per_subset_on_that_subset_only(tmp_
     data = make_shapes_folder(tmp_path / "data", per_class=12, splits=True, seed=4)
     out = tmp_path / "report"
     arms = "real,vae,classic:light+vae,dcgan-gated,vae-jitter:0.3"
-    common = ["--per-class", "6", "--seeds", "2", "--budget", "6", "--batch-size", "16", "--synthetic-ratio", "1"]
+    common = ["--per-class", "6", "--draws", "2", "--budget", "6", "--batch-size", "16", "--synthetic-ratio", "1"]
     result = run_cli("gain", data, "--arms", arms, *common, "--gen-steps", "4", "--gen-width", "8", "--out", out)
     assert result.exit_code == 0, result.stderr
     document = json.loads((out / "results.json").read_text())
@@ -133,7 +133,7 @@ def test_a_generator_trained_on_other_images_is_refused(tmp_path):
         f"real,vae:{run}",
         "--per-class",
         "4",
-        "--seeds",
+        "--draws",
         "1",
         "--budget",
         "2",

@@ -1,4 +1,4 @@
-"""DCGAN and VAE: modules, training faults (resume, signals, non-finite losses), sampling, bad input."""
+"""DCGAN and VAE: modules, the Generator training returns and loads, training faults, sampling, bad input."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import torch
 
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
-from augmentor.generative.dcgan import Discriminator, Generator
-from augmentor.generative.generator import load_generator
+from augmentor.generative.dcgan import Discriminator
+from augmentor.generative.dcgan import Generator as DCGANGenerator
+from augmentor.generative.generator import Generator
+from augmentor.generative.kinds import KINDS
 from augmentor.generative.train import GenerativeConfig, TrainingStopped, train_generative
 from augmentor.generative.vae import ConvVAE
 from tests.conftest import REPO, draw_shape, run_cli
@@ -41,7 +43,7 @@ def tiny(kind: str, **overrides) -> GenerativeConfig:
 @pytest.mark.parametrize("num_classes", [0, 4])
 def test_modules_produce_images_of_the_requested_shape(size, channels, num_classes):
     labels = torch.tensor([0, 1, 2]) if num_classes else None
-    generator = Generator(16, num_classes, channels, size, 8)
+    generator = DCGANGenerator(16, num_classes, channels, size, 8)
     images = generator(torch.randn(3, 16), labels)
     assert images.shape == (3, channels, size, size)
     assert float(images.detach().min()) >= -1 and float(images.detach().max()) <= 1
@@ -56,25 +58,68 @@ def test_modules_produce_images_of_the_requested_shape(size, channels, num_class
 
 def test_unsupported_size_lists_the_supported_ones():
     with pytest.raises(UserError, match=r"supported: 28, 32, 64, 128"):
-        Generator(16, 0, 1, 48, 8)
+        DCGANGenerator(16, 0, 1, 48, 8)
 
 
-@pytest.mark.parametrize("kind", ["dcgan", "vae"])
-def test_training_writes_a_run_folder_that_samples(tmp_path, kind):
-    result = train_generative(shapes_set(), tiny(kind), tmp_path / "run")
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_training_returns_the_generator_its_run_folder_loads(tmp_path, kind, monkeypatch):
     run = tmp_path / "run"
+    result = train_generative(shapes_set(), tiny(kind), run)
     for name in ("config.json", "model.safetensors", "state.safetensors", "metrics.jsonl", "losses.png"):
         assert (run / name).is_file(), name
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-000006.png", "step-000012.png"]
     assert result.step == 12 and [m["step"] for m in result.metrics] == [3, 6, 9, 12]
-    generator = load_generator(run)
-    made = generator.generate(np.array([0, 1, 2, 2]), seed=5)
+    loaded = Generator.from_run(run)
+    assert result.generator.run_id == loaded.run_id and loaded.kind == kind
+    assert loaded.image_shape == (1, 28, 28) and loaded.can_encode == KINDS[kind].can_encode
+    labels = np.array([0, 1, 2, 2])
+    made = loaded.generate(labels, seed=5)
     assert made.images.shape == (4, 1, 28, 28) and made.images.dtype == np.uint8
+    assert np.array_equal(result.generator.generate(labels, seed=5).images, made.images)
     assert [p["latent_index"] for p in made.provenance] == [0, 1, 2, 3]
     assert made.provenance[0]["source"] == kind
     # Image i of a seed does not depend on how many are drawn with it.
-    again = generator.generate(np.array([2]), seed=5, first_index=3)
+    again = loaded.generate(np.array([2]), seed=5, first_index=3)
     assert np.array_equal(again.images[0], made.images[3])
+    # Without a folder nothing is written, and the same training gives the same generator and losses.
+    empty = tmp_path / "cwd"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    in_memory = train_generative(shapes_set(), tiny(kind))
+    assert in_memory.out is None and in_memory.generator.run is None
+    assert not list(empty.iterdir()) and sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "run"]
+    assert np.array_equal(in_memory.generator.generate(labels, seed=5).images, made.images)
+    for logged in (result.metrics, in_memory.metrics):
+        for entry in logged:
+            entry.pop("seconds")
+    assert in_memory.metrics == result.metrics
+
+
+def test_vae_encodes_to_codes_that_decode_to_images_and_a_dcgan_refuses(tmp_path):
+    data = shapes_set(per_class=4)
+    vae = train_generative(data, tiny("vae", steps=2, sample_every=2)).generator
+    codes = vae.encode(data.images, data.labels, device="cpu")
+    assert codes.shape == (12, vae.latent_dim) and codes.dtype == torch.float32
+    # Other batch sizes take other CPU kernels: the same numbers up to rounding.
+    means, log_variances = vae.posterior(data.images, data.labels, device="cpu", batch_size=5)
+    assert torch.allclose(means, codes, atol=1e-5) and log_variances.shape == codes.shape
+    decoded = vae.decode(codes, data.labels, device="cpu", batch_size=5)
+    assert decoded.shape == data.images.shape and decoded.dtype == np.uint8
+    whole = vae.decode(codes, data.labels, device="cpu").astype(int)
+    assert np.abs(decoded.astype(int) - whole).max() <= 1
+    dcgan = train_generative(data, tiny("dcgan", steps=2, sample_every=2)).generator
+    assert not dcgan.can_encode
+    with pytest.raises(UserError, match=r"no encoder; its images go through inversion \(augmentor project\)"):
+        dcgan.encode(data.images, data.labels)
+
+
+def test_loading_a_generator_imports_no_training_module():
+    code = "import json, sys, augmentor.generative.generator; print(json.dumps(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    modules = json.loads(loaded.stdout)
+    assert "augmentor.generative.generator" in modules
+    for training in ("augmentor.generative.train", "augmentor.generative.diffaugment", "augmentor.generative.state_io"):
+        assert training not in modules, modules
 
 
 @pytest.mark.parametrize("kind", ["dcgan", "vae"])

@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 from safetensors.numpy import load_file
 
-from augmentor.generative.generator import load_generator
 from augmentor.generative.train import GenerativeConfig, train_generative
 from tests.conftest import REPO, run_cli
 from tests.test_generative import shapes_set
@@ -22,9 +21,8 @@ def runs(tmp_path_factory):
     data = shapes_set(per_class=8)
     for kind, steps in (("dcgan", 300), ("vae", 100)):
         config = GenerativeConfig(kind=kind, steps=steps, width=8, batch_size=8, sample_every=steps, log_every=steps)
-        train_generative(data, config, root / kind)
-        generator = load_generator(root / kind)
-        images = generator.render(generator.latents(np.arange(100, 103), 9), np.zeros(3, np.int64), "cpu")
+        generator = train_generative(data, config, root / kind).generator
+        images = generator.decode(generator.latents(np.arange(100, 103), 9), np.zeros(3, np.int64), device="cpu")
         for i, image in enumerate(images):
             Image.fromarray(image[0]).save(root / f"{kind}{i}.png")
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(root / "big.png")
@@ -48,7 +46,7 @@ def _assert_reached(summary, factor=0.5):
 
 def test_dcgan_projection_finds_its_own_images(runs, tmp_path):
     out = tmp_path / "dcgan"
-    summary = _project(runs, "dcgan", out, "--steps", "100", "--restarts", "2")
+    summary = _project(runs, "dcgan", out, "--inversion-steps", "100", "--restarts", "2")
     _assert_reached(summary)
     assert summary["kind"] == "dcgan" and summary["features"] is not None and summary["note"] is None
     assert {p.name for p in out.iterdir()} == {"codes.safetensors", "projection.json", "reconstructions.png"}
@@ -88,7 +86,7 @@ def test_table_output(runs, tmp_path):
 )
 def test_bad_input_is_refused_and_nothing_is_written(runs, tmp_path, run, image, extra, message):
     out = tmp_path / "out"
-    result = run_cli("project", runs / run, runs / image, *extra, "--steps", "5", "--out", out)
+    result = run_cli("project", runs / run, runs / image, *extra, "--inversion-steps", "5", "--out", out)
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists() and not list(tmp_path.iterdir())

@@ -67,7 +67,7 @@ def test_interpolate_rows_and_gif(runs, tmp_path):
         "3",
         "--class",
         "disk",
-        "--steps",
+        "--frames",
         "5",
         "--out",
         out,

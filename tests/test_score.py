@@ -15,7 +15,7 @@ from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.generative.train import GenerativeConfig, train_generative
-from augmentor.metrics.features import extract_features, load_features
+from augmentor.metrics.features import load_features
 from augmentor.metrics.fid import fid_metric, frechet_distance, kernel_distance, kid_metric
 from augmentor.metrics.quality import classification_accuracy_score, memorisation_rate, nearest_real_distances
 from augmentor.metrics.score import score
@@ -30,7 +30,7 @@ def fashion(fashion_dir) -> tuple[ImageSet, ImageSet]:
 
 
 @pytest.fixture(scope="module")
-def features():
+def feature_classifier():
     return load_features()
 
 
@@ -72,33 +72,33 @@ def degraded(images: np.ndarray, seed: int = 0) -> np.ndarray:
     return noisy.clip(0, 255).round().astype(np.uint8)
 
 
-def test_fid_of_a_set_with_itself_is_zero_and_noise_is_far(fashion, features):
-    test = extract_features(features, fashion[1].images, "cpu")
-    assert test.shape == (300, features.num_features) and test.dtype == torch.float64
+def test_fid_of_a_set_with_itself_is_zero_and_noise_is_far(fashion, feature_classifier):
+    test = feature_classifier.features(fashion[1].images)
+    assert test.shape == (300, feature_classifier.num_features) and test.dtype == torch.float64
     assert frechet_distance(test, test) == pytest.approx(0.0, abs=1e-6)
-    floor = frechet_distance(extract_features(features, fashion[0].images[:300], "cpu"), test)
-    far = frechet_distance(test, extract_features(features, noise(300), "cpu"))
+    floor = frechet_distance(feature_classifier.features(fashion[0].images[:300]), test)
+    far = frechet_distance(test, feature_classifier.features(noise(300)))
     assert far > 10 * floor and far > 1.0
 
 
-def test_fid_and_kid_rank_real_then_degraded_then_noise(fashion, features):
-    train = extract_features(features, fashion[0].images[:300], "cpu")
+def test_fid_and_kid_rank_real_then_degraded_then_noise(fashion, feature_classifier):
+    train = feature_classifier.features(fashion[0].images[:300])
     candidates = [fashion[1].images, degraded(fashion[1].images), noise(300)]
-    fids = [frechet_distance(train, extract_features(features, c, "cpu")) for c in candidates]
-    kids = [kernel_distance(train, extract_features(features, c, "cpu"), subsets=20) for c in candidates]
+    fids = [frechet_distance(train, feature_classifier.features(c)) for c in candidates]
+    kids = [kernel_distance(train, feature_classifier.features(c), subsets=20) for c in candidates]
     assert fids[0] < fids[1] < fids[2], fids
     assert kids[0][0] < kids[1][0] < kids[2][0], kids
     assert all(std >= 0 for _, std in kids) and kids[2][0] > 0
 
 
-def test_torchmetrics_module_path_agrees_with_precomputed_features(fashion, features):
+def test_torchmetrics_module_path_agrees_with_precomputed_features(fashion, feature_classifier):
     train, test = fashion[0].images[:200], fashion[1].images[:200]
-    fid = fid_metric(features)
-    kid = kid_metric(features, subset_size=50, subsets=10)
+    fid = fid_metric(feature_classifier)
+    kid = kid_metric(feature_classifier, subset_size=50, subsets=10)
     for metric in (fid, kid):
         metric.update(torch.from_numpy(train.copy()), real=True)
         metric.update(torch.from_numpy(test.copy()), real=False)
-    f_train, f_test = extract_features(features, train, "cpu"), extract_features(features, test, "cpu")
+    f_train, f_test = feature_classifier.features(train), feature_classifier.features(test)
     assert float(fid.compute()) == pytest.approx(frechet_distance(f_train, f_test), rel=1e-6)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from tests.conftest import make_shapes_folder, run_cli
+from augmentor.classifiers import Classifier
+from augmentor.data.imageset import ImageSet
+from tests.conftest import REPO, make_shapes_folder, run_cli
 
 STEPS = "40"
 
@@ -21,13 +24,25 @@ def shapes_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained_run(shapes_data, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "run"
-    result = run_cli(
-        "classify", "train", shapes_data, "--out", out, "--steps", STEPS, "--batch-size", "32", "--seed", "3", "--json"
-    )
-    assert result.exit_code == 0, result.stderr
-    return out
+def trained(shapes_data, tmp_path_factory) -> Classifier:
+    """What ``classify train`` returns as a library call: the classifier, its run folder written."""
+    from augmentor.classifiers.classifier import train_run
+    from augmentor.classifiers.train import TrainConfig
+
+    config = TrainConfig(steps=int(STEPS), batch_size=32, seed=3)
+    return train_run(str(shapes_data), config, tmp_path_factory.mktemp("runs") / "run")
+
+
+@pytest.fixture(scope="module")
+def trained_run(trained) -> Path:
+    return trained.run
+
+
+@pytest.fixture(scope="module")
+def shapes_test(shapes_data):
+    from augmentor.data.readers import open_dataset
+
+    return open_dataset(str(shapes_data)).test
 
 
 def test_run_folder_and_accuracy_above_chance(trained_run):
@@ -54,15 +69,80 @@ def test_eval_matches_training_score(trained_run, shapes_data):
     assert "confusion matrix" in table.stdout and "accuracy:" in table.stdout
 
 
-def test_cpu_runs_with_the_same_seed_are_bit_identical(trained_run, shapes_data, tmp_path):
+def test_cpu_runs_with_the_same_seed_are_bit_identical(trained, trained_run, shapes_data, tmp_path):
     again = tmp_path / "again"
     args = ["classify", "train", shapes_data, "--out", again, "--steps", STEPS, "--batch-size", "32", "--seed", "3"]
-    assert run_cli(*args).exit_code == 0
+    result = run_cli(*args, "--json")  # the command, where the fixture made its run with the library call
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["test_accuracy"] == trained.final["accuracy"]
     digest = [hashlib.sha256((r / "model.safetensors").read_bytes()).hexdigest() for r in (trained_run, again)]
     assert digest[0] == digest[1]
     other = tmp_path / "other"
     assert run_cli(*args[:-1], "4", "--out", other).exit_code == 0
     assert (other / "model.safetensors").read_bytes() != (again / "model.safetensors").read_bytes()
+
+
+def test_loaded_classifier_predicts_as_the_trained_one(trained, trained_run, shapes_test):
+    loaded = Classifier.from_run(trained_run)
+    assert loaded.class_names == trained.class_names == ["disk", "square", "triangle"]
+    assert loaded.image_shape == trained.image_shape == (1, 28, 28)
+    assert torch.equal(loaded.mean, trained.mean) and torch.equal(loaded.std, trained.std)
+    predicted = trained.predict(shapes_test)
+    assert predicted.dtype == torch.int64 and torch.equal(loaded.predict(shapes_test.images), predicted)
+    proba = loaded.proba(shapes_test)
+    assert proba.shape == (72, 3) and torch.allclose(proba.sum(1), torch.ones(72))
+    # The trained network holds channels_last weights, the loaded one contiguous ones: equal up to rounding.
+    assert torch.allclose(proba, trained.proba(shapes_test), atol=1e-5)
+    assert torch.equal(proba.argmax(1), predicted)
+    features = loaded.features(shapes_test)
+    assert features.shape == (72, loaded.num_features) and features.dtype == torch.float64
+    assert torch.allclose(features, trained.features(shapes_test), atol=1e-4)
+    # Better than chance (1/3), and the scores are the predictions counted.
+    scores = loaded.evaluate(shapes_test)
+    assert scores["accuracy"] > 0.6 and scores["accuracy"] == trained.final["accuracy"]
+    right = predicted == torch.from_numpy(shapes_test.labels)
+    assert scores["accuracy"] == pytest.approx(float(right.float().mean()))
+    assert scores["per_class"] == trained.final["per_class"] and scores["confusion"] == trained.final["confusion"]
+
+
+def test_evaluate_matches_classify_eval_and_matches_classes_by_name(trained_run, shapes_data, shapes_test):
+    result = run_cli("classify", "eval", trained_run, shapes_data, "--json")
+    assert result.exit_code == 0, result.stderr
+    command = json.loads(result.stdout)
+    scores = Classifier.from_run(trained_run).evaluate(shapes_test)
+    assert {k: command[k] for k in scores} == scores
+    # The same test images with their classes listed in another order score the same.
+    order = [2, 0, 1]
+    shuffled = ImageSet(
+        shapes_test.images,
+        np.array([order.index(label) for label in shapes_test.labels]),
+        [shapes_test.class_names[k] for k in order],
+    )
+    assert Classifier.from_run(trained_run).evaluate(shuffled) == scores
+
+
+def test_classifier_refuses_images_of_another_shape(trained):
+    from augmentor.core.errors import UserError
+
+    with pytest.raises(UserError, match=r"images are 3×28×28, the classifier .* takes 1×28×28; convert them with"):
+        trained.predict(np.zeros((2, 3, 28, 28), np.uint8))
+    with pytest.raises(TypeError, match="uint8"):
+        trained.proba(np.zeros((2, 1, 28, 28), np.float32))
+    assert trained.predict(np.zeros((0, 1, 28, 28), np.uint8)).shape == (0,)
+
+
+def test_loading_a_classifier_imports_no_training_module():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom augmentor.classifiers import Classifier\n"
+        "Classifier.from_run(sys.argv[1]).predict(__import__('numpy').zeros((1, 1, 28, 28), 'uint8'))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('augmentor.') and 'train' in m))"
+    )
+    shipped = REPO / "weights" / "fashion-mnist" / "classifier"
+    result = subprocess.run([sys.executable, "-c", probe, str(shipped)], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_init_from_run_with_new_classes_and_frozen_backbone(trained_run, tmp_path):
@@ -173,6 +253,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_weights(shapes_data, tmp_path
     config = json.loads((out / "config.json").read_text())
     assert config["status"].startswith("diverged at step")
     assert all(np.isfinite(t.numpy()).all() for t in load_file(out / "model.safetensors").values())
+    result = run_cli("classify", "eval", out, shapes_data)
+    assert result.exit_code == 2 and "diverged at step" in result.stderr
 
 
 def test_pickled_checkpoints_are_refused(shapes_data, tmp_path):

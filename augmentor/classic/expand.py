@@ -7,7 +7,7 @@ Every augmented image has its own seed (in the manifest):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +44,10 @@ class ClassicConfig:
 
 @dataclass
 class ClassicResult:
-    """What ``run_classic`` wrote."""
+    """What ``run_classic`` wrote: the dataset, and its preview grid unless nothing was augmented."""
 
     written: WriteResult
-    preview: Path
-    pipeline: str
-    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    preview: Path | None
 
 
 # Built pipelines per worker process, keyed by name: building costs more than applying.
@@ -205,5 +203,4 @@ def run_classic(
         extra_summary=extra,
         extra_files=files,
     )
-    counts = {name: s.source_counts() for name, s in splits.items()}
-    return ClassicResult(written, out / "preview.png", pipeline.name, counts)
+    return ClassicResult(written, out / "preview.png" if preview else None)

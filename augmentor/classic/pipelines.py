@@ -19,7 +19,6 @@ from augmentor.core.errors import UserError
 
 # Transforms that mirror the image: turned off for classes where a mirror changes the meaning.
 FLIP_TRANSFORMS = frozenset({"HorizontalFlip", "VerticalFlip", "Transpose", "D4", "SquareSymmetry"})
-_COMPOSE_KEYS = ("transforms",)
 
 
 @dataclass(frozen=True)

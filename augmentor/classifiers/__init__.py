@@ -1,6 +1,7 @@
-"""Image classifiers: the architecture registry (``create_model``), training, evaluation, the
-``Classifier`` loaded from a run folder, and filter/activation pictures."""
+"""Image classifiers: the architecture registry (``create_model``), training, evaluation, the ``Classifier``
+that training returns and ``Classifier.from_run`` loads, and filter/activation pictures."""
 
+from augmentor.classifiers.classifier import Classifier
 from augmentor.classifiers.registry import ArchInfo, create_model, list_archs
 
-__all__ = ["ArchInfo", "create_model", "list_archs"]
+__all__ = ["ArchInfo", "Classifier", "create_model", "list_archs"]

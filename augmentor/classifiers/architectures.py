@@ -1,6 +1,6 @@
 """Classifier architectures adapted to small (28–32 px) grey or colour images; pure nn.Modules, no I/O.
 
-Every architecture is a ``Classifier``: features (a Sequential of named stages) → pool → flatten →
+Every architecture is a ``ClassifierNet``: features (a Sequential of named stages) → pool → flatten →
 neck → head (one ``nn.Linear``). The torchvision-based ones (ResNet, EfficientNet, ConvNeXt) keep
 torchvision's module names inside their stages, so ``load_torchvision_state`` can map a torchvision
 state dict onto them. Nothing is ever downloaded: torchvision models are built with ``weights=None``.
@@ -19,8 +19,8 @@ from augmentor.classifiers.registry import register
 from augmentor.core.errors import UserError
 
 
-class Classifier(nn.Module):
-    """features → pool → flatten → neck → head; every architecture has this shape."""
+class ClassifierNet(nn.Module):
+    """The network of a ``Classifier``: features → pool → flatten → neck → head, the shape of every architecture."""
 
     def __init__(self, features: nn.Sequential, pool: nn.Module, neck: nn.Module, head: nn.Linear) -> None:
         super().__init__()
@@ -113,7 +113,7 @@ def _conv_bn_act(
 
 
 @register("lenet5", "LeNet-5 (LeCun 1998): 2 conv 5×5 + 3 fully connected, ReLU/max-pool; ~62k params")
-def lenet5(num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def lenet5(num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """LeNet-5; padding 2 on the first conv makes 28 px behave like the paper's 32 px."""
     features = nn.Sequential(
         OrderedDict(
@@ -124,7 +124,7 @@ def lenet5(num_classes: int, in_channels: int, image_size: int) -> Classifier:
     # 28 px gives exactly 16×5×5 (the paper's C5 input); other sizes are pooled to 5×5 so the
     # fully connected layers, and the parameter count, do not depend on the image size.
     neck = nn.Sequential(nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU())
-    model = Classifier(features, nn.AdaptiveAvgPool2d(5), neck, nn.Linear(84, num_classes))
+    model = ClassifierNet(features, nn.AdaptiveAvgPool2d(5), neck, nn.Linear(84, num_classes))
     _init_conv_bn(model)
     return model
 
@@ -133,7 +133,7 @@ def lenet5(num_classes: int, in_channels: int, image_size: int) -> Classifier:
 
 
 @register("alexnet", "AlexNet-style (Krizhevsky 2012) for small inputs: 5 conv, 3 max-pools, dropout FC 1024")
-def alexnet(num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def alexnet(num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """AlexNet's widths (torchvision's 64-192-384-256-256) with stride-1 5×5/3×3 convs for small inputs."""
     features = nn.Sequential(
         OrderedDict(
@@ -160,7 +160,7 @@ def alexnet(num_classes: int, in_channels: int, image_size: int) -> Classifier:
         nn.Linear(1024, 1024),
         nn.ReLU(),
     )
-    model = Classifier(features, nn.AdaptiveAvgPool2d(3), neck, nn.Linear(1024, num_classes))
+    model = ClassifierNet(features, nn.AdaptiveAvgPool2d(3), neck, nn.Linear(1024, num_classes))
     _init_conv_bn(model)
     return model
 
@@ -175,7 +175,7 @@ _VGG_STAGES: dict[str, tuple[tuple[int, ...], ...]] = {
 }
 
 
-def _vgg(config: str, num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def _vgg(config: str, num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """VGG with BatchNorm; each stage ends in a 2×2 max-pool only while the map is at least 4 px."""
     stages: OrderedDict[str, nn.Module] = OrderedDict()
     channels, size = in_channels, image_size
@@ -198,19 +198,19 @@ def _vgg(config: str, num_classes: int, in_channels: int, image_size: int) -> Cl
         nn.ReLU(),
         nn.Dropout(0.5),
     )
-    model = Classifier(nn.Sequential(stages), nn.AdaptiveAvgPool2d(1), neck, nn.Linear(512, num_classes))
+    model = ClassifierNet(nn.Sequential(stages), nn.AdaptiveAvgPool2d(1), neck, nn.Linear(512, num_classes))
     _init_conv_bn(model)
     return model
 
 
 @register("vgg11", "VGG-11 (config A) with BatchNorm, half width, global average pool, dropout FC 512")
-def vgg11(num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def vgg11(num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """VGG-11 with BatchNorm for small inputs."""
     return _vgg("vgg11", num_classes, in_channels, image_size)
 
 
 @register("vgg16", "VGG-16 (config D) with BatchNorm, half width, global average pool, dropout FC 512")
-def vgg16(num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def vgg16(num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """VGG-16 with BatchNorm for small inputs."""
     return _vgg("vgg16", num_classes, in_channels, image_size)
 
@@ -218,7 +218,7 @@ def vgg16(num_classes: int, in_channels: int, image_size: int) -> Classifier:
 # --- ResNet (torchvision) ---------------------------------------------------------------------------
 
 
-def _resnet(depth: int, num_classes: int, in_channels: int) -> Classifier:
+def _resnet(depth: int, num_classes: int, in_channels: int) -> ClassifierNet:
     """torchvision's ResNet with a 3×3 stride-1 stem and no max-pool, so 28 px ends at 4×4, not 1×1."""
     from torchvision import models  # here, not at the top: importing torchvision.models takes a while
 
@@ -229,17 +229,17 @@ def _resnet(depth: int, num_classes: int, in_channels: int) -> Classifier:
     features = nn.Sequential(
         OrderedDict(stem=stem, layer1=tv.layer1, layer2=tv.layer2, layer3=tv.layer3, layer4=tv.layer4)
     )
-    return Classifier(features, tv.avgpool, nn.Identity(), tv.fc)
+    return ClassifierNet(features, tv.avgpool, nn.Identity(), tv.fc)
 
 
 @register("resnet18", "ResNet-18 (torchvision) with a 3×3 stride-1 stem and no max-pool")
-def resnet18(num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def resnet18(num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """ResNet-18 for small inputs."""
     return _resnet(18, num_classes, in_channels)
 
 
 @register("resnet34", "ResNet-34 (torchvision) with a 3×3 stride-1 stem and no max-pool")
-def resnet34(num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def resnet34(num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """ResNet-34 for small inputs."""
     return _resnet(34, num_classes, in_channels)
 
@@ -248,7 +248,7 @@ def resnet34(num_classes: int, in_channels: int, image_size: int) -> Classifier:
 
 
 @register("efficientnet-b0", "EfficientNet-B0 (torchvision) with a stride-1 stem: 28 px ends at 2×2")
-def efficientnet_b0(num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def efficientnet_b0(num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """EfficientNet-B0; the stem is stride 1 because a 28 px image cannot afford five halvings."""
     from torchvision import models
 
@@ -257,14 +257,14 @@ def efficientnet_b0(num_classes: int, in_channels: int, image_size: int) -> Clas
     tv.features[0][0] = nn.Conv2d(in_channels, stem.out_channels, 3, stride=1, padding=1, bias=False)
     nn.init.kaiming_normal_(tv.features[0][0].weight, mode="fan_out")  # as torchvision does
     # Keep torchvision's numbered stages (features.0 … features.8) so its state dict maps 1:1.
-    return Classifier(tv.features, tv.avgpool, tv.classifier[0], tv.classifier[1])
+    return ClassifierNet(tv.features, tv.avgpool, tv.classifier[0], tv.classifier[1])
 
 
 # --- ConvNeXt-Tiny (torchvision) --------------------------------------------------------------------
 
 
 @register("convnext-tiny", "ConvNeXt-Tiny (torchvision) with a 2×2 stride-2 stem: 28 → 14 → 7 → 3 → 1")
-def convnext_tiny(num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def convnext_tiny(num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """ConvNeXt-Tiny; the 4×4/4 patchify stem becomes 2×2/2 so the three downsamplings still fit."""
     from torchvision import models
 
@@ -278,14 +278,14 @@ def convnext_tiny(num_classes: int, in_channels: int, image_size: int) -> Classi
     norm2d = tv.classifier[0]
     norm = nn.LayerNorm(norm2d.normalized_shape, eps=norm2d.eps)
     norm.load_state_dict(norm2d.state_dict())
-    return Classifier(tv.features, nn.AdaptiveAvgPool2d(1), norm, tv.classifier[2])
+    return ClassifierNet(tv.features, nn.AdaptiveAvgPool2d(1), norm, tv.classifier[2])
 
 
 # --- Dilated ----------------------------------------------------------------------------------------
 
 
 @register("dilated", "dilated-conv net (Yu & Koltun 2016): dilations 1-2-4-8 at one resolution, no pooling")
-def dilated(num_classes: int, in_channels: int, image_size: int) -> Classifier:
+def dilated(num_classes: int, in_channels: int, image_size: int) -> ClassifierNet:
     """One stride-2 stem, then 3×3 convs with dilation 1, 2, 4, 8 at the same resolution."""
     # Each dilated conv doubles the receptive field without pooling: after the stride-2 stem it is
     # 5 px, then 9, 17, 33, 65, so the last stage sees all of a 28 or 32 px image.
@@ -298,7 +298,7 @@ def dilated(num_classes: int, in_channels: int, image_size: int) -> Classifier:
             dilation8=_conv_bn_act(128, 128, dilation=8),
         )
     )
-    model = Classifier(features, nn.AdaptiveAvgPool2d(1), nn.Identity(), nn.Linear(128, num_classes))
+    model = ClassifierNet(features, nn.AdaptiveAvgPool2d(1), nn.Identity(), nn.Linear(128, num_classes))
     _init_conv_bn(model)
     return model
 
@@ -326,7 +326,7 @@ class FastBlock(nn.Module):
 
 
 @register("fast", "default: ResNet-9/airbench-style, 3 residual blocks 32-64-128, ~0.3M params, fast on CPU too")
-def fast(num_classes: int, in_channels: int, image_size: int, width: float = 0.5) -> Classifier:
+def fast(num_classes: int, in_channels: int, image_size: int, width: float = 0.5) -> ClassifierNet:
     """Small ResNet-9-like net for time-to-accuracy; ``width`` multiplies every channel count."""
     if not width > 0:
         raise UserError(f"fast: width must be positive, got {width!r}")
@@ -345,7 +345,7 @@ def fast(num_classes: int, in_channels: int, image_size: int, width: float = 0.5
     # On 10k Fashion-MNIST images, SGD (one-cycle, peak lr 0.2): 89% test accuracy after 2 epochs
     # with it, 84% without; AdamW reaches 89–90% either way. It sits in the neck because the head
     # must stay a plain nn.Linear; without a bias the order does not matter.
-    model = Classifier(
+    model = ClassifierNet(
         nn.Sequential(stages), nn.AdaptiveMaxPool2d(1), Scale(1 / 8), nn.Linear(channels, num_classes, bias=False)
     )
     _init_conv_bn(model)
@@ -354,7 +354,7 @@ def fast(num_classes: int, in_channels: int, image_size: int, width: float = 0.5
 
 # Half width is the default: on a 2-core CPU a step of 128 images takes 0.05 s instead of 0.17 s.
 @register("fast-wide", "fast at full width: blocks 64-128-256, ~1.2M params, for GPUs and larger data")
-def fast_wide(num_classes: int, in_channels: int, image_size: int, width: float = 1.0) -> Classifier:
+def fast_wide(num_classes: int, in_channels: int, image_size: int, width: float = 1.0) -> ClassifierNet:
     """``fast`` with every channel count doubled."""
     return fast(num_classes, in_channels, image_size, width=width)
 
@@ -385,7 +385,7 @@ def torchvision_key_map(arch: str) -> dict[str, str]:
 
 
 def load_torchvision_state(
-    model: Classifier, state_dict: Mapping[str, torch.Tensor], arch: str | None = None
+    model: ClassifierNet, state_dict: Mapping[str, torch.Tensor], arch: str | None = None
 ) -> list[str]:
     """Copy a torchvision state dict into ``model``; return the torchvision keys that were skipped.
 

@@ -1,18 +1,20 @@
-"""The ``classify`` commands as library calls: train a run folder, load it, evaluate it."""
+"""The ``Classifier`` (one trained classifier and every use of it) and the ``classify`` commands as library calls.
+
+Training returns a ``Classifier``, ``Classifier.from_run`` loads the same object, and gates, FID/KID features,
+CAS, inversion's feature loss, ``classify eval`` and the gain experiment all use it. Loading and predicting
+never import the training module.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from augmentor.classifiers.train import (
-    TrainConfig,
-    TrainingDiverged,
-    TrainResult,
-    align_classes,
-    check_trainable,
-)
+import numpy as np
+import torch
+
+from augmentor.classifiers.evaluate import align_classes, confusion_scores
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output
 from augmentor.core.runs import load_matching, read_run_config, read_weights, write_run
@@ -20,38 +22,164 @@ from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 
+if TYPE_CHECKING:
+    from augmentor.classifiers.architectures import ClassifierNet
+    from augmentor.classifiers.train import TrainConfig
 
-@dataclass
-class LoadedClassifier:
-    """A classifier run ready to predict: the model, its config, and its normalisation."""
+BATCH = 1024
+Images = np.ndarray | torch.Tensor | ImageSet  # uint8 N×C×H×W
+_CONVERT = "convert them with --channels/--image-size"
 
-    model: Any
-    config: dict[str, Any]
+
+class Classifier:
+    """A trained classifier: its network, run record (``config``), class names, image shape and normalisation.
+
+    Images go in as uint8 N×C×H×W (numpy, torch or an ``ImageSet``), in batches, on the classifier's device;
+    results come back on the CPU. A classifier fresh from training also carries its ``metrics`` and ``final``
+    test scores; one loaded from a folder knows its ``run``.
+    """
+
+    def __init__(
+        self,
+        model: ClassifierNet,
+        config: dict[str, Any],
+        *,
+        run: Path | None = None,
+        metrics: list[dict[str, Any]] | None = None,
+        final: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.run = run
+        self.metrics = metrics if metrics is not None else []
+        self.final = final
+        # The one place the record's normalisation becomes tensors (C×1×1, beside the weights).
+        device = next(model.parameters()).device
+        normalisation = config["normalisation"]
+        self.mean = torch.tensor(normalisation["mean"], device=device).view(-1, 1, 1)
+        self.std = torch.tensor(normalisation["std"], device=device).view(-1, 1, 1)
+
+    @classmethod
+    def from_run(cls, run: Path | str) -> Classifier:
+        """Rebuild a classifier from its run folder (architecture from config.json, safetensors weights), on the CPU."""
+        from augmentor.classifiers.registry import create_model
+
+        run = Path(run)
+        config = read_run_config(run, kind="classifier")
+        if "status" in config:  # a diverged run keeps its last good weights but records no classes
+            raise UserError(f"{run}: training {config['status']}; train it again (with a lower --lr)")
+        args = config["model_args"]
+        model = create_model(config["arch"], args["num_classes"], args["in_channels"], args["image_size"])
+        load_matching(model, read_weights(run), str(run / "model.safetensors"))
+        return cls(model.eval(), config, run=run)
+
+    @property
+    def arch(self) -> str:
+        """The registry name of the network's architecture."""
+        return self.config["arch"]
 
     @property
     def class_names(self) -> list[str]:
+        """Class names in label order."""
         return self.config["class_names"]
 
-    def normalisation(self, device: Any) -> tuple[Any, Any]:
-        import torch
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images the network takes."""
+        channels, height, width = (int(v) for v in self.config["image_shape"])
+        return channels, height, width
 
-        mean = torch.tensor(self.config["normalisation"]["mean"], device=device).view(-1, 1, 1)
-        std = torch.tensor(self.config["normalisation"]["std"], device=device).view(-1, 1, 1)
-        return mean, std
+    @property
+    def num_features(self) -> int:
+        """Length of a ``features`` vector (the head's input)."""
+        return int(self.model.head.in_features)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network and normalisation are; inputs are moved there batch by batch."""
+        return self.mean.device
+
+    def to(self, device: str | torch.device) -> Classifier:
+        """Move the network and normalisation to ``device`` (``auto`` picks CUDA when present); returns self."""
+        from augmentor.core.device import resolve_device
+
+        where = resolve_device(device) if isinstance(device, str) else torch.device(device)
+        self.model.to(where)
+        self.mean, self.std = self.mean.to(where), self.std.to(where)
+        return self
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images on the classifier's device → the network's input (0..1, standardised per channel)."""
+        return self.standardise(images.float() / 255)
+
+    def standardise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Float 0..1 pixels → the network's input; differentiable, for optimising images or codes."""
+        return (pixels - self.mean) / self.std
+
+    def check_images(self, images: Images, what: str = "images", fix: str = _CONVERT) -> None:
+        """Refuse images of another shape than the network takes, with ``fix`` saying what to do."""
+        shape = (images.channels, *images.size) if isinstance(images, ImageSet) else tuple(images.shape[1:])
+        if tuple(int(v) for v in shape) != self.image_shape:
+            which = f"the classifier {self.run}" if self.run is not None else "the classifier"
+            raise UserError(
+                f"{what}: images are {'×'.join(map(str, shape))}, {which} takes "
+                f"{'×'.join(map(str, self.image_shape))}; {fix}"
+            )
+
+    def _batches(self, images: Images) -> Iterator[torch.Tensor]:
+        """uint8 batches on the device; an array is copied over one batch at a time."""
+        self.check_images(images)
+        array = images.images if isinstance(images, ImageSet) else images
+        if array.dtype != (torch.uint8 if isinstance(array, torch.Tensor) else np.uint8):
+            raise TypeError(f"a Classifier takes uint8 images, got {array.dtype}")
+        for start in range(0, len(array), BATCH):
+            batch = array[start : start + BATCH]
+            if isinstance(batch, np.ndarray):
+                # IDX data is a read-only view of the file's bytes; torch wants a writable array to wrap.
+                batch = torch.from_numpy(batch if batch.flags.writeable else batch.copy())
+            yield batch.to(self.device, non_blocking=True)
+
+    def _logits(self, images: Images) -> Iterator[torch.Tensor]:
+        """Logits per batch: bf16 autocast on CUDA, channels_last input (as in training)."""
+        self.model.eval()
+        cuda = self.device.type == "cuda"
+        for batch in self._batches(images):
+            inputs = self.normalise(batch).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = self.model(inputs)
+            yield logits
+
+    @torch.inference_mode()
+    def predict(self, images: Images) -> torch.Tensor:
+        """The predicted label of each image (int64 N)."""
+        return torch.cat([torch.empty(0, dtype=torch.int64), *(x.argmax(1).cpu() for x in self._logits(images))])
+
+    @torch.inference_mode()
+    def proba(self, images: Images) -> torch.Tensor:
+        """Class probabilities (float32 N×K, each row sums to 1)."""
+        empty = torch.empty(0, len(self.class_names))
+        return torch.cat([empty, *(x.float().softmax(1).cpu() for x in self._logits(images))])
+
+    @torch.inference_mode()
+    def features(self, images: Images) -> torch.Tensor:
+        """The head's input (``forward_features``) per image, float64 N×F; computed in float32 on every device."""
+        self.model.eval()
+        out = [torch.empty(0, self.num_features, dtype=torch.float64)]
+        for batch in self._batches(images):
+            # No autocast: bf16 would shift the statistics FID compares.
+            inputs = self.normalise(batch).contiguous(memory_format=torch.channels_last)
+            out.append(self.model.forward_features(inputs).double().cpu())
+        return torch.cat(out)
+
+    def evaluate(self, test: ImageSet) -> dict[str, Any]:
+        """Accuracy, per-class accuracy (by name) and confusion matrix on ``test``, its classes matched by name."""
+        test = align_classes(self.class_names, test, "model")
+        scores = confusion_scores(self.predict(test), torch.tensor(test.labels), len(self.class_names))
+        scores["per_class"] = dict(zip(self.class_names, scores["per_class"], strict=True))
+        return scores
 
 
-def load_classifier(run: Path) -> LoadedClassifier:
-    """Rebuild a classifier from its run folder (architecture from config.json, safetensors weights)."""
-    from augmentor.classifiers import create_model
-
-    config = read_run_config(run, kind="classifier")
-    args = config["model_args"]
-    model = create_model(config["arch"], args["num_classes"], args["in_channels"], args["image_size"])
-    load_matching(model, read_weights(run), str(run / "model.safetensors"))
-    return LoadedClassifier(model.eval(), config)
-
-
-def initial_model(init: str, train: ImageSet, arch: str) -> tuple[Any, str]:
+def initial_model(init: str, train: ImageSet, arch: str) -> tuple[ClassifierNet, str]:
     """The model ``--init`` names, with a head for ``train``'s classes; returns (model, arch)."""
     height = train.size[0]
     if init.startswith("torchvision:"):
@@ -60,24 +188,23 @@ def initial_model(init: str, train: ImageSet, arch: str) -> tuple[Any, str]:
         if not file:
             raise UserError(f"--init {init}: give torchvision:ARCH=FILE.pth, e.g. torchvision:resnet18=r18.pth")
         return _from_torchvision(name, Path(file), train), name
-    source = load_classifier(Path(init))
-    args = source.config["model_args"]
-    if args["in_channels"] != train.channels or args["image_size"] != height:
+    source = Classifier.from_run(Path(init))
+    channels, size, _ = source.image_shape
+    if channels != train.channels or size != height:
         raise UserError(
-            f"--init {init}: that run takes {args['in_channels']}×{args['image_size']}px images, the data is "
+            f"--init {init}: that run takes {channels}×{size}px images, the data is "
             f"{train.channels}×{height}px; convert with --channels/--image-size"
         )
     model = source.model
     if source.class_names != train.class_names:
         model.replace_head(len(train.class_names))
-    return model, source.config["arch"]
+    return model, source.arch
 
 
-def _from_torchvision(name: str, file: Path, train: ImageSet) -> Any:
-    import torch
-
-    from augmentor.classifiers import create_model
+def _from_torchvision(name: str, file: Path, train: ImageSet) -> ClassifierNet:
     from augmentor.classifiers.architectures import load_torchvision_state
+    from augmentor.classifiers.registry import create_model
+    from augmentor.core.console import warn
 
     if not file.is_file():
         raise UserError(f"{file}: no such weights file (nothing is downloaded; save torchvision weights locally)")
@@ -87,8 +214,6 @@ def _from_torchvision(name: str, file: Path, train: ImageSet) -> Any:
         raise UserError(f"{file}: not a plain torchvision state dict ({str(exc).splitlines()[0]})") from None
     model = create_model(name, len(train.class_names), train.channels, train.size[0])
     skipped = load_torchvision_state(model, state)
-    from augmentor.core.console import warn
-
     if skipped:
         warn(f"{file}: kept the new model's own {', '.join(skipped[:6])} (shapes differ)")
     return model
@@ -103,9 +228,11 @@ def train_run(
     init: str | None = None,
     read_options: ReadOptions | None = None,
     overwrite: bool = False,
-) -> TrainResult:
+) -> Classifier:
     """Train on ``src``'s train split, score on ``--test`` (or ``src``'s test split), write the run."""
-    from augmentor.classifiers.train import train_classifier
+    from dataclasses import replace
+
+    from augmentor.classifiers.train import TrainingDiverged, check_trainable, train_classifier
     from augmentor.report.plots import confusion_png, training_curves_png
 
     check_output(out, overwrite)
@@ -117,11 +244,9 @@ def train_run(
         align_classes(dataset.train.class_names, test)
     init_model, arch = initial_model(init, dataset.train, config.arch) if init else (None, config.arch)
     if arch != config.arch:
-        from dataclasses import replace
-
         config = replace(config, arch=arch)
     try:
-        result = train_classifier(dataset.train, config, test, init_model=init_model)
+        classifier = train_classifier(dataset.train, config, test, init_model=init_model)
     except TrainingDiverged as diverged:
         write_run(
             out,
@@ -131,52 +256,37 @@ def train_run(
             overwrite=overwrite,
         )
         raise UserError(f"{diverged.message}; the last good weights are in {out}") from None
-    result.config["source"] = {
+    classifier.config["source"] = {
         "train": src,
         "test": test_src or (src if test is not None else None),
         "init": init,
     }
-    files = {"curves.png": training_curves_png(result.metrics)} if result.metrics else {}
-    if result.final is not None:
-        files["confusion.png"] = confusion_png(result.final["confusion"], result.config["class_names"])
+    files = {"curves.png": training_curves_png(classifier.metrics)} if classifier.metrics else {}
+    if classifier.final is not None:
+        files["confusion.png"] = confusion_png(classifier.final["confusion"], classifier.class_names)
     write_run(
         out,
-        config=result.config,
-        state_dict=result.model.state_dict(),
-        metrics=result.metrics,
+        config=classifier.config,
+        state_dict=classifier.model.state_dict(),
+        metrics=classifier.metrics,
         files=files,
         overwrite=overwrite,
     )
-    return result
+    classifier.run = out
+    return classifier
 
 
 def eval_run(run: Path, test_src: str, read_options: ReadOptions | None = None) -> dict[str, Any]:
     """Accuracy, per-class accuracy and confusion matrix of a run on ``test_src`` (its test split if any)."""
-    import torch
-
-    from augmentor.classifiers.evaluate import evaluate_tensors
-    from augmentor.core.device import resolve_device, to_device
-
-    loaded = load_classifier(run)
-    test = align_classes(loaded.class_names, _test_split(test_src, read_options or ReadOptions()), "model")
-    channels, height, width = loaded.config["image_shape"]
-    if (test.channels, *test.size) != (channels, height, width):
-        raise UserError(
-            f"{test_src}: images are {test.channels}×{test.size[0]}×{test.size[1]}, the model takes "
-            f"{channels}×{height}×{width}; convert with --channels/--image-size"
-        )
-    device = resolve_device("auto")
-    model = loaded.model.to(device)
-    images, labels = to_device(test, device)
-    mean, std = loaded.normalisation(device)
-    with torch.no_grad():
-        scores = evaluate_tensors(model, images, labels, mean, std, len(loaded.class_names))
-    scores["per_class"] = dict(zip(loaded.class_names, scores["per_class"], strict=True))
+    classifier = Classifier.from_run(run)
+    test = _test_split(test_src, read_options or ReadOptions())
+    classifier.check_images(test, test_src)
+    scores = classifier.to("auto").evaluate(test)
     return {
         "run": str(run),
         "test": test_src,
         "images": len(test),
-        "class_names": loaded.class_names,
+        "class_names": classifier.class_names,
         **scores,
     }
 

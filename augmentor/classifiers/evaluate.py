@@ -1,27 +1,29 @@
-"""Scoring a classifier: accuracy, per-class accuracy and the confusion matrix."""
+"""Scoring predictions: class alignment by name, accuracy, per-class accuracy and the confusion matrix."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from augmentor.core.device import normalise
+from augmentor.core.errors import UserError
+from augmentor.data.imageset import ImageSet
 
-_EVAL_BATCH = 1024
 
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """Predicted labels for uint8 images already on the model's device."""
-    model.eval()
-    cuda = images.device.type == "cuda"
-    out = []
-    for start in range(0, len(images), _EVAL_BATCH):
-        inputs = normalise(images[start : start + _EVAL_BATCH], mean, std).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=cuda):
-            out.append(model(inputs).argmax(1))
-    return torch.cat(out)
+def align_classes(class_names: list[str], test: ImageSet, owner: str = "training set") -> ImageSet:
+    """``test`` relabelled onto ``class_names`` by name; differing class sets are an error."""
+    if test.class_names == class_names:
+        return test
+    extra = sorted(set(test.class_names) - set(class_names))
+    missing = sorted(set(class_names) - set(test.class_names))
+    if extra or missing:
+        raise UserError(
+            f"the test set's classes differ from the {owner}'s (only in test: {extra or 'none'}; "
+            f"only in the {owner}: {missing or 'none'}); evaluate on data with the same classes"
+        )
+    remap = np.array([class_names.index(n) for n in test.class_names])
+    return ImageSet(test.images, remap[test.labels], list(class_names), test.provenance)
 
 
 def confusion_scores(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, Any]:
@@ -34,15 +36,3 @@ def confusion_scores(predicted: torch.Tensor, labels: torch.Tensor, num_classes:
         "per_class": per_class,
         "confusion": confusion.tolist(),
     }
-
-
-def evaluate_tensors(
-    model: torch.nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    mean: torch.Tensor,
-    std: torch.Tensor,
-    num_classes: int,
-) -> dict[str, Any]:
-    """Scores of ``model`` on device-resident images and labels."""
-    return confusion_scores(predict(model, images, mean, std), labels, num_classes)

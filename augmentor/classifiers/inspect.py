@@ -19,10 +19,10 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
 
 def filters_png(run: Path) -> bytes:
     """The first convolution's kernels as a grid (grey for 1 input channel, colour for 3)."""
-    from augmentor.classifiers.classifier import load_classifier
+    from augmentor.classifiers.classifier import Classifier
     from augmentor.report.grids import grid_png
 
-    conv = load_classifier(run).model.first_conv()
+    conv = Classifier.from_run(run).model.first_conv()
     weights = conv.weight.detach().float().numpy()  # out × in × k × k
     if weights.shape[1] not in (1, 3):
         weights = weights.mean(axis=1, keepdims=True)
@@ -35,12 +35,12 @@ def activations_png(run: Path, image: Path, max_channels: int = 16) -> bytes:
     """The input and, per stage, up to ``max_channels`` feature maps of one image."""
     import torch
 
-    from augmentor.classifiers.classifier import load_classifier
+    from augmentor.classifiers.classifier import Classifier
     from augmentor.data.decode import BadImageFile, decode_image
     from augmentor.report.plots import _png, _pyplot
 
-    loaded = load_classifier(run)
-    channels, height, width = loaded.config["image_shape"]
+    classifier = Classifier.from_run(run)
+    channels, height, width = classifier.image_shape
     try:
         array = decode_image(image, channels)
     except BadImageFile as exc:
@@ -49,19 +49,18 @@ def activations_png(run: Path, image: Path, max_channels: int = 16) -> bytes:
         raise UserError(
             f"{image}: is {array.shape[0]}×{array.shape[1]}, the model takes {height}×{width}; resize the image first"
         )
-    mean, std = loaded.normalisation("cpu")
-    batch = torch.from_numpy(array.transpose(2, 0, 1).copy())[None]
-    inputs = (batch.float() / 255 - mean) / std
+    # A plain forward, not ``predict``: the hooks below capture each stage's output on the way.
+    inputs = classifier.normalise(torch.from_numpy(array.transpose(2, 0, 1).copy())[None])
     captured: list[tuple[str, np.ndarray]] = []
     hooks = [
         module.register_forward_hook(lambda _m, _i, out, name=name: captured.append((name, out[0].detach().numpy())))
-        for name, module in loaded.model.stages()
+        for name, module in classifier.model.stages()
     ]
     with torch.no_grad():
-        logits = loaded.model(inputs)
+        logits = classifier.model(inputs)
     for hook in hooks:
         hook.remove()
-    predicted = loaded.class_names[int(logits.argmax())]
+    predicted = classifier.class_names[int(logits.argmax())]
     plt = _pyplot()
     columns = max_channels
     figure, axes = plt.subplots(

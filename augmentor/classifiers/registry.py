@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from augmentor.core.errors import UserError
 
 if TYPE_CHECKING:
-    from augmentor.classifiers.architectures import Classifier
+    from augmentor.classifiers.architectures import ClassifierNet
 
-Factory = Callable[..., "Classifier"]
+Factory = Callable[..., "ClassifierNet"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ _POSITIONAL = ("num_classes", "in_channels", "image_size")
 
 
 def register(name: str, summary: str, min_size: int = 16) -> Callable[[Factory], Factory]:
-    """Decorator: register ``factory(num_classes, in_channels, image_size, **options) -> Classifier``."""
+    """Decorator: register ``factory(num_classes, in_channels, image_size, **options) -> ClassifierNet``."""
 
     def decorate(factory: Factory) -> Factory:
         if name in _REGISTRY:
@@ -67,7 +67,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def create_model(name: str, num_classes: int, in_channels: int, image_size: int, **options: Any) -> Classifier:
+def create_model(name: str, num_classes: int, in_channels: int, image_size: int, **options: Any) -> ClassifierNet:
     """Build architecture ``name`` (randomly initialised) for the given classes, channels and size."""
     entry = _lookup(name)
     arch = entry.info.name

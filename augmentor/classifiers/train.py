@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from augmentor.classifiers.augment import random_crop, random_flip
-from augmentor.classifiers.evaluate import evaluate_tensors
+from augmentor.classifiers.classifier import Classifier
+from augmentor.classifiers.evaluate import align_classes
 from augmentor.core.console import progress
-from augmentor.core.device import channel_stats, normalise, resolve_device, seeded_generator, to_device
+from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
 
@@ -46,16 +46,6 @@ class TrainConfig:
     freeze_backbone: bool = False
 
 
-@dataclass
-class TrainResult:
-    """A trained model and everything the run folder records about it."""
-
-    model: torch.nn.Module
-    config: dict[str, Any]
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    final: dict[str, Any] | None = None
-
-
 class TrainingDiverged(UserError):
     """The loss became non-finite; ``last_good`` holds the weights of the last finite check."""
 
@@ -74,21 +64,6 @@ def check_trainable(train: ImageSet) -> None:
             f"class {small[0]!r} has {counts[small[0]]} image(s) in the training set; a classifier needs at "
             "least 2 per class: add images or remove the class"
         )
-
-
-def align_classes(class_names: list[str], test: ImageSet, owner: str = "training set") -> ImageSet:
-    """``test`` relabelled onto ``class_names`` by name; differing class sets are an error."""
-    if test.class_names == class_names:
-        return test
-    extra = sorted(set(test.class_names) - set(class_names))
-    missing = sorted(set(class_names) - set(test.class_names))
-    if extra or missing:
-        raise UserError(
-            f"the test set's classes differ from the {owner}'s (only in test: {extra or 'none'}; "
-            f"only in the {owner}: {missing or 'none'}); evaluate on data with the same classes"
-        )
-    remap = np.array([class_names.index(n) for n in test.class_names])
-    return ImageSet(test.images, remap[test.labels], list(class_names), test.provenance)
 
 
 def budget_steps(config: TrainConfig, num_images: int, batch_size: int) -> int:
@@ -127,10 +102,12 @@ def train_classifier(
     config: TrainConfig,
     test: ImageSet | None = None,
     init_model: torch.nn.Module | None = None,
-    show_progress: bool = True,
-) -> TrainResult:
-    """Train ``config.arch`` on ``train`` for the step budget; evaluate on ``test`` along the way."""
-    from augmentor.classifiers import create_model
+) -> Classifier:
+    """Train ``config.arch`` on ``train`` for the step budget, scoring ``test`` along the way.
+
+    The ``Classifier`` comes back on the training device, with ``metrics`` and (given ``test``) ``final`` scores.
+    """
+    from augmentor.classifiers.registry import create_model
 
     check_trainable(train)
     test = align_classes(train.class_names, test) if test is not None else None
@@ -150,10 +127,7 @@ def train_classifier(
     model.to(memory_format=torch.channels_last)
 
     images, labels = to_device(train, device)
-    mean_list, std_list = channel_stats(images)
-    mean = torch.tensor(mean_list, device=device).view(-1, 1, 1)
-    std = torch.tensor(std_list, device=device).view(-1, 1, 1)
-    test_tensors = to_device(test, device) if test is not None else None
+    mean, std = channel_stats(images)
     batch_size = min(config.batch_size, len(train))
     steps = budget_steps(config, len(train), batch_size)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -167,11 +141,14 @@ def train_classifier(
         "model_args": {"num_classes": num_classes, "in_channels": train.channels, "image_size": height},
         "class_names": list(train.class_names),
         "image_shape": [train.channels, height, width],
-        "normalisation": {"mean": mean_list, "std": std_list},
+        "normalisation": {"mean": mean, "std": std},
         "training": {**asdict(config), "steps": steps, "batch_size": batch_size},
         "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
         "device": str(device),
     }
+    classifier = Classifier(model, record)
+    if test is not None:
+        classifier.check_images(test, "the test set")  # before training, not at the first evaluation
     # Log (and evaluate, with a test set) at ``evals`` points; each is also a "last good" checkpoint.
     eval_points = {max(1, round(steps * (k + 1) / max(1, config.evals))) for k in range(max(1, config.evals))}
     check_every = 1 if not cuda else 50  # a finite-loss check costs a device sync: rarer on GPU
@@ -187,7 +164,7 @@ def train_classifier(
             batch = random_crop(images[index], config.crop_padding, generator)
             if config.flip:
                 batch = random_flip(batch, generator)
-            inputs = normalise(batch, mean, std).contiguous(memory_format=torch.channels_last)
+            inputs = classifier.normalise(batch).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                 logits = model(inputs)
             loss = F.cross_entropy(logits.float(), labels[index], label_smoothing=config.label_smoothing)
@@ -217,18 +194,18 @@ def train_classifier(
                 }
                 loss_sum.zero_()
                 loss_count = 0
-                if test_tensors is not None:
+                if test is not None:
                     eval_started = time.perf_counter()
-                    scores = evaluate_tensors(model, *test_tensors, mean, std, num_classes)
-                    entry["test_accuracy"] = scores["accuracy"]
+                    entry["test_accuracy"] = classifier.evaluate(test)["accuracy"]
                     model.train()
                     eval_seconds += time.perf_counter() - eval_started
                 metrics.append(entry)
                 last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
             advance(1)
     record["training"]["seconds"] = round(time.perf_counter() - started, 3)
-    final = None
-    if test_tensors is not None:
-        final = evaluate_tensors(model, *test_tensors, mean, std, num_classes)
-        record["test"] = {"accuracy": final["accuracy"], "images": len(test)}
-    return TrainResult(model.cpu().eval(), record, metrics, final)
+    if test is not None:
+        classifier.final = classifier.evaluate(test)
+        record["test"] = {"accuracy": classifier.final["accuracy"], "images": len(test)}
+    classifier.metrics = metrics
+    model.eval()
+    return classifier

@@ -42,8 +42,3 @@ def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     mean = x.mean(dim=(0, 2, 3))
     std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
     return mean.tolist(), std.tolist()
-
-
-def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 → float, scaled to 0..1 and standardised per channel (mean/std shaped C×1×1)."""
-    return (images.float() / 255 - mean) / std

@@ -28,7 +28,7 @@ BUILTIN_NAMES = ("fashion-mnist",)
 
 
 def fashion_mnist_dir(data: Path | None) -> Path:
-    """Where the four Fashion-MNIST IDX files are: --data, then $AUGMENTOR_DATA, then Debian's package."""
+    """Where the four Fashion-MNIST IDX files are: --data-dir, then $AUGMENTOR_DATA, then Debian's package."""
     candidates = [data] if data else []
     if os.environ.get("AUGMENTOR_DATA"):
         candidates.append(Path(os.environ["AUGMENTOR_DATA"]))
@@ -42,7 +42,7 @@ def fashion_mnist_dir(data: Path | None) -> Path:
         f"Fashion-MNIST files not found (looked in {looked}); install the Debian package "
         "(apt-get install dataset-fashion-mnist) or put train-images-idx3-ubyte.gz, "
         "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in a "
-        "folder and pass --data FOLDER or set AUGMENTOR_DATA=FOLDER"
+        "folder and pass --data-dir FOLDER or set AUGMENTOR_DATA=FOLDER"
     )
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from augmentor.core.console import warn
 from augmentor.core.errors import UserError
-from augmentor.data.decode import IMAGE_EXTENSIONS
 from augmentor.data.files import ImageFile, decode_files
 from augmentor.data.imageset import Dataset, ImageSet, check_class_name
 from augmentor.data.manifest import read_manifest_provenance
@@ -95,8 +94,3 @@ def read_path_list(lines: list[str], options: ReadOptions) -> Dataset:
 def read_stdin(options: ReadOptions) -> Dataset:
     """Read the path list from standard input."""
     return read_path_list(sys.stdin.read().splitlines(), options)
-
-
-def check_has_images(folder: Path) -> bool:
-    """True when any file below ``folder`` has an image extension."""
-    return any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.rglob("*") if p.is_file())

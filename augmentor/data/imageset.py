@@ -15,7 +15,19 @@ import numpy as np
 from augmentor.core.errors import UserError
 
 # The manifest fields every item carries; readers fill ``source="real"`` and ``origin``.
-PROVENANCE_KEYS = ("source", "origin", "parent", "pipeline", "run_id", "seed", "latent_index")
+# direction/strength (latent edits) and sigma (latent jitter) were packed into "pipeline" before format 2.
+PROVENANCE_KEYS = (
+    "source",
+    "origin",
+    "parent",
+    "pipeline",
+    "run_id",
+    "seed",
+    "latent_index",
+    "direction",
+    "strength",
+    "sigma",
+)
 
 
 def real_provenance(origin: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from augmentor.data.imageset import PROVENANCE_KEYS
 
 MANIFEST_NAME = "manifest.jsonl"
 DATASET_JSON_NAME = "dataset.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: explicit direction, strength and sigma fields in the manifest
 
 
 def manifest_record(path: str, split: str, class_name: str, provenance: dict[str, Any], sha256: str) -> dict:
@@ -52,4 +52,31 @@ def read_manifest_provenance(root: Path) -> dict[str, dict[str, Any]]:
         records = read_manifest(root)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
-    return {r["path"]: {k: r.get(k) for k in PROVENANCE_KEYS if r.get(k) is not None} for r in records if "path" in r}
+    return {
+        r["path"]: {k: v for k, v in upgrade_record(r).items() if k in PROVENANCE_KEYS and v is not None}
+        for r in records
+        if isinstance(r, dict) and "path" in r
+    }
+
+
+def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
+    """An older manifest's ``pipeline`` of ``direction=D strength=S`` or ``sigma=S`` as explicit fields."""
+    packed = record.get("pipeline")
+    if not isinstance(packed, str) or not packed.startswith(("direction=", "sigma=")):
+        return record
+    fields: dict[str, Any] = {}
+    for part in packed.split():
+        key, _, value = part.partition("=")
+        fields[key] = value
+    # An edit conditioned on another direction said so after the strength; it stays in "pipeline".
+    condition = fields.get("condition-on")
+    upgraded = {**record, "pipeline": f"condition-on={condition}" if condition else None}
+    if "direction" in fields:
+        upgraded["direction"] = fields["direction"]
+    for key in ("strength", "sigma"):
+        if key in fields:
+            try:
+                upgraded[key] = float(fields[key])
+            except ValueError:
+                return record  # not what an older augmentor wrote: keep it as it is
+    return upgraded

@@ -20,7 +20,7 @@ from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.subset import stratified_indices
-from augmentor.experiments.arms import Arm, GeneratorOptions, parse_arms
+from augmentor.experiments.arms import Arm, GeneratorOptions, SubsetModels, parse_arms
 from augmentor.experiments.stats import mean_ci, verdict
 
 
@@ -55,9 +55,8 @@ class GainResult:
 
 
 def _train_and_score(train_set: ImageSet, test: ImageSet, config: GainConfig, seed: int) -> dict[str, Any]:
-    from augmentor.classifiers.evaluate import evaluate_tensors
+    """Train the arm's classifier on ``train_set`` and score it once on ``test``."""
     from augmentor.classifiers.train import TrainConfig, train_classifier
-    from augmentor.core.device import resolve_device, to_device
 
     train_config = TrainConfig(
         arch=config.arch,
@@ -69,18 +68,11 @@ def _train_and_score(train_set: ImageSet, test: ImageSet, config: GainConfig, se
         evals=1,
     )
     started = time.perf_counter()
-    result = train_classifier(train_set, train_config, test=None)  # the test split plays no part in training
-    device = resolve_device(config.device)
-    import torch
-
-    norm = result.config["normalisation"]
-    mean = torch.tensor(norm["mean"], device=device).view(-1, 1, 1)
-    std = torch.tensor(norm["std"], device=device).view(-1, 1, 1)
-    model = result.model.to(device)
-    scores = evaluate_tensors(model, *to_device(test, device), mean, std, len(test.class_names))
+    classifier = train_classifier(train_set, train_config)  # the test split plays no part in training
+    scores = classifier.evaluate(test)
     return {
         "accuracy": scores["accuracy"],
-        "per_class_accuracy": scores["per_class"],
+        "per_class_accuracy": list(scores["per_class"].values()),  # in class order, as summarise reads them
         "train_images": len(train_set),
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -97,9 +89,9 @@ def generator_options(config: GainConfig) -> GeneratorOptions:
     )
 
 
-def plan(config: GainConfig, options: GeneratorOptions | None = None) -> list[tuple[int, int, Arm, float]]:
+def plan(config: GainConfig) -> list[tuple[int, int, Arm, float]]:
     """Every (per_class, seed, arm, ratio) to train, the real arm once per (N, seed)."""
-    arms = parse_arms(config.arms, options or generator_options(config))
+    arms = parse_arms(config.arms)
     jobs = []
     for n in config.per_class:
         for seed in range(config.seeds):
@@ -121,14 +113,14 @@ def run_gain(
     """Run every arm at every N and seed; write ``report.md``, ``results.json`` and plots to ``out``."""
     if config.seeds < 1 or not config.per_class or config.budget < 1:
         raise UserError("--seeds, --per-class and --budget must all be at least 1")
-    options = generator_options(config)
-    jobs = plan(config, options)
+    models = SubsetModels(generator_options(config))
+    jobs = plan(config)
     check_output(out, overwrite)
     dataset = open_dataset(src, read_options or ReadOptions())
     if dataset.test is None:
         raise UserError(f"{src}: the gain experiment needs a test split (train/ and test/ folders, or t10k files)")
     train, test = dataset.train, dataset.test
-    from augmentor.classifiers.train import align_classes
+    from augmentor.classifiers.evaluate import align_classes
 
     test = align_classes(train.class_names, test)
     for n in config.per_class:
@@ -141,7 +133,7 @@ def run_gain(
             if (n, seed) not in subsets:
                 subsets[(n, seed)] = train.take(stratified_indices(train, n, seed))
             real = subsets[(n, seed)]
-            train_set = arm.training_set(real, ratio, seed, workers)
+            train_set = arm.training_set(real, ratio, seed, models, workers)
             scores = _train_and_score(train_set, test, config, seed)
             runs.append(
                 {
@@ -157,7 +149,7 @@ def run_gain(
     result = GainResult(
         config={**asdict(config), "source": src, "test_images": len(test), "command": command},
         runs=runs,
-        generators=options.log,
+        generators=models.log,
         summary=summarise(runs, train.class_names),
     )
     result.out = write_report(out, result, train.class_names, overwrite)

@@ -1,4 +1,5 @@
-"""Generative models: the DCGAN and VAE architectures, their training loop (exact resume, rollback,
-DiffAugment), the ``Generator`` that loads a run and makes images, and ``augmentor sample``.
+"""Generative models: the registry of kinds (DCGAN, VAE), their architectures, the training loop (exact resume,
+rollback, DiffAugment), the ``Generator`` that training returns and ``Generator.from_run`` loads, and
+``augmentor sample``.
 
-This is the only package that branches on the generative kind."""
+This is the only package that knows the kinds apart; everything else asks the ``Generator`` or the registry."""

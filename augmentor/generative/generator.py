@@ -1,4 +1,8 @@
-"""DCGAN and VAE run folders as library calls: train one, load one, and generate labelled images from it.
+"""The ``Generator``: a trained DCGAN or VAE as one object — load a run, draw codes, decode, encode, generate.
+
+Training returns one and ``Generator.from_run`` loads the same one; every consumer (sampling, the latent
+tools, expansion, metrics, the gain experiment) uses it. Loading builds the modules through the kinds
+registry and never imports the training module.
 
 Latent codes are drawn in fixed chunks of ``CHUNK`` codes, chunk ``k`` from a generator seeded by
 (seed, k), so image ``i`` of a seed is the same whatever the batch size or device batch, and the
@@ -7,20 +11,25 @@ manifest's ``latent_index`` names exactly one code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from augmentor.core.errors import UserError
-from augmentor.core.runs import load_matching, read_run_config, read_weights
+from augmentor.core.runs import WEIGHTS_NAME, load_matching, read_run_config, read_weights
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
+from augmentor.generative.kinds import KINDS
 
-GENERATIVE_KINDS = ("dcgan", "vae")
+if TYPE_CHECKING:
+    import torch
+
 CHUNK = 1024
+ENCODE_BATCH = 512
+Labels: TypeAlias = "np.ndarray | torch.Tensor | None"  # class numbers, or N×K class weights (a blend of classes)
+Device: TypeAlias = "str | torch.device"  # a name as --device takes it, or a device
 
 
 def train_run(
@@ -40,33 +49,89 @@ def train_run(
     return train_generative(dataset.train, config, out, resume=resume, overwrite=overwrite, command=command)
 
 
-@dataclass
-class LoadedGenerator:
-    """A generative run ready to sample: the sampling module and its config."""
+def _device(device: Device) -> torch.device:
+    import torch
 
-    module: Any
-    config: dict[str, Any]
-    run: Path
+    from augmentor.core.device import resolve_device
+
+    return resolve_device(device) if isinstance(device, str) else torch.device(device)
+
+
+class Generator:
+    """A trained sampling module (eval mode, frozen) and its run config: codes ↔ images, labelled samples."""
+
+    def __init__(self, module: torch.nn.Module, config: dict[str, Any], run: Path | None = None) -> None:
+        self.module = module
+        self.config = config
+        self.run = run  # None for one training kept in memory without writing a folder
+        self._kind = KINDS[config["kind"]]
+
+    @classmethod
+    def from_run(cls, run: Path) -> Generator:
+        """Load a DCGAN or VAE run folder (weights checked tensor by tensor)."""
+        run = Path(run)
+        config = read_run_config(run)
+        if config.get("kind") not in KINDS:
+            raise UserError(f"{run}: is a {config.get('kind')!r} run; a {' or '.join(KINDS)} run is needed here")
+        return cls.from_weights(config, read_weights(run), run, str(run / WEIGHTS_NAME))
+
+    @classmethod
+    def from_weights(
+        cls, config: dict[str, Any], weights: dict[str, Any], run: Path | None = None, source: str = "weights"
+    ) -> Generator:
+        """Build the sampling module that ``config`` describes and load ``weights`` into it (a CPU copy)."""
+        kind = KINDS[config["kind"]]
+        # Every module of the kind is built, as training builds them, so the global RNG advances alike.
+        module = kind.build(config["model_args"])[kind.sampler]
+        load_matching(module, weights, source)
+        return cls(module.eval().requires_grad_(False), config, run)
 
     @property
     def kind(self) -> str:
-        return self.config["kind"]
+        """``dcgan`` or ``vae``: the manifest's source name, and a key of the kinds registry."""
+        return self._kind.name
+
+    @property
+    def can_encode(self) -> bool:
+        """Whether ``encode`` works (a VAE); a DCGAN's images go through inversion instead."""
+        return self._kind.can_encode
 
     @property
     def class_names(self) -> list[str]:
+        """The classes it was trained on, in label order."""
         return self.config["class_names"]
 
     @property
     def conditional(self) -> bool:
+        """Whether it takes a class with each code."""
         return bool(self.config["conditional"])
 
     @property
     def latent_dim(self) -> int:
+        """The length of a latent code."""
         return int(self.config["model_args"]["latent_dim"])
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """C×H×W of the images it makes (and, for encoding, takes)."""
+        channels, height, width = (int(v) for v in self.config["image_shape"])
+        return channels, height, width
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of the dataset it was trained on."""
+        return self.config["dataset"]["fingerprint"]
+
+    @property
+    def where(self) -> str:
+        """The run folder as text for messages, or what stands in for it when none was written."""
+        return str(self.run) if self.run is not None else f"the in-memory {self.kind}"
+
+    @property
     def run_id(self) -> str:
-        return f"{self.kind}:{self.config['dataset']['fingerprint'][:12]}:{self.run.name}"
+        """``kind:fingerprint:run-name``, recorded in manifests and checked by saved directions."""
+        name = self.run.name if self.run is not None else "in-memory"
+        return f"{self.kind}:{self.fingerprint[:12]}:{name}"
 
     def class_index(self, name: str) -> int:
         """The label of class ``name`` (or of a class number), with the known classes on error."""
@@ -74,9 +139,11 @@ class LoadedGenerator:
             return self.class_names.index(name)
         if name.isdigit() and int(name) < len(self.class_names):
             return int(name)
-        raise UserError(f"{self.run}: the model does not know class {name!r}; it knows: {', '.join(self.class_names)}")
+        raise UserError(
+            f"{self.where}: the model does not know class {name!r}; it knows: {', '.join(self.class_names)}"
+        )
 
-    def latents(self, indices: np.ndarray, seed: int, truncation: float | None = None) -> Any:
+    def latents(self, indices: np.ndarray, seed: int, truncation: float | None = None) -> torch.Tensor:
         """The latent codes at ``indices`` of the seed's stream (truncated to ±t when given)."""
         import torch
 
@@ -93,24 +160,65 @@ class LoadedGenerator:
             codes[torch.from_numpy(where)] = block[torch.from_numpy(indices[where] % CHUNK)]
         return codes
 
-    def render(self, z: Any, labels: np.ndarray | None, device: Any, batch_size: int | None = None) -> np.ndarray:
-        """Latent codes (+ labels) → uint8 N×C×H×W images, generated in batches on ``device``."""
+    def _labels(self, labels: Labels, start: int, stop: int, target: torch.device) -> torch.Tensor | None:
+        """Rows start…stop of ``labels`` (class numbers or weights) on ``target``; None when unconditional."""
         import torch
 
-        self.module.to(device)
-        cuda = torch.device(device).type == "cuda"
+        if labels is None or not self.conditional:
+            return None
+        return torch.as_tensor(labels[start:stop]).to(target)
+
+    def decode(
+        self, codes: torch.Tensor, labels: Labels = None, *, device: Device = "auto", batch_size: int | None = None
+    ) -> np.ndarray:
+        """Latent codes (+ labels, or N×K class weights) → uint8 N×C×H×W images, in batches on ``device``."""
+        import torch
+
+        target = _device(device)
+        self.module.to(target)
+        cuda = target.type == "cuda"
         # Large batches feed a GPU; on a CPU they fall out of cache (4,096 ran at half the rate of 256).
         batch_size = batch_size or (4096 if cuda else 256)
         out = []
-        with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=cuda):
-            for start in range(0, len(z), batch_size):
-                codes = z[start : start + batch_size].to(device, non_blocking=True)
-                y = None
-                if self.conditional:
-                    y = torch.from_numpy(np.asarray(labels[start : start + batch_size])).to(device)
-                pixels = self.module.to_unit(self.module(codes, y)).clamp_(0, 1)
+        with torch.inference_mode(), torch.autocast(target.type, torch.bfloat16, enabled=cuda):
+            for start in range(0, len(codes), batch_size):
+                z = codes[start : start + batch_size].to(target, non_blocking=True)
+                y = self._labels(labels, start, start + batch_size, target)
+                pixels = self.module.to_unit(self.module(z, y)).clamp_(0, 1)
                 out.append(pixels.mul_(255).round_().to(torch.uint8).cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, *self.config["image_shape"]), np.uint8)
+        return torch.cat(out).numpy() if out else np.zeros((0, *self.image_shape), np.uint8)
+
+    def posterior(
+        self, images: np.ndarray, labels: Labels = None, *, device: Device = "auto", batch_size: int = ENCODE_BATCH
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 N×C×H×W images → the encoder's means and log-variances (float32, on the CPU)."""
+        import torch
+
+        if not self.can_encode:
+            raise UserError(
+                f"{self.where}: a {self.kind} has no encoder; its images go through inversion (augmentor project)"
+            )
+        target = _device(device)
+        self.module.to(target)
+        means, log_variances = [], []
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                # IDX data is a read-only view of the file's bytes; torch wants a writable array to wrap.
+                batch = np.require(images[start : start + batch_size], requirements="W")
+                pixels = torch.from_numpy(batch).to(target).float() / 255
+                y = self._labels(labels, start, start + batch_size, target)
+                mu, logvar = self.module.encode(pixels, y)
+                means.append(mu.float().cpu())
+                log_variances.append(logvar.float().cpu())
+        if not means:
+            return torch.zeros(0, self.latent_dim), torch.zeros(0, self.latent_dim)
+        return torch.cat(means), torch.cat(log_variances)
+
+    def encode(
+        self, images: np.ndarray, labels: Labels = None, *, device: Device = "auto", batch_size: int = ENCODE_BATCH
+    ) -> torch.Tensor:
+        """uint8 N×C×H×W images → their latent codes, the encoder's means (float32, on the CPU)."""
+        return self.posterior(images, labels, device=device, batch_size=batch_size)[0]
 
     def generate(
         self,
@@ -118,36 +226,22 @@ class LoadedGenerator:
         seed: int,
         *,
         truncation: float | None = None,
-        device: str = "auto",
+        device: Device = "auto",
         first_index: int = 0,
     ) -> ImageSet:
         """One image per entry of ``labels`` (latent indices first_index…), with provenance."""
-        from augmentor.core.device import resolve_device
-
         labels = np.asarray(labels, dtype=np.int64)
         if not self.conditional and len(self.class_names) > 1:
             raise UserError(
-                f"{self.run}: an unconditional model cannot make images of a chosen class; "
+                f"{self.where}: an unconditional model cannot make images of a chosen class; "
                 "train it with --conditional, or sample without --class / --per-class"
             )
         indices = np.arange(first_index, first_index + len(labels))
-        images = self.render(self.latents(indices, seed, truncation), labels, resolve_device(device))
+        images = self.decode(self.latents(indices, seed, truncation), labels, device=device)
         provenance = [
             {"source": self.kind, "run_id": self.run_id, "seed": seed, "latent_index": int(i)} for i in indices
         ]
         return ImageSet(images, labels, list(self.class_names), provenance)
-
-
-def load_generator(run: Path) -> LoadedGenerator:
-    """Rebuild the sampling module of a DCGAN or VAE run folder (weights checked tensor by tensor)."""
-    from augmentor.generative.train import build_models, sampling_module_name
-
-    config = read_run_config(run)
-    if config.get("kind") not in GENERATIVE_KINDS:
-        raise UserError(f"{run}: is a {config.get('kind')!r} run; a dcgan or vae run is needed here")
-    module = build_models(config["kind"], config["model_args"])[sampling_module_name(config["kind"])]
-    load_matching(module, read_weights(run), str(run / "model.safetensors"))
-    return LoadedGenerator(module.eval(), config, run)
 
 
 def balanced_labels(num_classes: int, per_class: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output, check_output_file, write_file_atomic
 from augmentor.core.parallel import default_workers
 from augmentor.data.writers import WriteResult, write_imagefolder
-from augmentor.generative.generator import balanced_labels, load_generator
+from augmentor.generative.generator import Generator, balanced_labels
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class SampleConfig:
     workers: int = 0
 
 
-def sample_labels(generator, config: SampleConfig) -> np.ndarray:
+def sample_labels(generator: Generator, config: SampleConfig) -> np.ndarray:
     """The label of every image to make, from ``--n`` / ``--class`` / ``--per-class``."""
     if config.per_class is not None and (config.n is not None or config.class_name is not None):
         raise UserError("give --per-class alone, or --n with an optional --class")
@@ -57,7 +57,7 @@ def sample_run(
     check_output(out, overwrite)
     if grid is not None:
         check_output_file(grid, overwrite)
-    generator = load_generator(run)
+    generator = Generator.from_run(run)
     labels = sample_labels(generator, config)
     images = generator.generate(labels, config.seed, truncation=config.truncation, device=config.device)
     extra = {"generator": {"run": str(run), "run_id": generator.run_id, "kind": generator.kind}, "seed": config.seed}

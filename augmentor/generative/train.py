@@ -8,7 +8,8 @@ counter: a run resumed from its state file replays exactly what an uninterrupted
 The run folder is updated in place at every checkpoint, each file written to a temporary name and
 renamed: ``config.json``, ``model.safetensors`` (the weights sampling uses: the EMA generator when EMA
 is on), ``state.safetensors`` + ``state.json`` (raw weights, optimisers, step), ``metrics.jsonl``,
-``samples/step-NNNNNN.png`` and ``losses.png``.
+``samples/step-NNNNNN.png`` and ``losses.png``. Without a folder nothing is written. Either way training
+returns the ``Generator`` that ``Generator.from_run`` would load from the folder.
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ from augmentor.core.runs import (
     read_run_config,
 )
 from augmentor.data.imageset import ImageSet, fingerprint
+from augmentor.data.measures import mean_pairwise_ssim
 from augmentor.generative.diffaugment import diff_augment
+from augmentor.generative.generator import Generator
+from augmentor.generative.kinds import get_kind
 from augmentor.generative.state_io import pack_optimizer, prefixed, unpack_optimizer, unprefixed
 from augmentor.report.plots import losses_png
 
-KINDS = ("dcgan", "vae")
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
 
@@ -58,15 +61,15 @@ class GenerativeConfig:
 
     kind: str = "dcgan"
     conditional: bool | None = None  # None: conditional when the data has more than one class
-    latent_dim: int | None = None  # 64 for the DCGAN, 32 for the VAE
+    latent_dim: int | None = None  # None: the kind's (64 for the DCGAN, 32 for the VAE)
     width: int = 64
     steps: int | None = None
     epochs: float | None = None
     batch_size: int = 64
-    lr: float | None = None  # generator / VAE: 2e-4 for the DCGAN, 1e-3 for the VAE
+    lr: float | None = None  # generator / VAE; None: the kind's (2e-4 for the DCGAN, 1e-3 for the VAE)
     lr_d: float = 2e-4
     beta: float = 1.0
-    ema: float | None = None  # EMA decay of the generator; 0.999 for the DCGAN, 0 (off) for the VAE
+    ema: float | None = None  # EMA decay of the sampling module; None: the kind's (DCGAN 0.999, VAE 0: off)
     diffaugment: bool = False
     seed: int = 0
     device: str = "auto"
@@ -76,25 +79,24 @@ class GenerativeConfig:
 
     def resolved(self, num_classes: int) -> GenerativeConfig:
         """Defaults that depend on the kind and the data filled in."""
-        if self.kind not in KINDS:
-            raise UserError(f"unknown generative model {self.kind!r}; use one of {', '.join(KINDS)}")
-        gan = self.kind == "dcgan"
+        kind = get_kind(self.kind)
         return GenerativeConfig(
             **{
                 **asdict(self),
                 "conditional": num_classes > 1 if self.conditional is None else self.conditional,
-                "latent_dim": self.latent_dim or (64 if gan else 32),
-                "lr": self.lr or (2e-4 if gan else 1e-3),
-                "ema": self.ema if self.ema is not None else (0.999 if gan else 0.0),
+                "latent_dim": self.latent_dim or kind.latent_dim,
+                "lr": self.lr or kind.lr,
+                "ema": self.ema if self.ema is not None else kind.ema,
             }
         )
 
 
 @dataclass
 class GenerativeResult:
-    """Where the run went, how far it got, and its last logged losses."""
+    """The trained generator, where the run went (None: nowhere), how far it got, and its logged losses."""
 
-    out: Path
+    generator: Generator
+    out: Path | None
     step: int
     steps: int
     interrupted: bool = False
@@ -104,22 +106,6 @@ class GenerativeResult:
 
 class TrainingStopped(UserError):
     """The loss stayed non-finite after the allowed rollbacks."""
-
-
-def build_models(kind: str, model_args: dict[str, Any]) -> dict[str, torch.nn.Module]:
-    """The modules a run of ``kind`` trains, by name."""
-    from augmentor.generative.dcgan import Discriminator, Generator
-    from augmentor.generative.vae import ConvVAE
-
-    if kind == "dcgan":
-        d_args = {k: v for k, v in model_args.items() if k != "latent_dim"}
-        return {"generator": Generator(**model_args), "discriminator": Discriminator(**d_args)}
-    return {"vae": ConvVAE(**model_args)}
-
-
-def sampling_module_name(kind: str) -> str:
-    """The module whose weights ``model.safetensors`` holds."""
-    return "generator" if kind == "dcgan" else "vae"
 
 
 def _step_generator(seed: int, step: int, rollbacks: int, device: torch.device) -> torch.Generator:
@@ -174,13 +160,14 @@ class _Trainer:
 
     def __init__(self, config: GenerativeConfig, model_args: dict[str, Any], device: torch.device) -> None:
         self.config = config
+        self.kind = get_kind(config.kind)
         self.device = device
         self.cuda = device.type == "cuda"
-        self.models = build_models(config.kind, model_args)
+        self.models = self.kind.build(model_args)
         for module in self.models.values():
             module.to(device)
         fused = True  # fused Adam: one kernel per step, 6–11% faster on CPU too
-        if config.kind == "dcgan":
+        if self.kind.adversarial:
             self.optimizers = {
                 "generator": torch.optim.Adam(
                     self.models["generator"].parameters(), lr=config.lr, betas=(0.5, 0.999), fused=fused
@@ -191,20 +178,19 @@ class _Trainer:
             }
         else:
             self.optimizers = {"vae": torch.optim.Adam(self.models["vae"].parameters(), lr=config.lr, fused=fused)}
-        sampler = self.models[sampling_module_name(config.kind)]
-        self.ema = copy.deepcopy(sampler).eval() if config.ema else None
+        self.ema = copy.deepcopy(self.models[self.kind.sampler]).eval() if config.ema else None
         if self.ema is not None:
             self.ema.requires_grad_(False)
         self.updates = 0  # optimiser steps taken, for the EMA warm-up (restored on resume)
 
     @property
     def sampler(self) -> torch.nn.Module:
-        return self.ema if self.ema is not None else self.models[sampling_module_name(self.config.kind)]
+        return self.ema if self.ema is not None else self.models[self.kind.sampler]
 
     def step(self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator) -> dict[str, Any]:
         """One optimisation step on a uint8 batch; returns the losses as device tensors."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
-            if self.config.kind == "dcgan":
+            if self.kind.adversarial:
                 losses = self._gan_step(images, labels, generator)
             else:
                 losses = self._vae_step(images, labels, generator)
@@ -252,7 +238,7 @@ class _Trainer:
     def _update_ema(self) -> None:
         if self.ema is None:
             return
-        source = self.models[sampling_module_name(self.config.kind)]
+        source = self.models[self.kind.sampler]
         # Warm-up: early on the average follows the weights closely instead of remembering the initialisation.
         decay = min(self.config.ema, (1 + self.updates) / (10 + self.updates))
         ema_params = list(self.ema.parameters())
@@ -309,19 +295,6 @@ def _budget(config: GenerativeConfig, n: int) -> int:
     return max(1, math.ceil(epochs * n / config.batch_size))
 
 
-def mean_pairwise_ssim(images: np.ndarray, limit: int = 24) -> float:
-    """Mean SSIM over all pairs of the first ``limit`` uint8 C×H×W images: high means little diversity."""
-    from skimage.metrics import structural_similarity
-
-    picked = images[:limit].transpose(0, 2, 3, 1)
-    scores = [
-        structural_similarity(picked[i], picked[j], channel_axis=2, data_range=255)
-        for i in range(len(picked))
-        for j in range(i + 1, len(picked))
-    ]
-    return float(np.mean(scores)) if scores else 0.0
-
-
 def _grid_codes(config: GenerativeConfig, num_classes: int, device: torch.device):
     """The fixed latent codes and labels every sample grid of the run uses: one row per class (up to 10)."""
     generator = torch.Generator().manual_seed(config.seed + 12_345)
@@ -332,14 +305,15 @@ def _grid_codes(config: GenerativeConfig, num_classes: int, device: torch.device
     return z, labels, rows, columns
 
 
-@torch.no_grad()
-def render_samples(module: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
-    """Latent codes → uint8 N×C×H×W images (eval mode, restored afterwards)."""
+@contextlib.contextmanager
+def _evaluating(module: torch.nn.Module) -> Iterator[None]:
+    """``module`` in eval mode for the block, its training mode restored afterwards."""
     was_training = module.training
     module.eval()
-    images = module.to_unit(module(z, labels)).clamp(0, 1)
-    module.train(was_training)
-    return (images * 255).round().to(torch.uint8).cpu().numpy()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 def _resume_state(out: Path, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any]]:
@@ -360,20 +334,23 @@ def _resume_state(out: Path, kind: str) -> tuple[dict[str, Any], dict[str, torch
 def train_generative(
     train: ImageSet,
     config: GenerativeConfig,
-    out: Path,
+    out: Path | None = None,
     *,
     resume: bool = False,
     overwrite: bool = False,
     command: str = "",
     show_progress: bool = True,
 ) -> GenerativeResult:
-    """Train a DCGAN or VAE on ``train`` into the run folder ``out`` (or continue it with ``resume``)."""
+    """Train a DCGAN or VAE on ``train`` (into the run folder ``out`` when given, or continue it with ``resume``)."""
     height, width = train.size
     if height != width:
         raise UserError(f"generative models take square images, got {height}×{width}; pass --image-size")
     if len(train) < 2:
         raise UserError("a generative model needs at least 2 training images")
+    if resume and out is None:
+        raise ValueError("resume needs the run folder to continue")
     config = config.resolved(len(train.class_names))
+    kind = get_kind(config.kind)
     device = resolve_device(config.device)
     dataset_print = fingerprint(train)
     num_classes = len(train.class_names) if config.conditional else 0
@@ -395,7 +372,7 @@ def train_generative(
         model_args = record["model_args"]
         start_step, rollbacks = meta["step"], meta.get("rollbacks", 0)
         metrics = [m for m in read_metrics(out) if m["step"] <= start_step]
-    else:
+    elif out is not None:
         check_output(out, overwrite)
         if overwrite and out.exists():
             import shutil
@@ -428,9 +405,11 @@ def train_generative(
         "command": command,
         "device": str(device),
     }
-    result = GenerativeResult(out, start_step, steps, metrics=metrics)
-    out.mkdir(parents=True, exist_ok=True)
-    write_file_atomic(out / CONFIG_NAME, (json.dumps(record, indent=2) + "\n").encode())
+    warnings: list[str] = []
+    saved_step = start_step  # the step of the last checkpoint
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_file_atomic(out / CONFIG_NAME, (json.dumps(record, indent=2) + "\n").encode())
 
     def checkpoint(step: int) -> None:
         from safetensors.torch import save_file
@@ -444,10 +423,9 @@ def train_generative(
         weights = out / f".{WEIGHTS_NAME}.tmp"
         save_file({k: v.detach().cpu().contiguous() for k, v in trainer.sampler.state_dict().items()}, str(weights))
         weights.replace(out / WEIGHTS_NAME)
-        write_file_atomic(out / METRICS_NAME, "".join(json.dumps(m) + "\n" for m in result.metrics).encode())
-        if result.metrics:
-            keys = ("d_loss", "g_loss") if config.kind == "dcgan" else ("reconstruction", "kl")
-            write_file_atomic(out / "losses.png", losses_png(result.metrics, keys))
+        write_file_atomic(out / METRICS_NAME, "".join(json.dumps(m) + "\n" for m in metrics).encode())
+        if metrics:
+            write_file_atomic(out / "losses.png", losses_png(metrics, kind.loss_keys))
 
     sums: dict[str, torch.Tensor] = {}
     count = 0
@@ -455,6 +433,7 @@ def train_generative(
     snapshot_every = max(1, min(config.log_every, 50))
     started = time.perf_counter()
     step = start_step
+    interrupted = False
     best_diversity = min((m["diversity_ssim"] for m in metrics if "diversity_ssim" in m), default=1.0)
     for module in trainer.models.values():
         module.train()
@@ -467,9 +446,11 @@ def train_generative(
             if not torch.isfinite(losses["loss"]):  # caught within the step: nothing non-finite is saved
                 rollbacks += 1
                 if rollbacks > config.max_nonfinite:
+                    advice = f"lower --lr (now {config.lr})"
+                    if out is not None:
+                        advice = f"{out} holds the last good checkpoint (step {saved_step}); {advice} and --resume"
                     raise TrainingStopped(
-                        f"the loss became non-finite {rollbacks} times (last at step {step + 1}); {out} holds the "
-                        f"last good checkpoint (step {result.step}); lower --lr (now {config.lr}) and --resume"
+                        f"the loss became non-finite {rollbacks} times (last at step {step + 1}); {advice}"
                     )
                 warn(f"non-finite loss at step {step + 1}: rolled back to step {snapshot_step} (rollback {rollbacks})")
                 trainer.restore(snapshot)
@@ -491,7 +472,9 @@ def train_generative(
                 entry["seconds"] = round(time.perf_counter() - started, 3)
                 sums, count = {}, 0
                 if sample_now:
-                    pictures = render_samples(trainer.sampler, grid_z, grid_labels)
+                    # The generator as it stands at this step, through the same decode as sampling.
+                    with _evaluating(trainer.sampler):
+                        pictures = Generator(trainer.sampler, record, out).decode(grid_z, grid_labels, device=device)
                     diversity = mean_pairwise_ssim(pictures)
                     entry["diversity_ssim"] = round(diversity, 4)
                     # Collapse is a drop in diversity: early samples are all alike, so compare with the best seen.
@@ -502,17 +485,19 @@ def train_generative(
                             f"against {real_diversity:.2f} among real images"
                         )
                         warn(message)
-                        result.warnings.append(message)
-                    _write_grid(out / "samples" / f"step-{step:06d}.png", pictures, columns)
-                result.metrics.append(entry)
-            if sample_now or stop["stop"]:
-                result.step = step
+                        warnings.append(message)
+                    if out is not None:
+                        _write_grid(out / "samples" / f"step-{step:06d}.png", pictures, columns)
+                metrics.append(entry)
+            if (sample_now or stop["stop"]) and out is not None:
+                saved_step = step
                 checkpoint(step)
             if stop["stop"]:
-                result.interrupted = True
+                interrupted = True
                 break
-    result.step = step
-    return result
+    # A CPU copy built as ``Generator.from_run`` builds it, so both give the same images.
+    trained = Generator.from_weights(record, trainer.sampler.state_dict(), out, "the trained weights")
+    return GenerativeResult(trained, out, step, steps, interrupted, metrics, warnings)
 
 
 def _write_grid(path: Path, pictures: np.ndarray, columns: int) -> None:

@@ -22,7 +22,7 @@ import torch
 
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output, staged_output
-from augmentor.generative.generator import LoadedGenerator, balanced_labels, load_generator
+from augmentor.generative.generator import Generator, balanced_labels
 from augmentor.latent.attributes import get_attribute
 
 METHODS = ("mean-diff", "linear", "pca")
@@ -62,7 +62,7 @@ def parse_by(by: str) -> str | None:
 
 
 def labelled_codes(
-    generator: LoadedGenerator,
+    generator: Generator,
     data_src: str | None,
     attribute: str | None,
     *,
@@ -70,18 +70,15 @@ def labelled_codes(
     seed: int,
     device: str = "auto",
 ) -> LabelledCodes:
-    """Codes and labels: the VAE encodes ``data_src``'s train images; a DCGAN samples and decodes ``n``."""
-    from augmentor.core.device import resolve_device
-
-    target = resolve_device(device)
-    if generator.kind == "vae":
+    """Codes and labels: a model with an encoder (VAE) encodes ``data_src``'s train images; a DCGAN samples ``n``."""
+    if generator.can_encode:
         if data_src is None:
-            raise UserError(f"{generator.run}: a VAE's directions are found from real images; give --data SRC")
+            raise UserError(f"{generator.where}: its directions are found by encoding real images; give --data SRC")
         from augmentor.data.options import ReadOptions
         from augmentor.data.readers import open_dataset
 
         real = open_dataset(data_src, ReadOptions()).train
-        expected = tuple(generator.config["image_shape"])
+        expected = generator.image_shape
         if tuple(real.images.shape[1:]) != expected:
             raise UserError(
                 f"{data_src}: images are {'×'.join(map(str, real.images.shape[1:]))} (C×H×W) but the model takes "
@@ -96,7 +93,7 @@ def labelled_codes(
         if n is not None and n < len(real):
             index = np.sort(np.random.default_rng(seed).choice(len(real), n, replace=False))
         images, labels = real.images[index], np.asarray(real.labels[index], dtype=np.int64)
-        codes = _encode(generator, images, labels, target)
+        codes = generator.encode(images, labels, device=device)
         class_names = list(real.class_names)
     else:
         count = n or 2000
@@ -105,21 +102,9 @@ def labelled_codes(
         if not generator.conditional:
             labels = np.zeros(count, dtype=np.int64)
         codes = generator.latents(np.arange(count), seed)
-        images = generator.render(codes, labels, target) if attribute else None
+        images = generator.decode(codes, labels, device=device) if attribute else None
     scalar = get_attribute(attribute)(images) if attribute else None
     return LabelledCodes(codes.float().cpu(), labels, scalar, class_names)
-
-
-def _encode(generator: LoadedGenerator, images: np.ndarray, labels: np.ndarray, device: Any) -> torch.Tensor:
-    module = generator.module.to(device).eval()
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(images), 512):
-            pixels = torch.from_numpy(images[start : start + 512]).to(device).float() / 255
-            y = torch.from_numpy(labels[start : start + 512]).to(device) if generator.conditional else None
-            mu, _ = module.encode(pixels, y)
-            out.append(mu.float().cpu())
-    return torch.cat(out) if out else torch.zeros(0, generator.latent_dim)
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -217,7 +202,7 @@ def find_directions(
     if method not in METHODS:
         raise UserError(f"--method {method!r} is unknown; use one of {', '.join(METHODS)}")
     attribute = parse_by(by)
-    generator = load_generator(run)
+    generator = Generator.from_run(run)
     data = labelled_codes(generator, data_src, attribute, n=n, seed=seed, device=device)
     count = len(data.codes)
     if count < 10:
@@ -327,7 +312,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def load_directions(folder: Path, generator: LoadedGenerator) -> dict[str, torch.Tensor]:
+def load_directions(folder: Path, generator: Generator) -> dict[str, torch.Tensor]:
     """The directions saved in ``folder``, after checking they were found for ``generator``'s run."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -345,7 +330,7 @@ def load_directions(folder: Path, generator: LoadedGenerator) -> dict[str, torch
     if info.get("run_id") != generator.run_id:
         raise UserError(
             f"{folder}: directions were found for run {info.get('run_id')!r} ({info.get('run')}), "
-            f"not for {generator.run_id!r} ({generator.run}); run augmentor directions on this run"
+            f"not for {generator.run_id!r} ({generator.where}); run augmentor directions on this run"
         )
     for name, vector in tensors.items():
         if vector.shape != (generator.latent_dim,):

@@ -1,6 +1,6 @@
 """Editing along a latent direction: move a sample's code by ``strength`` × the unit direction.
 
-Rows are samples (seed codes, or image files encoded by a VAE), columns are strengths. With
+Rows are samples (seed codes, or image files encoded, or inverted for a DCGAN), columns are strengths. With
 ``condition_on`` the other direction is projected out first (d' = d − (d·o)o, renormalised), so
 the edit leaves that attribute's projection unchanged.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from augmentor.core.errors import UserError
-from augmentor.generative.generator import LoadedGenerator, load_generator
+from augmentor.generative.generator import Generator
 from augmentor.latent.directions import load_directions
 
 DEFAULT_SEEDS = (0, 1, 2, 3)
@@ -31,8 +31,8 @@ class EditResult:
     seeds: list[int]
     label: int
     direction: str
-    pipeline_extra: str
-    generator: LoadedGenerator
+    condition_on: str | None  # the direction projected out first, if any
+    generator: Generator
 
 
 def parse_direction_spec(text: str, flag: str = "--direction") -> tuple[Path, str]:
@@ -70,7 +70,7 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def named_direction(generator: LoadedGenerator, spec: str, flag: str = "--direction") -> tuple[str, torch.Tensor]:
+def named_direction(generator: Generator, spec: str, flag: str = "--direction") -> tuple[str, torch.Tensor]:
     """The unit vector of ``DIR:NAME`` (checked against the run), with the known names on error."""
     folder, name = parse_direction_spec(spec, flag)
     directions = load_directions(folder, generator)
@@ -90,7 +90,7 @@ def condition(direction: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     return rest / norm
 
 
-def edit_direction(generator: LoadedGenerator, spec: str, condition_on: str | None = None) -> tuple[str, torch.Tensor]:
+def edit_direction(generator: Generator, spec: str, condition_on: str | None = None) -> tuple[str, torch.Tensor]:
     """The edit direction of ``spec``, with ``condition_on``'s direction projected out when given."""
     name, direction = named_direction(generator, spec)
     if condition_on is not None:
@@ -117,7 +117,7 @@ def edit(
         raise UserError("give --seeds or --images, not both")
     if not strengths:
         raise UserError("give at least one strength")
-    generator = load_generator(run)
+    generator = Generator.from_run(run)
     if class_name is not None and not generator.conditional and len(generator.class_names) > 1:
         raise UserError(f"{run}: an unconditional model cannot make images of a chosen class; leave out --class")
     label = generator.class_index(class_name) if class_name is not None else 0
@@ -133,8 +133,8 @@ def edit(
     steps = torch.tensor(strengths, dtype=torch.float32)
     moved = (codes.float()[:, None, :] + steps[None, :, None] * vector[None, None, :]).reshape(-1, codes.shape[1])
     labels = np.full(len(moved), label, dtype=np.int64)
-    pixels = generator.render(moved, labels, "cpu")
-    extra = f" condition-on={parse_direction_spec(condition_on, '--condition-on')[1]}" if condition_on else ""
+    pixels = generator.decode(moved, labels, device="cpu")
+    other = parse_direction_spec(condition_on, "--condition-on")[1] if condition_on else None
     return EditResult(
         pixels.reshape(len(codes), len(strengths), *pixels.shape[1:]),
         [float(s) for s in strengths],
@@ -142,7 +142,7 @@ def edit(
         row_seeds,
         label,
         name,
-        extra,
+        other,
         generator,
     )
 
@@ -167,7 +167,9 @@ def write_edit(result: EditResult, out: Path, *, overwrite: bool = False, comman
             "run_id": generator.run_id,
             "seed": result.seeds[r],
             "parent": result.parents[r],
-            "pipeline": f"direction={result.direction} strength={result.strengths[c]:g}{result.pipeline_extra}",
+            "direction": result.direction,
+            "strength": result.strengths[c],
+            "pipeline": f"condition-on={result.condition_on}" if result.condition_on else None,
         }
         for r in range(rows)
         for c in range(columns)

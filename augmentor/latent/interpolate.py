@@ -16,7 +16,7 @@ import torch
 
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output_file, write_file_atomic
-from augmentor.generative.generator import LoadedGenerator, load_generator
+from augmentor.generative.generator import Generator
 
 METHODS = ("slerp", "lerp")
 
@@ -53,7 +53,7 @@ class Endpoint:
     label: int
 
 
-def resolve_endpoint(generator: LoadedGenerator, text: str, seed: int, label: int = 0) -> Endpoint:
+def resolve_endpoint(generator: Generator, text: str, seed: int, label: int = 0) -> Endpoint:
     """``text`` is a seed (``7``), a class (``Sneaker``, with ``seed``'s code) or an image file.
 
     ``label`` is the class of seed and image endpoints (conditional models).
@@ -62,20 +62,20 @@ def resolve_endpoint(generator: LoadedGenerator, text: str, seed: int, label: in
         return Endpoint(generator.latents(np.array([0]), int(text))[0], label)
     if text in generator.class_names:
         if not generator.conditional:
-            raise UserError(f"{generator.run}: an unconditional model has no class to move to ({text!r})")
+            raise UserError(f"{generator.where}: an unconditional model has no class to move to ({text!r})")
         return Endpoint(generator.latents(np.array([0]), seed)[0], generator.class_names.index(text))
     path = Path(text)
     if path.is_file():
         return Endpoint(encode_image(generator, path, label), label)
     raise UserError(
-        f"--from/--to {text!r}: not a seed, a class of {generator.run} ({', '.join(generator.class_names)}), "
+        f"--from/--to {text!r}: not a seed, a class of {generator.where} ({', '.join(generator.class_names)}), "
         "or an image file"
     )
 
 
-def encode_image(generator: LoadedGenerator, path: Path, label: int = 0) -> torch.Tensor:
-    """The latent code of one image file: a VAE's encoder mean, or a DCGAN inversion (``augmentor project``)."""
-    if generator.kind != "vae":
+def encode_image(generator: Generator, path: Path, label: int = 0) -> torch.Tensor:
+    """The latent code of one image file: the encoder's mean, or an inversion (``augmentor project``) without one."""
+    if not generator.can_encode:
         from augmentor.latent.inversion import project
 
         class_name = generator.class_names[label] if generator.conditional else None
@@ -84,10 +84,7 @@ def encode_image(generator: LoadedGenerator, path: Path, label: int = 0) -> torc
     from augmentor.latent.inversion import read_model_image
 
     image = read_model_image(generator, path)
-    pixels = torch.tensor(image).float()[None] / 255  # a copy: decoded arrays may be read-only
-    with torch.no_grad():
-        mu, _ = generator.module.cpu().encode(pixels, torch.tensor([label]) if generator.conditional else None)
-    return mu[0]
+    return generator.encode(image[None], np.array([label]), device="cpu")[0]
 
 
 def interpolation_rows(
@@ -97,7 +94,7 @@ def interpolation_rows(
     method: str = "slerp",
     seed: int = 0,
     class_name: str | None = None,
-) -> tuple[list[np.ndarray], LoadedGenerator]:
+) -> tuple[list[np.ndarray], Generator]:
     """One row of ``steps`` uint8 C×H×W images per (from, to) pair."""
     if method not in METHODS:
         raise UserError(f"--method {method!r} is unknown; use one of {', '.join(METHODS)}")
@@ -105,7 +102,7 @@ def interpolation_rows(
         raise UserError(f"--steps must be at least 2, got {steps}")
     if not pairs:
         raise UserError("give at least one --from A --to B pair")
-    generator = load_generator(run)
+    generator = Generator.from_run(run)
     label = generator.class_index(class_name) if class_name is not None else 0
     t = torch.linspace(0, 1, steps)
     rows = []
@@ -115,11 +112,11 @@ def interpolation_rows(
         if a.label != b.label:  # class endpoints: the code stays, the class embedding moves
             codes = a.code[None].repeat(steps, 1)
         labels = _label_path(generator, a.label, b.label, t)
-        rows.append(_render_path(generator, codes, labels))
+        rows.append(generator.decode(codes, labels, device="cpu"))
     return rows, generator
 
 
-def _label_path(generator: LoadedGenerator, start: int, end: int, t: torch.Tensor) -> torch.Tensor | None:
+def _label_path(generator: Generator, start: int, end: int, t: torch.Tensor) -> torch.Tensor | None:
     """Per step, class weights blending ``start`` into ``end`` (None for an unconditional model)."""
     if not generator.conditional:
         return None
@@ -127,13 +124,6 @@ def _label_path(generator: LoadedGenerator, start: int, end: int, t: torch.Tenso
     weights[:, start] += 1 - t
     weights[:, end] += t
     return weights
-
-
-def _render_path(generator: LoadedGenerator, codes: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
-    module = generator.module.cpu().eval()
-    with torch.no_grad():
-        pixels = module.to_unit(module(codes, labels)).clamp(0, 1)
-    return (pixels * 255).round().to(torch.uint8).numpy()
 
 
 def write_interpolation(rows: list[np.ndarray], out: Path, overwrite: bool = False) -> Path:

@@ -20,7 +20,8 @@ import torch
 
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import staged_output
-from augmentor.generative.generator import LoadedGenerator, load_generator
+from augmentor.data.measures import mse, ssim
+from augmentor.generative.generator import Generator
 
 LEARNING_RATE = 0.05
 BASELINE_CODES = 4  # random codes averaged for the random-code MSE
@@ -42,7 +43,7 @@ class Projection:
 
 @dataclass
 class ProjectionResult:
-    generator: LoadedGenerator
+    generator: Generator
     images: list[Projection]
     class_name: str | None
     features_run: Path | None
@@ -56,7 +57,7 @@ class ProjectionResult:
         }
         return {
             "run_id": self.generator.run_id,
-            "run": str(self.generator.run),
+            "run": self.generator.where,
             "kind": self.generator.kind,
             "features": str(self.features_run) if self.features_run else None,
             "note": self.note,
@@ -75,7 +76,7 @@ class ProjectionResult:
         }
 
 
-def read_model_image(generator: LoadedGenerator, path: Path) -> np.ndarray:
+def read_model_image(generator: Generator, path: Path) -> np.ndarray:
     """One image file as uint8 C×H×W, refused unless it has the model's shape (with a conversion hint)."""
     from augmentor.data.decode import BadImageFile, decode_image
 
@@ -85,7 +86,7 @@ def read_model_image(generator: LoadedGenerator, path: Path) -> np.ndarray:
         image = decode_image(path).transpose(2, 0, 1)
     except BadImageFile as exc:
         raise UserError(f"{path}: {exc}") from None
-    expected = tuple(generator.config["image_shape"])
+    expected = generator.image_shape
     if image.shape != expected:
         raise UserError(
             f"{path}: image is {'×'.join(map(str, image.shape))} (C×H×W) but the model takes "
@@ -98,31 +99,28 @@ class _FeatureLoss:
     """MSE between a classifier's penultimate features of two [0, 1] batches (gradients flow)."""
 
     def __init__(self, run: Path, device: torch.device) -> None:
-        from augmentor.classifiers.classifier import load_classifier
+        from augmentor.classifiers.classifier import Classifier
 
-        loaded = load_classifier(run)
-        self.model = loaded.model.eval().to(device)
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(False)
-        self.mean, self.std = loaded.normalisation(device)
-        self.image_shape = tuple(int(v) for v in loaded.config["image_shape"])
+        self.classifier = Classifier.from_run(run).to(device)
+        self.classifier.model.requires_grad_(False)  # gradients flow to the pixels only
+        self.image_shape = self.classifier.image_shape
 
     def features(self, pixels01: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_features((pixels01 - self.mean) / self.std).flatten(1)
+        return self.classifier.model.forward_features(self.classifier.standardise(pixels01))
 
     def __call__(self, pixels01: torch.Tensor, target_features: torch.Tensor) -> torch.Tensor:
         return ((self.features(pixels01) - target_features) ** 2).mean(dim=1)
 
 
 def _feature_loss(
-    generator: LoadedGenerator, features_run: Path | None, feature_weight: float, device: torch.device
+    generator: Generator, features_run: Path | None, feature_weight: float, device: torch.device
 ) -> tuple[_FeatureLoss | None, Path | None, str | None]:
     """The feature term: ``--features RUN``, else the shipped classifier when it fits, else none (with a note)."""
     from augmentor.metrics.features import DEFAULT_FEATURES_RUN
 
     if feature_weight <= 0:
         return None, None, None
-    shape = tuple(generator.config["image_shape"])
+    shape = generator.image_shape
     if features_run is not None:
         loss = _FeatureLoss(Path(features_run), device)
         if loss.image_shape != shape:
@@ -170,27 +168,6 @@ def _optimise(
         return z.detach(), losses(z)
 
 
-def _decode(module: Any, codes: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
-    with torch.no_grad():
-        pixels = module.to_unit(module(codes, labels)).clamp(0, 1)
-    return (pixels * 255).round().to(torch.uint8).cpu().numpy()
-
-
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a.astype(np.float64) / 255 - b.astype(np.float64) / 255) ** 2))
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """scikit-image's structural similarity of two uint8 C×H×W images."""
-    from skimage.metrics import structural_similarity
-
-    side = min(a.shape[1:])
-    win_size = min(7, side if side % 2 else side - 1)
-    if a.shape[0] == 1:
-        return float(structural_similarity(a[0], b[0], data_range=255, win_size=win_size))
-    return float(structural_similarity(a, b, data_range=255, win_size=win_size, channel_axis=0))
-
-
 def project(
     run: Path,
     image_paths: list[Path],
@@ -215,32 +192,30 @@ def project(
         raise UserError(f"--restarts must be at least 1, got {restarts}")
     if feature_weight < 0:
         raise UserError(f"--feature-weight must not be negative, got {feature_weight}")
-    generator = load_generator(Path(run))
+    generator = Generator.from_run(Path(run))
     if generator.conditional and class_name is None:
         raise UserError(
-            f"{generator.run}: the model is conditional; pass --class C for the images "
+            f"{generator.where}: the model is conditional; pass --class C for the images "
             f"(one of: {', '.join(generator.class_names)})"
         )
     if not generator.conditional and class_name is not None:
-        raise UserError(f"{generator.run}: an unconditional model has no classes; leave out --class {class_name}")
+        raise UserError(f"{generator.where}: an unconditional model has no classes; leave out --class {class_name}")
     label = generator.class_index(class_name) if class_name is not None else 0
     originals = np.stack([read_model_image(generator, Path(p)) for p in image_paths])
     device_ = resolve_device(device)
 
-    module = generator.module.to(device_).eval()
-    for parameter in module.parameters():
-        parameter.requires_grad_(False)
+    module = generator.module.to(device_)  # its parameters are frozen: gradients flow to the codes only
     n = len(originals)
     targets = torch.from_numpy(originals).float().to(device_) / 255
 
     def labels_for(count: int) -> torch.Tensor | None:
         return torch.full((count,), label, dtype=torch.long, device=device_) if generator.conditional else None
 
-    optimise = generator.kind == "dcgan" or refine_steps > 0
+    optimise = not generator.can_encode or refine_steps > 0
     feature_loss, used_features, note = (
         _feature_loss(generator, features_run, feature_weight, device_) if optimise else (None, None, None)
     )
-    if generator.kind == "dcgan":
+    if not generator.can_encode:
         starts = generator.latents(np.arange(BASELINE_CODES, BASELINE_CODES + n * restarts), seed).to(device_)
         repeated = targets.repeat(restarts, 1, 1, 1)  # row r·n + i is restart r of image i
         codes, losses = _optimise(
@@ -250,16 +225,16 @@ def project(
         codes = codes.view(restarts, n, -1)[best, torch.arange(n, device=device_)]
         settings = {"steps": steps, "restarts": restarts}
     else:
-        with torch.no_grad():
-            codes, _ = module.encode(targets, labels_for(n))
+        codes = generator.encode(originals, labels_for(n), device=device_).to(device_)
         if refine_steps:
             codes, _ = _optimise(module, codes, labels_for(n), targets, refine_steps, feature_weight, feature_loss)
         settings = {"refine_steps": refine_steps}
     settings.update({"feature_weight": feature_weight if feature_loss is not None else 0.0, "seed": seed})
 
-    reconstructions = _decode(module, codes, labels_for(n))
-    baseline_codes = generator.latents(np.arange(BASELINE_CODES), seed).to(device_)
-    baseline = _decode(module, baseline_codes, labels_for(BASELINE_CODES))
+    reconstructions = generator.decode(codes, labels_for(n), device=device_)
+    baseline = generator.decode(
+        generator.latents(np.arange(BASELINE_CODES), seed), labels_for(BASELINE_CODES), device=device_
+    )
     images = [
         Projection(
             path=Path(path),
@@ -267,9 +242,9 @@ def project(
             reconstruction=reconstructions[i],
             code=codes[i].float().cpu().numpy(),
             label=label,
-            mse=_mse(originals[i], reconstructions[i]),
+            mse=mse(originals[i], reconstructions[i]),
             ssim=ssim(originals[i], reconstructions[i]),
-            random_code_mse=float(np.mean([_mse(originals[i], random) for random in baseline])),
+            random_code_mse=float(np.mean([mse(originals[i], random) for random in baseline])),
         )
         for i, path in enumerate(image_paths)
     ]

@@ -13,11 +13,11 @@ import torch
 from augmentor.classic.quotas import per_class_parents
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
-from augmentor.generative.generator import LoadedGenerator
+from augmentor.generative.generator import Generator
 
 
 def jitter(
-    generator: LoadedGenerator,
+    generator: Generator,
     real: ImageSet,
     per_class: int,
     *,
@@ -32,7 +32,7 @@ def jitter(
 
 
 def jitter_parents(
-    generator: LoadedGenerator,
+    generator: Generator,
     real: ImageSet,
     parents: np.ndarray,
     *,
@@ -44,31 +44,30 @@ def jitter_parents(
     """One jittered decoding of each ``real`` image at ``parents`` (labels matched to the model by name)."""
     from augmentor.core.device import resolve_device
 
-    if generator.kind != "vae":
-        raise UserError(f"{generator.run}: latent jitter needs a VAE (its encoder); this is a {generator.kind} run")
+    if not generator.can_encode:
+        raise UserError(
+            f"{generator.where}: latent jitter needs a model with an encoder (a VAE); this is a {generator.kind} run"
+        )
     if sigma < 0:
         raise UserError(f"latent jitter: sigma must be at least 0, got {sigma}")
-    if tuple(generator.config["image_shape"]) != (real.channels, *real.size):
+    if generator.image_shape != (real.channels, *real.size):
         raise UserError(
-            f"{generator.run}: the VAE takes {generator.config['image_shape']} images, the data has "
+            f"{generator.where}: the model takes {list(generator.image_shape)} images, the data has "
             f"{[real.channels, *real.size]}"
         )
     to_model = np.array([generator.class_index(name) for name in real.class_names], np.int64)
-    target = torch.device(resolve_device(device))
-    module = generator.module.to(target).eval()
+    target = resolve_device(device)
     noise_source = torch.Generator().manual_seed(seed)
     out = []
-    with torch.inference_mode():
-        for start in range(0, len(parents), batch_size):
-            index = parents[start : start + batch_size]
-            pixels = torch.from_numpy(real.images[index]).to(target).float() / 255
-            labels = torch.from_numpy(to_model[real.labels[index]]).to(target) if generator.conditional else None
-            mu, logvar = module.encode(pixels, labels)
-            noise = torch.randn(mu.shape, generator=noise_source).to(target)
-            # Posterior spread plus sigma of the prior's: near-copies at sigma 0, freer variations above.
-            z = mu + noise * (torch.exp(0.5 * logvar) + sigma)
-            decoded = module(z, labels).clamp(0, 1)
-            out.append((decoded * 255).round().to(torch.uint8).cpu().numpy())
+    # Batch by batch, so the noise of each batch is drawn as one block whatever the number of parents.
+    for start in range(0, len(parents), batch_size):
+        index = parents[start : start + batch_size]
+        labels = to_model[real.labels[index]]
+        mu, logvar = generator.posterior(real.images[index], labels, device=target, batch_size=batch_size)
+        noise = torch.randn(mu.shape, generator=noise_source)
+        # Posterior spread plus sigma of the prior's: near-copies at sigma 0, freer variations above.
+        z = mu + noise * (torch.exp(0.5 * logvar) + sigma)
+        out.append(generator.decode(z, labels, device=target, batch_size=batch_size))
     images = np.concatenate(out) if out else np.zeros((0, *real.images.shape[1:]), np.uint8)
     provenance = [
         {
@@ -76,7 +75,7 @@ def jitter_parents(
             "parent": real.provenance[p].get("origin", f"#{p}"),
             "run_id": generator.run_id,
             "seed": seed,
-            "pipeline": f"sigma={sigma:g}",
+            "sigma": float(sigma),
         }
         for p in parents.tolist()
     ]

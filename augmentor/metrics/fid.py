@@ -3,9 +3,9 @@
 torchmetrics accepts any ``nn.Module`` as ``feature`` (with a ``num_features`` attribute it is not probed
 with a dummy 299×299 image), so both routes below are torchmetrics' own arithmetic:
 
-- ``fid_metric`` / ``kid_metric`` wrap a ``ClassifierFeatures`` module: update them with uint8 images
-  (``normalize=False``), as with torchmetrics' defaults;
-- ``frechet_distance`` / ``kernel_distance`` take features already extracted (``extract_features``) and
+- ``fid_metric`` / ``kid_metric`` take a ``Classifier`` (or any feature module): update them with uint8
+  images (``normalize=False``), as with torchmetrics' defaults;
+- ``frechet_distance`` / ``kernel_distance`` take features already extracted (``Classifier.features``) and
   feed them through a pass-through module, so one extraction of the real set serves several comparisons
   (``score`` compares the real train sample with the generated images and with the real test sample).
 """
@@ -13,8 +13,12 @@ with a dummy 299×299 image), so both routes below are torchmetrics' own arithme
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from augmentor.classifiers.classifier import Classifier
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
@@ -31,20 +35,29 @@ class PrecomputedFeatures(torch.nn.Module):
         return features.double()
 
 
-def fid_metric(feature: torch.nn.Module):
-    """torchmetrics' FrechetInceptionDistance over ``feature`` (uint8 inputs, no Inception instantiated)."""
+def _module(feature: Classifier | torch.nn.Module) -> torch.nn.Module:
+    from augmentor.classifiers.classifier import Classifier
+    from augmentor.metrics.features import FeatureModule
+
+    return FeatureModule(feature) if isinstance(feature, Classifier) else feature
+
+
+def fid_metric(feature: Classifier | torch.nn.Module):
+    """torchmetrics' FrechetInceptionDistance in ``feature``'s features (uint8 inputs, no Inception instantiated)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    return FrechetInceptionDistance(feature=feature, normalize=False, reset_real_features=False)
+    return FrechetInceptionDistance(feature=_module(feature), normalize=False, reset_real_features=False)
 
 
-def kid_metric(feature: torch.nn.Module, subset_size: int = KID_SUBSET_SIZE, subsets: int = KID_SUBSETS):
-    """torchmetrics' KernelInceptionDistance over ``feature`` (cubic polynomial kernel, ``subsets`` draws)."""
+def kid_metric(feature: Classifier | torch.nn.Module, subset_size: int = KID_SUBSET_SIZE, subsets: int = KID_SUBSETS):
+    """torchmetrics' KernelInceptionDistance in ``feature``'s features (cubic polynomial kernel, ``subsets`` draws)."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        return KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=subset_size, normalize=False)
+        return KernelInceptionDistance(
+            feature=_module(feature), subsets=subsets, subset_size=subset_size, normalize=False
+        )
 
 
 def _check(real: torch.Tensor, fake: torch.Tensor) -> None:

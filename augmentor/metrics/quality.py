@@ -1,4 +1,4 @@
-"""Diversity (mean pairwise SSIM), memorisation (nearest real image) and classification accuracy score.
+"""Memorisation (nearest real image) and classification accuracy score (diversity: ``data.measures``).
 
 Memorisation is measured in pixel space, not in classifier features: a copy is a copy whatever a
 classifier thinks of it, and pixel distance needs no model. The distance is the RMS difference per pixel
@@ -16,17 +16,8 @@ import numpy as np
 from augmentor.data.imageset import ImageSet
 
 DEFAULT_MEMORISATION_THRESHOLD = 0.04
-DIVERSITY_SAMPLE = 64
 _QUERY_BATCH = 1024
 _POOL_BATCH = 8192
-
-
-def diversity(images: np.ndarray, sample: int = DIVERSITY_SAMPLE, seed: int = 0) -> float:
-    """Mean SSIM over all pairs of a seeded sample of uint8 N×C×H×W images (lower: more varied)."""
-    from augmentor.generative.train import mean_pairwise_ssim
-
-    picked = np.random.default_rng(seed).permutation(len(images))[:sample]
-    return mean_pairwise_ssim(images[np.sort(picked)], limit=sample)
 
 
 def nearest_real_distances(
@@ -84,21 +75,10 @@ def classification_accuracy_score(
     batch_size: int = 128,
 ) -> float:
     """Accuracy on ``test`` of a classifier trained on ``train`` alone for a fixed step budget (CAS)."""
-    import torch
+    from augmentor.classifiers.evaluate import align_classes
+    from augmentor.classifiers.train import TrainConfig, train_classifier
 
-    from augmentor.classifiers.evaluate import evaluate_tensors
-    from augmentor.classifiers.train import TrainConfig, align_classes, train_classifier
-    from augmentor.core.device import resolve_device, to_device
-
-    test = align_classes(train.class_names, test)
+    align_classes(train.class_names, test)  # differing classes fail here, before any training
     config = TrainConfig(arch=arch, steps=steps, batch_size=batch_size, seed=seed, device=device, evals=1)
     # No test set during training: it would be evaluated twice (last step and final).
-    result = train_classifier(train, config, show_progress=False)
-    where = resolve_device(device)
-    model = result.model.to(where)
-    normalisation = result.config["normalisation"]
-    mean = torch.tensor(normalisation["mean"], device=where).view(-1, 1, 1)
-    std = torch.tensor(normalisation["std"], device=where).view(-1, 1, 1)
-    images, labels = to_device(test, where)
-    scores = evaluate_tensors(model, images, labels, mean, std, len(train.class_names))
-    return float(scores["accuracy"])
+    return train_classifier(train, config).evaluate(test)["accuracy"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.metrics.quality import DEFAULT_MEMORISATION_THRESHOLD
+
+if TYPE_CHECKING:
+    from augmentor.classifiers.classifier import Classifier
 
 DEFAULT_N = 2000
 DEFAULT_CAS_STEPS = 300
@@ -59,16 +62,14 @@ def noise_images(like: ImageSet, n: int, seed: int = 0) -> ImageSet:
 
 def _generated(run: Path, n: int, seed: int, device: str) -> tuple[ImageSet, str, bool]:
     """``n`` images of a DCGAN/VAE run (class-balanced when conditional), its kind, and whether labelled."""
-    from augmentor.generative.generator import balanced_labels, load_generator
+    from augmentor.generative.generator import Generator, balanced_labels
 
-    generator = load_generator(run)
+    generator = Generator.from_run(run)
     if generator.conditional:
         per_class = math.ceil(n / len(generator.class_names))
         labels = balanced_labels(len(generator.class_names), per_class)[:n]
         return generator.generate(labels, seed, device=device), generator.kind, True
-    from augmentor.core.device import resolve_device
-
-    pixels = generator.render(generator.latents(np.arange(n), seed), None, resolve_device(device))
+    pixels = generator.decode(generator.latents(np.arange(n), seed), device=device)
     images = ImageSet(pixels, np.zeros(n, dtype=np.int64), list(generator.class_names))
     return images, generator.kind, False
 
@@ -122,7 +123,7 @@ def score(
     """Score a DCGAN/VAE run, a folder of images, or ``baseline="noise"`` against ``real_src``."""
     from augmentor.core.console import warn
     from augmentor.data.readers import open_dataset
-    from augmentor.metrics.features import load_features
+    from augmentor.metrics.features import FEATURES_FIX, load_features
 
     started = time.perf_counter()
     if n < 2:
@@ -138,7 +139,7 @@ def score(
         warn(f"{real_src} has no test split; {held} train images are held out as the real reference")
     # The feature classifier is checked before anything is generated, so a wrong --features fails fast.
     features = load_features(features_run)
-    features.check_images(train.images, real_src)
+    features.check_images(train, real_src, FEATURES_FIX)
     fake, kind, labelled = _target(target, baseline, train, n, seed, device, options)
     if (fake.channels, *fake.size) != (train.channels, *train.size):
         raise UserError(
@@ -180,7 +181,7 @@ def score_images(
     train: ImageSet,
     test: ImageSet,
     *,
-    features: Any = None,
+    features: Classifier | Path | str | None = None,
     n: int = DEFAULT_N,
     seed: int = 0,
     device: str = "auto",
@@ -192,16 +193,18 @@ def score_images(
 ) -> dict[str, Any]:
     """The scores of in-memory ``fake`` images against a real ``train``/``test`` pair (see module doc).
 
-    ``features`` is a ``ClassifierFeatures``, a classifier run folder, or None for the shipped one;
+    ``features`` is a ``Classifier``, a classifier run folder, or None for the shipped one;
     ``memorisation_pool`` defaults to ``train`` (all of it, not the ``n`` sample).
     """
-    from augmentor.classifiers.train import align_classes
+    from augmentor.classifiers.classifier import Classifier
+    from augmentor.classifiers.evaluate import align_classes
     from augmentor.core.device import resolve_device
-    from augmentor.metrics.features import ClassifierFeatures, extract_features, load_features
+    from augmentor.data.measures import diversity
+    from augmentor.metrics.features import FEATURES_FIX, load_features
     from augmentor.metrics.fid import frechet_distance, kernel_distance
-    from augmentor.metrics.quality import classification_accuracy_score, diversity, nearest_real_distances
+    from augmentor.metrics.quality import classification_accuracy_score, nearest_real_distances
 
-    if not isinstance(features, ClassifierFeatures):
+    if not isinstance(features, Classifier):
         features = load_features(Path(features) if features is not None else None)
     where = resolve_device(device)
     count = min(n, len(fake), len(train), len(test))
@@ -210,8 +213,9 @@ def score_images(
     fake_n = _sample(fake, count, seed, 4)
     train_n, test_n = _sample(train, count, seed, 5), _sample(test, count, seed, 6)
     for images, what in ((fake_n, "the images to score"), (train_n, "the real images")):
-        features.check_images(images.images, what)
-    f_fake, f_train, f_test = (extract_features(features, s.images, where) for s in (fake_n, train_n, test_n))
+        features.check_images(images, what, FEATURES_FIX)
+    features.to(where)
+    f_fake, f_train, f_test = (features.features(s) for s in (fake_n, train_n, test_n))
     fid, f0 = frechet_distance(f_train, f_fake), frechet_distance(f_train, f_test)
     kid_mean, kid_std = kernel_distance(f_train, f_fake, seed=seed)
     kid_real_mean, kid_real_std = kernel_distance(f_train, f_test, seed=seed)

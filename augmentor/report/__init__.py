@@ -1,1 +1,1 @@
-"""Everything a person looks at: rich tables, image grids and matplotlib plots (headless)."""
+"""Everything a person looks at: command summaries (JSON and rich view), tables, image grids and plots."""

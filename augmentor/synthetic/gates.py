@@ -6,73 +6,61 @@ is trained without label smoothing, so its softmax can approach 1 and a threshol
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
 
+if TYPE_CHECKING:
+    from augmentor.classifiers.classifier import Classifier
+
 JUDGE_ARCH = "fast"
 JUDGE_STEPS = 400
-_BATCH = 1024
 
 
-@dataclass
-class Judge:
-    """A classifier trained on the real images that scores synthetic ones (``model`` is None for one class)."""
+def train_judge(real: ImageSet, *, steps: int = JUDGE_STEPS, seed: int = 0, device: str = "auto") -> Classifier | None:
+    """The ``fast`` classifier of ``real`` alone, trained for a fixed step budget without label smoothing.
 
-    model: Any
-    class_names: list[str]
-    mean: list[float]
-    std: list[float]
-    device: str
-    record: dict[str, Any]
-
-
-def train_judge(real: ImageSet, *, steps: int = JUDGE_STEPS, seed: int = 0, device: str = "auto") -> Judge:
-    """Train the ``fast`` classifier on ``real`` alone for a fixed step budget (no label smoothing)."""
-    record = {"arch": JUDGE_ARCH, "steps": steps, "seed": seed, "label_smoothing": 0.0, "images": len(real)}
+    None when ``real`` has one class: every image's probability is then 1, there is nothing to learn.
+    """
     if len(real.class_names) == 1:
-        # With one class every image's probability is 1: nothing to learn.
-        return Judge(None, list(real.class_names), [], [], device, {**record, "steps": 0})
+        return None
     from augmentor.classifiers.train import TrainConfig, train_classifier
 
     config = TrainConfig(arch=JUDGE_ARCH, steps=steps, seed=seed, device=device, label_smoothing=0.0, evals=1)
     try:
-        result = train_classifier(real, config, show_progress=False)
+        return train_classifier(real, config)
     except UserError as exc:
         raise UserError(f"--min-confidence needs a classifier of the real images: {exc.message}") from None
-    norm = result.config["normalisation"]
-    return Judge(result.model, list(real.class_names), norm["mean"], norm["std"], device, record)
 
 
-def label_confidence(judge: Judge, images: ImageSet) -> np.ndarray:
-    """The judge's softmax probability of each image's own label (float32, one per image)."""
+def judge_record(real: ImageSet, steps: int, seed: int) -> dict[str, Any]:
+    """What a manifest records about ``train_judge(real, steps=steps, seed=seed)`` (0 steps for one class)."""
+    trained = len(real.class_names) > 1
+    return {
+        "arch": JUDGE_ARCH,
+        "steps": steps if trained else 0,
+        "seed": seed,
+        "label_smoothing": 0.0,
+        "images": len(real),
+    }
+
+
+def label_confidence(judge: Classifier | None, images: ImageSet) -> np.ndarray:
+    """The judge's softmax probability of each image's own label (float32, one per image; 1 without a judge)."""
+    if judge is None or len(images) == 0:
+        return np.ones(len(images), dtype=np.float32)
     if images.class_names != judge.class_names:
         raise ValueError("the images' classes differ from the judge's")
-    if judge.model is None or len(images) == 0:
-        return np.ones(len(images), dtype=np.float32)
     import torch
 
-    from augmentor.core.device import normalise, resolve_device, to_device
-
-    device = resolve_device(judge.device)
-    model = judge.model.to(device).eval()
-    mean = torch.tensor(judge.mean, device=device).view(-1, 1, 1)
-    std = torch.tensor(judge.std, device=device).view(-1, 1, 1)
-    pixels, labels = to_device(images, device)
-    out = []
-    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-        for start in range(0, len(pixels), _BATCH):
-            batch = normalise(pixels[start : start + _BATCH], mean, std).contiguous(memory_format=torch.channels_last)
-            probs = model(batch).float().softmax(1)
-            out.append(probs.gather(1, labels[start : start + _BATCH, None])[:, 0].cpu())
-    return torch.cat(out).numpy()
+    proba = judge.proba(images)
+    return proba[torch.arange(len(images)), torch.tensor(images.labels)].numpy()
 
 
-def confidence_mask(judge: Judge, images: ImageSet, min_confidence: float) -> np.ndarray:
+def confidence_mask(judge: Classifier | None, images: ImageSet, min_confidence: float) -> np.ndarray:
     """Keep an image when the judge gives its label a probability of at least ``min_confidence``."""
     return label_confidence(judge, images) >= min_confidence
 

@@ -1,0 +1,142 @@
+"""The source registry: every synthetic-image source honours the same contract (counts, seeds, provenance)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from augmentor.core.errors import UserError
+from augmentor.data.imageset import ImageSet
+from augmentor.synthetic.quota import Gates, fill_quota
+from augmentor.synthetic.sources import (
+    SOURCES,
+    SourceContext,
+    build_source,
+    parse_source,
+)
+from tests.conftest import make_shapes_folder
+
+# What each source's images must say about themselves in the manifest (besides ``source``).
+EXPECTED_FIELDS = {
+    "classic": ("parent", "pipeline", "seed"),
+    "dcgan": ("run_id", "seed", "latent_index"),
+    "vae": ("run_id", "seed", "latent_index"),
+    "vae-jitter": ("parent", "run_id", "seed", "sigma"),
+    "edit": ("run_id", "seed", "latent_index", "direction", "strength"),
+}
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory) -> Path:
+    return make_shapes_folder(tmp_path_factory.mktemp("sources") / "shapes", per_class=5, seed=4)
+
+
+@pytest.fixture(scope="module")
+def real(shapes: Path) -> ImageSet:
+    from augmentor.data.options import ReadOptions
+    from augmentor.data.readers import open_dataset
+
+    return open_dataset(str(shapes), ReadOptions()).train
+
+
+@pytest.fixture(scope="module")
+def runs(real: ImageSet, shapes: Path, tmp_path_factory) -> dict[str, Path]:
+    """Tiny DCGAN and VAE run folders trained on ``real``, and latent directions of the VAE."""
+    from augmentor.generative.train import GenerativeConfig, train_generative
+    from augmentor.latent.directions import find_directions, write_directions
+
+    base = tmp_path_factory.mktemp("source-runs")
+    for kind in ("dcgan", "vae"):
+        config = GenerativeConfig(kind=kind, steps=4, width=8, sample_every=4, device="cpu")
+        train_generative(real, config, base / kind)
+    directions = find_directions(base / "vae", str(shapes), "attribute:ink_area", "mean-diff", device="cpu")
+    write_directions(directions, base / "dirs")
+    return {"dcgan": base / "dcgan", "vae": base / "vae", "dirs": base / "dirs"}
+
+
+def spec_text(kind: str, runs: dict[str, Path]) -> str:
+    return {
+        "classic": "classic:light",
+        "dcgan": f"dcgan:{runs['dcgan']}",
+        "vae": f"vae:{runs['vae']}",
+        "vae-jitter": f"vae-jitter:{runs['vae']}:0.3",
+        "edit": f"edit:{runs['vae']}:{runs['dirs']}:ink_area:-1,1",
+    }[kind]
+
+
+def context(real: ImageSet, seed: int) -> SourceContext:
+    from augmentor.generative.generator import Generator
+
+    return SourceContext(real, seed, lambda kind, run: Generator.from_run(Path(run)), device="cpu")
+
+
+def test_every_registered_source_is_covered():
+    assert set(SOURCES) == set(EXPECTED_FIELDS)
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED_FIELDS))
+def test_source_contract(kind: str, real: ImageSet, runs: dict[str, Path]) -> None:
+    spec = parse_source(spec_text(kind, runs))
+    counts = np.array([2, 0, 3])
+    made = build_source(spec, context(real, 7)).make(counts, 0)
+    # Counts per class, in the real set's class order and with its shape.
+    assert made.class_names == real.class_names
+    assert np.bincount(made.labels, minlength=3).tolist() == counts.tolist()
+    assert made.images.shape[1:] == real.images.shape[1:] and made.images.dtype == np.uint8
+    # Provenance: the source's name and every field it owes the manifest.
+    source_name = "vae-jitter" if kind == "vae-jitter" else kind
+    for record in made.provenance:
+        assert record["source"] == source_name
+        assert all(record.get(key) is not None for key in EXPECTED_FIELDS[kind]), record
+    # Determinism: the same seed stream gives the same images; another round or stream gives others.
+    again = build_source(spec, context(real, 7))
+    assert np.array_equal(again.make(counts, 0).images, made.images)
+    other = build_source(spec, context(real, 8)).make(counts, 0)
+    assert not np.array_equal(other.images, made.images)
+
+
+@pytest.mark.parametrize("kind", ["classic", "vae"])
+def test_rounds_continue_the_stream(kind: str, real: ImageSet, runs: dict[str, Path]) -> None:
+    source = build_source(parse_source(spec_text(kind, runs)), context(real, 3))
+    first = source.make(np.array([5, 5, 5]), 0)
+    second = source.make(np.array([5, 5, 5]), 1)
+    assert not np.array_equal(first.images, second.images)
+    if kind == "classic":  # parents in shuffled passes: each image once per round of five
+        assert sorted(p["parent"] for p in first.provenance) == sorted(p["parent"] for p in second.provenance)
+    else:
+        assert max(p["latent_index"] for p in first.provenance) < min(p["latent_index"] for p in second.provenance)
+
+
+def test_gated_fill_meets_the_quota_or_reports_the_shortfall(real: ImageSet, runs: dict[str, Path]) -> None:
+    source = build_source(parse_source(spec_text("classic", runs)), context(real, 1))
+    empty = real.take(np.zeros(0, np.int64))
+    # A dedupe distance no copy can reach: every round is rejected, and the budget ends the loop.
+    images, stats = fill_quota(source, np.array([3, 3, 3]), Gates(real, dedupe=2.0, device="cpu"), empty)
+    assert len(images) == 0 and stats["kept"].tolist() == [0, 0, 0]
+    assert stats["generated"].tolist() == [24, 24, 24] and stats["dropped"]["dedupe"] == 72
+    images, stats = fill_quota(source, np.array([3, 3, 3]), Gates(real, dedupe=0.0, device="cpu"), empty)
+    assert np.bincount(images.labels).tolist() == [3, 3, 3] and stats["rounds"] == 1
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("gan:x", "unknown source"),
+        ("dcgan", "name the run folder"),
+        ("vae-jitter:0.5", "name the run folder"),
+        ("vae-jitter:run:-1", "sigma must be"),
+        ("vae-gated:run", "unknown source"),  # gated sources belong to the gain experiment
+    ],
+)
+def test_bad_source_specs_are_refused_before_any_work(text: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        parse_source(text)
+
+
+def test_gain_specs_may_omit_the_run_and_be_gated() -> None:
+    spec = parse_source("vae-gated", where="--arms", allow_gated=True, need_run=False)
+    assert (spec.kind, spec.arg, spec.gated) == ("vae", None, True)
+    jitter = parse_source("vae-jitter:0.25", where="--arms", allow_gated=True, need_run=False)
+    assert (jitter.kind, jitter.arg) == ("vae-jitter", "0.25")
