@@ -146,7 +146,7 @@ ImageSize = Annotated[
 ]
 Channels = Annotated[
     int | None,
-    typer.Option("--channels", min=1, max=3, help="Convert every image explicitly to 1 or 3 channels."),
+    typer.Option("--channels", help="Convert every image explicitly to 1 (grey) or 3 (colour) channels."),
 ]
 SkipCorrupt = Annotated[
     bool, typer.Option("--skip-corrupt", help="Go on past unreadable files and report them (default: stop).")
@@ -176,13 +176,10 @@ def _read_options(
     skip_corrupt: bool,
     old_data: Path | None = None,
 ):
-    from augmentor.core.errors import UserError
     from augmentor.data.options import ReadOptions, parse_image_size
 
-    if channels not in (None, 1, 3):
-        raise UserError(f"--channels {channels} is not supported; use 1 (grey) or 3 (colour)")
     return ReadOptions(
-        data=_renamed(data_dir, old_data, "--data", "--data-dir"),
+        data_dir=_renamed(data_dir, old_data, "--data", "--data-dir"),
         image_size=parse_image_size(image_size),
         channels=channels,
         skip_corrupt=skip_corrupt,
@@ -383,14 +380,14 @@ Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present),
 @reports_errors
 def classify_archs(
     image_size: Annotated[int, typer.Option("--image-size", min=8, help="Input size for the counts.")] = 28,
-    channels: Annotated[int, typer.Option("--channels", min=1, max=3, help="Input channels (1 or 3).")] = 1,
+    channels: Annotated[int, typer.Option("--channels", help="Input channels: 1 (grey) or 3 (colour).")] = 1,
     num_classes: Annotated[int, typer.Option("--num-classes", min=2)] = 10,
     as_json: JsonFlag = False,
 ) -> None:
     """List the architectures with parameter counts and FLOPs per image at a given input size."""
-    from augmentor.classifiers.registry import describe_arch, list_archs
+    from augmentor.classifiers.registry import describe_archs
 
-    rows = [{"arch": info.name, **describe_arch(info.name, channels, image_size, num_classes)} for info in list_archs()]
+    rows = describe_archs(channels, image_size, num_classes)
     from augmentor.report.summaries import archs_view
 
     _show(rows, archs_view, as_json)
@@ -478,15 +475,6 @@ def classify_eval(
 PngOut = Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")]
 
 
-def _write_png(path: Path, draw: Callable[[], bytes], overwrite: bool) -> None:
-    """Refuse a taken ``path`` before drawing, then write the PNG atomically and print where it went."""
-    from augmentor.core.outdir import check_output_file, write_file_atomic
-
-    check_output_file(path, overwrite)
-    write_file_atomic(path, draw())
-    typer.echo(str(path))
-
-
 @inspect_app.command("filters")
 @reports_errors
 def inspect_filters(
@@ -495,9 +483,9 @@ def inspect_filters(
     overwrite: Overwrite = False,
 ) -> None:
     """Draw the first convolution's kernels (mid-grey is zero)."""
-    from augmentor.classifiers.inspect import filters_png
+    from augmentor.classifiers.inspect import write_filters
 
-    _write_png(out, lambda: filters_png(run), overwrite)
+    typer.echo(str(write_filters(run, out, overwrite)))
 
 
 @inspect_app.command("activations")
@@ -510,21 +498,9 @@ def inspect_activations(
     overwrite: Overwrite = False,
 ) -> None:
     """Draw each stage's feature maps for one image, with the predicted class."""
-    from augmentor.classifiers.inspect import activations_png
+    from augmentor.classifiers.inspect import write_activations
 
-    _write_png(out, lambda: activations_png(run, image, max_channels), overwrite)
-
-
-def _number_list(text: str, flag: str, kind: type) -> tuple:
-    from augmentor.core.errors import UserError
-
-    try:
-        values = tuple(kind(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        values = ()
-    if not values or min(values) <= 0:
-        raise UserError(f"{flag} {text!r}: give positive numbers separated by commas, e.g. 10,100")
-    return values
+    typer.echo(str(write_activations(run, image, out, max_channels, overwrite)))
 
 
 @app.command("gain")
@@ -572,17 +548,17 @@ def gain(
     as_json: JsonFlag = False,
 ) -> None:
     """Does augmentation help? Train the same classifier on every arm and compare on the test split."""
-    from augmentor.experiments.gain import GainConfig, print_summary, run_gain
+    from augmentor.experiments.gain import GainConfig, parse_numbers, run_gain
 
     config = GainConfig(
-        per_class=_number_list(per_class, "--per-class", int),
+        per_class=parse_numbers(per_class, "--per-class", int),
         arms=arms,
-        seeds=_renamed(draws, old_seeds, "--seeds", "--draws", 3),
+        draws=_renamed(draws, old_seeds, "--seeds", "--draws", 3),
         arch=arch,
         budget=budget,
         batch_size=batch_size,
         lr=lr,
-        synthetic_ratio=_number_list(synthetic_ratio, "--synthetic-ratio", float),
+        synthetic_ratio=parse_numbers(synthetic_ratio, "--synthetic-ratio", float),
         device=device,
         workers=workers,
         gen_steps=gen_steps,
@@ -591,11 +567,13 @@ def gain(
     )
     options = _read_options(data_dir, image_size, channels, False, old_data)
     result = run_gain(src, config, out, read_options=options, overwrite=overwrite, command=_command_line())
-    if as_json:
-        _print_json({"report": str(out / "report.md"), "summary": result.summary})
-        return
-    print_summary(result)
-    typer.echo(str(out / "report.md"))
+    from augmentor.report.summaries import gain_document, gain_stderr_table, gain_view
+
+    if not as_json:
+        from augmentor.core.console import stderr
+
+        stderr().print(gain_stderr_table(result))
+    _show(gain_document(result, out), gain_view, as_json)
 
 
 train_app = typer.Typer(help="Train DCGAN and VAE models on a dataset.", no_args_is_help=True)
@@ -605,23 +583,12 @@ app.add_typer(train_app, name="train")
 def _train_generative(
     kind: str, src: str, out: Path | None, resume: Path | None, overwrite: bool, options, as_json: bool, **flags: Any
 ) -> None:
-    from augmentor.core.errors import UserError
     from augmentor.generative.generator import train_run
     from augmentor.generative.train import GenerativeConfig
 
-    if resume is None and out is None:
-        raise UserError("give --out RUN for a new run, or --resume RUN to continue one")
-    if resume is not None and out is not None and resume != out:
-        raise UserError(f"--resume {resume} and --out {out} differ; give one of them (--resume continues in place)")
     config = GenerativeConfig(kind=kind, **flags)
     result = train_run(
-        src,
-        config,
-        resume or out,
-        read_options=options,
-        resume=resume is not None,
-        overwrite=overwrite,
-        command=_command_line(),
+        src, config, out, resume=resume, read_options=options, overwrite=overwrite, command=_command_line()
     )
     from augmentor.report.summaries import generative_train_document, generative_train_view
 
@@ -859,9 +826,9 @@ def score(
         memorisation_threshold=copy_distance,
         read_options=_read_options(data_dir, image_size, channels, False, old_data),
     )
-    from augmentor.metrics.score import score_table
+    from augmentor.report.summaries import score_view
 
-    _show(result, lambda document: [score_table(document)], as_json)
+    _show(result, score_view, as_json)
 
 
 @app.command("expand")
@@ -951,14 +918,20 @@ def interpolate(
     overwrite: Overwrite = False,
 ) -> None:
     """Walk the latent space between two seeds, two classes or two images (slerp or lerp)."""
-    from augmentor.core.errors import UserError
-    from augmentor.latent.interpolate import interpolation_rows, write_interpolation
+    from augmentor.latent.interpolate import interpolate_run
 
-    if len(start) != len(end):
-        raise UserError(f"give as many --to as --from ({len(start)} --from, {len(end)} --to)")
-    frames = _renamed(frames, old_steps, "--steps", "--frames", 8)
-    rows, _ = interpolation_rows(run, list(zip(start, end, strict=True)), frames, method, seed, class_name)
-    typer.echo(str(write_interpolation(rows, out, overwrite)))
+    written = interpolate_run(
+        run,
+        list(start),
+        list(end),
+        out,
+        frames=_renamed(frames, old_steps, "--steps", "--frames", 8),
+        method=method,
+        seed=seed,
+        class_name=class_name,
+        overwrite=overwrite,
+    )
+    typer.echo(str(written))
 
 
 @app.command("project")
@@ -995,23 +968,22 @@ def project_images(
     as_json: JsonFlag = False,
 ) -> None:
     """Project images into a generator's latent space: codes, reconstructions and their errors."""
-    from augmentor.core.outdir import check_output
-    from augmentor.latent.inversion import project, write_projection
+    from augmentor.latent.inversion import project_run
 
-    check_output(out, overwrite)
-    result = project(
+    result = project_run(
         run,
         list(images),
+        out,
         class_name=class_name,
-        steps=_renamed(inversion_steps, old_steps, "--steps", "--inversion-steps", 300),
+        inversion_steps=_renamed(inversion_steps, old_steps, "--steps", "--inversion-steps", 300),
         restarts=restarts,
         feature_weight=feature_weight,
         features_run=features,
         refine_steps=refine_steps,
         seed=seed,
         device=device,
+        overwrite=overwrite,
     )
-    write_projection(result, out, overwrite)
     from augmentor.report.summaries import projection_document, projection_view
 
     document = projection_document(result, out)
@@ -1040,11 +1012,20 @@ def directions(
     as_json: JsonFlag = False,
 ) -> None:
     """Find latent directions of classes or image attributes, scored on a held-out 20%."""
-    from augmentor.latent.directions import check_output, find_directions, write_directions
+    from augmentor.latent.directions import directions_run
 
-    check_output(out, overwrite)
-    result = find_directions(run, data, by, method, n=n, seed=seed, device=device)
-    write_directions(result, out, overwrite, _command_line())
+    result = directions_run(
+        run,
+        data,
+        out,
+        by=by,
+        method=method,
+        n=n,
+        seed=seed,
+        device=device,
+        overwrite=overwrite,
+        command=_command_line(),
+    )
     from augmentor.report.summaries import directions_document, directions_view
 
     _show(directions_document(result, out), directions_view, as_json)
@@ -1074,24 +1055,20 @@ def edit(
     overwrite: Overwrite = False,
 ) -> None:
     """Move samples along a latent direction: rows = samples, columns = strengths."""
-    from augmentor.core.outdir import check_output, check_output_file
-    from augmentor.latent.edit import edit as edit_samples
-    from augmentor.latent.edit import parse_seeds, parse_strengths, write_edit
+    from augmentor.latent.edit import edit_run, parse_seeds, parse_strengths
 
-    if out.suffix.lower() == ".png":
-        check_output_file(out, overwrite)
-    else:
-        check_output(out, overwrite)
-    result = edit_samples(
+    edit_run(
         run,
         direction,
         parse_strengths(strengths),
+        out,
         condition_on=condition_on,
         seeds=parse_seeds(seeds) if seeds is not None else None,
         images=list(images) if images else None,
         class_name=class_name,
+        overwrite=overwrite,
+        command=_command_line(),
     )
-    write_edit(result, out, overwrite=overwrite, command=_command_line())
     typer.echo(str(out))
 
 

@@ -1,8 +1,8 @@
 """Benchmark: DCGAN / VAE training and sampling speed, ours against pytorch/examples-style loops.
 
-Every part uses the same architecture on both sides (``augmentor.generative.dcgan.Generator`` /
-``Discriminator`` and ``augmentor.generative.vae.ConvVAE``, conditional, ``--width``), the same batch size
-and the same number of optimiser steps, on the first ``--images`` Fashion-MNIST train images.
+Every part uses the same architecture on both sides (``augmentor.generative.dcgan.DCGANGenerator`` /
+``DCGANDiscriminator`` and ``augmentor.generative.vae.ConvVAE``, conditional, ``--width``), the same
+batch size and the same number of optimiser steps, on the first ``--images`` Fashion-MNIST train images.
 
 (a) DCGAN training images/s.
     ours   ``train_generative`` (data resident on the device, per-step seeded generators, EMA of the
@@ -29,7 +29,7 @@ and the same number of optimiser steps, on the first ``--images`` Fashion-MNIST 
 (c) Sampling.
     write  ours ``sample_run`` of ``--sample`` images (load the run, draw latents, render, encode the
            PNGs in worker processes, write the ImageFolder and manifest) against a peer loop: the plain
-           Generator with the run's weights (loaded untimed), one batch of 64 at a time, each image
+           DCGANGenerator with the run's weights (loaded untimed), one batch of 64 at a time, each image
            saved alone with ``torchvision.utils.save_image``. ``os.sync()`` runs untimed before each.
     memory ``Generator.decode`` on ``--render`` latent codes (drawn untimed, their time shown
            apart; one warm-up batch first, untimed) against the peer's batch-of-64 loop without saving
@@ -68,9 +68,8 @@ from augmentor.core.runs import read_weights
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
-from augmentor.generative.dcgan import Discriminator, Generator
-from augmentor.generative.generator import Generator as RunGenerator
-from augmentor.generative.generator import balanced_labels
+from augmentor.generative.dcgan import DCGANDiscriminator, DCGANGenerator
+from augmentor.generative.generator import Generator, balanced_labels
 from augmentor.generative.sample import SampleConfig, sample_run
 from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.generative.vae import ConvVAE
@@ -231,11 +230,11 @@ def time_peer_loop(step_fn, batches, steps: int, warmup: int, device: torch.devi
 
 
 def peer_dcgan(train: ImageSet, args: argparse.Namespace, device: torch.device, warmup: int) -> dict:
-    """pytorch/examples dcgan/main.py's loop on our Generator / Discriminator."""
+    """pytorch/examples dcgan/main.py's loop on our DCGANGenerator / DCGANDiscriminator."""
     torch.manual_seed(0)
     classes = len(train.class_names)
-    net_g = Generator(64, classes, train.channels, train.size[0], args.width).to(device)
-    net_d = Discriminator(classes, train.channels, train.size[0], args.width).to(device)
+    net_g = DCGANGenerator(64, classes, train.channels, train.size[0], args.width).to(device)
+    net_d = DCGANDiscriminator(classes, train.channels, train.size[0], args.width).to(device)
     criterion = torch.nn.BCEWithLogitsLoss()  # our D returns logits; the example's ends in a Sigmoid + BCELoss
     optimizer_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optimizer_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -307,10 +306,10 @@ def sample_ours(run: Path, count: int, device: torch.device, out: Path, batch_si
     return {"images": count, "files": count_files(out), "seconds": seconds, "images_per_s": count / seconds}
 
 
-def plain_generator(run: Path, device: torch.device) -> tuple[Generator, int]:
-    """The run's weights in a plain Generator, as a user of the example would load them."""
+def plain_generator(run: Path, device: torch.device) -> tuple[DCGANGenerator, int]:
+    """The run's weights in a plain DCGANGenerator, as a user of the example would load them."""
     config = json.loads((run / "config.json").read_text())
-    net_g = Generator(**config["model_args"])
+    net_g = DCGANGenerator(**config["model_args"])
     net_g.load_state_dict(read_weights(run))
     return net_g.to(device).eval(), int(config["model_args"]["num_classes"])
 
@@ -340,7 +339,7 @@ def sample_peer(run: Path, count: int, device: torch.device, out: Path, batch_si
 
 def render_ours(run: Path, count: int, device: torch.device) -> dict:
     """``Generator.decode`` on ``count`` codes after one untimed warm-up batch."""
-    generator = RunGenerator.from_run(run)
+    generator = Generator.from_run(run)
     start = time.perf_counter()
     z = generator.latents(np.arange(count), seed=0)
     latents_s = time.perf_counter() - start

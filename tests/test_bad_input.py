@@ -428,6 +428,17 @@ def test_channels_two_is_refused(tmp_path, shapes_folder):
     assert_refused(result, "--channels 2", out=out)
 
 
+def test_channels_are_checked_by_the_library_and_classify_archs(tmp_path):
+    from augmentor.core.errors import UserError
+    from augmentor.data.options import ReadOptions
+
+    for channels in (0, 2, 4):
+        with pytest.raises(UserError, match=rf"--channels {channels} is not supported; use 1 \(grey\) or 3 \(colour\)"):
+            ReadOptions(channels=channels)
+    assert ReadOptions(channels=3).channels == 3
+    assert_refused(run_cli("classify", "archs", "--channels", "2"), "--channels 2")
+
+
 def test_channels_out_of_range_is_a_usage_error(tmp_path, shapes_folder):
     out = tmp_path / "out"
     result = run_cli("data", "export", shapes_folder, "--channels", "4", "--out", out)

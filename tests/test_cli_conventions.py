@@ -170,7 +170,7 @@ def test_old_data_spelling_maps_onto_data_dir(tmp_path, monkeypatch):
 
     monkeypatch.setattr(jobs, "info", info)
     assert run_cli("data", "info", "fashion-mnist", "--data", tmp_path).exit_code == 2
-    assert seen["options"].data == tmp_path
+    assert seen["options"].data_dir == tmp_path
 
 
 def test_version_and_module_entry_point():

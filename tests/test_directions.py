@@ -9,12 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
+from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
 from augmentor.generative.generator import Generator
 from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.latent.attributes import ATTRIBUTES, ink_area
-from augmentor.latent.directions import auc, find_directions
-from augmentor.latent.edit import edit, edit_direction, parse_strengths
+from augmentor.latent.directions import auc, directions_run, find_directions
+from augmentor.latent.edit import edit, edit_direction, edit_run, parse_strengths
 from tests.conftest import REPO, run_cli
 
 
@@ -143,3 +144,20 @@ def test_bad_input_exits_2_and_writes_nothing(setup, tmp_path):
     (taken / "x").write_text("x")
     refused = run_cli("directions", vae, "--data", setup / "disks.npz", "--by", "attribute:ink_area", "--out", taken)
     assert refused.exit_code == 2 and "--overwrite" in refused.stderr
+
+
+def test_directions_and_edit_refuse_a_taken_out_before_loading_the_model(tmp_path):
+    missing = tmp_path / "no-run"  # never loaded: the output check comes first
+    folder = tmp_path / "taken"
+    folder.mkdir()
+    (folder / "x").write_text("x")
+    grid = tmp_path / "grid.png"
+    grid.write_bytes(b"x")
+    with pytest.raises(UserError, match="not empty; pass --overwrite"):
+        directions_run(missing, None, folder)
+    for out, message in ((folder, "not empty; pass --overwrite"), (grid, "exists; pass --overwrite")):
+        with pytest.raises(UserError, match=message):
+            edit_run(missing, f"{tmp_path}:size", [1.0], out)
+        result = run_cli("edit", missing, "--direction", f"{tmp_path}:size", "--out", out)
+        assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png", "taken"] and grid.read_bytes() == b"x"

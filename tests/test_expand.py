@@ -42,7 +42,7 @@ def runs(data, tmp_path_factory) -> dict[str, Path]:
     found = {}
     for kind in ("dcgan", "vae"):
         config = GenerativeConfig(kind=kind, steps=5, width=8, sample_every=5, device="cpu")
-        train_generative(train, config, base / kind, show_progress=False)
+        train_generative(train, config, base / kind)
         found[kind] = base / kind
     for name, change in {
         "other_classes": {"class_names": ["disk", "square", "star"]},

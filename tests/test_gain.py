@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from augmentor.core.errors import UserError
+from augmentor.experiments.gain import GainConfig, parse_numbers, run_gain
 from augmentor.experiments.stats import mean_ci, verdict
 from tests.conftest import make_shapes_folder, run_cli
 
@@ -95,6 +97,35 @@ def test_bad_input(tmp_path):
     assert result.exit_code == 2 and "'gan'" in result.stderr
     result = run_cli("gain", splits, "--per-class", "2,x", "--out", tmp_path / "x")
     assert result.exit_code == 2 and not (tmp_path / "x").exists()
+    for flag, value in (("--per-class", "0,10"), ("--synthetic-ratio", "0")):
+        result = run_cli("gain", splits, flag, value, "--out", tmp_path / "x")
+        assert result.exit_code == 2 and f"{flag} '{value}': give positive numbers" in result.stderr
+        assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (GainConfig(per_class=(0, 10)), "--per-class '0,10': give positive numbers"),
+        (GainConfig(per_class=()), "--per-class '': give positive numbers"),
+        (GainConfig(synthetic_ratio=(-1.0,)), "--synthetic-ratio '-1': give positive numbers"),
+        (GainConfig(draws=0), "--draws 0: give at least 1"),
+        (GainConfig(budget=0), "--budget 0: give at least 1"),
+        (GainConfig(gen_steps=0), "--gen-steps 0: give at least 1"),
+    ],
+)
+def test_run_gain_validates_its_config_before_reading_data(tmp_path, config, message):
+    with pytest.raises(UserError) as refused:
+        run_gain(str(tmp_path / "no-data"), config, tmp_path / "x")  # the data is never read
+    assert message in refused.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parse_numbers():
+    assert parse_numbers("10, 100", "--per-class") == (10, 100)
+    assert parse_numbers("0.5,2", "--synthetic-ratio", float) == (0.5, 2.0)
+    with pytest.raises(UserError, match="--per-class '2,x'"):
+        parse_numbers("2,x", "--per-class")
 
 
 def test_generative_arms_train_one_generator_per_subset_on_that_subset_only(tmp_path):

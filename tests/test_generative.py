@@ -15,8 +15,7 @@ import torch
 
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
-from augmentor.generative.dcgan import Discriminator
-from augmentor.generative.dcgan import Generator as DCGANGenerator
+from augmentor.generative.dcgan import DCGANDiscriminator, DCGANGenerator
 from augmentor.generative.generator import Generator
 from augmentor.generative.kinds import KINDS
 from augmentor.generative.train import GenerativeConfig, TrainingStopped, train_generative
@@ -47,7 +46,7 @@ def test_modules_produce_images_of_the_requested_shape(size, channels, num_class
     images = generator(torch.randn(3, 16), labels)
     assert images.shape == (3, channels, size, size)
     assert float(images.detach().min()) >= -1 and float(images.detach().max()) <= 1
-    scores = Discriminator(num_classes, channels, size, 8)(images, labels)
+    scores = DCGANDiscriminator(num_classes, channels, size, 8)(images, labels)
     assert scores.shape == (3,) and torch.isfinite(scores).all()
     vae = ConvVAE(8, num_classes, channels, size, 8)
     loss, _reconstruction, kl = vae.loss(generator.to_unit(images).detach(), labels, 1.0, torch.randn(3, 8))
@@ -256,6 +255,28 @@ def test_unsupported_image_size_through_the_cli(tmp_path):
     assert result.exit_code == 2
     assert "supported: 28, 32, 64, 128" in result.stderr and "--image-size" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_train_run_checks_out_and_resume_before_reading_any_image(tmp_path):
+    from augmentor.generative.generator import train_run
+
+    config = tiny("vae", steps=2)
+    missing = str(tmp_path / "no-data")  # never read: each refusal comes first
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "x").write_text("x")
+    cases = [
+        ({}, "give --out RUN for a new run, or --resume RUN to continue one"),
+        ({"out": tmp_path / "a", "resume": tmp_path / "b"}, "differ; give one of them"),
+        ({"out": taken}, "pass --overwrite"),
+        ({"resume": tmp_path / "no-run"}, "not a run folder"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(UserError, match=message):
+            train_run(missing, config, **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+    result = run_cli("train", "vae", missing, "--out", str(tmp_path / "a"), "--resume", str(tmp_path / "b"))
+    assert result.exit_code == 2 and "differ" in result.stderr
 
 
 def test_sample_command_writes_a_readable_imagefolder(tmp_path):

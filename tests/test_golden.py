@@ -6,6 +6,13 @@ Manifest fields added later (explicit ``direction``/``strength``/``sigma``) are 
 The gain case was recorded again once, deliberately: its sources moved to the one seed scheme of ``expand``.
 Record again only for a deliberate change named in the README's changelog:
 ``AUGMENTOR_RECORD_GOLDEN=1 pytest tests/test_golden.py``.
+
+Float results depend on the CPU's kernels and on the thread count. The thread count is pinned to the
+recording's (2); the CPU is checked by a numerics fingerprint (the shipped DCGAN's raw output for fixed
+codes). Where it matches the recording, everything must be byte-identical. Where it does not (another CPU
+family), a refactor can still be caught but last-bit float noise cannot be told from it: images may then
+differ by one grey level in a few pixels (compared with the recorded pixels) and accuracies by five test
+images, and nothing else may change.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ from augmentor.data.manifest import upgrade_record
 from tests.conftest import REPO, run_cli
 
 GOLDEN = Path(__file__).parent / "golden" / "outputs.json"
+PIXELS = Path(__file__).parent / "golden" / "pixels.npz"
+RECORDED_THREADS = 2
+MAX_PIXELS_OFF_BY_ONE = 0.02  # share of an image's pixels that may differ by one level on another CPU
+MAX_ACCURACY_DRIFT = 0.05  # five of the 100 test images, on another CPU (one thread instead of two moved 3)
 WEIGHTS = REPO / "weights" / "fashion-mnist"
 RECORD = os.environ.get("AUGMENTOR_RECORD_GOLDEN") == "1"
 
@@ -53,11 +64,52 @@ def fashion_npz(tmp_path: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPat
     return "fm.npz"
 
 
+@pytest.fixture(autouse=True)
+def recorded_threads():
+    """The thread count of the recording: it changes how float reductions are split, hence the last bits."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(RECORDED_THREADS)
+    yield
+    torch.set_num_threads(before)
+
+
+def _numerics() -> str:
+    """sha256 of the shipped DCGAN's float output for fixed codes: equal where float results are."""
+    import torch
+
+    from augmentor.generative.generator import Generator
+
+    generator = Generator.from_run(WEIGHTS / "dcgan")
+    codes = generator.latents(np.arange(64), 0)
+    with torch.inference_mode():
+        raw = generator.module(codes, torch.arange(64) % 10)
+    return hashlib.sha256(raw.numpy().tobytes()).hexdigest()
+
+
+def _strict() -> bool:
+    """Whether this machine computes floats as the recording one did (else the tolerant comparison)."""
+    return json.loads(GOLDEN.read_text())["numerics"] == _numerics()
+
+
+def _pixels(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path))
+
+
+# The pixels of the last outputs fingerprinted, for the tolerant comparison and for recording.
+_last_pixels: dict[str, np.ndarray] = {}
+
+
 def _dataset_fingerprint(out: Path) -> dict:
-    """sha256 of every image by path, and every manifest record keyed by path."""
+    """sha256 of every image by path, and every manifest record keyed by path (pixels kept aside)."""
     images = {
         p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.png"))
     }
+    _last_pixels.clear()
+    _last_pixels.update({name: _pixels(out / name) for name in images})
     manifest = {}
     for line in (out / "manifest.jsonl").read_text().splitlines():
         record = json.loads(line)
@@ -65,24 +117,53 @@ def _dataset_fingerprint(out: Path) -> dict:
     return {"images": images, "manifest": manifest}
 
 
-def _compare(name: str, got: dict) -> None:
+def _record(name: str, got: dict) -> None:
     recorded = json.loads(GOLDEN.read_text()) if GOLDEN.is_file() else {}
+    recorded[name] = got
+    recorded["numerics"] = _numerics()
+    GOLDEN.parent.mkdir(exist_ok=True)
+    GOLDEN.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    if "images" in got:
+        stored = dict(np.load(PIXELS)) if PIXELS.is_file() else {}
+        stored = {k: v for k, v in stored.items() if not k.startswith(f"{name}/")}
+        stored.update({f"{name}/{path}": array for path, array in _last_pixels.items()})
+        np.savez_compressed(PIXELS, **stored)
+
+
+def _same_image(name: str, path: str, strict: bool) -> bool:
+    """Byte-identical, or (on another CPU) within one grey level in a few pixels of the recorded image."""
+    if strict:
+        return False
+    want = np.load(PIXELS)[f"{name}/{path}"].astype(np.int16)
+    got = _last_pixels[path].astype(np.int16)
+    off = np.abs(got - want)
+    return got.shape == want.shape and off.max() <= 1 and (off > 0).mean() <= MAX_PIXELS_OFF_BY_ONE
+
+
+def _compare(name: str, got: dict) -> None:
     if RECORD:
-        recorded[name] = got
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+        _record(name, got)
         return
-    want = recorded[name]
+    want = json.loads(GOLDEN.read_text())[name]
+    strict = _strict()
     if "images" in want:
-        assert got["images"] == want["images"]
+        assert set(got["images"]) == set(want["images"])
+        changed = [p for p, digest in want["images"].items() if got["images"][p] != digest]
+        assert [p for p in changed if not _same_image(name, p, strict)] == [], f"strict={strict}"
         assert set(got["manifest"]) == set(want["manifest"])
         for path, record in want["manifest"].items():
             # Fields may be added; none recorded may change, except a packed ``sigma=…`` / ``direction=… strength=…``
             # pipeline now written as explicit fields (manifest format 2), exactly as an old manifest is read.
             expected = upgrade_record(record)
+            if path in changed:  # the file's hash follows its pixels, checked above
+                expected = {k: v for k, v in expected.items() if k != "sha256"}
             assert {k: got["manifest"][path].get(k) for k in expected} == expected, path
-    else:
+    elif strict:
         assert got == want
+    else:
+        assert [r[:3] + r[5:] for r in got["runs"]] == [r[:3] + r[5:] for r in want["runs"]]
+        drift = max(abs(a[3] - b[3]) for a, b in zip(got["runs"], want["runs"], strict=True))
+        assert drift <= MAX_ACCURACY_DRIFT, f"accuracy moved by {drift} on a CPU other than the recording's"
 
 
 def _run(*args: str) -> None:

@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 from safetensors.numpy import load_file
 
+from augmentor.core.errors import UserError
 from augmentor.generative.train import GenerativeConfig, train_generative
+from augmentor.latent.inversion import project_run
 from tests.conftest import REPO, run_cli
 from tests.test_generative import shapes_set
 
@@ -90,3 +92,17 @@ def test_bad_input_is_refused_and_nothing_is_written(runs, tmp_path, run, image,
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_project_run_checks_out_and_steps_before_loading_the_model(tmp_path):
+    missing, image = tmp_path / "no-run", tmp_path / "no.png"  # never read: each refusal comes first
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "x").write_text("x")
+    with pytest.raises(UserError, match="not empty; pass --overwrite"):
+        project_run(missing, [image], taken)
+    with pytest.raises(UserError, match="--inversion-steps and --refine-steps must not be negative"):
+        project_run(missing, [image], tmp_path / "out", inversion_steps=-1)
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+    result = run_cli("project", missing, image, "--out", taken)
+    assert result.exit_code == 2 and "--overwrite" in result.stderr

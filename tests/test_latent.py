@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from augmentor.core.errors import UserError
 from augmentor.generative.train import GenerativeConfig, train_generative
-from augmentor.latent.interpolate import lerp, slerp
+from augmentor.latent.interpolate import interpolate_run, lerp, slerp
 from tests.conftest import run_cli
 from tests.test_generative import shapes_set
 
@@ -92,6 +93,23 @@ def test_interpolate_bad_input(runs, tmp_path, args, message):
     result = run_cli("interpolate", runs / "dcgan", *args, "--out", tmp_path / "x.png")
     assert result.exit_code == 2 and message in result.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_interpolate_run_checks_pairs_frames_and_out_before_loading_the_model(tmp_path):
+    missing = tmp_path / "no-run"  # never loaded: each refusal comes first
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"x")
+    cases = [
+        ((["1", "2"], ["3"], tmp_path / "a.png"), {}, "give as many --to as --from (2 --from, 1 --to)"),
+        ((["1"], ["2"], taken), {}, "exists; pass --overwrite"),
+        ((["1"], ["2"], tmp_path / "a.jpg"), {}, "give a .png (grid) or .gif (animation)"),
+        ((["1"], ["2"], tmp_path / "a.png"), {"frames": 1}, "--frames must be at least 2"),
+    ]
+    for args, kwargs, message in cases:
+        with pytest.raises(UserError) as refused:
+            interpolate_run(missing, *args, **kwargs)
+        assert message in refused.value.message
+    assert taken.read_bytes() == b"x" and [p.name for p in tmp_path.iterdir()] == ["taken.png"]
 
 
 def test_image_endpoints_are_encoded_or_inverted_and_must_have_the_right_size(runs, tmp_path):

@@ -12,7 +12,7 @@ from torch import nn
 
 from augmentor.classifiers import create_model, list_archs
 from augmentor.classifiers.architectures import load_torchvision_state
-from augmentor.classifiers.registry import describe_arch
+from augmentor.classifiers.registry import describe_archs
 from augmentor.core.errors import UserError
 
 ARCHS = [info.name for info in list_archs()]
@@ -96,14 +96,18 @@ def test_unknown_name_and_bad_arguments() -> None:
     assert create_model("fast-wide", 10, 1, 28).head.in_features == 256
 
 
-def test_describe_arch() -> None:
-    for arch in ARCHS:
-        info = describe_arch(arch)
-        assert info["params"] > 0 and info["flops"] > 0, arch
-    assert describe_arch("fast")["flops"] < 150e6
+def test_describe_archs() -> None:
+    rows = describe_archs()
+    assert [row["arch"] for row in rows] == ARCHS
+    for row in rows:
+        assert row["params"] > 0 and row["flops"] > 0, row["arch"]
+    by_arch = {row["arch"]: row for row in rows}
+    assert by_arch["fast"]["flops"] < 150e6
     # The textbook LeNet-5 count: conv 156 + 2,416, FC 48,120 + 10,164 + 850 = 61,706 (C3 fully
     # connected, as every modern re-implementation does; the paper's sparse C3 gives ~60k).
-    assert describe_arch("lenet5")["params"] == 61_706
+    assert by_arch["lenet5"]["params"] == 61_706
+    with pytest.raises(UserError, match=r"--channels 2 is not supported; use 1 \(grey\) or 3 \(colour\)"):
+        describe_archs(in_channels=2)  # refused before any model is built
 
 
 def test_replace_head() -> None:

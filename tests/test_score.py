@@ -12,12 +12,13 @@ import pytest
 import torch
 
 from augmentor.data.imageset import ImageSet
+from augmentor.data.measures import nearest_real_distances
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.metrics.features import load_features
 from augmentor.metrics.fid import fid_metric, frechet_distance, kernel_distance, kid_metric
-from augmentor.metrics.quality import classification_accuracy_score, memorisation_rate, nearest_real_distances
+from augmentor.metrics.quality import classification_accuracy_score, memorisation_rate
 from augmentor.metrics.score import score
 from tests.conftest import REPO, run_cli
 
@@ -25,7 +26,7 @@ from tests.conftest import REPO, run_cli
 @pytest.fixture(scope="module")
 def fashion(fashion_dir) -> tuple[ImageSet, ImageSet]:
     """Slices of real Fashion-MNIST: 600 train and 300 test images."""
-    dataset = open_dataset("fashion-mnist", ReadOptions(data=fashion_dir))
+    dataset = open_dataset("fashion-mnist", ReadOptions(data_dir=fashion_dir))
     return dataset.train.take(np.arange(600)), dataset.test.take(np.arange(300))
 
 
@@ -55,7 +56,7 @@ def vae_run(fashion, tmp_path_factory) -> Path:
     """A tiny conditional VAE trained briefly on the train slice."""
     out = tmp_path_factory.mktemp("vae") / "run"
     config = GenerativeConfig(kind="vae", steps=20, width=8, sample_every=20, device="cpu")
-    train_generative(fashion[0].take(np.arange(300)), config, out, show_progress=False)
+    train_generative(fashion[0].take(np.arange(300)), config, out)
     return out
 
 
@@ -150,7 +151,7 @@ def test_features_that_are_not_a_run_are_refused(fashion_npz, tmp_path):
 def test_run_of_another_image_size_than_the_features_names_features(shapes_splits, tmp_path):
     data = open_dataset(str(shapes_splits)).train  # colour 32×32, the feature classifier takes grey 28×28
     config = GenerativeConfig(kind="vae", steps=2, width=8, sample_every=2, device="cpu")
-    train_generative(data, config, tmp_path / "run32", show_progress=False)
+    train_generative(data, config, tmp_path / "run32")
     result = run_cli("score", tmp_path / "run32", "--real", shapes_splits, "--no-cas")
     assert result.exit_code == 2
     assert "--features" in result.stderr and len(result.stderr.strip().splitlines()) == 1

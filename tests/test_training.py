@@ -279,6 +279,22 @@ def test_non_empty_out_is_refused(trained_run, shapes_data):
     assert result.exit_code == 2 and "--overwrite" in result.stderr
 
 
+def test_inspect_refuses_a_taken_png_before_loading_the_run(tmp_path):
+    from augmentor.classifiers.inspect import write_activations, write_filters
+    from augmentor.core.errors import UserError
+
+    missing, image = tmp_path / "no-run", tmp_path / "no.png"  # never read: each refusal comes first
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"x")
+    with pytest.raises(UserError, match="exists; pass --overwrite"):
+        write_filters(missing, taken)
+    with pytest.raises(UserError, match="exists; pass --overwrite"):
+        write_activations(missing, image, taken)
+    with pytest.raises(UserError, match="--max-channels 0"):
+        write_activations(missing, image, tmp_path / "a.png", max_channels=0)
+    assert taken.read_bytes() == b"x" and [p.name for p in tmp_path.iterdir()] == ["taken.png"]
+
+
 def test_inspect_filters_and_activations(trained_run, shapes_data, tmp_path):
     from PIL import Image
 

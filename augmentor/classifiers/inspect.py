@@ -7,8 +7,25 @@ from pathlib import Path
 import numpy as np
 
 from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output_file, write_file_atomic
 
 _FILTERS_PER_ROW = 8
+
+
+def write_filters(run: Path, out: Path, overwrite: bool = False) -> Path:
+    """``augmentor inspect filters``: refuse a taken ``out``, then write the first layer's kernels as a PNG."""
+    check_output_file(out, overwrite)  # before the run is loaded
+    write_file_atomic(out, filters_png(run))
+    return out
+
+
+def write_activations(run: Path, image: Path, out: Path, max_channels: int = 16, overwrite: bool = False) -> Path:
+    """``augmentor inspect activations``: refuse a taken ``out``, then write one image's feature maps as a PNG."""
+    if max_channels < 1:
+        raise UserError(f"--max-channels {max_channels}: give at least 1 feature map per stage")
+    check_output_file(out, overwrite)  # before the run is loaded and the figure drawn
+    write_file_atomic(out, activations_png(run, image, max_channels))
+    return out
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:

@@ -100,6 +100,16 @@ def list_archs() -> list[ArchInfo]:
     return [entry.info for _, entry in sorted(_entries().items())]
 
 
+def describe_archs(in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> list[dict]:
+    """``augmentor classify archs``: every architecture described at one input shape, ``arch`` first."""
+    from augmentor.data.options import check_channels
+
+    check_channels(in_channels)  # before any model is built
+    return [
+        {"arch": info.name, **describe_arch(info.name, in_channels, image_size, num_classes)} for info in list_archs()
+    ]
+
+
 def describe_arch(name: str, in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> dict:
     """Name, summary, trainable parameter count and forward FLOPs for one image of the given shape."""
     import torch

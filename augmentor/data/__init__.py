@@ -1,4 +1,4 @@
-"""Datasets in and out: the ImageSet type, readers, writers and the provenance manifest."""
+"""Datasets in and out: the ImageSet type, readers, writers, the provenance manifest and image measures."""
 
 from augmentor.data.imageset import Dataset, ImageSet
 

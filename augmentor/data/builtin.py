@@ -49,7 +49,7 @@ def fashion_mnist_dir(data: Path | None) -> Path:
 def read_builtin(name: str, options: ReadOptions) -> Dataset:
     """Read a built-in dataset by name."""
     if name == "fashion-mnist":
-        folder = fashion_mnist_dir(options.data)
+        folder = fashion_mnist_dir(options.data_dir)
         dataset = read_idx(folder, options, FASHION_MNIST_CLASSES, name="fashion-mnist")
         dataset.kind = "builtin"
         return dataset

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from augmentor.core.outdir import check_output
 from augmentor.core.parallel import default_workers
+from augmentor.data.imageset import Dataset
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.subset import draw_subset
@@ -22,16 +23,9 @@ def export(
     src: str, out: Path, options: ReadOptions, *, overwrite: bool = False, workers: int = 0, command: str = ""
 ) -> WriteResult:
     """Write any readable dataset as an ImageFolder of PNGs with a manifest."""
-    check_output(out, overwrite)
+    check_output(out, overwrite)  # before reading, so an existing --out fails fast
     dataset = open_dataset(src, options)
-    return write_imagefolder(
-        out,
-        dataset.splits,
-        overwrite=overwrite,
-        workers=workers or default_workers(),
-        command=command,
-        extra_summary={"source": src, "skipped": len(dataset.skipped)},
-    )
+    return _write(out, dataset, {"source": src, "skipped": len(dataset.skipped)}, overwrite, workers, command)
 
 
 def subset(
@@ -48,11 +42,16 @@ def subset(
     """A stratified ``per_class`` draw of the train split, with the test split beside it untouched."""
     check_output(out, overwrite)
     dataset = draw_subset(open_dataset(src, options), per_class, seed)
+    return _write(out, dataset, {"source": src, "per_class": per_class, "seed": seed}, overwrite, workers, command)
+
+
+def _write(out: Path, dataset: Dataset, summary: dict, overwrite: bool, workers: int, command: str) -> WriteResult:
+    """Write ``dataset``'s splits as an ImageFolder of PNGs whose manifest summary adds ``summary``."""
     return write_imagefolder(
         out,
         dataset.splits,
         overwrite=overwrite,
         workers=workers or default_workers(),
         command=command,
-        extra_summary={"source": src, "per_class": per_class, "seed": seed},
+        extra_summary=summary,
     )

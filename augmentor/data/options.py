@@ -7,15 +7,27 @@ from pathlib import Path
 
 from augmentor.core.errors import UserError
 
+CHANNELS = (1, 3)  # ImageSet holds grey or colour images, nothing else
+
+
+def check_channels(channels: int | None, flag: str = "--channels") -> None:
+    """Refuse a channel count other than 1 (grey) or 3 (colour)."""
+    if channels is not None and channels not in CHANNELS:
+        raise UserError(f"{flag} {channels} is not supported; use 1 (grey) or 3 (colour)")
+
 
 @dataclass(frozen=True)
 class ReadOptions:
     """How to read and (explicitly) convert a dataset."""
 
-    data: Path | None = None  # folder holding a built-in dataset's files (else $AUGMENTOR_DATA)
+    data_dir: Path | None = None  # folder holding a built-in dataset's files (else $AUGMENTOR_DATA)
     image_size: tuple[int, int] | None = None  # (height, width) to resize to, explicitly
     channels: int | None = None  # 1 or 3 to convert to, explicitly
     skip_corrupt: bool = False  # go on past unreadable files and report them
+
+    def __post_init__(self) -> None:
+        """Refuse a conversion no reader can make, before any file is read."""
+        check_channels(self.channels)
 
 
 def parse_image_size(text: str | None) -> tuple[int, int] | None:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from augmentor.core.console import progress, stderr
+from augmentor.core.console import progress
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output, staged_output
 from augmentor.core.parallel import default_workers
@@ -30,7 +30,7 @@ class GainConfig:
 
     per_class: tuple[int, ...] = (10, 100)
     arms: str = "real,classic"
-    seeds: int = 3
+    draws: int = 3  # paired draws: draw d uses seed d for its real subset and every training
     arch: str = "fast"
     budget: int = 300  # optimiser steps, the same in every arm
     batch_size: int = 128
@@ -42,16 +42,36 @@ class GainConfig:
     gen_width: int = 32
     min_confidence: float = 0.5  # the gated arms' threshold
 
+    def validate(self) -> None:
+        """Refuse counts below 1 and non-positive sizes or ratios, naming the flag (before any work)."""
+        if self.draws < 1:
+            raise UserError(f"--draws {self.draws}: give at least 1 paired draw")
+        if self.budget < 1:
+            raise UserError(f"--budget {self.budget}: give at least 1 optimiser step")
+        if self.gen_steps < 1:  # else the generator's own check would name train's --steps
+            raise UserError(f"--gen-steps {self.gen_steps}: give at least 1 training step")
+        for flag, values in (("--per-class", self.per_class), ("--synthetic-ratio", self.synthetic_ratio)):
+            if not values or min(values) <= 0:
+                shown = ",".join(f"{v:g}" for v in values)
+                raise UserError(f"{flag} {shown!r}: give positive numbers separated by commas, e.g. 10,100")
+
+
+def parse_numbers(text: str, flag: str, kind: type = int) -> tuple:
+    """``10,100`` → (10, 100) for a comma-separated flag (``kind`` int or float); what ``validate`` checks."""
+    try:
+        return tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"{flag} {text!r}: give positive numbers separated by commas, e.g. 10,100") from None
+
 
 @dataclass
 class GainResult:
-    """Every trained model's score, the statistics, and where the report went."""
+    """Every trained model's score, the statistics, and the generators trained on the way."""
 
     config: dict[str, Any]
     runs: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
     generators: list[dict[str, Any]] = field(default_factory=list)  # each generator trained, with its last losses
-    out: Path | None = None
 
 
 def _train_and_score(train_set: ImageSet, test: ImageSet, config: GainConfig, seed: int) -> dict[str, Any]:
@@ -90,11 +110,11 @@ def generator_options(config: GainConfig) -> GeneratorOptions:
 
 
 def plan(config: GainConfig) -> list[tuple[int, int, Arm, float]]:
-    """Every (per_class, seed, arm, ratio) to train, the real arm once per (N, seed)."""
+    """Every (per_class, seed, arm, ratio) to train, the real arm once per (N, draw); draw d uses seed d."""
     arms = parse_arms(config.arms)
     jobs = []
     for n in config.per_class:
-        for seed in range(config.seeds):
+        for seed in range(config.draws):
             for arm in arms:
                 for ratio in config.synthetic_ratio if arm.sources else (0.0,):
                     jobs.append((n, seed, arm, ratio))
@@ -111,8 +131,7 @@ def run_gain(
     command: str = "",
 ) -> GainResult:
     """Run every arm at every N and seed; write ``report.md``, ``results.json`` and plots to ``out``."""
-    if config.seeds < 1 or not config.per_class or config.budget < 1:
-        raise UserError("--seeds, --per-class and --budget must all be at least 1")
+    config.validate()
     models = SubsetModels(generator_options(config))
     jobs = plan(config)
     check_output(out, overwrite)
@@ -152,7 +171,7 @@ def run_gain(
         generators=models.log,
         summary=summarise(runs, train.class_names),
     )
-    result.out = write_report(out, result, train.class_names, overwrite)
+    write_report(out, result, train.class_names, overwrite)
     return result
 
 
@@ -196,19 +215,16 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
 
-def _interval(stats: dict[str, Any], signed: bool = False) -> str:
-    mean = f"{100 * stats['mean']:+.2f}" if signed else f"{100 * stats['mean']:.2f}"
-    return mean if stats["ci"] is None else f"{mean} ± {100 * stats['ci']:.2f}"
-
-
 def report_markdown(result: GainResult, class_names: list[str]) -> str:
     """The human report: what was run, the table per N, per-class accuracy, how to read it."""
+    from augmentor.report.tables import percent_interval as _interval
+
     c = result.config
     lines = [
         "# Gain experiment",
         "",
         f"Data `{c['source']}`; classifier `{c['arch']}`, {c['budget']} steps of batch {c['batch_size']} in every arm; "
-        f"seeds 0…{c['seeds'] - 1}; {c['test_images']:,} test images, used only for the final scores.",
+        f"seeds 0…{c['draws'] - 1}; {c['test_images']:,} test images, used only for the final scores.",
         f"Synthetic images per real image: {', '.join(f'{r:g}' for r in c['synthetic_ratio'])}.",
         "",
         "Accuracy in % (mean ± 95% t-interval over seeds). Differences are paired by seed; a gain whose "
@@ -267,25 +283,3 @@ def write_report(out: Path, result: GainResult, class_names: list[str], overwrit
         for name, data in files.items():
             (staging / name).write_bytes(data)
     return out
-
-
-def print_summary(result: GainResult) -> None:
-    """A rich table of the results on stderr (stdout carries the report path or JSON)."""
-    from rich.table import Table
-
-    table = Table(title=f"gain experiment: {result.config['arch']}, {result.config['budget']} steps")
-    for column in ("per class", "arm", "ratio", "accuracy %", "Δ vs real", "verdict", "Δ vs classic", "verdict"):
-        table.add_column(column, justify="left" if column in ("arm", "verdict") else "right")
-    for row in result.summary:
-        real, classic = row.get("vs_real"), row.get("vs_classic")
-        table.add_row(
-            str(row["per_class"]),
-            row["arm"],
-            f"{row['synthetic_ratio']:g}",
-            _interval(row["accuracy"]),
-            _interval(real, True) if real else "–",
-            real["verdict"] if real else "–",
-            _interval(classic, True) if classic else "–",
-            classic["verdict"] if classic else "–",
-        )
-    stderr().print(table)

@@ -7,36 +7,26 @@ Pure modules, no I/O. Images are in [-1, 1] (tanh); ``to_unit`` maps them to [0,
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 from torch import nn
 
-from augmentor.generative.layers import ClassEmbedding, ladder
+from augmentor.generative.layers import ClassEmbedding, LatentDecoder, down_convs, ladder, up_convs
 
 
-class Generator(nn.Module):
+class DCGANGenerator(LatentDecoder):
     """Latent code (+ class) → image in [-1, 1]."""
 
     def __init__(
         self, latent_dim: int = 64, num_classes: int = 0, channels: int = 1, image_size: int = 28, width: int = 64
     ) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.num_classes = num_classes
-        base, widths = ladder(image_size, width)
-        self.base, self.first_width = base, widths[0]
+        super().__init__(latent_dim, num_classes, image_size, width)
+        grid = self.widths[0] * self.base * self.base
         self.embed = ClassEmbedding(num_classes, latent_dim)
         self.project = nn.Sequential(
-            nn.Linear(latent_dim + self.embed.dim, widths[0] * base * base, bias=False),
-            nn.BatchNorm1d(widths[0] * base * base),
-            nn.ReLU(inplace=True),
+            nn.Linear(latent_dim + self.embed.dim, grid, bias=False), nn.BatchNorm1d(grid), nn.ReLU(inplace=True)
         )
-        layers: list[nn.Module] = []
-        for w_in, w_out in itertools.pairwise(widths):
-            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
-        self.body = nn.Sequential(*layers)
+        # No conv bias before BatchNorm, which would cancel it (Radford et al.).
+        self.body = nn.Sequential(*up_convs(self.widths, channels, bias=False), nn.Tanh())
         init_dcgan(self)
         if self.embed.table is not None:
             # Orthonormal class codes (one-hot-like), small beside the latent code's norm: with large codes the
@@ -44,26 +34,21 @@ class Generator(nn.Module):
             nn.init.orthogonal_(self.embed.table.weight)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = torch.cat([z, self.embed(labels, z.shape[0], z.device)], dim=1)
-        h = self.project(h).view(z.shape[0], self.first_width, self.base, self.base)
-        return self.body(h)
+        return self.body(self.lift(z, labels, self.embed, self.project))
 
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
         """Generator output → [0, 1]."""
         return (images.float() + 1) / 2
 
 
-class Discriminator(nn.Module):
+class DCGANDiscriminator(nn.Module):
     """Image (+ class) → one real/fake logit per image."""
 
     def __init__(self, num_classes: int = 0, channels: int = 1, image_size: int = 28, width: int = 64) -> None:
         super().__init__()
         base, widths = ladder(image_size, width)
         widths = widths[::-1]  # narrow at full resolution, widest at the base grid
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        for w_in, w_out in itertools.pairwise(widths):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2, True)]
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Sequential(*down_convs(channels, widths, bias=False))
         self.score = nn.Linear(widths[-1] * base * base, 1)
         self.embed = ClassEmbedding(num_classes, widths[-1])
         init_dcgan(self)

@@ -35,18 +35,31 @@ Device: TypeAlias = "str | torch.device"  # a name as --device takes it, or a de
 def train_run(
     src: str,
     config: Any,
-    out: Path,
+    out: Path | None = None,
     *,
+    resume: Path | None = None,
     read_options: ReadOptions | None = None,
-    resume: bool = False,
     overwrite: bool = False,
     command: str = "",
 ) -> Any:
-    """Read ``src``'s train split and train (or resume) a DCGAN / VAE run folder at ``out``."""
+    """Train ``src``'s train split into a new DCGAN / VAE run folder ``out``, or continue the run ``resume``."""
+    from augmentor.core.outdir import check_output
+
+    if resume is not None and out is not None and Path(resume) != Path(out):
+        raise UserError(f"--resume {resume} and --out {out} differ; give one of them (--resume continues in place)")
+    # The run folder is checked before the dataset is read, which can take far longer than the refusal.
+    if resume is not None:
+        run = Path(resume)
+        read_run_config(run, kind=config.kind)
+    elif out is not None:
+        run = Path(out)
+        check_output(run, overwrite)
+    else:
+        raise UserError("give --out RUN for a new run, or --resume RUN to continue one")
     from augmentor.generative.train import train_generative
 
     dataset = open_dataset(src, read_options or ReadOptions())
-    return train_generative(dataset.train, config, out, resume=resume, overwrite=overwrite, command=command)
+    return train_generative(dataset.train, config, run, resume=resume is not None, overwrite=overwrite, command=command)
 
 
 def _device(device: Device) -> torch.device:

@@ -33,10 +33,10 @@ class Kind:
 
 
 def _build_dcgan(model_args: dict[str, Any]) -> dict[str, nn.Module]:
-    from augmentor.generative.dcgan import Discriminator, Generator
+    from augmentor.generative.dcgan import DCGANDiscriminator, DCGANGenerator
 
     d_args = {k: v for k, v in model_args.items() if k != "latent_dim"}
-    return {"generator": Generator(**model_args), "discriminator": Discriminator(**d_args)}
+    return {"generator": DCGANGenerator(**model_args), "discriminator": DCGANDiscriminator(**d_args)}
 
 
 def _build_vae(model_args: dict[str, Any]) -> dict[str, nn.Module]:

@@ -339,7 +339,6 @@ def train_generative(
     resume: bool = False,
     overwrite: bool = False,
     command: str = "",
-    show_progress: bool = True,
 ) -> GenerativeResult:
     """Train a DCGAN or VAE on ``train`` (into the run folder ``out`` when given, or continue it with ``resume``)."""
     height, width = train.size

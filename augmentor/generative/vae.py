@@ -6,43 +6,32 @@ Pixels are in [0, 1]; the decoder returns logits (Bernoulli likelihood), ``to_un
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from augmentor.generative.layers import ClassEmbedding, ladder
+from augmentor.generative.layers import ClassEmbedding, LatentDecoder, down_convs, up_convs
 
 
-class ConvVAE(nn.Module):
+class ConvVAE(LatentDecoder):
     """``encode`` → (mu, logvar); ``decode`` → logits; ``sample`` → images in [0, 1]."""
 
     def __init__(
         self, latent_dim: int = 32, num_classes: int = 0, channels: int = 1, image_size: int = 28, width: int = 64
     ) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.num_classes = num_classes
-        base, widths = ladder(image_size, width)
-        self.base, self.first_width = base, widths[0]
-        down = widths[::-1]
-        layers: list[nn.Module] = [nn.Conv2d(channels, down[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        for w_in, w_out in itertools.pairwise(down):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1), nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2, True)]
-        self.encoder = nn.Sequential(*layers, nn.Flatten())
-        features = down[-1] * base * base
+        super().__init__(latent_dim, num_classes, image_size, width)
+        down = self.widths[::-1]
+        # Conv biases before BatchNorm are redundant, but the shipped weights have them.
+        self.encoder = nn.Sequential(*down_convs(channels, down, bias=True), nn.Flatten())
+        features = down[-1] * self.base * self.base
         self.encoder_embed = ClassEmbedding(num_classes, 32)
         self.to_stats = nn.Linear(features + self.encoder_embed.dim, 2 * latent_dim)
         self.decoder_embed = ClassEmbedding(num_classes, latent_dim)
         self.project = nn.Sequential(
-            nn.Linear(latent_dim + self.decoder_embed.dim, widths[0] * base * base), nn.ReLU(inplace=True)
+            nn.Linear(latent_dim + self.decoder_embed.dim, self.widths[0] * self.base * self.base),
+            nn.ReLU(inplace=True),
         )
-        up: list[nn.Module] = []
-        for w_in, w_out in itertools.pairwise(widths):
-            up += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1), nn.BatchNorm2d(w_out), nn.ReLU(True)]
-        up += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1)]
-        self.decoder = nn.Sequential(*up)
+        self.decoder = nn.Sequential(*up_convs(self.widths, channels, bias=True))
 
     def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Images in [0, 1] → the posterior's mean and log-variance."""
@@ -53,9 +42,7 @@ class ConvVAE(nn.Module):
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Latent codes → pixel logits."""
-        h = torch.cat([z, self.decoder_embed(labels, z.shape[0], z.device)], dim=1)
-        h = self.project(h).view(z.shape[0], self.first_width, self.base, self.base)
-        return self.decoder(h)
+        return self.decoder(self.lift(z, labels, self.decoder_embed, self.project))
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Latent codes → images in [0, 1] (the same call shape as the DCGAN generator)."""

@@ -47,7 +47,6 @@ class DirectionsResult:
 
     directions: dict[str, torch.Tensor]
     info: dict[str, Any] = field(default_factory=dict)
-    out: Path | None = None
 
 
 def parse_by(by: str) -> str | None:
@@ -287,17 +286,35 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def directions_run(
+    run: Path,
+    data_src: str | None,
+    out: Path,
+    *,
+    by: str = "class",
+    method: str = "mean-diff",
+    n: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    overwrite: bool = False,
+    command: str = "",
+) -> DirectionsResult:
+    """``augmentor directions``: refuse a taken ``out`` first, then find the directions and write them there."""
+    check_output(out, overwrite)  # before any image is encoded or sampled
+    result = find_directions(run, data_src, by, method, n=n, seed=seed, device=device)
+    write_directions(result, out, overwrite, command)
+    return result
+
+
 def write_directions(result: DirectionsResult, out: Path, overwrite: bool = False, command: str = "") -> Path:
     """``directions.safetensors`` (name → unit float32 vector) and ``directions.json``, written atomically."""
     from safetensors.torch import save_file
 
-    check_output(out, overwrite)
     with staged_output(out, overwrite) as staging:
         tensors = {name: vector.float().contiguous() for name, vector in result.directions.items()}
         save_file(tensors, str(staging / WEIGHTS_NAME))
         info = {**result.info, "command": command}
         (staging / INFO_NAME).write_text(json.dumps(_finite(info), indent=2, ensure_ascii=False) + "\n")
-    result.out = out
     return out
 
 

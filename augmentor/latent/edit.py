@@ -147,13 +147,45 @@ def edit(
     )
 
 
-def write_edit(result: EditResult, out: Path, *, overwrite: bool = False, command: str = "") -> Any:
-    """A grid PNG (``out`` ends in .png) or an ImageFolder with a manifest."""
-    from augmentor.core.outdir import check_output_file, write_file_atomic
-    from augmentor.report.grids import grid_png
+def edit_run(
+    run: Path,
+    direction: str,
+    strengths: list[float],
+    out: Path,
+    *,
+    condition_on: str | None = None,
+    seeds: list[int] | None = None,
+    images: list[Path] | None = None,
+    class_name: str | None = None,
+    overwrite: bool = False,
+    command: str = "",
+) -> EditResult:
+    """``augmentor edit``: refuse a taken ``out`` first, then edit the samples and write the grid or folder."""
+    check_edit_out(out, overwrite)  # before the model is loaded or any image inverted
+    result = edit(
+        run, direction, strengths, condition_on=condition_on, seeds=seeds, images=images, class_name=class_name
+    )
+    write_edit(result, out, overwrite=overwrite, command=command)
+    return result
+
+
+def check_edit_out(out: Path, overwrite: bool = False) -> None:
+    """Refuse a taken ``out``: a .png file that exists, or a folder that is not empty, unless ``overwrite``."""
+    from augmentor.core.outdir import check_output, check_output_file
 
     if out.suffix.lower() == ".png":
         check_output_file(out, overwrite)
+    else:
+        check_output(out, overwrite)
+
+
+def write_edit(result: EditResult, out: Path, *, overwrite: bool = False, command: str = "") -> Any:
+    """A grid PNG (``out`` ends in .png) or an ImageFolder with a manifest."""
+    from augmentor.core.outdir import write_file_atomic
+    from augmentor.report.grids import grid_png
+
+    check_edit_out(out, overwrite)
+    if out.suffix.lower() == ".png":
         write_file_atomic(out, grid_png([list(row) for row in result.images], gap_after_first=False))
         return out
     from augmentor.data.imageset import ImageSet

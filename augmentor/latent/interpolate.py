@@ -87,37 +87,57 @@ def encode_image(generator: Generator, path: Path, label: int = 0) -> torch.Tens
     return generator.encode(image[None], np.array([label]), device="cpu")[0]
 
 
+def interpolate_run(
+    run: Path,
+    starts: list[str],
+    ends: list[str],
+    out: Path,
+    *,
+    frames: int = 8,
+    method: str = "slerp",
+    seed: int = 0,
+    class_name: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """``augmentor interpolate``: check the pairs and ``out``, then write a row from each start to its end."""
+    if len(starts) != len(ends):
+        raise UserError(f"give as many --to as --from ({len(starts)} --from, {len(ends)} --to)")
+    check_interpolation_out(out, overwrite)  # before the model is loaded or any image inverted
+    rows, _ = interpolation_rows(run, list(zip(starts, ends, strict=True)), frames, method, seed, class_name)
+    return write_interpolation(rows, out, overwrite)
+
+
 def interpolation_rows(
     run: Path,
     pairs: list[tuple[str, str]],
-    steps: int,
+    frames: int,
     method: str = "slerp",
     seed: int = 0,
     class_name: str | None = None,
 ) -> tuple[list[np.ndarray], Generator]:
-    """One row of ``steps`` uint8 C×H×W images per (from, to) pair."""
+    """One row of ``frames`` uint8 C×H×W images per (from, to) pair."""
     if method not in METHODS:
         raise UserError(f"--method {method!r} is unknown; use one of {', '.join(METHODS)}")
-    if steps < 2:
-        raise UserError(f"--steps must be at least 2, got {steps}")
+    if frames < 2:
+        raise UserError(f"--frames must be at least 2, got {frames}")
     if not pairs:
         raise UserError("give at least one --from A --to B pair")
     generator = Generator.from_run(run)
     label = generator.class_index(class_name) if class_name is not None else 0
-    t = torch.linspace(0, 1, steps)
+    t = torch.linspace(0, 1, frames)
     rows = []
     for start, end in pairs:
         a, b = resolve_endpoint(generator, start, seed, label), resolve_endpoint(generator, end, seed, label)
         codes = (slerp if method == "slerp" else lerp)(a.code, b.code, t)
         if a.label != b.label:  # class endpoints: the code stays, the class embedding moves
-            codes = a.code[None].repeat(steps, 1)
+            codes = a.code[None].repeat(frames, 1)
         labels = _label_path(generator, a.label, b.label, t)
         rows.append(generator.decode(codes, labels, device="cpu"))
     return rows, generator
 
 
 def _label_path(generator: Generator, start: int, end: int, t: torch.Tensor) -> torch.Tensor | None:
-    """Per step, class weights blending ``start`` into ``end`` (None for an unconditional model)."""
+    """Per frame, class weights blending ``start`` into ``end`` (None for an unconditional model)."""
     if not generator.conditional:
         return None
     weights = torch.zeros(len(t), len(generator.class_names))
@@ -126,17 +146,21 @@ def _label_path(generator: Generator, start: int, end: int, t: torch.Tensor) -> 
     return weights
 
 
+def check_interpolation_out(out: Path, overwrite: bool = False) -> None:
+    """Refuse an ``--out`` that is not a .png or .gif name, or that exists without ``overwrite``."""
+    if out.suffix.lower() not in (".png", ".gif"):
+        raise UserError(f"{out}: give a .png (grid) or .gif (animation) file name")
+    check_output_file(out, overwrite)
+
+
 def write_interpolation(rows: list[np.ndarray], out: Path, overwrite: bool = False) -> Path:
-    """A grid PNG (one row per pair) or an animated GIF (frames = steps, pairs side by side)."""
+    """A grid PNG (one row per pair) or an animated GIF (one frame per column, pairs side by side)."""
     from PIL import Image
 
     from augmentor.report.grids import grid_png
 
-    suffix = out.suffix.lower()
-    if suffix not in (".png", ".gif"):
-        raise UserError(f"{out}: give a .png (grid) or .gif (animation) file name")
-    check_output_file(out, overwrite)
-    if suffix == ".png":
+    check_interpolation_out(out, overwrite)
+    if out.suffix.lower() == ".png":
         write_file_atomic(out, grid_png([list(row) for row in rows], gap_after_first=False))
         return out
     frames = []

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from augmentor.core.errors import UserError
-from augmentor.core.outdir import staged_output
+from augmentor.core.outdir import check_output, staged_output
 from augmentor.data.measures import mse, ssim
 from augmentor.generative.generator import Generator
 
@@ -173,7 +173,7 @@ def project(
     image_paths: list[Path],
     *,
     class_name: str | None = None,
-    steps: int = 300,
+    inversion_steps: int = 300,
     restarts: int = 4,
     feature_weight: float = 0.1,
     features_run: Path | None = None,
@@ -186,8 +186,8 @@ def project(
 
     if not image_paths:
         raise UserError("give at least one image file to project")
-    if steps < 0 or refine_steps < 0:
-        raise UserError("--steps and --refine-steps must not be negative")
+    if inversion_steps < 0 or refine_steps < 0:
+        raise UserError("--inversion-steps and --refine-steps must not be negative")
     if restarts < 1:
         raise UserError(f"--restarts must be at least 1, got {restarts}")
     if feature_weight < 0:
@@ -219,11 +219,11 @@ def project(
         starts = generator.latents(np.arange(BASELINE_CODES, BASELINE_CODES + n * restarts), seed).to(device_)
         repeated = targets.repeat(restarts, 1, 1, 1)  # row r·n + i is restart r of image i
         codes, losses = _optimise(
-            module, starts, labels_for(n * restarts), repeated, steps, feature_weight, feature_loss
+            module, starts, labels_for(n * restarts), repeated, inversion_steps, feature_weight, feature_loss
         )
         best = losses.view(restarts, n).argmin(dim=0)
         codes = codes.view(restarts, n, -1)[best, torch.arange(n, device=device_)]
-        settings = {"steps": steps, "restarts": restarts}
+        settings = {"steps": inversion_steps, "restarts": restarts}  # projection.json's key, kept as written
     else:
         codes = generator.encode(originals, labels_for(n), device=device_).to(device_)
         if refine_steps:
@@ -249,6 +249,39 @@ def project(
         for i, path in enumerate(image_paths)
     ]
     return ProjectionResult(generator, images, class_name, used_features, settings, note)
+
+
+def project_run(
+    run: Path,
+    image_paths: list[Path],
+    out: Path,
+    *,
+    class_name: str | None = None,
+    inversion_steps: int = 300,
+    restarts: int = 4,
+    feature_weight: float = 0.1,
+    features_run: Path | None = None,
+    refine_steps: int = 0,
+    seed: int = 0,
+    device: str = "auto",
+    overwrite: bool = False,
+) -> ProjectionResult:
+    """``augmentor project``: refuse a taken ``out`` first, then project the images and write the folder."""
+    check_output(out, overwrite)  # before the optimisation, which can take minutes
+    result = project(
+        run,
+        image_paths,
+        class_name=class_name,
+        inversion_steps=inversion_steps,
+        restarts=restarts,
+        feature_weight=feature_weight,
+        features_run=features_run,
+        refine_steps=refine_steps,
+        seed=seed,
+        device=device,
+    )
+    write_projection(result, out, overwrite)
+    return result
 
 
 def write_projection(result: ProjectionResult, out: Path, overwrite: bool = False) -> Path:

@@ -128,6 +128,8 @@ def score(
     started = time.perf_counter()
     if n < 2:
         raise UserError(f"--n {n}: FID and KID need at least 2 images")
+    if cas and cas_steps < 1:  # else the CAS classifier's own check would name classify train's --steps
+        raise UserError(f"--cas-steps {cas_steps}: give at least 1 step (or --no-cas)")
     options = read_options or ReadOptions()
     real = open_dataset(real_src, options)
     pool, train, test = real.train, real.train, real.test
@@ -199,10 +201,10 @@ def score_images(
     from augmentor.classifiers.classifier import Classifier
     from augmentor.classifiers.evaluate import align_classes
     from augmentor.core.device import resolve_device
-    from augmentor.data.measures import diversity
+    from augmentor.data.measures import diversity, nearest_real_distances
     from augmentor.metrics.features import FEATURES_FIX, load_features
     from augmentor.metrics.fid import frechet_distance, kernel_distance
-    from augmentor.metrics.quality import classification_accuracy_score, nearest_real_distances
+    from augmentor.metrics.quality import classification_accuracy_score
 
     if not isinstance(features, Classifier):
         features = load_features(Path(features) if features is not None else None)
@@ -260,60 +262,3 @@ def score_images(
         scores["cas"] = classification_accuracy_score(labelled, test, **settings)
         scores["real_accuracy"] = classification_accuracy_score(train_n, test, **settings)
     return scores
-
-
-def score_table(result: dict[str, Any]):
-    """``augmentor score`` as a rich table: the scored images beside the real reference."""
-    from rich.table import Table
-
-    def number(value: float | None, digits: int = 2) -> str:
-        return "—" if value is None else f"{value:,.{digits}f}"
-
-    def percent(value: float | None) -> str:
-        return "—" if value is None else f"{100 * value:.1f}%"
-
-    table = Table(title=f"{result['target']} ({result['kind']}) against {result['real']}, n = {result['n']:,}")
-    table.add_column("metric")
-    table.add_column(result["kind"], justify="right", style="bold")
-    table.add_column("real", justify="right")
-    table.add_column("real column", style="dim")
-    rows = [
-        ("FID (lower: closer)", number(result["fid"]), number(result["f0"]), "F0: train vs test sample"),
-        ("FID / F0", number(result["fid_ratio"]), "1.00", ""),
-        (
-            "KID × 1000",
-            f"{1000 * result['kid_mean']:.2f} ± {1000 * result['kid_std']:.2f}",
-            f"{1000 * result['kid_real_mean']:.2f} ± {1000 * result['kid_real_std']:.2f}",
-            "train vs test sample",
-        ),
-        (
-            "diversity: pairwise SSIM (lower: more varied)",
-            number(result["diversity_ssim"], 3),
-            number(result["real_diversity_ssim"], 3),
-            "train sample",
-        ),
-        (
-            f"memorisation: nearest train image < {result['memorisation_threshold']:g}",
-            percent(result["memorisation_rate"]),
-            percent(result["real_memorisation_rate"]),
-            "test images",
-        ),
-        (
-            "nearest train image, median RMS distance",
-            number(result["nearest_median"], 3),
-            number(result["real_nearest_median"], 3),
-            "test images",
-        ),
-        (
-            "CAS: test accuracy when trained on it",
-            number(result["cas"], 3),
-            number(result["real_accuracy"], 3),
-            f"{result['cas_arch']} on as many real train images, {result['cas_steps']} steps"
-            if result["cas_steps"]
-            else "--no-cas",
-        ),
-    ]
-    for row in rows:
-        table.add_row(*row)
-    table.caption = f"features: {result['features']}; {result['seconds']} s on {result['device']}"
-    return table

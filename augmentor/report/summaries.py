@@ -12,12 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from augmentor.report.tables import confusion_table, counts_table, info_table, pipeline_table
+from augmentor.report.tables import (
+    confusion_table,
+    counts_table,
+    gain_table,
+    info_table,
+    pipeline_table,
+    score_table,
+)
 
 if TYPE_CHECKING:
     from augmentor.classic.check import PipelineReport
     from augmentor.classic.expand import ClassicResult
     from augmentor.data.writers import WriteResult
+    from augmentor.experiments.gain import GainResult
     from augmentor.latent.directions import DirectionsResult
     from augmentor.latent.inversion import ProjectionResult
     from augmentor.synthetic.expand import ExpandResult
@@ -70,7 +78,7 @@ def classic_document(result: ClassicResult) -> dict[str, Any]:
 
 def expand_document(result: ExpandResult) -> dict[str, Any]:
     """``augmentor expand``: the written dataset, what each gate dropped and any quota shortfall."""
-    return written_document(result.written, **result.report(for_json=True))
+    return written_document(result.written, **result.report())
 
 
 def expand_view(document: dict[str, Any]) -> View:
@@ -203,3 +211,26 @@ def directions_view(document: dict[str, Any]) -> View:
     for record in document["directions"]:
         table.add_row(record["name"], f"{record['accuracy']:.3f}", f"{record['auc']:.3f}")
     return [table]
+
+
+# --- metrics and the gain experiment ------------------------------------------------------------
+
+
+def score_view(document: dict[str, Any]) -> View:
+    """``augmentor score``: the scored images beside the real reference, one table."""
+    return [score_table(document)]
+
+
+def gain_document(result: GainResult, out: Path) -> dict[str, Any]:
+    """``augmentor gain``: where the report went and the summary rows (mean ± CI, paired differences)."""
+    return {"report": str(out / "report.md"), "summary": result.summary}
+
+
+def gain_view(document: dict[str, Any]) -> View:
+    """The report's path: stdout carries only that; the table goes to stderr (``gain_stderr_table``)."""
+    return [document["report"]]
+
+
+def gain_stderr_table(result: GainResult) -> Table:
+    """The results table the gain command prints on stderr, so stdout stays the report path or JSON."""
+    return gain_table(result.summary, result.config["arch"], result.config["budget"])

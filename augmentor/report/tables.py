@@ -99,3 +99,85 @@ def confusion_table(scores: dict[str, Any]) -> Table:
         cells = [f"[bold]{n}[/bold]" if j == k else (str(n) if n else "·") for j, n in enumerate(row)]
         table.add_row(f"{k} {name}", f"{scores['per_class'][name]:.3f}", *cells)
     return table
+
+
+def percent_interval(stats: dict[str, Any], signed: bool = False) -> str:
+    """A mean ± 95% interval (``mean_ci``'s dict) in percent, signed for differences."""
+    mean = f"{100 * stats['mean']:+.2f}" if signed else f"{100 * stats['mean']:.2f}"
+    return mean if stats["ci"] is None else f"{mean} ± {100 * stats['ci']:.2f}"
+
+
+def gain_table(summary: list[dict[str, Any]], arch: str, budget: int) -> Table:
+    """``augmentor gain``: accuracy per (N, arm, ratio) and the paired differences to real and classic."""
+    table = Table(title=f"gain experiment: {arch}, {budget} steps")
+    for column in ("per class", "arm", "ratio", "accuracy %", "Δ vs real", "verdict", "Δ vs classic", "verdict"):
+        table.add_column(column, justify="left" if column in ("arm", "verdict") else "right")
+    for row in summary:
+        real, classic = row.get("vs_real"), row.get("vs_classic")
+        table.add_row(
+            str(row["per_class"]),
+            row["arm"],
+            f"{row['synthetic_ratio']:g}",
+            percent_interval(row["accuracy"]),
+            percent_interval(real, True) if real else "–",
+            real["verdict"] if real else "–",
+            percent_interval(classic, True) if classic else "–",
+            classic["verdict"] if classic else "–",
+        )
+    return table
+
+
+def score_table(result: dict[str, Any]) -> Table:
+    """``augmentor score``: the scored images beside the real reference."""
+
+    def number(value: float | None, digits: int = 2) -> str:
+        return "—" if value is None else f"{value:,.{digits}f}"
+
+    def percent(value: float | None) -> str:
+        return "—" if value is None else f"{100 * value:.1f}%"
+
+    table = Table(title=f"{result['target']} ({result['kind']}) against {result['real']}, n = {result['n']:,}")
+    table.add_column("metric")
+    table.add_column(result["kind"], justify="right", style="bold")
+    table.add_column("real", justify="right")
+    table.add_column("real column", style="dim")
+    rows = [
+        ("FID (lower: closer)", number(result["fid"]), number(result["f0"]), "F0: train vs test sample"),
+        ("FID / F0", number(result["fid_ratio"]), "1.00", ""),
+        (
+            "KID × 1000",
+            f"{1000 * result['kid_mean']:.2f} ± {1000 * result['kid_std']:.2f}",
+            f"{1000 * result['kid_real_mean']:.2f} ± {1000 * result['kid_real_std']:.2f}",
+            "train vs test sample",
+        ),
+        (
+            "diversity: pairwise SSIM (lower: more varied)",
+            number(result["diversity_ssim"], 3),
+            number(result["real_diversity_ssim"], 3),
+            "train sample",
+        ),
+        (
+            f"memorisation: nearest train image < {result['memorisation_threshold']:g}",
+            percent(result["memorisation_rate"]),
+            percent(result["real_memorisation_rate"]),
+            "test images",
+        ),
+        (
+            "nearest train image, median RMS distance",
+            number(result["nearest_median"], 3),
+            number(result["real_nearest_median"], 3),
+            "test images",
+        ),
+        (
+            "CAS: test accuracy when trained on it",
+            number(result["cas"], 3),
+            number(result["real_accuracy"], 3),
+            f"{result['cas_arch']} on as many real train images, {result['cas_steps']} steps"
+            if result["cas_steps"]
+            else "--no-cas",
+        ),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    table.caption = f"features: {result['features']}; {result['seconds']} s on {result['device']}"
+    return table

@@ -70,19 +70,10 @@ class ExpandResult:
             if self.gates[gate] is not None
         }
 
-    def report(self, for_json: bool) -> dict[str, Any]:
-        """Extra fields for the command's summary: structured for ``--json``, one line per gate otherwise."""
+    def report(self) -> dict[str, Any]:
+        """Extra fields for the command's summary: what each gate dropped, any quota shortfall, the warnings."""
         shortfall = {s["name"]: s["shortfall"] for s in self.sources if s["shortfall"]}
-        if for_json:
-            return {"dropped": self.dropped(), "shortfall": shortfall, "warnings": self.warnings}
-        lines = {}
-        for gate, per_source in self.dropped().items():
-            flag = "--" + gate.replace("_", "-")
-            detail = ", ".join(f"{name} {n}" for name, n in per_source.items())
-            lines[f"dropped by {flag}"] = f"{sum(per_source.values())} ({detail})"
-        for name, missing in shortfall.items():
-            lines[f"short of quota ({name})"] = ", ".join(f"{c} {n}" for c, n in missing.items())
-        return lines
+        return {"dropped": self.dropped(), "shortfall": shortfall, "warnings": self.warnings}
 
 
 def parse_ratio(text: str) -> tuple[float, float]:

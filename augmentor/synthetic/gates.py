@@ -12,6 +12,7 @@ import numpy as np
 
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
+from augmentor.data.measures import nearest_real_distances
 
 if TYPE_CHECKING:
     from augmentor.classifiers.classifier import Classifier
@@ -67,8 +68,6 @@ def confidence_mask(judge: Classifier | None, images: ImageSet, min_confidence: 
 
 def dedupe_mask(images: ImageSet, real: ImageSet, min_distance: float, device: str = "auto") -> np.ndarray:
     """Keep an image unless some real image is closer than ``min_distance`` (RMS pixel difference, 0..1)."""
-    from augmentor.metrics.quality import nearest_real_distances
-
     if len(images) == 0:
         return np.ones(0, dtype=bool)
     return nearest_real_distances(images.images, real.images, device) >= min_distance
