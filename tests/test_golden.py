@@ -17,6 +17,7 @@ images, and nothing else may change.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -42,9 +43,9 @@ def _idx(path: Path, offset: int) -> np.ndarray:
     return np.frombuffer(gzip.open(path).read(), np.uint8, offset=offset)
 
 
-@pytest.fixture
-def fashion_npz(tmp_path: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """3 train images per class and 10 test images per class of Fashion-MNIST, as ``fm.npz`` in the cwd."""
+@pytest.fixture(scope="module")
+def fashion_slice(fashion_dir: Path) -> dict[str, np.ndarray]:
+    """3 train images per class and 10 test images per class of Fashion-MNIST (read once per module)."""
     images = _idx(fashion_dir / "train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
     labels = _idx(fashion_dir / "train-labels-idx1-ubyte.gz", 8)
     test_images = _idx(fashion_dir / "t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
@@ -52,15 +53,20 @@ def fashion_npz(tmp_path: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPat
     names = json.loads((WEIGHTS / "dcgan" / "config.json").read_text())["class_names"]
     train = np.concatenate([np.flatnonzero(labels == c)[:3] for c in range(10)])
     test = np.concatenate([np.flatnonzero(test_labels == c)[:10] for c in range(10)])
+    return {
+        "images": images[train],
+        "labels": labels[train].astype(np.int64),
+        "class_names": np.array(names),
+        "test_images": test_images[test],
+        "test_labels": test_labels[test].astype(np.int64),
+    }
+
+
+@pytest.fixture
+def fashion_npz(fashion_slice: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The slice as ``fm.npz`` in a fresh working folder."""
     monkeypatch.chdir(tmp_path)
-    np.savez(
-        "fm.npz",
-        images=images[train],
-        labels=labels[train].astype(np.int64),
-        class_names=np.array(names),
-        test_images=test_images[test],
-        test_labels=test_labels[test].astype(np.int64),
-    )
+    np.savez("fm.npz", **fashion_slice)
     return "fm.npz"
 
 
@@ -75,6 +81,7 @@ def recorded_threads():
     torch.set_num_threads(before)
 
 
+@functools.cache
 def _numerics() -> str:
     """sha256 of the shipped DCGAN's float output for fixed codes: equal where float results are."""
     import torch
