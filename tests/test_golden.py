@@ -11,7 +11,7 @@ Float results depend on the CPU's kernels and on the thread count. The thread co
 recording's (2); the CPU is checked by a numerics fingerprint (the shipped DCGAN's raw output for fixed
 codes). Where it matches the recording, everything must be byte-identical. Where it does not (another CPU
 family), a refactor can still be caught but last-bit float noise cannot be told from it: images may then
-differ by one grey level in a few pixels (compared with the recorded pixels) and accuracies by five test
+differ by one grey level in a few pixels (compared with the recorded pixels) and accuracies by eight test
 images, and nothing else may change.
 """
 
@@ -34,7 +34,7 @@ GOLDEN = Path(__file__).parent / "golden" / "outputs.json"
 PIXELS = Path(__file__).parent / "golden" / "pixels.npz"
 RECORDED_THREADS = 2
 MAX_PIXELS_OFF_BY_ONE = 0.02  # share of an image's pixels that may differ by one level on another CPU
-MAX_ACCURACY_DRIFT = 0.05  # five of the 100 test images, on another CPU (one thread instead of two moved 3)
+MAX_ACCURACY_DRIFT = 0.08  # eight of the 100 test images on another CPU (one thread instead of two moved 3)
 WEIGHTS = REPO / "weights" / "fashion-mnist"
 RECORD = os.environ.get("AUGMENTOR_RECORD_GOLDEN") == "1"
 
