@@ -583,8 +583,7 @@ app.add_typer(train_app, name="train")
 def _train_generative(
     kind: str, src: str, out: Path | None, resume: Path | None, overwrite: bool, options, as_json: bool, **flags: Any
 ) -> None:
-    from augmentor.generative.generator import train_run
-    from augmentor.generative.train import GenerativeConfig
+    from augmentor.generative.train import GenerativeConfig, train_run
 
     config = GenerativeConfig(kind=kind, **flags)
     result = train_run(

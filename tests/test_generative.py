@@ -258,7 +258,7 @@ def test_unsupported_image_size_through_the_cli(tmp_path):
 
 
 def test_train_run_checks_out_and_resume_before_reading_any_image(tmp_path):
-    from augmentor.generative.generator import train_run
+    from augmentor.generative.train import train_run
 
     config = tiny("vae", steps=2)
     missing = str(tmp_path / "no-data")  # never read: each refusal comes first

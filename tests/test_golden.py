@@ -137,11 +137,17 @@ def _record(name: str, got: dict) -> None:
         np.savez_compressed(PIXELS, **stored)
 
 
+@functools.cache
+def _recorded_pixels() -> dict[str, np.ndarray]:
+    """The recorded images, read once (the tolerant comparison may look at many)."""
+    return dict(np.load(PIXELS))
+
+
 def _same_image(name: str, path: str, strict: bool) -> bool:
     """Byte-identical, or (on another CPU) within one grey level in a few pixels of the recorded image."""
     if strict:
         return False
-    want = np.load(PIXELS)[f"{name}/{path}"].astype(np.int16)
+    want = _recorded_pixels()[f"{name}/{path}"].astype(np.int16)
     got = _last_pixels[path].astype(np.int16)
     off = np.abs(got - want)
     return got.shape == want.shape and off.max() <= 1 and (off > 0).mean() <= MAX_PIXELS_OFF_BY_ONE

@@ -111,12 +111,11 @@ def test_rounds_continue_the_stream(kind: str, real: ImageSet, runs: dict[str, P
 
 def test_gated_fill_meets_the_quota_or_reports_the_shortfall(real: ImageSet, runs: dict[str, Path]) -> None:
     source = build_source(parse_source(spec_text("classic", runs)), context(real, 1))
-    empty = real.take(np.zeros(0, np.int64))
     # A dedupe distance no copy can reach: every round is rejected, and the budget ends the loop.
-    images, stats = fill_quota(source, np.array([3, 3, 3]), Gates(real, dedupe=2.0, device="cpu"), empty)
+    images, stats = fill_quota(source, np.array([3, 3, 3]), Gates(real, dedupe=2.0, device="cpu"))
     assert len(images) == 0 and stats["kept"].tolist() == [0, 0, 0]
     assert stats["generated"].tolist() == [24, 24, 24] and stats["dropped"]["dedupe"] == 72
-    images, stats = fill_quota(source, np.array([3, 3, 3]), Gates(real, dedupe=0.0, device="cpu"), empty)
+    images, stats = fill_quota(source, np.array([3, 3, 3]), Gates(real, dedupe=0.0, device="cpu"))
     assert np.bincount(images.labels).tolist() == [3, 3, 3] and stats["rounds"] == 1
 
 

@@ -128,10 +128,12 @@ class Arm:
                 workers=workers,
                 device=options.device,
             )
-            gates = Gates(real, device=options.device)
-            if spec.gated:
-                gates = Gates(real, options.min_confidence, judge=models.judge(real, seed), device=options.device)
-            images, _ = fill_quota(build_source(spec, context), quota, gates, real.take(np.zeros(0, np.int64)))
+            gates = (
+                Gates(real, options.min_confidence, judge=models.judge(real, seed), device=options.device)
+                if spec.gated
+                else Gates(real, device=options.device)
+            )
+            images, _ = fill_quota(build_source(spec, context), quota, gates)
             synthetic.append(images)
         return concat_all(real, synthetic)
 

@@ -1,8 +1,8 @@
 """The ``Generator``: a trained DCGAN or VAE as one object — load a run, draw codes, decode, encode, generate.
 
-Training returns one and ``Generator.from_run`` loads the same one; every consumer (sampling, the latent
-tools, expansion, metrics, the gain experiment) uses it. Loading builds the modules through the kinds
-registry and never imports the training module.
+Training (``generative.train``) returns one and ``Generator.from_run`` loads the same one; every consumer
+(sampling, the latent tools, expansion, metrics, the gain experiment) uses it. Loading builds the modules
+through the kinds registry and never imports the training module.
 
 Latent codes are drawn in fixed chunks of ``CHUNK`` codes, chunk ``k`` from a generator seeded by
 (seed, k), so image ``i`` of a seed is the same whatever the batch size or device batch, and the
@@ -19,8 +19,6 @@ import numpy as np
 from augmentor.core.errors import UserError
 from augmentor.core.runs import WEIGHTS_NAME, load_matching, read_run_config, read_weights
 from augmentor.data.imageset import ImageSet
-from augmentor.data.options import ReadOptions
-from augmentor.data.readers import open_dataset
 from augmentor.generative.kinds import KINDS
 
 if TYPE_CHECKING:
@@ -30,36 +28,6 @@ CHUNK = 1024
 ENCODE_BATCH = 512
 Labels: TypeAlias = "np.ndarray | torch.Tensor | None"  # class numbers, or N×K class weights (a blend of classes)
 Device: TypeAlias = "str | torch.device"  # a name as --device takes it, or a device
-
-
-def train_run(
-    src: str,
-    config: Any,
-    out: Path | None = None,
-    *,
-    resume: Path | None = None,
-    read_options: ReadOptions | None = None,
-    overwrite: bool = False,
-    command: str = "",
-) -> Any:
-    """Train ``src``'s train split into a new DCGAN / VAE run folder ``out``, or continue the run ``resume``."""
-    from augmentor.core.outdir import check_output
-
-    if resume is not None and out is not None and Path(resume) != Path(out):
-        raise UserError(f"--resume {resume} and --out {out} differ; give one of them (--resume continues in place)")
-    # The run folder is checked before the dataset is read, which can take far longer than the refusal.
-    if resume is not None:
-        run = Path(resume)
-        read_run_config(run, kind=config.kind)
-    elif out is not None:
-        run = Path(out)
-        check_output(run, overwrite)
-    else:
-        raise UserError("give --out RUN for a new run, or --resume RUN to continue one")
-    from augmentor.generative.train import train_generative
-
-    dataset = open_dataset(src, read_options or ReadOptions())
-    return train_generative(dataset.train, config, run, resume=resume is not None, overwrite=overwrite, command=command)
 
 
 def _device(device: Device) -> torch.device:

@@ -45,6 +45,8 @@ from augmentor.core.runs import (
 )
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.measures import mean_pairwise_ssim
+from augmentor.data.options import ReadOptions
+from augmentor.data.readers import open_dataset
 from augmentor.generative.diffaugment import diff_augment
 from augmentor.generative.generator import Generator
 from augmentor.generative.kinds import get_kind
@@ -504,3 +506,29 @@ def _write_grid(path: Path, pictures: np.ndarray, columns: int) -> None:
 
     rows = [list(pictures[r : r + columns]) for r in range(0, len(pictures), columns)]
     write_file_atomic(path, grid_png(rows, gap_after_first=False))
+
+
+def train_run(
+    src: str,
+    config: GenerativeConfig,
+    out: Path | None = None,
+    *,
+    resume: Path | None = None,
+    read_options: ReadOptions | None = None,
+    overwrite: bool = False,
+    command: str = "",
+) -> GenerativeResult:
+    """Train ``src``'s train split into a new DCGAN / VAE run folder ``out``, or continue the run ``resume``."""
+    if resume is not None and out is not None and Path(resume) != Path(out):
+        raise UserError(f"--resume {resume} and --out {out} differ; give one of them (--resume continues in place)")
+    # The run folder is checked before the dataset is read, which can take far longer than the refusal.
+    if resume is not None:
+        run = Path(resume)
+        read_run_config(run, kind=config.kind)
+    elif out is not None:
+        run = Path(out)
+        check_output(run, overwrite)
+    else:
+        raise UserError("give --out RUN for a new run, or --resume RUN to continue one")
+    dataset = open_dataset(src, read_options or ReadOptions())
+    return train_generative(dataset.train, config, run, resume=resume is not None, overwrite=overwrite, command=command)

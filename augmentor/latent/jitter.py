@@ -10,25 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from augmentor.classic.quotas import per_class_parents
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
 from augmentor.generative.generator import Generator
-
-
-def jitter(
-    generator: Generator,
-    real: ImageSet,
-    per_class: int,
-    *,
-    sigma: float = 0.5,
-    seed: int = 0,
-    device: str = "auto",
-) -> ImageSet:
-    """``per_class`` jittered decodings of every class, parents drawn evenly from ``real``."""
-    rng = np.random.default_rng(seed)
-    parents = per_class_parents(real.labels, len(real.class_names), per_class, False, rng)
-    return jitter_parents(generator, real, parents, sigma=sigma, seed=seed, device=device)
 
 
 def jitter_parents(

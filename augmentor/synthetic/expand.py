@@ -220,11 +220,10 @@ def run_expand(
         gates.judge = train_judge(train, steps=config.confidence_steps, seed=config.seed, device=config.device)
         judge = judge_record(train, config.confidence_steps, config.seed)
 
-    empty = train.take(np.zeros(0, np.int64))
     synthetic = []
     records = []
     for k, (spec, source, quota) in enumerate(zip(specs, sources, quotas, strict=True)):
-        images, stats = fill_quota(source, quota, gates, empty)
+        images, stats = fill_quota(source, quota, gates)
         synthetic.append(images)
         shortfall = {
             names[c]: int(quota[c] - stats["kept"][c]) for c in range(len(names)) if stats["kept"][c] < quota[c]

@@ -50,7 +50,7 @@ class Gates:
         return keep
 
 
-def fill_quota(source: Source, quota: np.ndarray, gates: Gates, empty: ImageSet) -> tuple[ImageSet, dict[str, Any]]:
+def fill_quota(source: Source, quota: np.ndarray, gates: Gates) -> tuple[ImageSet, dict[str, Any]]:
     """Make images until every class has ``quota`` that pass the gates, or the round budget is spent."""
     classes = len(quota)
     kept: list[list[ImageSet]] = [[] for _ in range(classes)]
@@ -82,6 +82,7 @@ def fill_quota(source: Source, quota: np.ndarray, gates: Gates, empty: ImageSet)
                 kept[label].append(accepted.take(take))
                 have[label] += len(take)
     stats = {"generated": produced, "kept": have, "dropped": dropped, "surplus": surplus, "rounds": rounds}
+    empty = gates.real.take(np.zeros(0, np.int64))  # the classes, shape and dtype of an empty result
     return concat_all(empty, [part for per_class in kept for part in per_class]), stats
 
 

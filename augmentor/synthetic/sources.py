@@ -164,17 +164,20 @@ class GeneratorSource:
         """The generative kind the source needs loaded or trained (None: either)."""
         return spec.kind
 
-    def _next_indices(self, n: int) -> np.ndarray:
-        indices = np.arange(self.next_index, self.next_index + n)
+    def _claim(self, n: int) -> int:
+        """The first of the next ``n`` latent indices, which this round takes (rounds never reuse one)."""
+        first = self.next_index
         self.next_index += n
-        return indices
+        return first
 
     def make(self, counts: np.ndarray, round_no: int) -> ImageSet:
         labels = np.repeat(np.arange(len(counts)), counts)
-        first = self.next_index
-        self.next_index += len(labels)
         images = self.generator.generate(
-            self.to_model[labels], self.seed, truncation=self.truncation, device=self.device, first_index=first
+            self.to_model[labels],
+            self.seed,
+            truncation=self.truncation,
+            device=self.device,
+            first_index=self._claim(len(labels)),
         )
         return ImageSet(images.images, labels, list(self.real.class_names), images.provenance)
 
@@ -223,7 +226,8 @@ class EditSource(GeneratorSource):
         import torch
 
         labels = np.repeat(np.arange(len(counts)), counts)
-        indices = self._next_indices(len(labels))
+        first = self._claim(len(labels))
+        indices = np.arange(first, first + len(labels))
         strength = np.resize(np.array(self.strengths, np.float32), len(labels))  # cycles through the list
         codes = self.generator.latents(indices, self.seed, self.truncation)
         moved = codes + torch.from_numpy(strength)[:, None] * self.direction[None, :]
