@@ -416,6 +416,20 @@ def classify_train(
         typer.Option("--init", help="Start from a classifier RUN, or torchvision:resnet18=FILE.pth (local file)."),
     ] = None,
     freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the new head.")] = False,
+    synthetic: Annotated[
+        str | None,
+        typer.Option(
+            "--synthetic",
+            help="Synthetic images (e.g. an expand output) mixed into every batch; the budget "
+            "stays counted on the real images.",
+        ),
+    ] = None,
+    synthetic_share: Annotated[
+        float, typer.Option("--synthetic-share", help="Share of each batch taken from --synthetic.")
+    ] = 0.5,
+    synthetic_weight: Annotated[
+        float, typer.Option("--synthetic-weight", min=0.0, help="Weight of a synthetic image's loss.")
+    ] = 1.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
@@ -446,7 +460,18 @@ def classify_train(
         freeze_backbone=freeze_backbone,
     )
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
-    result = train_run(src, config, out, test_src=test, init=init, read_options=options, overwrite=overwrite)
+    result = train_run(
+        src,
+        config,
+        out,
+        test_src=test,
+        init=init,
+        read_options=options,
+        overwrite=overwrite,
+        synthetic_src=synthetic,
+        synthetic_share=synthetic_share,
+        synthetic_weight=synthetic_weight,
+    )
     from augmentor.report.summaries import classifier_train_document, classifier_train_view
 
     _show(classifier_train_document(result.config, result.final, out), classifier_train_view, as_json)
@@ -513,24 +538,54 @@ def gain(
         str,
         typer.Option(
             "--arms",
-            help="Comma-separated arms: real, classic[:PIPELINE], dcgan, vae, dcgan-gated, vae-gated, "
-            "vae-jitter[:SIGMA] (generators are trained on each arm's real subset; dcgan:RUN uses a run "
-            "trained on exactly that subset); combine sources with +, e.g. classic+dcgan.",
+            help="Comma-separated arms: real, real-long (real-only for the augmented arms' step count), "
+            "classic[:PIPELINE], dcgan, vae, dcgan-gated, vae-gated, vae-jitter[:SIGMA], vae-extrapolate[:STRENGTH] "
+            "(generators are trained on each draw's real subset; dcgan:RUN uses a run trained on exactly that "
+            "subset); combine sources with +, e.g. classic+vae; @soft / @hard sets one arm's labels.",
         ),
-    ] = "real,classic",
+    ] = "real,real-long,classic,vae-jitter@soft",
     draws: Annotated[
-        int, typer.Option("--draws", min=1, help="Paired draws per arm and N (draw d: seed d for subset and training).")
-    ] = 3,
+        int,
+        typer.Option("--draws", min=1, help="Paired draws (draw d: one real subset and seed d for every arm)."),
+    ] = 10,
     old_seeds: Annotated[
         int | None, typer.Option("--seeds", min=1, hidden=True, help="Old spelling of --draws.")
     ] = None,
     arch: Annotated[str, typer.Option("--arch", help="Classifier, the same in every arm.")] = "fast",
-    budget: Annotated[int, typer.Option("--budget", min=1, help="Optimiser steps, the same in every arm.")] = 300,
+    real_epochs: Annotated[
+        str | None,
+        typer.Option(
+            "--real-epochs",
+            help="Budget: passes over the real subset, equal in every arm; one value or one per N, e.g. 100,30 "
+            "[default: 100].",
+        ),
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option("--budget", min=1, help="Budget in steps of the real-only arm (instead of --real-epochs)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 3e-3,
-    synthetic_ratio: Annotated[
-        str, typer.Option("--synthetic-ratio", help="Synthetic images per real image; several give a curve.")
-    ] = "4",
+    synthetic_share: Annotated[
+        str, typer.Option("--synthetic-share", help="Share of each batch that is synthetic; several give a curve.")
+    ] = "0.5",
+    old_ratio: Annotated[
+        str | None, typer.Option("--synthetic-ratio", hidden=True, help="Replaced by --synthetic-share.")
+    ] = None,
+    synthetic_weight: Annotated[
+        float, typer.Option("--synthetic-weight", min=0.0, help="Weight of a synthetic image's loss vs a real one's.")
+    ] = 1.0,
+    labels: Annotated[
+        str, typer.Option("--labels", help="Synthetic images' labels: hard (intended class) or soft (teacher).")
+    ] = "hard",
+    temperature: Annotated[float, typer.Option("--temperature", help="The teacher's softmax temperature.")] = 2.0,
+    teacher_share: Annotated[
+        float, typer.Option("--teacher-share", help="Teacher's weight in a soft label (rest: intended class).")
+    ] = 0.5,
+    finetune_real: Annotated[
+        float, typer.Option("--finetune-real", help="Last fraction of the real presentations in real-only batches.")
+    ] = 0.0,
+    no_flip: Annotated[bool, typer.Option("--no-flip", help="No horizontal flips in any arm (digits, text).")] = False,
     gen_steps: Annotated[
         int, typer.Option("--gen-steps", min=1, help="Training steps of each generator (generative arms).")
     ] = 600,
@@ -538,6 +593,17 @@ def gain(
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Threshold of the -gated arms.")
     ] = 0.5,
+    validation_per_class: Annotated[
+        int, typer.Option("--validation-per-class", min=1, help="Validation split carved from train, per class.")
+    ] = 200,
+    budget_curve: Annotated[
+        bool, typer.Option("--budget-curve/--no-budget-curve", help="Real-only accuracy at 0.25×…4× the budget.")
+    ] = True,
+    curve_draws: Annotated[int, typer.Option("--curve-draws", min=1, help="Draws the budget curve uses.")] = 3,
+    development: Annotated[
+        bool,
+        typer.Option("--development", help="Development draws scored on the validation split; test is not read."),
+    ] = False,
     device: Device = "auto",
     workers: Workers = 0,
     overwrite: Overwrite = False,
@@ -550,20 +616,38 @@ def gain(
     """Does augmentation help? Train the same classifier on every arm and compare on the test split."""
     from augmentor.experiments.gain import GainConfig, parse_numbers, run_gain
 
+    if old_ratio is not None:
+        from augmentor.core.errors import UserError
+
+        raise UserError(
+            "--synthetic-ratio was replaced by --synthetic-share: synthetic images are now a share of each batch "
+            "(every arm sees each real image equally often), e.g. --synthetic-share 0.5"
+        )
     config = GainConfig(
         per_class=parse_numbers(per_class, "--per-class", int),
         arms=arms,
-        draws=_renamed(draws, old_seeds, "--seeds", "--draws", 3),
+        draws=_renamed(draws, old_seeds, "--seeds", "--draws", 10),
         arch=arch,
+        real_epochs=None if real_epochs is None else parse_numbers(real_epochs, "--real-epochs", float),
         budget=budget,
         batch_size=batch_size,
         lr=lr,
-        synthetic_ratio=parse_numbers(synthetic_ratio, "--synthetic-ratio", float),
+        synthetic_share=parse_numbers(synthetic_share, "--synthetic-share", float),
+        synthetic_weight=synthetic_weight,
+        labels=labels,
+        temperature=temperature,
+        teacher_share=teacher_share,
+        finetune_real=finetune_real,
+        flip=not no_flip,
         device=device,
         workers=workers,
         gen_steps=gen_steps,
         gen_width=gen_width,
         min_confidence=min_confidence,
+        validation_per_class=validation_per_class,
+        budget_curve=budget_curve,
+        curve_draws=curve_draws,
+        development=development,
     )
     options = _read_options(data_dir, image_size, channels, False, old_data)
     result = run_gain(src, config, out, read_options=options, overwrite=overwrite, command=_command_line())
@@ -839,8 +923,10 @@ def expand(
         list[str] | None,
         typer.Option(
             "--with",
-            help="Source, repeatable: classic[:PIPELINE], dcgan:RUN, vae:RUN, vae-jitter:RUN[:SIGMA] "
-            "or edit:RUN:DIR:NAME:S1,S2,… (samples moved along a direction from `augmentor directions`).",
+            help="Source, repeatable: classic[:PIPELINE], dcgan:RUN, vae:RUN, vae-jitter:RUN[:SIGMA] (SIGMA in "
+            "the encoder's posterior σ, default 1), vae-extrapolate:RUN[:STRENGTH] (away from a same-class "
+            "neighbour, default 0.5) or edit:RUN:DIR:NAME:S1,S2,… (samples moved along a direction from "
+            "`augmentor directions`).",
         ),
     ] = None,
     per_class: Annotated[

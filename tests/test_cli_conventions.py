@@ -131,12 +131,15 @@ def test_unknown_command_is_one_error_line():
     _assert_one_error_line(run_cli("no-such-command"))
 
 
-RENAMED = [
+HIDDEN = [
     (path, param)
     for path, command in COMMANDS.items()
     for param in command.params
     if getattr(param, "hidden", False) and param.param_type_name == "option"
 ]
+# A hidden flag is an old spelling that still works, or one whose meaning changed ("Replaced by …"): refused.
+RENAMED = [(path, param) for path, param in HIDDEN if not (param.help or "").startswith("Replaced by")]
+REPLACED = [(path, param) for path, param in HIDDEN if (param.help or "").startswith("Replaced by")]
 
 
 @pytest.mark.parametrize("path, param", RENAMED, ids=[f"{_label(path)} {param.opts[0]}" for path, param in RENAMED])
@@ -149,6 +152,18 @@ def test_old_spellings_still_work_with_a_note(path, param, tmp_path, monkeypatch
     assert re.fullmatch(rf"note: {re.escape(param.opts[0])} is now --[\w-]+; the old spelling goes .*", note), note
     # The old spelling reached the command (the note), which then refused the missing input as usual.
     assert result.exit_code == 2 and len(rest) == 1 and rest[0].startswith("error: "), result.stderr
+
+
+@pytest.mark.parametrize("path, param", REPLACED, ids=[f"{_label(path)} {param.opts[0]}" for path, param in REPLACED])
+def test_replaced_flags_are_refused_with_a_pointer(path, param, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    command = COMMANDS[path]
+    required = [p for p in command.params if p.required]
+    result = run_cli(*path, *_args(command, required), *_args(command, [param]))
+    _assert_one_error_line(result)
+    replacement = param.help.removeprefix("Replaced by ").rstrip(".")
+    assert f"{param.opts[0]} was replaced by {replacement}" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_old_and_new_spelling_together_are_refused(tmp_path, monkeypatch):

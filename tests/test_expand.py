@@ -194,6 +194,7 @@ BAD = {
     "ratio words": (["--ratio", "a:b", "--with", "classic"], "REAL:SYNTH"),
     "no source": (["--per-class", "8"], "give at least one source"),
     "twice": (["--per-class", "8", "--with", "classic", "--with", "classic"], "given twice"),
+    "strength": (["--per-class", "8", "--with", "vae-extrapolate:{vae}:0"], "strength must be a number > 0"),
 }
 
 
@@ -236,6 +237,29 @@ def test_vae_jitter_source_makes_variations_of_each_real_parent(data, runs, tmp_
     # Parents are drawn evenly: the four square copies come from the four square images.
     assert len({r["parent"] for r in jittered if r["class"] == "square"}) == 4
     wrong = expand(data, tmp_path / "wrong", "--per-class", "8", "--with", f"vae-jitter:{runs['dcgan']}")
+    assert wrong.exit_code == 2 and "is a dcgan run" in wrong.stderr
+
+
+def test_vae_extrapolate_source_moves_real_codes_away_from_same_class_neighbours(data, runs, tmp_path):
+    out = tmp_path / "extrapolated"
+    result = expand(data, out, "--per-class", "8", "--with", f"vae-extrapolate:{runs['vae']}")
+    assert result.exit_code == 0, result.stderr
+    assert synthetic_counts(out) == {
+        "disk": {"vae-extrapolate": 2},
+        "square": {"vae-extrapolate": 4},
+        "triangle": {"vae-extrapolate": 2},
+    }
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    moved = [r for r in records if r["source"] == "vae-extrapolate"]
+    class_of = {r["origin"]: r["class"] for r in records if r["source"] == "real"}  # parents name the source file
+    for record in moved:
+        assert record["strength"] == 0.5 and record["pipeline"] is None and record["run_id"].startswith("vae:")
+        assert class_of[record["parent"]] == class_of[record["neighbour"]] == record["class"]
+        assert record["neighbour"] != record["parent"]
+    assert len({r["parent"] for r in moved if r["class"] == "square"}) == 4
+    source = json.loads((out / "dataset.json").read_text())["expand"]["sources"][0]
+    assert source["strength"] == 0.5
+    wrong = expand(data, tmp_path / "wrong", "--per-class", "8", "--with", f"vae-extrapolate:{runs['dcgan']}")
     assert wrong.exit_code == 2 and "is a dcgan run" in wrong.stderr
 
 

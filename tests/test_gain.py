@@ -1,79 +1,290 @@
-"""The gain experiment on small real data: structure, honesty, statistics, bad input."""
+"""The gain experiment on small real data: structure, equal exposure, honesty, statistics, the report, bad input."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from augmentor.classifiers.mixing import step_plan
 from augmentor.core.errors import UserError
-from augmentor.experiments.gain import GainConfig, parse_numbers, run_gain
+from augmentor.data.imageset import ImageSet, fingerprint
+from augmentor.data.readers import open_dataset
+from augmentor.data.subset import stratified_indices
+from augmentor.experiments.gain import (
+    CURVE_MULTIPLIERS,
+    DEVELOPMENT_SEEDS,
+    GainConfig,
+    GainResult,
+    parse_numbers,
+    run_experiment,
+    run_gain,
+    split_data,
+)
 from augmentor.experiments.stats import mean_ci, verdict
+from augmentor.experiments.tuning import select_recipe
 from tests.conftest import make_shapes_folder, run_cli
+
+NS = (3, 6)
+SHARES = (0.25, 0.5)
+BUDGET = 3
+VALIDATION = 4
+ARMS = "real,real-long,classic:light,classic:light@soft,vae-jitter@soft"
+AUGMENTED = ("classic:light", "classic:light@soft", "vae-jitter@soft")
+TINY = ["--gen-steps", "4", "--gen-width", "8", "--batch-size", "16", "--device", "cpu", "--workers", "1"]
 
 
 @pytest.fixture(scope="module")
-def gain_report(tmp_path_factory) -> tuple[Path, dict]:
-    data = make_shapes_folder(tmp_path_factory.mktemp("g") / "data", per_class=20, splits=True, seed=2)
+def gain_run(tmp_path_factory) -> tuple[Path, Path, dict, dict]:
+    """(data, out, the --json document, results.json) of one small run with every kind of arm and the curve."""
+    data = make_shapes_folder(tmp_path_factory.mktemp("g") / "data", per_class=12, splits=True, seed=2)
     out = tmp_path_factory.mktemp("g") / "report"
     result = run_cli(
         "gain",
         data,
         "--per-class",
-        "4,8",
+        ",".join(map(str, NS)),
         "--arms",
-        "real,classic:light",
+        ARMS,
         "--draws",
         "2",
         "--budget",
-        "15",
-        "--batch-size",
-        "16",
-        "--synthetic-ratio",
-        "1,2",
+        str(BUDGET),
+        "--synthetic-share",
+        ",".join(map(str, SHARES)),
+        "--validation-per-class",
+        str(VALIDATION),
+        "--curve-draws",
+        "1",
+        *TINY,
         "--out",
         out,
         "--json",
     )
     assert result.exit_code == 0, result.stderr
-    return out, json.loads(result.stdout)
+    return data, out, json.loads(result.stdout), json.loads((out / "results.json").read_text())
 
 
-def test_report_files_and_summary(gain_report):
-    out, document = gain_report
+def group(runs: list[dict], n: int, seed: int) -> dict[tuple[str, float], dict]:
+    return {(r["arm"], r["synthetic_share"]): r for r in runs if r["per_class"] == n and r["seed"] == seed}
+
+
+# --- the run's files and records -----------------------------------------------------------------------------
+
+
+def test_report_files_and_summary(gain_run):
+    _, out, document, results = gain_run
+    names = {"report.md", "results.json", "accuracy.png", "difference.png", "gain_vs_n.png", "budget.png", "share.png"}
+    assert {p.name for p in out.iterdir()} == names
+    for name in names - {"report.md", "results.json"}:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert document["report"] == str(out / "report.md")
+    assert document["summary"] == results["summary"]
+    assert set(results) == {"config", "summary", "curve", "runs", "curve_runs", "generators"}
+    keys = {(row["per_class"], row["arm"], row["synthetic_share"]) for row in results["summary"]}
+    expected = {(n, arm, 0.0) for n in NS for arm in ("real", "real-long")}
+    expected |= {(n, arm, share) for n in NS for arm in AUGMENTED for share in SHARES}
+    assert keys == expected and len(results["summary"]) == len(expected)
+    for row in results["summary"]:
+        assert 0 <= row["accuracy"]["mean"] <= 1 and row["accuracy"]["n"] == 2
+    config = results["config"]
+    assert config["budget"] == BUDGET and config["synthetic_share"] == list(SHARES)
+    assert config["scored_on"] == "test" and config["seed_first"] == 0 and not config["development"]
+    assert config["scored_images"] == 36 and config["validation_images"] == 3 * VALIDATION
+
+
+def test_every_arm_of_a_draw_has_the_same_real_subset_and_exposure(gain_run):
+    _, _, _, results = gain_run
+    runs = results["runs"]
+    assert len(runs) == len(NS) * 2 * (2 + len(AUGMENTED) * len(SHARES))
+    assert {r["seed"] for r in runs} == {0, 1}
+    for n in NS:
+        batch = min(16, 3 * n)
+        for seed in (0, 1):
+            arms = group(runs, n, seed)
+            assert len(arms) == 2 + len(AUGMENTED) * len(SHARES)
+            assert len({r["real_fingerprint"] for r in arms.values()}) == 1  # one real subset per draw
+            assert {r["real_presentations"] for r in arms.values()} == {BUDGET * batch}  # equal real exposure
+            real_steps = arms[("real", 0.0)]["steps"]
+            assert real_steps == BUDGET
+            augmented = [r for (arm, _), r in arms.items() if arm in AUGMENTED]
+            for r in augmented:
+                plan_real, plan_synthetic = step_plan(BUDGET * batch, batch, r["synthetic_share"])
+                assert r["steps"] == len(plan_real) > real_steps  # synthetic images only add steps
+                assert r["pool_images"] >= int(plan_synthetic.sum())  # every drawn image a fresh one
+                assert r["labels"] == ("soft" if r["arm"].endswith("@soft") else "hard")
+            assert arms[("real-long", 0.0)]["steps"] == max(r["steps"] for r in augmented)
+            assert arms[("real", 0.0)]["labels"] is None and arms[("real-long", 0.0)]["labels"] is None
+    assert group(runs, 3, 0)[("real", 0.0)]["real_fingerprint"] != group(runs, 3, 1)[("real", 0.0)]["real_fingerprint"]
+
+
+def test_summary_pairs_every_arm_with_real_and_classic(gain_run):
+    _, _, _, results = gain_run
+    config, runs = results["config"], results["runs"]
+    assert config["classic_baseline"] == "classic:light" and config["primary_arm"] == "vae-jitter@soft"
+    for row in results["summary"]:
+        n, arm, share = row["per_class"], row["arm"], row["synthetic_share"]
+        mine = {seed: group(runs, n, seed)[(arm, share)] for seed in (0, 1)}
+        assert row["accuracy"]["mean"] == pytest.approx(np.mean([r["accuracy"] for r in mine.values()]))
+        baselines = {"real": ("real", 0.0), "classic": ("classic:light", share if arm in AUGMENTED else SHARES[0])}
+        for label, key in baselines.items():
+            if (arm, share) == key or (label == "classic" and arm == "classic:light"):
+                assert f"vs_{label}" not in row
+                continue
+            comparison = row[f"vs_{label}"]
+            assert comparison["baseline"] == key[0]
+            differences = [mine[s]["accuracy"] - group(runs, n, s)[key]["accuracy"] for s in (0, 1)]
+            assert comparison["mean"] == pytest.approx(np.mean(differences))
+            assert comparison["n"] == 2
+            assert comparison["p_holm"] is not None and comparison["p"] <= comparison["p_holm"] <= 1
+            assert comparison["verdict"] == verdict(comparison) in ("gain", "loss", "none")
+    non_real = [row for row in results["summary"] if row["arm"] != "real"]
+    assert all("vs_real" in row for row in non_real)
+    assert sum("vs_classic" in row for row in results["summary"]) == len(NS) * (2 + 2 * len(SHARES))
+
+
+def test_budget_curve_brackets_the_real_arm(gain_run):
+    _, _, _, results = gain_run
+    runs = results["runs"]
+    for n in NS:
+        rows = [row for row in results["curve"] if row["per_class"] == n]
+        assert [row["multiplier"] for row in rows] == list(CURVE_MULTIPLIERS)
+        steps = [row["steps"] for row in rows]
+        assert steps == sorted(steps) and steps[0] < steps[-1]
+        one = rows[CURVE_MULTIPLIERS.index(1.0)]
+        assert one["steps"] == group(runs, n, 0)[("real", 0.0)]["steps"]
+        assert all(row["accuracy"]["n"] == 1 and 0 <= row["accuracy"]["mean"] <= 1 for row in rows)
+    assert {p["seed"] for p in results["curve_runs"]} == {0}  # --curve-draws 1
+    assert len(results["curve_runs"]) == len(NS) * len(CURVE_MULTIPLIERS)
+
+
+def test_report_sections(gain_run):
+    _, out, _, _ = gain_run
+    report = (out / "report.md").read_text()
+    claims = report.split("## Claims\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split(":")[0] for line in claims] == [f"- N = {n}" for n in NS]
+    assert all("`vae-jitter@soft`" in line and "classic:light" in line and "Holm" in line for line in claims)
+    assert "## Budget curve" in report and "## Per-class Δ vs classic" in report and "Per-class accuracy" in report
+    assert "| 6 | vae-jitter@soft | 0.5 | 6 |" in report  # N, arm, share, steps
+    assert "Development run" not in report
+
+
+# --- honesty: what each source and each choice may see -------------------------------------------------------
+
+
+def test_a_source_never_sees_a_test_or_validation_image(gain_run):
+    data, _, _, results = gain_run
+    runs = results["runs"]
+    # one VAE per (N, draw), trained on that draw's real subset
+    generators = results["generators"]
+    assert sorted((g["kind"], g["images"], g["seed"]) for g in generators) == sorted(
+        ("vae", 3 * n, seed) for n in NS for seed in (0, 1)
+    )
+    for g in generators:
+        assert g["fingerprint"] == group(runs, g["images"] // 3, g["seed"])[("real", 0.0)]["real_fingerprint"]
+    # the subsets, recomputed: drawn from the train split less validation, never from test
+    dataset = open_dataset(str(data))
+    splits = split_data(dataset.train, dataset.test, GainConfig(per_class=NS, validation_per_class=VALIDATION), "x")
+    held_out = {row.tobytes() for row in np.concatenate([splits.validation.images, dataset.test.images])}
+    assert len(splits.validation) == results["config"]["validation_images"]
+    for n in NS:
+        for seed in (0, 1):
+            real = splits.pool.take(stratified_indices(splits.pool, n, seed))
+            assert fingerprint(real) == group(runs, n, seed)[("real", 0.0)]["real_fingerprint"]
+            assert not held_out & {row.tobytes() for row in real.images}
+
+
+def development_config(**overrides) -> GainConfig:
+    base = {
+        "per_class": (3,),
+        "arms": "real,classic:light,vae-jitter@soft,classic:light+vae",
+        "draws": 2,
+        "budget": BUDGET,
+        "batch_size": 16,
+        "synthetic_share": (0.5,),
+        "gen_steps": 4,
+        "gen_width": 8,
+        "validation_per_class": VALIDATION,
+        "budget_curve": False,
+        "development": True,
+        "device": "cpu",
+        "workers": 1,
+    }
+    return GainConfig(**{**base, **overrides})
+
+
+def without_timings(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def test_hyperparameter_selection_reads_no_test_score(gain_run):
+    data, _, _, _ = gain_run
+    dataset = open_dataset(str(data))
+    config = development_config()
+    clean = run_experiment(split_data(dataset.train, dataset.test, config, "x"), config)
+    test = dataset.test
+    poisoned = ImageSet(test.images[::-1].copy(), (test.labels + 1) % 3, list(test.class_names))  # every label wrong
+    assert fingerprint(poisoned) != fingerprint(test)
+    scored = GainConfig(per_class=(3,), validation_per_class=VALIDATION)  # where the poison would show
+    assert fingerprint(split_data(dataset.train, poisoned, scored, "x").scored) != fingerprint(test)
+    dirty = run_experiment(split_data(dataset.train, poisoned, config, "x"), config)
+
+    assert clean.config["scored_on"] == "validation" and clean.config["seed_first"] == DEVELOPMENT_SEEDS
+    assert clean.config["scored_images"] == clean.config["validation_images"] == 3 * VALIDATION
+    assert {r["seed"] for r in clean.runs} == {DEVELOPMENT_SEEDS, DEVELOPMENT_SEEDS + 1}
+    assert len(clean.runs) == 2 * 4
+    assert without_timings(dirty.runs) == without_timings(clean.runs)  # identical scores, bit for bit
+    assert dirty.summary == clean.summary
+    # one VAE per draw, shared by vae-jitter@soft and classic:light+vae, trained on the draw's subset
+    assert sorted(g["seed"] for g in clean.generators) == [DEVELOPMENT_SEEDS, DEVELOPMENT_SEEDS + 1]
+    prints = {r["seed"]: r["real_fingerprint"] for r in clean.runs}
+    assert all(g["fingerprint"] == prints[g["seed"]] for g in clean.generators)
+
+    recipe = select_recipe(clean)
+    assert recipe == select_recipe(dirty)
+    assert recipe["candidates"] == 2 and recipe["baseline"] == "classic"
+    gains = {
+        r["arm"]: r["vs_classic"]["mean"] for r in clean.summary if r["arm"] in ("vae-jitter@soft", "classic:light+vae")
+    }
+    assert recipe["arm"] in gains and recipe["synthetic_share"] == 0.5
+    assert recipe["mean_gain"] == pytest.approx(max(gains.values()))
+
+
+def test_a_recipe_is_never_chosen_on_a_test_scored_run(gain_run):
+    _, _, _, results = gain_run
+    result = GainResult(config=results["config"], summary=results["summary"])
+    with pytest.raises(UserError, match="development run"):
+        select_recipe(result)
+
+
+def test_development_runs_need_no_test_split(tmp_path):
+    flat = make_shapes_folder(tmp_path / "flat", per_class=6, seed=3)
+    args = ["--per-class", "2", "--arms", "real", "--budget", "2", "--validation-per-class", "3", *TINY]
+    refused = run_cli("gain", flat, *args, "--draws", "1", "--out", tmp_path / "normal")
+    assert refused.exit_code == 2 and "test split" in refused.stderr
+    assert not (tmp_path / "normal").exists()
+    out = tmp_path / "dev"
+    result = run_cli("gain", flat, *args, "--seeds", "2", "--development", "--no-budget-curve", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert "--seeds is now --draws" in result.stderr
     assert {p.name for p in out.iterdir()} == {
         "report.md",
         "results.json",
         "accuracy.png",
         "difference.png",
-        "ratio.png",
+        "gain_vs_n.png",
     }
-    assert document["report"] == str(out / "report.md")
-    arms = {(row["per_class"], row["arm"], row["synthetic_ratio"]) for row in document["summary"]}
-    assert arms == {(n, "real", 0.0) for n in (4, 8)} | {(n, "classic:light", r) for n in (4, 8) for r in (1, 2)}
-    for row in document["summary"]:
-        assert 0 <= row["accuracy"]["mean"] <= 1 and row["accuracy"]["n"] == 2
-        if row["arm"] != "real":
-            assert row["vs_real"]["verdict"] in ("gain", "loss", "none")
-    report = (out / "report.md").read_text()
-    assert "| 8 | classic:light | 2 |" in report and "Per-class accuracy" in report
-
-
-def test_every_arm_has_the_same_budget_seeds_and_real_subset(gain_report):
-    out, _ = gain_report
     results = json.loads((out / "results.json").read_text())
-    runs = results["runs"]
-    assert len(runs) == 2 * 2 * (1 + 2)  # N × seeds × (real + classic at two ratios)
-    assert results["config"]["budget"] == 15
-    for n in (4, 8):
-        for seed in (0, 1):
-            group = [r for r in runs if r["per_class"] == n and r["seed"] == seed]
-            assert len({r["real_fingerprint"] for r in group}) == 1  # every arm starts from the same real subset
-            sizes = {r["synthetic_ratio"]: r["train_images"] for r in group}
-            assert sizes == {0.0: 3 * n, 1.0: 3 * n * 2, 2.0: 3 * n * 3}
-    fingerprints = {(r["per_class"], r["seed"]): r["real_fingerprint"] for r in runs}
-    assert fingerprints[(4, 0)] != fingerprints[(4, 1)]  # seeds draw different subsets
+    assert results["config"]["scored_on"] == "validation" and results["config"]["draws"] == 2
+    assert sorted(r["seed"] for r in results["runs"]) == [DEVELOPMENT_SEEDS, DEVELOPMENT_SEEDS + 1]
+    assert results["curve"] == [] and results["curve_runs"] == []
+    report = (out / "report.md").read_text()
+    assert "Development run" in report and "seeds 1000…1001" in report
+
+
+# --- statistics and numbers ----------------------------------------------------------------------------------
 
 
 def test_statistics():
@@ -84,23 +295,29 @@ def test_statistics():
     assert verdict(mean_ci([-0.01, 0.02, 0.03])) == "none"
     assert verdict(mean_ci([-0.03, -0.02, -0.025])) == "loss"
     assert verdict(mean_ci([0.05])) == "unknown (one seed)"
+    assert verdict({**mean_ci([0.02, 0.025, 0.03]), "p_holm": 0.2}) == "none"  # the adjusted p decides
+    assert verdict({**mean_ci([-0.01, 0.02, 0.03]), "p_holm": 0.01}) == "gain"
 
 
-def test_bad_input(tmp_path):
-    flat = make_shapes_folder(tmp_path / "flat", per_class=5)
-    result = run_cli("gain", flat, "--per-class", "2", "--out", tmp_path / "x")
-    assert result.exit_code == 2 and "test split" in result.stderr
-    splits = make_shapes_folder(tmp_path / "splits", per_class=5, splits=True)
-    result = run_cli("gain", splits, "--per-class", "6", "--out", tmp_path / "x")
-    assert result.exit_code == 2 and "has 5" in result.stderr
-    result = run_cli("gain", splits, "--per-class", "2", "--arms", "real,gan", "--out", tmp_path / "x")
-    assert result.exit_code == 2 and "'gan'" in result.stderr
-    result = run_cli("gain", splits, "--per-class", "2,x", "--out", tmp_path / "x")
-    assert result.exit_code == 2 and not (tmp_path / "x").exists()
-    for flag, value in (("--per-class", "0,10"), ("--synthetic-ratio", "0")):
-        result = run_cli("gain", splits, flag, value, "--out", tmp_path / "x")
-        assert result.exit_code == 2 and f"{flag} '{value}': give positive numbers" in result.stderr
-        assert not (tmp_path / "x").exists()
+def test_parse_numbers():
+    assert parse_numbers("10, 100", "--per-class") == (10, 100)
+    assert parse_numbers("0.25,0.5", "--synthetic-share", float) == (0.25, 0.5)
+    with pytest.raises(UserError, match="--per-class '2,x'"):
+        parse_numbers("2,x", "--per-class")
+
+
+def test_presentations_and_seeds():
+    assert GainConfig(budget=5, batch_size=16).presentations(10, 30) == 80
+    assert GainConfig(budget=5, batch_size=16).presentations(3, 9) == 45  # the batch is capped at the subset
+    assert GainConfig(real_epochs=(2.5,)).presentations(10, 30) == 75
+    assert GainConfig().presentations(10, 30) == 3000  # 100 passes by default
+    per_n = GainConfig(per_class=(10, 100), real_epochs=(100.0, 30.0))  # one budget per N
+    assert (per_n.presentations(10, 100), per_n.presentations(100, 1000)) == (10_000, 30_000)
+    assert [GainConfig().seed(d) for d in (0, 1)] == [0, 1]
+    assert [GainConfig(development=True).seed(d) for d in (0, 1)] == [1000, 1001]
+
+
+# --- bad input: refused before any work, nothing written -----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -108,10 +325,22 @@ def test_bad_input(tmp_path):
     [
         (GainConfig(per_class=(0, 10)), "--per-class '0,10': give positive numbers"),
         (GainConfig(per_class=()), "--per-class '': give positive numbers"),
-        (GainConfig(synthetic_ratio=(-1.0,)), "--synthetic-ratio '-1': give positive numbers"),
+        (GainConfig(synthetic_share=(-1.0,)), "--synthetic-share '-1': give shares between 0 and 1"),
+        (GainConfig(synthetic_share=(0.5, 1.0)), "--synthetic-share '0.5,1': give shares between 0 and 1"),
         (GainConfig(draws=0), "--draws 0: give at least 1"),
         (GainConfig(budget=0), "--budget 0: give at least 1"),
+        (GainConfig(budget=5, real_epochs=(3.0,)), "--budget and --real-epochs both set the budget"),
+        (GainConfig(real_epochs=(0.0,)), "--real-epochs '0': give positive numbers"),
+        (GainConfig(per_class=(10, 100), real_epochs=(1.0, 2.0, 3.0)), "one per --per-class value (2)"),
         (GainConfig(gen_steps=0), "--gen-steps 0: give at least 1"),
+        (GainConfig(labels="fuzzy"), "--labels 'fuzzy': use hard or soft"),
+        (GainConfig(teacher_share=1.5), "--teacher-share 1.5"),
+        (GainConfig(temperature=0.0), "--temperature 0"),
+        (GainConfig(synthetic_weight=-1.0), "--synthetic-weight -1"),
+        (GainConfig(finetune_real=1.0), "--finetune-real 1"),
+        (GainConfig(validation_per_class=0), "--validation-per-class 0: give at least 1"),
+        (GainConfig(curve_draws=0), "--curve-draws 0: give at least 1"),
+        (GainConfig(arms="real,vae-extrapolate:-1"), "vae-extrapolate:-1: strength must be a number > 0"),
     ],
 )
 def test_run_gain_validates_its_config_before_reading_data(tmp_path, config, message):
@@ -121,33 +350,36 @@ def test_run_gain_validates_its_config_before_reading_data(tmp_path, config, mes
     assert list(tmp_path.iterdir()) == []
 
 
-def test_parse_numbers():
-    assert parse_numbers("10, 100", "--per-class") == (10, 100)
-    assert parse_numbers("0.5,2", "--synthetic-ratio", float) == (0.5, 2.0)
-    with pytest.raises(UserError, match="--per-class '2,x'"):
-        parse_numbers("2,x", "--per-class")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--synthetic-ratio", "4"], "--synthetic-share"),
+        (["--budget", "5", "--real-epochs", "3"], "--budget and --real-epochs"),
+        (["--synthetic-share", "1"], "--synthetic-share '1': give shares between 0 and 1"),
+        (["--synthetic-share", "0"], "--synthetic-share '0': give shares between 0 and 1"),
+        (["--labels", "fuzzy"], "--labels 'fuzzy'"),
+        (["--arms", "real,vae-extrapolate:-1"], "vae-extrapolate:-1"),
+        (["--arms", "real,gan"], "'gan'"),
+        (["--per-class", "2,x"], "--per-class '2,x'"),
+        (["--per-class", "0,10"], "--per-class '0,10': give positive numbers"),
+        (["--seeds", "2", "--draws", "3"], "--seeds is the old spelling of --draws"),
+    ],
+)
+def test_bad_flags_exit_2_before_reading_data(tmp_path, args, message):
+    result = run_cli("gain", tmp_path / "no-data", *args, "--out", tmp_path / "x")
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert "no such file" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_generative_arms_train_one_generator_per_subset_on_that_subset_only(tmp_path):
-    data = make_shapes_folder(tmp_path / "data", per_class=12, splits=True, seed=4)
-    out = tmp_path / "report"
-    arms = "real,vae,classic:light+vae,dcgan-gated,vae-jitter:0.3"
-    common = ["--per-class", "6", "--draws", "2", "--budget", "6", "--batch-size", "16", "--synthetic-ratio", "1"]
-    result = run_cli("gain", data, "--arms", arms, *common, "--gen-steps", "4", "--gen-width", "8", "--out", out)
-    assert result.exit_code == 0, result.stderr
-    document = json.loads((out / "results.json").read_text())
-    generators = document["generators"]
-    # One VAE and one DCGAN per (N, seed): `vae` and `classic:light+vae` share theirs.
-    assert sorted((g["kind"], g["seed"]) for g in generators) == [("dcgan", 0), ("dcgan", 1), ("vae", 0), ("vae", 1)]
-    assert all(g["images"] == 18 for g in generators)
-    by_arm = {(r["arm"], r["seed"]): r for r in document["runs"]}
-    assert by_arm[("vae", 0)]["train_images"] == 18 + 18
-    assert by_arm[("classic:light+vae", 0)]["train_images"] == 18 + 9 + 9
-    assert by_arm[("dcgan-gated", 1)]["train_images"] <= 18 + 18
-    assert by_arm[("vae-jitter:0.3", 1)]["train_images"] == 18 + 18
-    for seed in (0, 1):
-        prints = {r["real_fingerprint"] for r in document["runs"] if r["seed"] == seed}
-        assert len(prints) == 1
+def test_data_too_small_for_the_subsets_is_refused(tmp_path):
+    splits = make_shapes_folder(tmp_path / "splits", per_class=5, splits=True)
+    result = run_cli("gain", splits, "--per-class", "2", "--validation-per-class", "4", "--out", tmp_path / "x")
+    assert result.exit_code == 2
+    assert "has 5 training images" in result.stderr and "--validation-per-class 4" in result.stderr
+    result = run_cli("gain", splits, "--per-class", "6", "--validation-per-class", "1", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "--per-class 6" in result.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_generator_trained_on_other_images_is_refused(tmp_path):
@@ -168,6 +400,10 @@ def test_a_generator_trained_on_other_images_is_refused(tmp_path):
         "1",
         "--budget",
         "2",
+        "--validation-per-class",
+        "2",
+        "--no-budget-curve",
+        *TINY,
         "--out",
         tmp_path / "report",
     )

@@ -3,7 +3,9 @@
 Each case runs a command on a small Fashion-MNIST slice (or the shipped weights) and compares every image's
 sha256 and every manifest field that existed at recording time, or the gain experiment's accuracies.
 Manifest fields added later (explicit ``direction``/``strength``/``sigma``) are allowed; changed ones are not.
-The gain case was recorded again once, deliberately: its sources moved to the one seed scheme of ``expand``.
+Recorded again, deliberately: the gain case when its sources moved to ``expand``'s seed scheme (issue 8) and
+when synthetic images became a share of each batch (issue 9); the expand case's ``vae-jitter`` images when
+its sigma became a multiple of the encoder's posterior σ (issue 9).
 Record again only for a deliberate change named in the README's changelog:
 ``AUGMENTOR_RECORD_GOLDEN=1 pytest tests/test_golden.py``.
 
@@ -175,7 +177,9 @@ def _compare(name: str, got: dict) -> None:
         assert got == want
     else:
         assert [r[:3] + r[5:] for r in got["runs"]] == [r[:3] + r[5:] for r in want["runs"]]
+        assert [c[:2] for c in got["curve"]] == [c[:2] for c in want["curve"]]
         drift = max(abs(a[3] - b[3]) for a, b in zip(got["runs"], want["runs"], strict=True))
+        drift = max(drift, *(abs(a[2] - b[2]) for a, b in zip(got["curve"], want["curve"], strict=True)))
         assert drift <= MAX_ACCURACY_DRIFT, f"accuracy moved by {drift} on a CPU other than the recording's"
 
 
@@ -210,11 +214,12 @@ def test_expand_outputs_unchanged(fashion_npz: str) -> None:
 
 def test_gain_results_unchanged(fashion_npz: str) -> None:
     _run(
-        "gain", fashion_npz, "--per-class", "2", "--arms", "real,classic,vae,classic+dcgan", "--draws", "2",
-        "--budget", "15", "--gen-steps", "8", "--gen-width", "8", "--synthetic-ratio", "2", "--device", "cpu",
-        "--out", "g", "--json",
+        "gain", fashion_npz, "--per-class", "2", "--arms", "real,real-long,classic,vae,classic+dcgan@soft",
+        "--draws", "2", "--budget", "15", "--gen-steps", "8", "--gen-width", "8", "--synthetic-share", "0.5",
+        "--validation-per-class", "1", "--curve-draws", "1", "--device", "cpu", "--out", "g", "--json",
     )  # fmt: skip
     results = json.loads(Path("g/results.json").read_text())
-    keys = ("per_class", "arm", "seed", "accuracy", "per_class_accuracy", "train_images")
+    keys = ("per_class", "arm", "seed", "accuracy", "per_class_accuracy", "steps")
     runs = sorted(([r[k] for k in keys] for r in results["runs"]), key=lambda r: (r[0], r[1], r[2]))
-    _compare("gain", {"runs": runs})
+    curve = [[p["multiplier"], p["steps"], p["accuracy"]] for p in results["curve_runs"]]
+    _compare("gain", {"runs": runs, "curve": curve})

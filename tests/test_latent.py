@@ -1,4 +1,4 @@
-"""Latent interpolation: slerp's geometry, class and image endpoints, and bad input."""
+"""Latent interpolation (slerp's geometry, class and image endpoints, bad input), jitter and extrapolation."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import torch
 from PIL import Image
 
 from augmentor.core.errors import UserError
+from augmentor.data.imageset import ImageSet
+from augmentor.generative.generator import Generator
 from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.latent.interpolate import interpolate_run, lerp, slerp
+from augmentor.latent.jitter import extrapolate_parents, extrapolated_codes, jitter_parents
 from tests.conftest import run_cli
 from tests.test_generative import shapes_set
 
@@ -136,3 +139,70 @@ def test_image_endpoints_are_encoded_or_inverted_and_must_have_the_right_size(ru
         assert not out.exists()
     kind = run_cli("interpolate", runs / "missing", "--from", "1", "--to", "2", "--out", tmp_path / "c.png")
     assert kind.exit_code == 2 and "not a run folder" in kind.stderr
+
+
+def _index(origin: str) -> int:
+    """The position an in-memory set's origin ``#k`` names."""
+    return int(origin.removeprefix("#"))
+
+
+def test_jitter_sigma_is_in_posterior_standard_deviations(runs):
+    vae, data = Generator.from_run(runs / "vae"), shapes_set(per_class=8)
+    parents = np.arange(len(data))
+    mu, _ = vae.posterior(data.images, data.labels, device="cpu", batch_size=256)
+    reconstruction = vae.decode(mu, data.labels, device="cpu", batch_size=256)
+    # sigma 0 is the posterior mean: a plain reconstruction, byte for byte.
+    assert np.array_equal(jitter_parents(vae, data, parents, sigma=0, device="cpu").images, reconstruction)
+    distance = [
+        np.abs(jitter_parents(vae, data, parents, sigma=s, device="cpu").images.astype(float) - reconstruction).mean()
+        for s in (0.5, 2.0)
+    ]
+    assert 0 < distance[0] < distance[1]
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(UserError, match="sigma must be"):
+            jitter_parents(vae, data, parents, sigma=bad, device="cpu")
+
+
+def test_extrapolation_moves_each_code_away_from_a_near_same_class_code(runs):
+    vae, data = Generator.from_run(runs / "vae"), shapes_set(per_class=8)
+    parents = np.array([3, 3, 0, 9, 17, 23, 12])  # a parent twice, every class, out of order
+    made = extrapolate_parents(vae, data, parents, strength=0.8, neighbours=3, seed=5, device="cpu")
+    codes = vae.encode(data.images, data.labels, device="cpu", batch_size=256)
+    expected = []
+    for parent, record in zip(parents.tolist(), made.provenance, strict=True):
+        assert record["source"] == "vae-extrapolate" and record["strength"] == 0.8 and record["seed"] == 5
+        neighbour = _index(record["neighbour"])
+        assert _index(record["parent"]) == parent and neighbour != parent
+        # Of the same class, and among the parent's three nearest same-class codes.
+        same = np.flatnonzero((data.labels == data.labels[parent]) & (np.arange(len(data)) != parent))
+        nearest = same[np.argsort((codes[same] - codes[parent]).norm(dim=1).numpy())[:3]]
+        assert data.labels[neighbour] == data.labels[parent] and neighbour in nearest
+        expected.append(codes[parent] + 0.8 * (codes[parent] - codes[neighbour]))
+    expected = torch.stack(expected)
+    z, _, labels = extrapolated_codes(vae, data, parents, strength=0.8, neighbours=3, seed=5, device="cpu")
+    assert torch.allclose(z, expected, atol=1e-6)
+    assert np.array_equal(made.images, vae.decode(z, labels, device="cpu", batch_size=256))
+    assert made.labels.tolist() == data.labels[parents].tolist()
+    # Deterministic for a seed; another seed picks other neighbours among the three.
+    again = extrapolate_parents(vae, data, parents, strength=0.8, neighbours=3, seed=5, device="cpu")
+    assert np.array_equal(again.images, made.images) and again.provenance == made.provenance
+    every = np.arange(len(data))
+    picks = [
+        [r["neighbour"] for r in extrapolate_parents(vae, data, every, seed=s, device="cpu").provenance] for s in (0, 1)
+    ]
+    assert picks[0] != picks[1]
+
+
+def test_extrapolation_of_a_class_with_one_image_reconstructs_it(runs):
+    vae, data = Generator.from_run(runs / "vae"), shapes_set(per_class=8)
+    keep = np.array([0, 8, 9, 10, 16, 17])  # a single disk
+    subset = ImageSet(data.images[keep], data.labels[keep], list(data.class_names))
+    made = extrapolate_parents(vae, subset, np.array([0, 1]), strength=0.5, device="cpu")
+    assert made.provenance[0]["neighbour"] == made.provenance[0]["parent"] == "#0"
+    assert made.provenance[1]["neighbour"] in ("#2", "#3")
+    z = extrapolated_codes(vae, subset, np.array([0, 1]), strength=0.5, device="cpu")[0]
+    assert torch.allclose(z[0], vae.encode(subset.images[:1], subset.labels[:1], device="cpu")[0], atol=1e-6)
+    with pytest.raises(UserError, match="needs a model with an encoder"):
+        extrapolate_parents(Generator.from_run(runs / "dcgan"), subset, np.array([0]), device="cpu")
+    with pytest.raises(UserError, match="strength must be"):
+        extrapolate_parents(vae, subset, np.array([0]), strength=float("nan"), device="cpu")

@@ -12,6 +12,7 @@ from augmentor.data.imageset import ImageSet
 from augmentor.synthetic.quota import Gates, fill_quota
 from augmentor.synthetic.sources import (
     SOURCES,
+    ExtrapolateSource,
     SourceContext,
     build_source,
     parse_source,
@@ -24,6 +25,7 @@ EXPECTED_FIELDS = {
     "dcgan": ("run_id", "seed", "latent_index"),
     "vae": ("run_id", "seed", "latent_index"),
     "vae-jitter": ("parent", "run_id", "seed", "sigma"),
+    "vae-extrapolate": ("parent", "neighbour", "run_id", "seed", "strength"),
     "edit": ("run_id", "seed", "latent_index", "direction", "strength"),
 }
 
@@ -62,6 +64,7 @@ def spec_text(kind: str, runs: dict[str, Path]) -> str:
         "dcgan": f"dcgan:{runs['dcgan']}",
         "vae": f"vae:{runs['vae']}",
         "vae-jitter": f"vae-jitter:{runs['vae']}:0.3",
+        "vae-extrapolate": f"vae-extrapolate:{runs['vae']}:0.8",
         "edit": f"edit:{runs['vae']}:{runs['dirs']}:ink_area:-1,1",
     }[kind]
 
@@ -86,9 +89,8 @@ def test_source_contract(kind: str, real: ImageSet, runs: dict[str, Path]) -> No
     assert np.bincount(made.labels, minlength=3).tolist() == counts.tolist()
     assert made.images.shape[1:] == real.images.shape[1:] and made.images.dtype == np.uint8
     # Provenance: the source's name and every field it owes the manifest.
-    source_name = "vae-jitter" if kind == "vae-jitter" else kind
     for record in made.provenance:
-        assert record["source"] == source_name
+        assert record["source"] == kind
         assert all(record.get(key) is not None for key in EXPECTED_FIELDS[kind]), record
     # Determinism: the same seed stream gives the same images; another round or stream gives others.
     again = build_source(spec, context(real, 7))
@@ -126,6 +128,11 @@ def test_gated_fill_meets_the_quota_or_reports_the_shortfall(real: ImageSet, run
         ("dcgan", "name the run folder"),
         ("vae-jitter:0.5", "name the run folder"),
         ("vae-jitter:run:-1", "sigma must be"),
+        ("vae-extrapolate:0.5", "name the run folder"),
+        ("vae-extrapolate:run:0", "strength must be a number > 0"),
+        ("vae-extrapolate:run:-1", "strength must be a number > 0"),
+        ("vae-extrapolate:run:nan", "strength must be a number > 0"),
+        ("vae-extrapolate:0", "--with vae-extrapolate:0: strength must be"),
         ("vae-gated:run", "unknown source"),  # gated sources belong to the gain experiment
     ],
 )
@@ -139,3 +146,23 @@ def test_gain_specs_may_omit_the_run_and_be_gated() -> None:
     assert (spec.kind, spec.arg, spec.gated) == ("vae", None, True)
     jitter = parse_source("vae-jitter:0.25", where="--arms", allow_gated=True, need_run=False)
     assert (jitter.kind, jitter.arg) == ("vae-jitter", "0.25")
+
+
+@pytest.mark.parametrize(
+    "text, run, strength",
+    [
+        ("vae-extrapolate", None, 0.5),
+        ("vae-extrapolate:0.8", None, 0.8),
+        ("vae-extrapolate:runs/v:0.8", "runs/v", 0.8),
+        ("vae-extrapolate:runs/v", "runs/v", 0.5),
+    ],
+)
+def test_extrapolate_spec_takes_an_optional_run_and_strength(text: str, run: str | None, strength: float) -> None:
+    spec = parse_source(text, where="--arms", need_run=False)
+    assert spec.kind == "vae-extrapolate" and ExtrapolateSource.run_in(spec) == run
+    assert ExtrapolateSource.model_kind(spec) == "vae" and ExtrapolateSource._split(spec)[1] == strength
+
+
+def test_a_bad_strength_is_refused_even_where_the_run_may_be_omitted() -> None:
+    with pytest.raises(UserError, match="--arms vae-extrapolate:0: strength must be a number > 0"):
+        parse_source("vae-extrapolate:0", where="--arms", allow_gated=True, need_run=False)

@@ -316,3 +316,24 @@ def test_inspect_filters_and_activations(trained_run, shapes_data, tmp_path):
     Image.new("L", (40, 40)).save(big)
     result = run_cli("inspect", "activations", trained_run, big, "--out", tmp_path / "b.png")
     assert result.exit_code == 2 and "28×28" in result.stderr
+
+
+def test_classify_train_mixes_an_expand_output_at_equal_real_exposure(tmp_path):
+    """--synthetic takes an expand output's synthetic images only, and keeps the real budget."""
+    data = make_shapes_folder(tmp_path / "data", per_class=8, splits=True, seed=3)
+    expanded = tmp_path / "expanded"
+    result = run_cli("expand", data, "--with", "classic:light", "--per-class", "20", "--out", expanded)
+    assert result.exit_code == 0, result.stderr
+    common = ["--steps", "6", "--batch-size", "8", "--device", "cpu", "--json"]
+    plain = run_cli("classify", "train", data, "--out", tmp_path / "plain", *common)
+    mixed = run_cli("classify", "train", data, "--synthetic", expanded, "--out", tmp_path / "mixed", *common)
+    assert plain.exit_code == 0 and mixed.exit_code == 0, mixed.stderr
+    config = json.loads((tmp_path / "mixed" / "config.json").read_text())
+    # 6 real-only steps of 8 = 48 real presentations; at share 0.5 they take 12 steps of 4 real + 4 synthetic.
+    assert config["training"]["steps"] == 12
+    assert config["synthetic"] == {"pool_images": 3 * 12, "drawn": 48, "share": 0.5, "weight": 1.0}
+    assert config["source"]["synthetic"] == str(expanded)
+    other = make_shapes_folder(tmp_path / "other", per_class=4, size=32)
+    refused = run_cli("classify", "train", data, "--synthetic", other, "--out", tmp_path / "x", *common)
+    assert refused.exit_code == 2 and "synthetic images are 1×32×32" in refused.stderr
+    assert not (tmp_path / "x").exists()

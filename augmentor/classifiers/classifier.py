@@ -24,6 +24,7 @@ from augmentor.data.readers import open_dataset
 
 if TYPE_CHECKING:
     from augmentor.classifiers.architectures import ClassifierNet
+    from augmentor.classifiers.mixing import SyntheticPool
     from augmentor.classifiers.train import TrainConfig
 
 BATCH = 1024
@@ -155,10 +156,12 @@ class Classifier:
         return torch.cat([torch.empty(0, dtype=torch.int64), *(x.argmax(1).cpu() for x in self._logits(images))])
 
     @torch.inference_mode()
-    def proba(self, images: Images) -> torch.Tensor:
-        """Class probabilities (float32 N×K, each row sums to 1)."""
+    def proba(self, images: Images, temperature: float = 1.0) -> torch.Tensor:
+        """Class probabilities (float32 N×K, each row sums to 1); ``temperature`` > 1 softens them."""
+        if not temperature > 0:
+            raise UserError(f"--temperature {temperature:g}: give a number above 0, e.g. 2")
         empty = torch.empty(0, len(self.class_names))
-        return torch.cat([empty, *(x.float().softmax(1).cpu() for x in self._logits(images))])
+        return torch.cat([empty, *((x.float() / temperature).softmax(1).cpu() for x in self._logits(images))])
 
     @torch.inference_mode()
     def features(self, images: Images) -> torch.Tensor:
@@ -228,8 +231,15 @@ def train_run(
     init: str | None = None,
     read_options: ReadOptions | None = None,
     overwrite: bool = False,
+    synthetic_src: str | None = None,
+    synthetic_share: float = 0.5,
+    synthetic_weight: float = 1.0,
 ) -> Classifier:
-    """Train on ``src``'s train split, score on ``--test`` (or ``src``'s test split), write the run."""
+    """Train on ``src``'s train split, score on ``--test`` (or ``src``'s test split), write the run.
+
+    With ``synthetic_src`` (e.g. an ``expand`` output), its synthetic images are mixed into every batch at
+    ``synthetic_share``, the budget still counted on the real images (``classifiers.mixing``).
+    """
     from dataclasses import replace
 
     from augmentor.classifiers.train import TrainingDiverged, check_trainable, train_classifier
@@ -242,11 +252,12 @@ def train_run(
     check_trainable(dataset.train)
     if test is not None:
         align_classes(dataset.train.class_names, test)
+    pool = synthetic_pool(synthetic_src, dataset.train, options, synthetic_share, synthetic_weight)
     init_model, arch = initial_model(init, dataset.train, config.arch) if init else (None, config.arch)
     if arch != config.arch:
         config = replace(config, arch=arch)
     try:
-        classifier = train_classifier(dataset.train, config, test, init_model=init_model)
+        classifier = train_classifier(dataset.train, config, test, init_model=init_model, synthetic=pool)
     except TrainingDiverged as diverged:
         write_run(
             out,
@@ -260,6 +271,7 @@ def train_run(
         "train": src,
         "test": test_src or (src if test is not None else None),
         "init": init,
+        "synthetic": synthetic_src,
     }
     files = {"curves.png": training_curves_png(classifier.metrics)} if classifier.metrics else {}
     if classifier.final is not None:
@@ -274,6 +286,31 @@ def train_run(
     )
     classifier.run = out
     return classifier
+
+
+def synthetic_pool(
+    src: str | None, real: ImageSet, options: ReadOptions, share: float, weight: float
+) -> SyntheticPool | None:
+    """The synthetic images of ``src`` (those its manifest does not mark real; all of a plain folder),
+    labelled by class name onto ``real``'s classes, as a pool mixed in at ``share``."""
+    from augmentor.classifiers.mixing import SyntheticPool, hard_targets
+
+    if src is None:
+        return None
+    images = open_dataset(src, options).train
+    synthetic = [i for i, record in enumerate(images.provenance) if record.get("source") != "real"]
+    if synthetic:  # an expand output holds its real images too: those are the real set's business
+        images = images.take(synthetic)
+    if images.images.shape[1:] != real.images.shape[1:]:
+        raise UserError(
+            f"{src}: synthetic images are {'×'.join(map(str, images.images.shape[1:]))}, the training images "
+            f"{'×'.join(map(str, real.images.shape[1:]))}; pass --image-size / --channels to convert both"
+        )
+    unknown = sorted(set(images.class_names) - set(real.class_names))
+    if unknown:
+        raise UserError(f"{src}: classes {unknown} are not in the training set; synthetic images need its classes")
+    labels = np.array([real.class_names.index(n) for n in images.class_names], np.int64)[images.labels]
+    return SyntheticPool(images.images, hard_targets(labels, len(real.class_names)), share, weight)
 
 
 def eval_run(run: Path, test_src: str, read_options: ReadOptions | None = None) -> dict[str, Any]:

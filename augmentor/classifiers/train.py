@@ -18,12 +18,14 @@ import torch.nn.functional as F
 from augmentor.classifiers.augment import random_crop, random_flip
 from augmentor.classifiers.classifier import Classifier
 from augmentor.classifiers.evaluate import align_classes
+from augmentor.classifiers.mixing import SyntheticPool, real_order, step_plan, synthetic_order
 from augmentor.core.console import progress
 from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
 
 SCHEDULES = ("onecycle", "cosine")
+ONECYCLE_MIN_STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class TrainConfig:
     device: str = "auto"
     evals: int = 10  # test evaluations spread over training (when a test set is given)
     freeze_backbone: bool = False
+    # The gain experiment's budget: real-image presentations (mixing.step_plan turns them into steps, the
+    # same real index stream in every arm); None keeps the plain step/epoch budget above.
+    real_presentations: int | None = None
+    finetune_real: float = 0.0  # with a synthetic pool: the last fraction of the real presentations real-only
 
 
 class TrainingDiverged(UserError):
@@ -78,11 +84,11 @@ def budget_steps(config: TrainConfig, num_images: int, batch_size: int) -> int:
 
 def make_schedule(optimizer: torch.optim.Optimizer, name: str, lr: float, steps: int) -> Any:
     """One-cycle (warm-up then anneal) or cosine, both stepped once per optimiser step."""
-    if name == "onecycle":
+    if name == "onecycle" and steps >= ONECYCLE_MIN_STEPS:
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=lr, total_steps=steps, pct_start=0.25, anneal_strategy="linear"
         )
-    if name == "cosine":
+    if name in SCHEDULES:  # cosine, and one-cycle runs too short for a warm-up phase (torch divides by zero)
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     raise UserError(f"--schedule {name!r} is unknown; use one of {', '.join(SCHEDULES)}")
 
@@ -97,15 +103,39 @@ def _batches(n: int, batch_size: int, steps: int, generator: torch.Generator, de
         pending = pending[batch_size:]
 
 
+def _mixed_batches(real_counts, synthetic_counts, n_real: int, pool_size: int, seed: int, device: torch.device):
+    """(real indices, synthetic indices) per step of a ``mixing.step_plan``."""
+    real = real_order(n_real, int(real_counts.sum()), seed).to(device)
+    synthetic = synthetic_order(pool_size, int(synthetic_counts.sum()), seed).to(device) if pool_size else None
+    r = s = 0
+    for real_count, synthetic_count in zip(real_counts.tolist(), synthetic_counts.tolist(), strict=True):
+        yield real[r : r + real_count], (synthetic[s : s + synthetic_count] if synthetic_count else None)
+        r, s = r + real_count, s + synthetic_count
+
+
+def _mixed_loss(
+    logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, weight: float, smoothing: float
+) -> torch.Tensor:
+    """Cross-entropy over a mixed batch: real rows on their labels, synthetic rows on their target
+    distributions, each synthetic image's term weighted by ``weight``."""
+    n = len(labels)
+    real = F.cross_entropy(logits[:n], labels, label_smoothing=smoothing, reduction="sum")
+    synthetic = F.cross_entropy(logits[n:], targets, label_smoothing=smoothing, reduction="sum")
+    return (real + weight * synthetic) / len(logits)
+
+
 def train_classifier(
     train: ImageSet,
     config: TrainConfig,
     test: ImageSet | None = None,
     init_model: torch.nn.Module | None = None,
+    synthetic: SyntheticPool | None = None,
 ) -> Classifier:
-    """Train ``config.arch`` on ``train`` for the step budget, scoring ``test`` along the way.
+    """Train ``config.arch`` on ``train`` for the budget, scoring ``test`` along the way.
 
-    The ``Classifier`` comes back on the training device, with ``metrics`` and (given ``test``) ``final`` scores.
+    With ``synthetic``, every batch mixes real images and pool images at the pool's share, the budget
+    counted in real presentations (``config.real_presentations``, else steps × batch size of a real-only
+    run). The ``Classifier`` comes back on the training device, with ``metrics`` and (given ``test``) ``final``.
     """
     from augmentor.classifiers.registry import create_model
 
@@ -129,7 +159,23 @@ def train_classifier(
     images, labels = to_device(train, device)
     mean, std = channel_stats(images)
     batch_size = min(config.batch_size, len(train))
-    steps = budget_steps(config, len(train), batch_size)
+    mixing = config.real_presentations is not None or synthetic is not None
+    if mixing:
+        presentations = config.real_presentations or budget_steps(config, len(train), batch_size) * batch_size
+        real_counts, synthetic_counts = step_plan(
+            presentations, batch_size, synthetic.share if synthetic else 0.0, config.finetune_real
+        )
+        steps = len(real_counts)
+        if synthetic is not None:
+            if synthetic.images.shape[1:] != train.images.shape[1:] or synthetic.targets.shape[1] != num_classes:
+                raise UserError(
+                    f"internal: synthetic pool of shape {list(synthetic.images.shape[1:])} with "
+                    f"{synthetic.targets.shape[1]} classes for a {list(train.images.shape[1:])} set of {num_classes}"
+                )
+            pool_images = torch.from_numpy(synthetic.images).to(device)
+            pool_targets = torch.from_numpy(synthetic.targets).to(device)
+    else:
+        steps = budget_steps(config, len(train), batch_size)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=cuda or None)
     schedule = make_schedule(optimizer, config.schedule, config.lr, steps)
@@ -143,6 +189,14 @@ def train_classifier(
         "image_shape": [train.channels, height, width],
         "normalisation": {"mean": mean, "std": std},
         "training": {**asdict(config), "steps": steps, "batch_size": batch_size},
+        "synthetic": None
+        if synthetic is None
+        else {
+            "pool_images": len(synthetic.images),
+            "drawn": int(synthetic_counts.sum()),
+            "share": synthetic.share,
+            "weight": synthetic.weight,
+        },
         "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
         "device": str(device),
     }
@@ -159,15 +213,30 @@ def train_classifier(
     eval_seconds = 0.0  # kept apart so "train_seconds" measures training alone (time-to-accuracy)
     started = time.perf_counter()
     model.train()
+    if mixing:
+        batches = _mixed_batches(
+            real_counts, synthetic_counts, len(train), len(synthetic.images) if synthetic else 0, config.seed, device
+        )
+    else:
+        batches = ((index, None) for index in _batches(len(train), batch_size, steps, generator, device))
+    presented = 0  # real images shown so far
     with progress(f"training {config.arch}", steps) as advance:
-        for step, index in enumerate(_batches(len(train), batch_size, steps, generator, device), start=1):
-            batch = random_crop(images[index], config.crop_padding, generator)
+        for step, (index, synthetic_index) in enumerate(batches, start=1):
+            batch = images[index]
+            if synthetic_index is not None:
+                batch = torch.cat([batch, pool_images[synthetic_index]])
+            batch = random_crop(batch, config.crop_padding, generator)
             if config.flip:
                 batch = random_flip(batch, generator)
             inputs = classifier.normalise(batch).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                 logits = model(inputs)
-            loss = F.cross_entropy(logits.float(), labels[index], label_smoothing=config.label_smoothing)
+            if synthetic_index is None:
+                loss = F.cross_entropy(logits.float(), labels[index], label_smoothing=config.label_smoothing)
+            else:
+                targets = pool_targets[synthetic_index]
+                loss = _mixed_loss(logits.float(), labels[index], targets, synthetic.weight, config.label_smoothing)
+            presented += len(index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -186,7 +255,7 @@ def train_classifier(
             if step in eval_points or step == steps:
                 entry = {
                     "step": step,
-                    "epoch": round(step * batch_size / len(train), 3),
+                    "epoch": round(presented / len(train), 3),
                     "train_loss": round(float(loss_sum) / loss_count, 5),
                     "lr": lr_used,
                     "seconds": round(time.perf_counter() - started, 3),

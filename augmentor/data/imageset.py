@@ -27,6 +27,7 @@ PROVENANCE_KEYS = (
     "direction",
     "strength",
     "sigma",
+    "neighbour",  # latent extrapolation: the same-class image whose code the parent's moved away from
 )
 
 

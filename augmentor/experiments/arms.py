@@ -1,12 +1,14 @@
-"""Arms of the gain experiment: the real subset plus synthetic images from zero or more sources.
+"""Arms of the gain experiment: the real subset, plus a pool of synthetic images from zero or more sources.
 
-An arm is written ``real``, ``classic``, ``classic:heavy``, ``vae``, ``dcgan-gated`` or ``classic+dcgan``:
-``+`` joins sources of ``synthetic.sources`` (the ones ``expand --with`` takes), built per real subset, so
-every source makes images from the arm's real subset only (the honesty rule). Generators are trained
+An arm is written ``real``, ``real-long``, ``classic``, ``classic:heavy``, ``vae``, ``dcgan-gated``,
+``classic+dcgan`` or ``vae-jitter@soft`` (``@soft``/``@hard``: how its synthetic images are labelled).
+Synthetic images are mixed into each batch at a fixed share (``classifiers.mixing``), never appended.
+``+`` joins sources of ``synthetic.sources`` (the ones ``expand --with`` takes), built per real subset,
+so every source makes images from the arm's real subset only (the honesty rule). Generators are trained
 inside the experiment on that subset, once per (kind, subset), kept in memory and shared by the arms that
 use them; a given ``dcgan:RUN`` is used only when its recorded dataset fingerprint is the subset's. The
-``-gated`` variants keep a sample only when a classifier trained on the same real subset gives its label
-at least ``min_confidence`` (``synthetic.quota``'s gates and over-generation, as in ``expand``).
+``-gated`` variants keep a sample only when the ``real`` arm's classifier (trained on the same subset)
+gives its label at least ``min_confidence`` (``synthetic.quota``'s gates and over-generation).
 """
 
 from __future__ import annotations
@@ -70,8 +72,17 @@ class SubsetModels:
             self.cache[key] = self._train(kind, real, seed)
         return self.cache[key]
 
+    def remember_teacher(self, real: ImageSet, classifier: Classifier) -> None:
+        """The ``real`` arm's classifier of ``real``: the soft labels' teacher and the gated arms' judge."""
+        self.cache[("judge", fingerprint(real))] = classifier
+
+    def release(self, real: ImageSet) -> None:
+        """Forget the models of ``real`` once its draw is done (a study holds one draw's models at a time)."""
+        real_print = fingerprint(real)
+        self.cache = {key: model for key, model in self.cache.items() if key[1] != real_print}
+
     def judge(self, real: ImageSet, seed: int) -> Classifier | None:
-        """The gated arms' classifier of ``real`` alone (None for one class), at the experiment's budget."""
+        """The gated arms' classifier of ``real`` alone (None for one class): the teacher, else one trained now."""
         from augmentor.synthetic.gates import train_judge
 
         key = ("judge", fingerprint(real))
@@ -99,24 +110,43 @@ class SubsetModels:
         result = train_generative(real, config)  # kept in memory: no run folder is written
         if result.generator.fingerprint != fingerprint(real):  # the honesty rule, checked
             raise UserError(f"internal: the {kind} was not trained on the arm's subset")
-        self.log.append({"kind": kind, "seed": seed, "images": len(real), **result.metrics[-1]})
+        self.log.append(
+            {"kind": kind, "seed": seed, "images": len(real), "fingerprint": fingerprint(real), **result.metrics[-1]}
+        )
         return result.generator
+
+
+LABEL_MODES = ("hard", "soft")
+REAL_LONG = "real-long"  # the control: real images only, for as many steps as the augmented arms take
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One arm: its name as written and its synthetic sources (none for ``real``)."""
+    """One arm: its name as written, its synthetic sources (none for ``real`` and ``real-long``) and how
+    their images are labelled (``None``: the experiment's ``--labels``; ``@soft``/``@hard`` override it)."""
 
     name: str
     sources: tuple[SourceSpec, ...]
+    labels: str | None = None
 
-    def training_set(self, real: ImageSet, ratio: float, seed: int, models: SubsetModels, workers: int = 1) -> ImageSet:
-        """The real subset plus ``ratio`` synthetic images per real one, split evenly over the sources."""
-        if not self.sources:
-            return real
-        per_class_real = int(np.bincount(real.labels).max())
-        per_source = max(1, round(per_class_real * ratio / len(self.sources)))
-        quota = np.full(len(real.class_names), per_source, np.int64)
+    @property
+    def long(self) -> bool:
+        """The ``real-long`` control: real images only, at the augmented arms' step count."""
+        return self.name == REAL_LONG
+
+    @property
+    def classic_only(self) -> bool:
+        """Every source is classic albumentations (a candidate ``classic`` baseline)."""
+        return bool(self.sources) and all(spec.kind == "classic" for spec in self.sources)
+
+    def pool(self, real: ImageSet, size: int, seed: int, models: SubsetModels, workers: int = 1) -> ImageSet:
+        """At least ``size`` synthetic images of ``real``'s classes, evenly over the classes and sources.
+
+        The pool is made once per (arm, draw): every image the classifier draws is then a fresh one.
+        """
+        classes = len(real.class_names)
+        per_class = max(1, -(-size // (classes * len(self.sources))))  # ceil: the pool is never short
+        quota = np.full(classes, per_class, np.int64)
         options = models.options
         synthetic = []
         for k, spec in enumerate(self.sources):
@@ -135,24 +165,29 @@ class Arm:
             )
             images, _ = fill_quota(build_source(spec, context), quota, gates)
             synthetic.append(images)
-        return concat_all(real, synthetic)
+        return concat_all(synthetic[0], synthetic[1:])
 
 
 def parse_arm(text: str) -> Arm:
-    """``real`` | ``SOURCE[:ARG]`` | ``SOURCE[:ARG]+SOURCE[:ARG]…`` (sources as ``expand --with`` takes them)."""
+    """``real`` | ``real-long`` | ``SOURCE[:ARG][+SOURCE[:ARG]…][@soft|@hard]`` (sources as ``expand --with``)."""
     text = text.strip()
-    if text == "real":
-        return Arm("real", ())
-    specs = [parse_source(part, where="--arms", allow_gated=True, need_run=False) for part in text.split("+")]
-    return Arm(text, tuple(specs))
+    if text in ("real", REAL_LONG):
+        return Arm(text, ())
+    body, at, mode = text.rpartition("@")
+    labels = None
+    if at and mode in LABEL_MODES:
+        text_sources, labels = body, mode
+    else:
+        text_sources = text
+    specs = [parse_source(part, where="--arms", allow_gated=True, need_run=False) for part in text_sources.split("+")]
+    return Arm(text, tuple(specs), labels)
 
 
 def parse_arms(text: str) -> list[Arm]:
-    """A comma-separated list of arms; ``real`` is always included (every difference is paired to it)."""
+    """A comma-separated list of arms; ``real`` is always there and first (every difference is paired to
+    it, and its classifier is the soft labels' teacher and the gated arms' judge)."""
     arms = [parse_arm(t) for t in text.split(",") if t.strip()]
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         raise UserError(f"--arms {text!r} names an arm twice")
-    if "real" not in names:
-        arms.insert(0, Arm("real", ()))
-    return arms
+    return [Arm("real", ()), *(a for a in arms if a.name != "real")]

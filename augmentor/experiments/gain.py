@@ -1,8 +1,14 @@
-"""The gain experiment: train the same classifier on real-only and augmented sets, compare on test.
+"""The gain experiment: train the same classifier on real-only and augmented data, compare paired draws.
 
-Honesty rules (DESIGN): subsets come from the train split only, with the seed; every arm gets the
-same architecture, step budget and seeds; synthetic images are made from the arm's own real subset;
-the test split is touched once per trained model, for its final score, and for nothing else.
+Honesty rules (DESIGN):
+- a validation split is carved from the train split first; every real subset is drawn from the rest;
+- every arm sees each real image equally often: synthetic images are a fixed share of each batch
+  (``classifiers.mixing``) and the budget is counted in real-image presentations; ``real-long`` trains
+  real-only for the augmented arms' step count, so no gain can come from extra steps;
+- synthetic images are made from the arm's own real subset, and soft labels come from the ``real`` arm's
+  classifier of that subset;
+- the test split is touched once per trained model, for its final score. ``development`` runs (the draws
+  hyperparameters are chosen on) use other seeds and score on the validation split: they never read test.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from augmentor.core.console import progress
 from augmentor.core.errors import UserError
@@ -20,8 +28,16 @@ from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.subset import stratified_indices
-from augmentor.experiments.arms import Arm, GeneratorOptions, SubsetModels, parse_arms
-from augmentor.experiments.stats import mean_ci, verdict
+from augmentor.experiments.arms import LABEL_MODES, Arm, GeneratorOptions, SubsetModels, parse_arms
+from augmentor.experiments.stats import holm, mean_ci, paired_comparison, verdict
+
+if TYPE_CHECKING:
+    from augmentor.classifiers.classifier import Classifier
+
+DEFAULT_REAL_EPOCHS = 100.0  # passes over the real subset: the real-only plateau at 10 and 100 per class
+CURVE_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)  # the budget diagnostic, × the chosen budget
+DEVELOPMENT_SEEDS = 1000  # development draw d uses seed 1000 + d: never a reported draw's subset
+VALIDATION_SEED = 987_654  # one validation split per dataset, whatever the run
 
 
 @dataclass(frozen=True)
@@ -29,31 +45,91 @@ class GainConfig:
     """``augmentor gain`` options (field names = flag names)."""
 
     per_class: tuple[int, ...] = (10, 100)
-    arms: str = "real,classic"
-    draws: int = 3  # paired draws: draw d uses seed d for its real subset and every training
+    arms: str = "real,real-long,classic,vae-jitter@soft"
+    draws: int = 10  # paired draws: draw d fixes the real subset, every generator and every classifier seed
     arch: str = "fast"
-    budget: int = 300  # optimiser steps, the same in every arm
+    # The budget in passes over the real subset: one value, or one per N (default DEFAULT_REAL_EPOCHS).
+    real_epochs: tuple[float, ...] | None = None
+    budget: int | None = None  # or in optimiser steps of the real-only arm
     batch_size: int = 128
     lr: float = 3e-3
-    synthetic_ratio: tuple[float, ...] = (4.0,)
+    synthetic_share: tuple[float, ...] = (0.5,)
+    synthetic_weight: float = 1.0
+    labels: str = "hard"  # how synthetic images are labelled unless an arm says @soft / @hard
+    temperature: float = 2.0  # the teacher's softmax temperature for soft labels
+    teacher_share: float = 0.5  # weight of the teacher's probabilities in a soft label (the rest: intended class)
+    finetune_real: float = 0.0  # the last fraction of real presentations in real-only batches
+    flip: bool = True
     device: str = "auto"
     workers: int = 0
     gen_steps: int = 600  # each generator's training steps on its arm's real subset
     gen_width: int = 32
     min_confidence: float = 0.5  # the gated arms' threshold
+    validation_per_class: int = 200
+    budget_curve: bool = True
+    curve_draws: int = 3  # draws the budget curve is measured on (it costs 7.75 real-only trainings per draw)
+    development: bool = False
 
     def validate(self) -> None:
-        """Refuse counts below 1 and non-positive sizes or ratios, naming the flag (before any work)."""
+        """Refuse bad counts, sizes, shares and modes, naming the flag (before any work)."""
         if self.draws < 1:
             raise UserError(f"--draws {self.draws}: give at least 1 paired draw")
-        if self.budget < 1:
+        if self.budget is not None and self.real_epochs is not None:
+            raise UserError("--budget and --real-epochs both set the budget: give one of them")
+        if self.budget is not None and self.budget < 1:
             raise UserError(f"--budget {self.budget}: give at least 1 optimiser step")
+        if self.real_epochs is not None:
+            shown = ",".join(f"{v:g}" for v in self.real_epochs)
+            if not self.real_epochs or not all(v > 0 for v in self.real_epochs):
+                raise UserError(f"--real-epochs {shown!r}: give positive numbers of passes, e.g. 100 or 100,30")
+            if len(self.real_epochs) not in (1, len(self.per_class)):
+                raise UserError(
+                    f"--real-epochs {shown!r}: give one number of passes, or one per --per-class value "
+                    f"({len(self.per_class)})"
+                )
         if self.gen_steps < 1:  # else the generator's own check would name train's --steps
             raise UserError(f"--gen-steps {self.gen_steps}: give at least 1 training step")
-        for flag, values in (("--per-class", self.per_class), ("--synthetic-ratio", self.synthetic_ratio)):
-            if not values or min(values) <= 0:
-                shown = ",".join(f"{v:g}" for v in values)
-                raise UserError(f"{flag} {shown!r}: give positive numbers separated by commas, e.g. 10,100")
+        if not self.per_class or min(self.per_class) <= 0:
+            shown = ",".join(f"{v:g}" for v in self.per_class)
+            raise UserError(f"--per-class {shown!r}: give positive numbers separated by commas, e.g. 10,100")
+        if not self.synthetic_share or not all(0 < s < 1 for s in self.synthetic_share):
+            shown = ",".join(f"{v:g}" for v in self.synthetic_share)
+            raise UserError(f"--synthetic-share {shown!r}: give shares between 0 and 1 (exclusive), e.g. 0.5")
+        if self.labels not in LABEL_MODES:
+            raise UserError(f"--labels {self.labels!r}: use hard or soft")
+        if not 0 <= self.teacher_share <= 1:
+            raise UserError(f"--teacher-share {self.teacher_share:g}: give a number between 0 and 1")
+        if not self.temperature > 0:
+            raise UserError(f"--temperature {self.temperature:g}: give a number above 0, e.g. 2")
+        if not self.synthetic_weight >= 0:
+            raise UserError(f"--synthetic-weight {self.synthetic_weight:g}: give a number ≥ 0, e.g. 1")
+        if not 0 <= self.finetune_real < 1:
+            raise UserError(f"--finetune-real {self.finetune_real:g}: give a fraction in [0, 1), e.g. 0.2")
+        if self.validation_per_class < 1:
+            raise UserError(f"--validation-per-class {self.validation_per_class}: give at least 1")
+        if self.curve_draws < 1:
+            raise UserError(f"--curve-draws {self.curve_draws}: give at least 1")
+
+    def epochs_at(self, per_class: int) -> float | None:
+        """Passes over the real subset at ``per_class`` (None when the budget is given in steps)."""
+        if self.budget is not None:
+            return None
+        if self.real_epochs is None:
+            return DEFAULT_REAL_EPOCHS
+        if len(self.real_epochs) == 1:
+            return self.real_epochs[0]
+        return self.real_epochs[self.per_class.index(per_class)]
+
+    def presentations(self, per_class: int, real_images: int) -> int:
+        """The real-image presentations of every arm at ``per_class``, on a subset of ``real_images`` images."""
+        epochs = self.epochs_at(per_class)
+        if epochs is None:
+            return self.budget * min(self.batch_size, real_images)
+        return max(1, round(epochs * real_images))
+
+    def seed(self, draw: int) -> int:
+        """Draw ``draw``'s seed: 0, 1, … for reported draws; 1000, 1001, … for development draws."""
+        return draw + (DEVELOPMENT_SEEDS if self.development else 0)
 
 
 def parse_numbers(text: str, flag: str, kind: type = int) -> tuple:
@@ -65,37 +141,49 @@ def parse_numbers(text: str, flag: str, kind: type = int) -> tuple:
 
 
 @dataclass
+class Splits:
+    """Where subsets come from (the train split less validation), the validation split, and what is scored."""
+
+    pool: ImageSet
+    validation: ImageSet
+    scored: ImageSet  # the test split, or the validation split in a development run
+    scored_on: str  # "test" | "validation"
+    class_names: list[str]
+
+
+@dataclass
 class GainResult:
-    """Every trained model's score, the statistics, and the generators trained on the way."""
+    """Every trained model's score, the statistics, the budget curve and the generators trained on the way."""
 
     config: dict[str, Any]
     runs: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    curve_runs: list[dict[str, Any]] = field(default_factory=list)
     generators: list[dict[str, Any]] = field(default_factory=list)  # each generator trained, with its last losses
 
 
-def _train_and_score(train_set: ImageSet, test: ImageSet, config: GainConfig, seed: int) -> dict[str, Any]:
-    """Train the arm's classifier on ``train_set`` and score it once on ``test``."""
-    from augmentor.classifiers.train import TrainConfig, train_classifier
+def split_data(train: ImageSet, test: ImageSet | None, config: GainConfig, where: str) -> Splits:
+    """Carve the validation split from ``train``; check every N fits in what is left."""
+    from augmentor.classifiers.evaluate import align_classes
 
-    train_config = TrainConfig(
-        arch=config.arch,
-        steps=config.budget,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        seed=seed,
-        device=config.device,
-        evals=1,
-    )
-    started = time.perf_counter()
-    classifier = train_classifier(train_set, train_config)  # the test split plays no part in training
-    scores = classifier.evaluate(test)
-    return {
-        "accuracy": scores["accuracy"],
-        "per_class_accuracy": list(scores["per_class"].values()),  # in class order, as summarise reads them
-        "train_images": len(train_set),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
+    counts = train.class_counts()
+    largest = max(config.per_class)
+    short = {name: n for name, n in counts.items() if n < largest + config.validation_per_class}
+    if short:
+        name, n = next(iter(short.items()))
+        raise UserError(
+            f"{where}: class {name!r} has {n} training images, fewer than --per-class {largest} plus "
+            f"--validation-per-class {config.validation_per_class}; lower one of them"
+        )
+    held = stratified_indices(train, config.validation_per_class, VALIDATION_SEED)
+    validation = train.take(held)
+    pool = train.take(np.setdiff1d(np.arange(len(train)), held))
+    if config.development:
+        return Splits(pool, validation, validation, "validation", list(train.class_names))
+    if test is None:
+        raise UserError(f"{where}: the gain experiment needs a test split (train/ and test/ folders, or t10k files)")
+    return Splits(pool, validation, align_classes(train.class_names, test), "test", list(train.class_names))
 
 
 def generator_options(config: GainConfig) -> GeneratorOptions:
@@ -105,20 +193,196 @@ def generator_options(config: GainConfig) -> GeneratorOptions:
         width=config.gen_width,
         device=config.device,
         min_confidence=config.min_confidence,
-        judge_steps=config.budget,
     )
 
 
-def plan(config: GainConfig) -> list[tuple[int, int, Arm, float]]:
-    """Every (per_class, seed, arm, ratio) to train, the real arm once per (N, draw); draw d uses seed d."""
+def classic_baseline(arms: list[Arm], config: GainConfig) -> str | None:
+    """The arm every other one is compared to as ``classic``: the first classic-only arm with hard labels."""
+    for arm in arms:
+        if arm.classic_only and (arm.labels or config.labels) == "hard":
+            return arm.name
+    return None
+
+
+def primary_arm(arms: list[Arm]) -> str | None:
+    """The arm the report's claim is about: the first one with a generative source."""
+    for arm in arms:
+        if arm.sources and not arm.classic_only:
+            return arm.name
+    return None
+
+
+def _train_config(config: GainConfig, seed: int, presentations: int, finetune: bool):
+    from augmentor.classifiers.train import TrainConfig
+
+    return TrainConfig(
+        arch=config.arch,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=seed,
+        device=config.device,
+        evals=1,
+        flip=config.flip,
+        real_presentations=presentations,
+        finetune_real=config.finetune_real if finetune else 0.0,
+    )
+
+
+def _scores(classifier: Classifier, scored: ImageSet) -> dict[str, Any]:
+    scores = classifier.evaluate(scored)
+    return {
+        "accuracy": scores["accuracy"],
+        "per_class_accuracy": list(scores["per_class"].values()),  # in class order, as summarise reads them
+    }
+
+
+class DrawRunner:
+    """Trains every arm of one (N, draw) on the same real subset, at the same real exposure."""
+
+    def __init__(self, config: GainConfig, splits: Splits, models: SubsetModels, workers: int) -> None:
+        self.config, self.splits, self.models, self.workers = config, splits, models, workers
+
+    def steps_for_share(self, presentations: int, batch_size: int, share: float) -> int:
+        from augmentor.classifiers.mixing import step_plan
+
+        return len(step_plan(presentations, batch_size, share, self.config.finetune_real)[0])
+
+    def run(self, n: int, seed: int, arms: list[Arm], advance) -> tuple[list[dict], list[dict]]:
+        """Every arm's run record (and, when asked, this draw's budget-curve points)."""
+        from augmentor.classifiers.train import train_classifier
+
+        config, splits = self.config, self.splits
+        real = splits.pool.take(stratified_indices(splits.pool, n, seed))
+        batch_size = min(config.batch_size, len(real))
+        presentations = config.presentations(n, len(real))
+        base = {"per_class": n, "seed": seed, "real_fingerprint": fingerprint(real)}
+        base["real_presentations"] = presentations
+        runs: list[dict[str, Any]] = []
+
+        def record(arm: Arm, share: float, classifier: Classifier, started: float, **extra: Any) -> None:
+            runs.append(
+                {
+                    **base,
+                    "arm": arm.name,
+                    "synthetic_share": share,
+                    "steps": classifier.config["training"]["steps"],
+                    **extra,
+                    **_scores(classifier, splits.scored),
+                    "seconds": round(time.perf_counter() - started, 2),
+                }
+            )
+            advance(1)
+
+        started = time.perf_counter()
+        teacher = train_classifier(real, _train_config(config, seed, presentations, finetune=False))
+        self.models.remember_teacher(real, teacher)
+        record(arms[0], 0.0, teacher, started, labels=None)
+        long_steps = max(self.steps_for_share(presentations, batch_size, s) for s in config.synthetic_share)
+        for arm in arms[1:]:
+            if arm.long:
+                started = time.perf_counter()
+                classifier = train_classifier(real, _train_config(config, seed, long_steps * batch_size, False))
+                record(arm, 0.0, classifier, started, labels=None)
+                continue
+            for share in config.synthetic_share:
+                started = time.perf_counter()
+                pool = self.synthetic_pool(arm, real, teacher, presentations, batch_size, share, seed)
+                train_config = _train_config(config, seed, presentations, finetune=True)
+                classifier = train_classifier(real, train_config, synthetic=pool)
+                labels = arm.labels or config.labels
+                record(arm, share, classifier, started, labels=labels, pool_images=len(pool.images))
+        curve = self.budget_curve(real, seed, presentations, teacher, advance) if self.curve_wanted(seed) else []
+        self.models.release(real)
+        return runs, curve
+
+    def synthetic_pool(self, arm: Arm, real: ImageSet, teacher: Classifier, presentations, batch_size, share, seed):
+        """The arm's pool for one run: as many images as the run draws, labelled hard or by the teacher."""
+        from augmentor.classifiers.mixing import SyntheticPool, hard_targets, soft_targets, step_plan
+
+        config = self.config
+        drawn = int(step_plan(presentations, batch_size, share, config.finetune_real)[1].sum())
+        images = arm.pool(real, drawn, seed, self.models, self.workers)
+        if (arm.labels or config.labels) == "soft":
+            proba = teacher.proba(images, temperature=config.temperature).numpy()
+            targets = soft_targets(proba, images.labels, config.teacher_share)
+        else:
+            targets = hard_targets(images.labels, len(real.class_names))
+        return SyntheticPool(images.images, targets, share, config.synthetic_weight)
+
+    def curve_wanted(self, seed: int) -> bool:
+        return self.config.budget_curve and seed - self.config.seed(0) < self.config.curve_draws
+
+    def budget_curve(self, real: ImageSet, seed: int, presentations: int, teacher, advance) -> list[dict]:
+        """The real-only classifier's validation accuracy at each multiple of the budget (1×: the real arm)."""
+        from augmentor.classifiers.train import train_classifier
+
+        points = []
+        for multiplier in CURVE_MULTIPLIERS:
+            amount = max(1, round(presentations * multiplier))
+            if multiplier == 1.0:
+                classifier = teacher
+            else:
+                classifier = train_classifier(real, _train_config(self.config, seed, amount, finetune=False))
+                advance(1)
+            points.append(
+                {
+                    "per_class": len(real) // len(real.class_names),
+                    "seed": seed,
+                    "multiplier": multiplier,
+                    "real_epochs": round(amount / len(real), 3),
+                    "steps": classifier.config["training"]["steps"],
+                    "accuracy": classifier.evaluate(self.splits.validation)["accuracy"],
+                }
+            )
+        return points
+
+
+def _epochs_used(config: GainConfig) -> dict[int, float] | None:
+    """Passes over the real subset per N (None: the budget was given in steps)."""
+    return None if config.budget is not None else {n: config.epochs_at(n) for n in config.per_class}
+
+
+def count_jobs(config: GainConfig, arms: list[Arm]) -> int:
+    """Classifier trainings of a run (the progress bar's total)."""
+    per_draw = sum(1 if not arm.sources else len(config.synthetic_share) for arm in arms)
+    curve = (len(CURVE_MULTIPLIERS) - 1) * min(config.draws, config.curve_draws) if config.budget_curve else 0
+    return len(config.per_class) * (config.draws * per_draw + curve)
+
+
+def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", source: str = "") -> GainResult:
+    """Every arm at every N and draw, in memory: the runs, the summary and the budget curve."""
     arms = parse_arms(config.arms)
-    jobs = []
-    for n in config.per_class:
-        for seed in range(config.draws):
-            for arm in arms:
-                for ratio in config.synthetic_ratio if arm.sources else (0.0,):
-                    jobs.append((n, seed, arm, ratio))
-    return jobs
+    models = SubsetModels(generator_options(config))
+    runner = DrawRunner(config, splits, models, config.workers or default_workers())
+    runs: list[dict[str, Any]] = []
+    curve_runs: list[dict[str, Any]] = []
+    with progress("gain experiment", count_jobs(config, arms)) as advance:
+        for n in config.per_class:
+            for draw in range(config.draws):
+                draw_runs, draw_curve = runner.run(n, config.seed(draw), arms, advance)
+                runs += draw_runs
+                curve_runs += draw_curve
+    baseline = classic_baseline(arms, config)
+    result = GainResult(
+        config={
+            **asdict(config),
+            "source": source,
+            "scored_on": splits.scored_on,
+            "scored_images": len(splits.scored),
+            "validation_images": len(splits.validation),
+            "seed_first": config.seed(0),
+            "classic_baseline": baseline,
+            "primary_arm": primary_arm(arms),
+            "real_epochs_used": _epochs_used(config),
+            "command": command,
+        },
+        runs=runs,
+        curve_runs=curve_runs,
+        curve=summarise_curve(curve_runs),
+        generators=models.log,
+        summary=summarise(runs, splits.class_names, baseline),
+    )
+    return result
 
 
 def run_gain(
@@ -130,155 +394,123 @@ def run_gain(
     overwrite: bool = False,
     command: str = "",
 ) -> GainResult:
-    """Run every arm at every N and seed; write ``report.md``, ``results.json`` and plots to ``out``."""
+    """Run every arm at every N and draw; write ``report.md``, ``results.json`` and plots to ``out``."""
     config.validate()
-    models = SubsetModels(generator_options(config))
-    jobs = plan(config)
+    parse_arms(config.arms)  # a bad arm is an error before any data is read
     check_output(out, overwrite)
     dataset = open_dataset(src, read_options or ReadOptions())
-    if dataset.test is None:
-        raise UserError(f"{src}: the gain experiment needs a test split (train/ and test/ folders, or t10k files)")
-    train, test = dataset.train, dataset.test
-    from augmentor.classifiers.evaluate import align_classes
-
-    test = align_classes(train.class_names, test)
-    for n in config.per_class:
-        stratified_indices(train, n, 0)  # a class smaller than N is an error before any training
-    workers = config.workers or default_workers()
-    runs: list[dict[str, Any]] = []
-    subsets: dict[tuple[int, int], ImageSet] = {}
-    with progress("gain experiment", len(jobs)) as advance:
-        for n, seed, arm, ratio in jobs:
-            if (n, seed) not in subsets:
-                subsets[(n, seed)] = train.take(stratified_indices(train, n, seed))
-            real = subsets[(n, seed)]
-            train_set = arm.training_set(real, ratio, seed, models, workers)
-            scores = _train_and_score(train_set, test, config, seed)
-            runs.append(
-                {
-                    "per_class": n,
-                    "seed": seed,
-                    "arm": arm.name,
-                    "synthetic_ratio": ratio,
-                    "real_fingerprint": fingerprint(real),
-                    **scores,
-                }
-            )
-            advance(1)
-    result = GainResult(
-        config={**asdict(config), "source": src, "test_images": len(test), "command": command},
-        runs=runs,
-        generators=models.log,
-        summary=summarise(runs, train.class_names),
-    )
-    write_report(out, result, train.class_names, overwrite)
+    splits = split_data(dataset.train, dataset.test, config, src)
+    result = run_experiment(splits, config, command=command, source=src)
+    write_report(out, result, splits.class_names, overwrite)
     return result
 
 
 def _key(run: dict[str, Any]) -> tuple[str, float]:
-    return run["arm"], run["synthetic_ratio"]
+    return run["arm"], run["synthetic_share"]
 
 
-def summarise(runs: list[dict[str, Any]], class_names: list[str]) -> list[dict[str, Any]]:
-    """Per (N, arm, ratio): mean ± CI, paired differences to ``real`` and to ``classic``, per-class means."""
+def summarise(runs: list[dict[str, Any]], class_names: list[str], classic: str | None = None) -> list[dict[str, Any]]:
+    """Per (N, arm, share): mean ± CI, paired comparisons to ``real`` and to the ``classic`` baseline (t-interval,
+    Wilcoxon, probability of improvement, Holm across the arms of each N), per-class accuracy and deltas."""
     rows = []
     for n in sorted({r["per_class"] for r in runs}):
         at_n = [r for r in runs if r["per_class"] == n]
-        by_seed = {(r["seed"], *_key(r)): r["accuracy"] for r in at_n}
-        for arm, ratio in dict.fromkeys(_key(r) for r in at_n):
-            mine = sorted((r for r in at_n if _key(r) == (arm, ratio)), key=lambda r: r["seed"])
+        by_seed = {(r["seed"], *_key(r)): r for r in at_n}
+        classic_shares = sorted({r["synthetic_share"] for r in at_n if r["arm"] == classic})
+        n_rows = []
+        for arm, share in dict.fromkeys(_key(r) for r in at_n):
+            mine = sorted((r for r in at_n if _key(r) == (arm, share)), key=lambda r: r["seed"])
             row: dict[str, Any] = {
                 "per_class": n,
                 "arm": arm,
-                "synthetic_ratio": ratio,
+                "synthetic_share": share,
+                "steps": mine[0]["steps"],
                 "accuracy": mean_ci([r["accuracy"] for r in mine]),
                 "per_class_accuracy": {
                     name: sum(r["per_class_accuracy"][k] for r in mine) / len(mine)
                     for k, name in enumerate(class_names)
                 },
             }
-            for baseline in ("real", "classic"):
-                base_ratio = 0.0 if baseline == "real" else ratio
-                pairs = [
-                    by_seed[(r["seed"], arm, ratio)] - by_seed[(r["seed"], baseline, base_ratio)]
-                    for r in mine
-                    if (r["seed"], baseline, base_ratio) in by_seed
-                ]
-                if pairs and arm != baseline:
-                    difference = mean_ci(pairs)
-                    row[f"vs_{baseline}"] = {**difference, "verdict": verdict(difference)}
-            rows.append(row)
+            baselines = {"real": ("real", 0.0)}
+            if classic is not None and classic_shares:
+                baselines["classic"] = (classic, share if share in classic_shares else classic_shares[0])
+            for label, key in baselines.items():
+                pairs = [(r, by_seed.get((r["seed"], *key))) for r in mine]
+                pairs = [(r, b) for r, b in pairs if b is not None]
+                if not pairs or (arm, share) == key:
+                    continue
+                comparison = paired_comparison([r["accuracy"] - b["accuracy"] for r, b in pairs])
+                comparison["baseline"] = key[0]
+                comparison["per_class"] = {
+                    name: sum(r["per_class_accuracy"][k] - b["per_class_accuracy"][k] for r, b in pairs) / len(pairs)
+                    for k, name in enumerate(class_names)
+                }
+                row[f"vs_{label}"] = comparison
+            n_rows.append(row)
+        for label in ("real", "classic"):  # Holm across the arms compared to the same baseline at this N
+            compared = [row[f"vs_{label}"] for row in n_rows if f"vs_{label}" in row]
+            for comparison, adjusted in zip(compared, holm([c["p"] for c in compared]), strict=True):
+                comparison["p_holm"] = adjusted
+                comparison["verdict"] = verdict(comparison)
+        rows += n_rows
     return rows
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
-
-
-def report_markdown(result: GainResult, class_names: list[str]) -> str:
-    """The human report: what was run, the table per N, per-class accuracy, how to read it."""
-    from augmentor.report.tables import percent_interval as _interval
-
-    c = result.config
-    lines = [
-        "# Gain experiment",
-        "",
-        f"Data `{c['source']}`; classifier `{c['arch']}`, {c['budget']} steps of batch {c['batch_size']} in every arm; "
-        f"seeds 0…{c['draws'] - 1}; {c['test_images']:,} test images, used only for the final scores.",
-        f"Synthetic images per real image: {', '.join(f'{r:g}' for r in c['synthetic_ratio'])}.",
-        "",
-        "Accuracy in % (mean ± 95% t-interval over seeds). Differences are paired by seed; a gain whose "
-        "interval crosses zero is reported as none.",
-        "",
-        "| per class | arm | ratio | accuracy | Δ vs real | verdict | Δ vs classic | verdict |",
-        "|---:|---|---:|---:|---:|---|---:|---|",
-    ]
-    for row in result.summary:
-        real = row.get("vs_real")
-        classic = row.get("vs_classic")
-        lines.append(
-            f"| {row['per_class']} | {row['arm']} | {row['synthetic_ratio']:g} | {_interval(row['accuracy'])} | "
-            f"{_interval(real, True) if real else '–'} | {real['verdict'] if real else '–'} | "
-            f"{_interval(classic, True) if classic else '–'} | {classic['verdict'] if classic else '–'} |"
+def summarise_curve(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (N, multiplier): validation accuracy mean ± CI over the curve's draws."""
+    rows = []
+    for n, multiplier in dict.fromkeys((p["per_class"], p["multiplier"]) for p in points):
+        mine = [p for p in points if (p["per_class"], p["multiplier"]) == (n, multiplier)]
+        rows.append(
+            {
+                "per_class": n,
+                "multiplier": multiplier,
+                "real_epochs": mine[0]["real_epochs"],
+                "steps": mine[0]["steps"],
+                "accuracy": mean_ci([p["accuracy"] for p in mine]),
+            }
         )
-    lines += ["", "## Per-class accuracy (mean over seeds, %)", ""]
-    header = "| per class | arm | ratio | " + " | ".join(class_names) + " |"
-    lines += [header, "|" + "---:|" * (3 + len(class_names))]
-    for row in result.summary:
-        cells = " | ".join(_pct(row["per_class_accuracy"][n]) for n in class_names)
-        lines.append(f"| {row['per_class']} | {row['arm']} | {row['synthetic_ratio']:g} | {cells} |")
-    lines += ["", "Plots: `accuracy.png` (accuracy per arm and N), `difference.png` (paired Δ vs real)."]
-    if len(c["synthetic_ratio"]) > 1:
-        lines.append("`ratio.png`: accuracy against the number of synthetic images per real one.")
-    lines += ["", f"Command: `{c['command']}`", ""]
-    return "\n".join(lines)
+    return rows
+
+
+def plateau_note(curve: list[dict[str, Any]], n: int) -> str:
+    """Whether the chosen budget is at the real-only plateau at ``n`` (within half a point of more budget)."""
+    points = {row["multiplier"]: row["accuracy"]["mean"] for row in curve if row["per_class"] == n}
+    if 1.0 not in points or not any(m > 1 for m in points):
+        return ""
+    best_more = max(v for m, v in points.items() if m > 1)
+    gap = 100 * (best_more - points[1.0])
+    if gap <= 0.5:
+        return f"at the plateau (more budget adds {gap:+.2f} points)"
+    return f"NOT at the plateau: more budget adds {gap:+.2f} points; raise --real-epochs"
 
 
 def write_report(out: Path, result: GainResult, class_names: list[str], overwrite: bool) -> Path:
     """``report.md``, ``results.json`` and the plots, atomically."""
     import json
 
-    from augmentor.report.gain_plots import accuracy_png, difference_png, ratio_png
+    from augmentor.experiments.gain_report import report_markdown
+    from augmentor.report.gain_plots import accuracy_png, budget_png, difference_png, gain_vs_n_png, share_png
 
+    document = {
+        "config": result.config,
+        "summary": result.summary,
+        "curve": result.curve,
+        "runs": result.runs,
+        "curve_runs": result.curve_runs,
+        "generators": result.generators,
+    }
     files = {
         "report.md": report_markdown(result, class_names).encode(),
-        "results.json": (
-            json.dumps(
-                {
-                    "config": result.config,
-                    "summary": result.summary,
-                    "runs": result.runs,
-                    "generators": result.generators,
-                },
-                indent=2,
-            )
-            + "\n"
-        ).encode(),
+        "results.json": (json.dumps(document, indent=2) + "\n").encode(),
         "accuracy.png": accuracy_png(result.summary),
         "difference.png": difference_png(result.summary),
+        "gain_vs_n.png": gain_vs_n_png(result.summary, "classic" if result.config["classic_baseline"] else "real"),
     }
-    if len(result.config["synthetic_ratio"]) > 1:
-        files["ratio.png"] = ratio_png(result.summary)
+    if result.curve:
+        files["budget.png"] = budget_png(result.curve)
+    if len(result.config["synthetic_share"]) > 1:
+        files["share.png"] = share_png(result.summary)
     with staged_output(out, overwrite) as staging:
         for name, data in files.items():
             (staging / name).write_bytes(data)

@@ -233,4 +233,8 @@ def gain_view(document: dict[str, Any]) -> View:
 
 def gain_stderr_table(result: GainResult) -> Table:
     """The results table the gain command prints on stderr, so stdout stays the report path or JSON."""
-    return gain_table(result.summary, result.config["arch"], result.config["budget"])
+    c = result.config
+    from augmentor.experiments.gain_report import budget_line
+
+    budget = budget_line(c)
+    return gain_table(result.summary, c["arch"], budget)

@@ -107,22 +107,23 @@ def percent_interval(stats: dict[str, Any], signed: bool = False) -> str:
     return mean if stats["ci"] is None else f"{mean} ± {100 * stats['ci']:.2f}"
 
 
-def gain_table(summary: list[dict[str, Any]], arch: str, budget: int) -> Table:
-    """``augmentor gain``: accuracy per (N, arm, ratio) and the paired differences to real and classic."""
-    table = Table(title=f"gain experiment: {arch}, {budget} steps")
-    for column in ("per class", "arm", "ratio", "accuracy %", "Δ vs real", "verdict", "Δ vs classic", "verdict"):
+def gain_table(summary: list[dict[str, Any]], arch: str, budget: str) -> Table:
+    """``augmentor gain``: accuracy per (N, arm, share) and the paired differences to real and classic."""
+    table = Table(title=f"gain experiment: {arch}, {budget}")
+    for column in ("N", "arm", "share", "steps", "accuracy %", "Δ vs real", "verdict", "Δ vs classic", "p (Holm)"):
         table.add_column(column, justify="left" if column in ("arm", "verdict") else "right")
     for row in summary:
         real, classic = row.get("vs_real"), row.get("vs_classic")
         table.add_row(
             str(row["per_class"]),
             row["arm"],
-            f"{row['synthetic_ratio']:g}",
+            f"{row['synthetic_share']:g}",
+            str(row["steps"]),
             percent_interval(row["accuracy"]),
             percent_interval(real, True) if real else "–",
             real["verdict"] if real else "–",
             percent_interval(classic, True) if classic else "–",
-            classic["verdict"] if classic else "–",
+            "–" if not classic or classic["p_holm"] is None else f"{classic['p_holm']:.3f}",
         )
     return table
 

@@ -7,9 +7,10 @@ twice before every image once), generator sources continue their latent indices.
 ``synthetic.quota``'s job, so every source gets the same over-generation policy.
 
 Seed scheme (one for every command): source ``k`` of an expansion or an arm with seed ``S`` draws from
-stream ``S * 1000 + k``; within it, parents come from ``SeedSequence([stream, 0])`` (classic) or
-``[stream, 2]`` (jitter), round ``r``'s image seeds from ``[stream, 1, r]`` / ``[stream, 3, r]``, and
-generator latents from the stream itself. The manifest records each image's seed (and latent index).
+stream ``S * 1000 + k``; within it, parents come from ``SeedSequence([stream, P])`` and round ``r``'s
+image seeds from ``[stream, P + 1, r]``, with purpose ``P`` 0 for classic, 2 for jitter and 4 for
+extrapolation; generator latents come from the stream itself. The manifest records each image's seed
+(and latent index).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from augmentor.data.imageset import ImageSet, fingerprint
 if TYPE_CHECKING:
     from augmentor.generative.generator import Generator
 
-DEFAULT_SIGMA = 0.5  # vae-jitter's spread, in units of the prior's standard deviation
+DEFAULT_SIGMA = 1.0  # vae-jitter's spread, in units of the encoder's posterior standard deviation per dimension
+DEFAULT_STRENGTH = 0.5  # vae-extrapolate's step away from the neighbour, in units of the distance to it
 
 
 def stream_seed(seed: int, k: int) -> int:
@@ -246,26 +248,52 @@ class EditSource(GeneratorSource):
         return ImageSet(images, labels, list(self.real.class_names), provenance)
 
 
-class JitterSource(GeneratorSource):
-    """Jittered VAE encodings of the real images (``vae-jitter[:RUN][:SIGMA]``), parents drawn evenly."""
+class EncodedParentSource(GeneratorSource):
+    """Real parents, drawn evenly, moved in a VAE's latent space (``KIND[:RUN][:NUMBER]``).
 
-    kind: ClassVar[str] = "vae-jitter"
+    A subclass names its number (``number_name``, its default and whether 0 is allowed), its seed purpose
+    (parents from ``[stream, purpose]``, round seeds from ``[stream, purpose + 1, r]``) and ``make``.
+    """
+
+    number_name: ClassVar[str]
+    number_default: ClassVar[float]
+    zero_allowed: ClassVar[bool]
+    purpose: ClassVar[int]
 
     def __init__(self, spec: SourceSpec, context: SourceContext) -> None:
         super().__init__(spec, context)
         if not self.generator.can_encode:
-            raise UserError(f"{spec.label}: latent jitter needs a model with an encoder (a VAE)")
-        self.sigma = _split_sigma(spec)[1]
-        self.parents = EvenParents(context.real, np.random.default_rng(np.random.SeedSequence([context.seed, 2])))
-        self.record["sigma"] = self.sigma
+            raise UserError(f"{spec.label}: {self.kind} needs a model with an encoder (a VAE)")
+        self.number = self._split(spec)[1]
+        self.parents = EvenParents(
+            context.real, np.random.default_rng(np.random.SeedSequence([context.seed, self.purpose]))
+        )
+        self.record[self.number_name] = self.number
 
-    @staticmethod
-    def run_in(spec: SourceSpec) -> str | None:
-        return _split_sigma(spec)[0]
+    @classmethod
+    def _split(cls, spec: SourceSpec) -> tuple[str | None, float]:
+        return _split_number(spec, cls.number_default, cls.number_name, zero_allowed=cls.zero_allowed)
+
+    @classmethod
+    def run_in(cls, spec: SourceSpec) -> str | None:
+        return cls._split(spec)[0]
 
     @staticmethod
     def model_kind(spec: SourceSpec) -> str | None:
         return "vae"  # the kind with an encoder, which the gain experiment trains for it
+
+    def _round_seed(self, round_no: int) -> int:
+        return _round_seed(self.seed, self.purpose + 1, round_no)
+
+
+class JitterSource(EncodedParentSource):
+    """Jittered VAE encodings of the real images (``vae-jitter[:RUN][:SIGMA]``, sigma in posterior σ)."""
+
+    kind: ClassVar[str] = "vae-jitter"
+    number_name: ClassVar[str] = "sigma"
+    number_default: ClassVar[float] = DEFAULT_SIGMA
+    zero_allowed: ClassVar[bool] = True  # sigma 0: reconstructions
+    purpose: ClassVar[int] = 2
 
     def make(self, counts: np.ndarray, round_no: int) -> ImageSet:
         from augmentor.latent.jitter import jitter_parents
@@ -274,25 +302,48 @@ class JitterSource(GeneratorSource):
             self.generator,
             self.real,
             self.parents.draw(counts),
-            sigma=self.sigma,
-            seed=_round_seed(self.seed, 3, round_no),
+            sigma=self.number,
+            seed=self._round_seed(round_no),
             device=self.device,
         )
 
 
-def _split_sigma(spec: SourceSpec) -> tuple[str | None, float]:
-    """``RUN``, ``RUN:SIGMA``, ``SIGMA`` or nothing → (run or None, sigma)."""
+class ExtrapolateSource(EncodedParentSource):
+    """Real codes moved away from a near same-class code (``vae-extrapolate[:RUN][:STRENGTH]``)."""
+
+    kind: ClassVar[str] = "vae-extrapolate"
+    number_name: ClassVar[str] = "strength"
+    number_default: ClassVar[float] = DEFAULT_STRENGTH
+    zero_allowed: ClassVar[bool] = False  # strength 0 would only reconstruct the parents
+    purpose: ClassVar[int] = 4
+
+    def make(self, counts: np.ndarray, round_no: int) -> ImageSet:
+        from augmentor.latent.jitter import extrapolate_parents
+
+        return extrapolate_parents(
+            self.generator,
+            self.real,
+            self.parents.draw(counts),
+            strength=self.number,
+            seed=self._round_seed(round_no),
+            device=self.device,
+        )
+
+
+def _split_number(spec: SourceSpec, default: float, name: str, *, zero_allowed: bool) -> tuple[str | None, float]:
+    """``RUN``, ``RUN:NUMBER``, ``NUMBER`` or nothing → (run or None, the number, checked)."""
     arg = spec.arg or ""
     head, _, tail = arg.rpartition(":")
     for run, text in ((None, arg), (head or None, tail)):
         try:
-            sigma = float(text)
+            number = float(text)
         except ValueError:
             continue
-        if not (np.isfinite(sigma) and sigma >= 0):
-            raise UserError(f"{spec.label}: sigma must be a number ≥ 0, e.g. {spec.kind}:0.5")
-        return run, sigma
-    return arg or None, DEFAULT_SIGMA
+        if not (np.isfinite(number) and (number >= 0 if zero_allowed else number > 0)):
+            bound = "≥ 0" if zero_allowed else "> 0"
+            raise UserError(f"{spec.label}: {name} must be a number {bound}, e.g. {spec.kind}:{default}")
+        return run, number
+    return arg or None, default
 
 
 # kind → how to build it; a new source is one class and one line here.
@@ -301,10 +352,14 @@ SOURCES: dict[str, type[ClassicSource] | type[GeneratorSource]] = {
     "dcgan": GeneratorSource,
     "vae": GeneratorSource,
     "vae-jitter": JitterSource,
+    "vae-extrapolate": ExtrapolateSource,
     "edit": EditSource,
 }
 GATED_SUFFIX = "-gated"
-SOURCE_SYNTAX = "classic[:PIPELINE], dcgan[:RUN], vae[:RUN], vae-jitter[:RUN][:SIGMA], edit:RUN:DIR:NAME:STRENGTHS"
+SOURCE_SYNTAX = (
+    "classic[:PIPELINE], dcgan[:RUN], vae[:RUN], vae-jitter[:RUN][:SIGMA], vae-extrapolate[:RUN][:STRENGTH], "
+    "edit:RUN:DIR:NAME:STRENGTHS"
+)
 
 
 def parse_source(text: str, *, where: str = "--with", allow_gated: bool = False, need_run: bool = True) -> SourceSpec:
@@ -318,7 +373,9 @@ def parse_source(text: str, *, where: str = "--with", allow_gated: bool = False,
     if base == "classic":
         arg = arg or "medium"
     spec = SourceSpec(base, arg or None, text.strip(), gated, where)
-    if need_run and SOURCES[base].uses_model and SOURCES[base].run_in(spec) is None:
+    # run_in also checks a source's number (a jitter's sigma…), so a bad one is refused here even in gain arms.
+    run = SOURCES[base].run_in(spec) if SOURCES[base].uses_model else None
+    if need_run and SOURCES[base].uses_model and run is None:
         raise UserError(f"{where} {text!r}: name the run folder, e.g. {where} {base}:runs/{base}")
     return spec
 

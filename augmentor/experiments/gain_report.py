@@ -1,0 +1,160 @@
+"""The gain experiment's human report: the claim per N, the tables, the budget curve, how to read them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from augmentor.experiments.gain import GainResult
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def _p(value: float | None) -> str:
+    return "–" if value is None else (f"{value:.3f}" if value >= 0.001 else "<0.001")
+
+
+def _interval(stats: dict[str, Any] | None, signed: bool = False) -> str:
+    from augmentor.report.tables import percent_interval
+
+    return "–" if not stats else percent_interval(stats, signed)
+
+
+def _bracket(stats: dict[str, Any]) -> str:
+    """``+1.23 pp [0.40, 2.06]`` (no interval with one draw)."""
+    mean = f"{100 * stats['mean']:+.2f} pp"
+    if stats["low"] is None:
+        return mean
+    return f"{mean} [{100 * stats['low']:+.2f}, {100 * stats['high']:+.2f}]"
+
+
+def claim(result: GainResult, n: int) -> str:
+    """The report's one-sentence claim at ``n`` per class, about the primary arm."""
+    c = result.config
+    primary, classic = c["primary_arm"], c["classic_baseline"]
+    baseline = "classic" if classic else "real"
+    rows = [r for r in result.summary if r["per_class"] == n and r["arm"] == primary and f"vs_{baseline}" in r]
+    if not rows:
+        return f"- N = {n}: no generative arm was run, so there is no claim about generated images."
+    row = max(rows, key=lambda r: r[f"vs_{baseline}"]["mean"])
+    comparison = row[f"vs_{baseline}"]
+    over = f"real-data training with classic augmentation (`{classic}`)" if classic else "real-data training alone"
+    share = f"share {row['synthetic_share']:g}" if len(c["synthetic_share"]) > 1 else ""
+    return (
+        f"- N = {n}: `{primary}`{' ' + share if share else ''} changes {c['scored_on']} accuracy by "
+        f"**{_bracket(comparison)}** over {over}, at equal real exposure, {comparison['n']} paired draws, "
+        f"Holm-adjusted p = {_p(comparison.get('p_holm'))} ({comparison['verdict']}); its generators were trained "
+        f"only on the {n} labelled images per class."
+    )
+
+
+def budget_line(c: dict[str, Any]) -> str:
+    """The budget as the reader should see it: passes over the real subset (per N), or steps."""
+    if c["budget"] is not None:
+        return f"{c['budget']} steps of the real-only arm ({c['budget']} × batch real-image presentations)"
+    used = c["real_epochs_used"]
+    if not isinstance(used, dict):  # results written before the budget could differ per N
+        return f"{used:g} passes over the real subset"
+    if len(set(used.values())) == 1:
+        return f"{next(iter(used.values())):g} passes over the real subset"
+    return ", ".join(f"{e:g} passes at N = {n}" for n, e in used.items()) + " over the real subset"
+
+
+def report_markdown(result: GainResult, class_names: list[str]) -> str:
+    """The whole report as Markdown."""
+    from augmentor.experiments.gain import plateau_note
+
+    c = result.config
+    scored = c["scored_on"]
+    seeds = f"{c['draws']} paired draws (seeds {c['seed_first']}…{c['seed_first'] + c['draws'] - 1})"
+    lines = ["# Gain experiment", ""]
+    if scored == "validation":
+        lines += [
+            "**Development run**: scores are on the validation split, seeds are development seeds; "
+            "the test split was not read. Choose settings here, then run without `--development`.",
+            "",
+        ]
+    lines += [
+        f"Data `{c['source']}`; classifier `{c['arch']}`, batch {c['batch_size']}, lr {c['lr']:g}; {seeds}; "
+        f"{c['scored_images']:,} {scored} images, used only for the final scores; a validation split of "
+        f"{c['validation_images']:,} images was carved from the train split before any subset was drawn.",
+        f"Budget: {budget_line(c)} in every arm. Synthetic images are "
+        f"{', '.join(f'{s:g}' for s in c['synthetic_share'])} "
+        f"of each batch (weight {c['synthetic_weight']:g}), so each real image is shown equally often in every arm; "
+        f"`real-long` trains real-only for the augmented arms' step count. Labels of synthetic images: "
+        f"{c['labels']} unless the arm says `@soft`/`@hard` (soft: {c['teacher_share']:g} × the `real` arm's "
+        f"probabilities at temperature {c['temperature']:g} + the rest on the intended class)."
+        + (f" The last {c['finetune_real']:g} of the real presentations are real-only." if c["finetune_real"] else ""),
+        "",
+        "## Claims",
+        "",
+        *(claim(result, n) for n in c["per_class"]),
+        "",
+        "## Results",
+        "",
+        "Accuracy in % (mean ± 95% t-interval over draws). Δ are paired by draw; p is the paired t-test "
+        "Holm-adjusted across the arms of each N; P(>) is the share of draws the arm beats the baseline. "
+        "A difference whose Holm-adjusted p is not below 0.05 is reported as none.",
+        "",
+        "| N | arm | share | steps | accuracy | Δ vs real | p (Holm) | verdict "
+        "| Δ vs classic | p (Holm) | P(>) | verdict |",
+        "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for row in result.summary:
+        real, classic = row.get("vs_real"), row.get("vs_classic")
+        lines.append(
+            f"| {row['per_class']} | {row['arm']} | {row['synthetic_share']:g} | {row['steps']} | "
+            f"{_interval(row['accuracy'])} | {_interval(real, True)} | {_p(real['p_holm']) if real else '–'} | "
+            f"{real['verdict'] if real else '–'} | {_interval(classic, True)} | "
+            f"{_p(classic['p_holm']) if classic else '–'} | {_pct(classic['p_improve']) if classic else '–'} | "
+            f"{classic['verdict'] if classic else '–'} |"
+        )
+    if result.curve:
+        lines += [
+            "",
+            "## Budget curve (real-only, validation accuracy %)",
+            "",
+            "Is the chosen budget at the real-only plateau? The `real` arm's classifier retrained at a multiple of "
+            "the budget, scored on the validation split (never on test).",
+            "",
+            "| N | × budget | passes | steps | validation accuracy |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for row in result.curve:
+            lines.append(
+                f"| {row['per_class']} | {row['multiplier']:g}× | {row['real_epochs']:g} | {row['steps']} | "
+                f"{_interval(row['accuracy'])} |"
+            )
+        notes = [f"- N = {n}: {plateau_note(result.curve, n)}" for n in c["per_class"] if plateau_note(result.curve, n)]
+        lines += ["", *notes] if notes else []
+    baseline = "classic" if c["classic_baseline"] else "real"
+    lines += [
+        "",
+        f"## Per-class Δ vs {baseline} (mean over draws, points)",
+        "",
+        "| N | arm | share | " + " | ".join(class_names) + " |",
+        "|" + "---:|" * (3 + len(class_names)),
+    ]
+    for row in result.summary:
+        if f"vs_{baseline}" in row:
+            deltas = row[f"vs_{baseline}"]["per_class"]
+            cells = " | ".join(f"{100 * deltas[name]:+.2f}" for name in class_names)
+            lines.append(f"| {row['per_class']} | {row['arm']} | {row['synthetic_share']:g} | {cells} |")
+    lines += ["", "## Per-class accuracy (mean over draws, %)", ""]
+    lines += ["| N | arm | share | " + " | ".join(class_names) + " |", "|" + "---:|" * (3 + len(class_names))]
+    for row in result.summary:
+        cells = " | ".join(_pct(row["per_class_accuracy"][name]) for name in class_names)
+        lines.append(f"| {row['per_class']} | {row['arm']} | {row['synthetic_share']:g} | {cells} |")
+    plots = [
+        "`accuracy.png` (accuracy per arm and N)",
+        "`difference.png` (paired Δ vs real)",
+        f"`gain_vs_n.png` (paired Δ vs {baseline} against N, 95 % bands)",
+    ]
+    if result.curve:
+        plots.append("`budget.png` (the budget curve)")
+    if len(c["synthetic_share"]) > 1:
+        plots.append("`share.png` (accuracy against the synthetic share)")
+    lines += ["", "Plots: " + ", ".join(plots) + ".", "", f"Command: `{c['command']}`", ""]
+    return "\n".join(lines)
