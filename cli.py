@@ -541,9 +541,10 @@ def gain(
             help="Comma-separated arms: real, real-long (real-only for the augmented arms' step count), "
             "classic[:PIPELINE], dcgan, vae, dcgan-gated, vae-gated, vae-jitter[:SIGMA], vae-extrapolate[:STRENGTH] "
             "(generators are trained on each draw's real subset; dcgan:RUN uses a run trained on exactly that "
-            "subset); combine sources with +, e.g. classic+vae; @soft / @hard sets one arm's labels.",
+            "subset); combine sources with +, e.g. classic+vae; @soft / @hard sets one arm's labels "
+            "[default: real,real-long,classic and the `best` recipe's arm].",
         ),
-    ] = "real,real-long,classic,vae-jitter@soft",
+    ] = "",
     draws: Annotated[
         int,
         typer.Option("--draws", min=1, help="Paired draws (draw d: one real subset and seed d for every arm)."),
@@ -567,8 +568,12 @@ def gain(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 3e-3,
     synthetic_share: Annotated[
-        str, typer.Option("--synthetic-share", help="Share of each batch that is synthetic; several give a curve.")
-    ] = "0.5",
+        str,
+        typer.Option(
+            "--synthetic-share",
+            help="Share of each batch that is synthetic; several give a curve [default: the `best` recipe's].",
+        ),
+    ] = "",
     old_ratio: Annotated[
         str | None, typer.Option("--synthetic-ratio", hidden=True, help="Replaced by --synthetic-share.")
     ] = None,
@@ -623,16 +628,17 @@ def gain(
             "--synthetic-ratio was replaced by --synthetic-share: synthetic images are now a share of each batch "
             "(every arm sees each real image equally often), e.g. --synthetic-share 0.5"
         )
+    defaults = GainConfig()
     config = GainConfig(
         per_class=parse_numbers(per_class, "--per-class", int),
-        arms=arms,
+        arms=arms or defaults.arms,
         draws=_renamed(draws, old_seeds, "--seeds", "--draws", 10),
         arch=arch,
         real_epochs=None if real_epochs is None else parse_numbers(real_epochs, "--real-epochs", float),
         budget=budget,
         batch_size=batch_size,
         lr=lr,
-        synthetic_share=parse_numbers(synthetic_share, "--synthetic-share", float),
+        synthetic_share=parse_numbers(synthetic_share, "--synthetic-share", float) or defaults.synthetic_share,
         synthetic_weight=synthetic_weight,
         labels=labels,
         temperature=temperature,
@@ -929,6 +935,13 @@ def expand(
             "`augmentor directions`).",
         ),
     ] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            help="NAME:RUN: the sources of a named recipe (`best`: what the gain study chose) with your run.",
+        ),
+    ] = None,
     per_class: Annotated[
         int | None, typer.Option("--per-class", help="Bring every class to N images (real + synthetic).")
     ] = None,
@@ -962,9 +975,10 @@ def expand(
 ) -> None:
     """Assemble an enlarged dataset: the real train images plus gated synthetic ones from each --with source."""
     from augmentor.synthetic.expand import ExpandConfig, run_expand
+    from augmentor.synthetic.recipes import get_recipe, recipe_sources
 
     config = ExpandConfig(
-        with_=tuple(with_ or ()),
+        with_=tuple(with_ or ()) + tuple(recipe_sources(recipe) if recipe else ()),
         per_class=per_class,
         ratio=ratio,
         min_confidence=min_confidence,
@@ -977,6 +991,13 @@ def expand(
     )
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = run_expand(src, config, out, options, overwrite=overwrite, command=_command_line())
+    if recipe:
+        chosen = get_recipe(recipe.partition(":")[0])
+        typer.echo(
+            f"note: recipe {chosen.name} ({chosen.arm}) was measured with its images as {chosen.share:g} of each "
+            f"batch: augmentor classify train SRC --synthetic {out} --synthetic-share {chosen.share:g}",
+            err=True,
+        )
     from augmentor.report.summaries import expand_document, expand_view
 
     _show(expand_document(result), expand_view, as_json)

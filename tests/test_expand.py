@@ -289,3 +289,31 @@ def test_edit_source_moves_fresh_samples_along_a_direction(data, runs, tmp_path)
     assert unknown.exit_code == 2 and "no direction 'nope'" in unknown.stderr and "--with edit:" in unknown.stderr
     malformed = expand(data, tmp_path / "y", "--per-class", "8", "--with", f"edit:{runs['dcgan']}")
     assert malformed.exit_code == 2 and "edit:RUN:DIR:NAME:STRENGTHS" in malformed.stderr
+
+
+def test_recipe_best_expands_with_the_recipes_sources_and_says_how_to_train(data, runs, tmp_path):
+    from augmentor.synthetic.recipes import RECIPES, recipe_sources
+
+    best = RECIPES["best"]
+    out = tmp_path / "recipe"
+    result = expand(data, out, "--per-class", "8", "--recipe", f"best:{runs['vae']}")
+    assert result.exit_code == 0, result.stderr
+    kinds = {source.split(":")[0] for source in best.sources}
+    assert {s for counts in synthetic_counts(out).values() for s in counts} == kinds
+    assert f"--synthetic {out} --synthetic-share {best.share:g}" in result.stderr
+    # The same images as naming the sources with --with.
+    same = expand(
+        data,
+        tmp_path / "with",
+        "--per-class",
+        "8",
+        *(a for s in recipe_sources(f"best:{runs['vae']}") for a in ("--with", s)),
+    )
+    assert same.exit_code == 0
+    pngs = sorted(p for p in files_under(out) if p.endswith(".png"))
+    assert pngs == sorted(p for p in files_under(tmp_path / "with") if p.endswith(".png"))
+    assert all((out / p).read_bytes() == (tmp_path / "with" / p).read_bytes() for p in pngs)
+    for bad, message in (("best", "name the run"), ("nope:x", "--recipe 'nope' is unknown")):
+        refused = expand(data, tmp_path / "bad", "--per-class", "8", "--recipe", bad)
+        assert refused.exit_code == 2 and message in refused.stderr
+        assert not (tmp_path / "bad").exists()

@@ -30,6 +30,7 @@ from augmentor.data.readers import open_dataset
 from augmentor.data.subset import stratified_indices
 from augmentor.experiments.arms import LABEL_MODES, Arm, GeneratorOptions, SubsetModels, parse_arms
 from augmentor.experiments.stats import holm, mean_ci, paired_comparison, verdict
+from augmentor.synthetic.recipes import RECIPES
 
 if TYPE_CHECKING:
     from augmentor.classifiers.classifier import Classifier
@@ -45,7 +46,7 @@ class GainConfig:
     """``augmentor gain`` options (field names = flag names)."""
 
     per_class: tuple[int, ...] = (10, 100)
-    arms: str = "real,real-long,classic,vae-jitter@soft"
+    arms: str = f"real,real-long,classic,{RECIPES['best'].arm}"  # the controls and the study's recipe
     draws: int = 10  # paired draws: draw d fixes the real subset, every generator and every classifier seed
     arch: str = "fast"
     # The budget in passes over the real subset: one value, or one per N (default DEFAULT_REAL_EPOCHS).
@@ -53,7 +54,7 @@ class GainConfig:
     budget: int | None = None  # or in optimiser steps of the real-only arm
     batch_size: int = 128
     lr: float = 3e-3
-    synthetic_share: tuple[float, ...] = (0.5,)
+    synthetic_share: tuple[float, ...] = (RECIPES["best"].share,)
     synthetic_weight: float = 1.0
     labels: str = "hard"  # how synthetic images are labelled unless an arm says @soft / @hard
     temperature: float = 2.0  # the teacher's softmax temperature for soft labels
