@@ -410,3 +410,26 @@ def test_a_generator_trained_on_other_images_is_refused(tmp_path):
     assert result.exit_code == 2
     assert "trained on other images" in result.stderr
     assert not (tmp_path / "report").exists()
+
+
+def test_a_draw_gives_the_same_numbers_whatever_the_number_of_draws(gain_run):
+    """Draws are seeded alone: the demo's 3 draws are the study's first 3 (the README relies on it)."""
+    data, _, _, results = gain_run
+    dataset = open_dataset(str(data))
+    config = GainConfig(
+        per_class=(NS[0],),
+        arms=ARMS,
+        draws=1,
+        budget=BUDGET,
+        batch_size=16,
+        synthetic_share=SHARES,
+        validation_per_class=VALIDATION,
+        budget_curve=False,
+        gen_steps=4,
+        gen_width=8,
+        device="cpu",
+        workers=1,
+    )
+    alone = run_experiment(split_data(dataset.train, dataset.test, config, "x"), config)
+    first = [r for r in results["runs"] if r["per_class"] == NS[0] and r["seed"] == 0]
+    assert without_timings(alone.runs) == without_timings(first)
