@@ -40,7 +40,7 @@ study: install data
 		--arms real,real-long,classic,classic@soft,vae-jitter@soft,vae-extrapolate@soft --synthetic-share 0.5 \
 		--curve-draws 1 --out $(STUDY)/fashion-mnist-100 --overwrite
 	OMP_NUM_THREADS=1 $(BIN)/python bench/study.py --out $(STUDY)/digits --data sklearn-digits --image-size 28 \
-		--no-flip --validation-per-class 40 --per-class 10 --draws 10 --skip-development vae@0.5
+		--no-flip --validation-per-class 40 --per-class 10 --draws 5 --curve-draws 1 --skip-development vae@0.5
 
 test: install data
 	$(BIN)/python -m pytest -m "not slow" -q

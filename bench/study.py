@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--dev-draws", type=int, default=4)
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--real-epochs", default="100", help="passes over the real subset, one or one per N")
+    parser.add_argument("--curve-draws", type=int, default=3, help="reported draws the budget curve uses")
     parser.add_argument("--shares", default="0.25,0.5", help="synthetic shares tried on development draws")
     parser.add_argument("--candidates", default=CANDIDATES)
     parser.add_argument("--gen-steps", type=int, default=600)
@@ -111,7 +112,7 @@ def main() -> None:
         gen_steps=args.gen_steps,
         validation_per_class=args.validation_per_class,
         flip=not args.no_flip,
-        curve_draws=min(3, args.draws),
+        curve_draws=min(args.curve_draws, args.draws),
     )
     started = time.perf_counter()
     if args.skip_development:
