@@ -34,6 +34,8 @@ from augmentor.synthetic.recipes import RECIPES
 
 if TYPE_CHECKING:
     from augmentor.classifiers.classifier import Classifier
+    from augmentor.classifiers.mixing import SyntheticPool
+    from augmentor.classifiers.train import TrainConfig
 
 DEFAULT_REAL_EPOCHS = 100.0  # passes over the real subset: the real-only plateau at 10 and 100 per class
 CURVE_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)  # the budget diagnostic, × the chosen budget
@@ -213,7 +215,7 @@ def primary_arm(arms: list[Arm]) -> str | None:
     return None
 
 
-def _train_config(config: GainConfig, seed: int, presentations: int, finetune: bool):
+def _train_config(config: GainConfig, seed: int, presentations: int, finetune: bool) -> TrainConfig:
     from augmentor.classifiers.train import TrainConfig
 
     return TrainConfig(
@@ -242,11 +244,6 @@ class DrawRunner:
 
     def __init__(self, config: GainConfig, splits: Splits, models: SubsetModels, workers: int) -> None:
         self.config, self.splits, self.models, self.workers = config, splits, models, workers
-
-    def steps_for_share(self, presentations: int, batch_size: int, share: float) -> int:
-        from augmentor.classifiers.mixing import step_plan
-
-        return len(step_plan(presentations, batch_size, share, self.config.finetune_real)[0])
 
     def run(self, n: int, seed: int, arms: list[Arm], advance) -> tuple[list[dict], list[dict]]:
         """Every arm's run record (and, when asked, this draw's budget-curve points)."""
@@ -278,7 +275,11 @@ class DrawRunner:
         teacher = train_classifier(real, _train_config(config, seed, presentations, finetune=False))
         self.models.remember_teacher(real, teacher)
         record(arms[0], 0.0, teacher, started, labels=None)
-        long_steps = max(self.steps_for_share(presentations, batch_size, s) for s in config.synthetic_share)
+        from augmentor.classifiers.mixing import step_plan
+
+        # Each share's (real, synthetic) images per step, planned once: the pool's size and real-long's steps.
+        plans = {s: step_plan(presentations, batch_size, s, config.finetune_real) for s in config.synthetic_share}
+        long_steps = max(len(real_counts) for real_counts, _ in plans.values())
         for arm in arms[1:]:
             if arm.long:
                 started = time.perf_counter()
@@ -287,7 +288,7 @@ class DrawRunner:
                 continue
             for share in config.synthetic_share:
                 started = time.perf_counter()
-                pool = self.synthetic_pool(arm, real, teacher, presentations, batch_size, share, seed)
+                pool = self.synthetic_pool(arm, real, teacher, int(plans[share][1].sum()), share, seed)
                 train_config = _train_config(config, seed, presentations, finetune=True)
                 classifier = train_classifier(real, train_config, synthetic=pool)
                 labels = arm.labels or config.labels
@@ -296,12 +297,13 @@ class DrawRunner:
         self.models.release(real)
         return runs, curve
 
-    def synthetic_pool(self, arm: Arm, real: ImageSet, teacher: Classifier, presentations, batch_size, share, seed):
+    def synthetic_pool(
+        self, arm: Arm, real: ImageSet, teacher: Classifier, drawn: int, share: float, seed: int
+    ) -> SyntheticPool:
         """The arm's pool for one run: as many images as the run draws, labelled hard or by the teacher."""
-        from augmentor.classifiers.mixing import SyntheticPool, hard_targets, soft_targets, step_plan
+        from augmentor.classifiers.mixing import SyntheticPool, hard_targets, soft_targets
 
         config = self.config
-        drawn = int(step_plan(presentations, batch_size, share, config.finetune_real)[1].sum())
         images = arm.pool(real, drawn, seed, self.models, self.workers)
         if (arm.labels or config.labels) == "soft":
             proba = teacher.proba(images, temperature=config.temperature).numpy()
