@@ -7,7 +7,7 @@ DEMO   ?= demo-out
 DEMO_ARMS      ?= real,real-long,classic,classic@soft,vae
 STUDY          ?= study-out
 
-.PHONY: install data demo study test test-slow lint bench clean
+.PHONY: install data demo study test test-slow lint bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,14 @@ lint: install
 bench: install data
 	$(BIN)/python bench/classic.py
 	$(BIN)/python bench/generative.py --quick
+
+# On the GPU host (no venv, torch preinstalled, no network): environment, the gpu tests, the classifier and
+# generative benchmarks, a one-rank torchrun and a gain study, each under its own timeout, in under 8 minutes,
+# into $(OUT)/gpu-check.json and one log per part. Carry gpu-wheels/ (../shared/gpu/wheelhouse.sh gpu-wheels)
+# and gpu-data/ (the four Fashion-MNIST files). `bench/gpu.sh DIR --smoke` checks the plumbing on a CPU.
+OUT ?= gpu-check-out
+gpu-check:
+	bench/gpu.sh $(OUT)
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .ruff_cache

@@ -42,6 +42,12 @@ def reports_errors(command: _Command) -> _Command:
 
             if _state["debug"] or type(exc).__module__.split(".")[0] in ("typer", "click"):
                 raise
+            from augmentor.core.console import rank_error, silenced
+
+            if silenced():  # torchrun, rank > 0: rank 0 prints an error every rank shares
+                if not getattr(exc, "every_rank", False):
+                    rank_error(f"error: {exc}")
+                raise typer.Exit(2 if isinstance(exc, UserError) else 1) from None
             if isinstance(exc, UserError):
                 typer.echo(f"error: {exc.message}", err=True)
                 for line in exc.details:
@@ -1184,10 +1190,29 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (under torchrun: one rank of a process group, rank 0 alone prints)."""
+    from augmentor.core.errors import UserError
+    from augmentor.distributed.context import launched
+
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(prog_name="augmentor")
+        if launched():
+            from augmentor.core.console import silence
+            from augmentor.distributed.context import setup, teardown
+
+            try:
+                context = setup()
+            except UserError as error:
+                sys.stderr.write(f"error: {error.message}\n")
+                sys.exit(2)
+            if not context.is_main:
+                silence()
+            try:
+                app(prog_name="augmentor")
+            finally:
+                teardown()
+        else:
+            app(prog_name="augmentor")
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)

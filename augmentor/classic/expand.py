@@ -18,10 +18,11 @@ from augmentor.core.console import progress
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output
 from augmentor.core.parallel import default_workers, parallel_map
-from augmentor.data.imageset import ImageSet
+from augmentor.data.imageset import Dataset, ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.writers import WriteResult, write_imagefolder
+from augmentor.distributed.output import on_every_rank, run_shares
 from augmentor.report.grids import grid_png
 
 _CHUNK = 128
@@ -93,8 +94,13 @@ def augment(
     pipelines = (pipeline, pipeline.without_flips())
     shared = (image_set.images, parents, seeds, variant, pipelines)
     tasks = [(s, min(s + _CHUNK, len(parents))) for s in range(0, len(parents), _CHUNK)]
-    with progress(f"augmenting ({pipeline.name})", len(parents)) as advance:
-        chunks = parallel_map(_augment_chunk, shared, tasks, workers, on_result=lambda t, _: advance(t[1] - t[0]))
+
+    def augment_share(share: list[tuple[int, int]]) -> list[np.ndarray]:
+        with progress(f"augmenting ({pipeline.name})", sum(stop - start for start, stop in share)) as advance:
+            return parallel_map(_augment_chunk, shared, share, workers, on_result=lambda t, _: advance(t[1] - t[0]))
+
+    # Under torchrun each rank augments its share of the chunks (inside a gain job: all of them).
+    chunks = [chunk for share in run_shares(tasks, augment_share) for chunk in share]
     images = np.concatenate(chunks) if chunks else np.zeros((0, *image_set.images.shape[1:]), np.uint8)
     provenance = [
         {
@@ -129,14 +135,25 @@ class Expansion:
     parents: np.ndarray
 
 
-def expand(image_set: ImageSet, config: ClassicConfig, pipeline: Pipeline | None = None) -> Expansion:
-    """Augment ``image_set`` as ``config`` says."""
-    pipeline = pipeline or load_pipeline(config.pipeline)
+def plan_expansion(image_set: ImageSet, config: ClassicConfig) -> tuple[np.ndarray, frozenset[int]]:
+    """The parents to augment and the labels kept from flips: every check of ``config`` against the data."""
     unknown = sorted(set(config.no_flip_classes) - set(image_set.class_names))
     if unknown:
         raise UserError(f"--no-flip-classes names unknown classes {unknown}; known: {image_set.class_names}")
     no_flip = frozenset(image_set.class_names.index(c) for c in config.no_flip_classes)
-    parents = choose_parents(image_set, config)
+    return choose_parents(image_set, config), no_flip
+
+
+def expand(
+    image_set: ImageSet,
+    config: ClassicConfig,
+    pipeline: Pipeline | None = None,
+    *,
+    plan: tuple[np.ndarray, frozenset[int]] | None = None,
+) -> Expansion:
+    """Augment ``image_set`` as ``config`` says (``plan``: ``plan_expansion``'s answer, when already made)."""
+    pipeline = pipeline or load_pipeline(config.pipeline)
+    parents, no_flip = plan or plan_expansion(image_set, config)
     workers = config.workers or default_workers()
     augmented = augment(image_set, pipeline, parents, config.seed, no_flip_labels=no_flip, workers=workers)
     expanded = image_set.concat(augmented) if config.include_originals else augmented
@@ -167,14 +184,21 @@ def run_classic(
     overwrite: bool = False,
     command: str = "",
 ) -> ClassicResult:
-    """Read ``src``, expand its train split, carry any test split over untouched, write ``out``."""
-    if (config.per_image is None) == (config.per_class is None):
-        raise UserError("give exactly one of --per-image K or --per-class N")
-    check_output(out, overwrite)
-    pipeline = load_pipeline(config.pipeline)
-    dataset = open_dataset(src, read_options)
+    """Read ``src``, expand its train split, carry any test split over untouched, write ``out``.
+
+    Under torchrun each rank augments and writes its share of the images (``distributed.output``).
+    """
+
+    def prepare() -> tuple[Pipeline, Dataset, tuple[np.ndarray, frozenset[int]]]:
+        if (config.per_image is None) == (config.per_class is None):
+            raise UserError("give exactly one of --per-image K or --per-class N")
+        check_output(out, overwrite)
+        pipeline, dataset = load_pipeline(config.pipeline), open_dataset(src, read_options)
+        return pipeline, dataset, plan_expansion(dataset.train, config)
+
+    pipeline, dataset, plan = on_every_rank(prepare)  # a bad input is then reported once
     train = dataset.train
-    expansion = expand(train, config, pipeline)
+    expansion = expand(train, config, pipeline, plan=plan)
     augmented = expansion.augmented
     splits = {"train": expansion.expanded, **{k: v for k, v in dataset.splits.items() if k != "train"}}
     files = {"pipeline.yaml": pipeline.dump("yaml").encode()}

@@ -243,6 +243,7 @@ def train_run(
     from dataclasses import replace
 
     from augmentor.classifiers.train import TrainingDiverged, check_trainable, train_classifier
+    from augmentor.distributed.context import current
     from augmentor.report.plots import confusion_png, training_curves_png
 
     check_output(out, overwrite)
@@ -256,9 +257,12 @@ def train_run(
     init_model, arch = initial_model(init, dataset.train, config.arch) if init else (None, config.arch)
     if arch != config.arch:
         config = replace(config, arch=arch)
+    main = current().is_main  # under torchrun every rank trains, rank 0 alone writes
     try:
         classifier = train_classifier(dataset.train, config, test, init_model=init_model, synthetic=pool)
     except TrainingDiverged as diverged:
+        if not main:
+            raise UserError(diverged.message) from None
         write_run(
             out,
             config={"kind": "classifier", "arch": config.arch, "status": f"diverged at step {diverged.step}"},
@@ -273,6 +277,8 @@ def train_run(
         "init": init,
         "synthetic": synthetic_src,
     }
+    if not main:
+        return classifier
     files = {"curves.png": training_curves_png(classifier.metrics)} if classifier.metrics else {}
     if classifier.final is not None:
         files["confusion.png"] = confusion_png(classifier.final["confusion"], classifier.class_names)

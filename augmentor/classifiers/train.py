@@ -23,6 +23,8 @@ from augmentor.core.console import progress
 from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
+from augmentor.distributed import data_parallel
+from augmentor.distributed.context import current
 
 SCHEDULES = ("onecycle", "cosine")
 ONECYCLE_MIN_STEPS = 8
@@ -124,6 +126,27 @@ def _mixed_loss(
     return (real + weight * synthetic) / len(logits)
 
 
+def _shard_loss(
+    logits: torch.Tensor,
+    rows: torch.Tensor,
+    labels: torch.Tensor,
+    targets: torch.Tensor | None,
+    weight: float,
+    smoothing: float,
+    scale: float,
+) -> torch.Tensor:
+    """This rank's part of the global batch loss: ``rows`` index the global batch (real rows first, then
+    synthetic), the sum is scaled so DDP's average over ranks is the single-process loss's gradient."""
+    real = rows < len(labels)
+    loss = F.cross_entropy(logits[real], labels[rows[real]], label_smoothing=smoothing, reduction="sum")
+    if targets is not None:
+        synthetic = rows[~real] - len(labels)
+        loss = loss + weight * F.cross_entropy(
+            logits[~real], targets[synthetic], label_smoothing=smoothing, reduction="sum"
+        )
+    return loss * scale
+
+
 def train_classifier(
     train: ImageSet,
     config: TrainConfig,
@@ -178,6 +201,9 @@ def train_classifier(
         steps = budget_steps(config, len(train), batch_size)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=cuda or None)
+    # Under torchrun every rank draws the same global batch and trains on its rows (distributed.data_parallel).
+    context = current()
+    network = data_parallel.wrap(model, device, context)
     schedule = make_schedule(optimizer, config.schedule, config.lr, steps)
     generator = seeded_generator(config.seed, device)
 
@@ -228,14 +254,23 @@ def train_classifier(
             batch = random_crop(batch, config.crop_padding, generator)
             if config.flip:
                 batch = random_flip(batch, generator)
+            shard = data_parallel.rows(len(batch), context)
+            if shard is not None:
+                batch = batch[shard.to(device)]
             inputs = classifier.normalise(batch).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                logits = model(inputs)
-            if synthetic_index is None:
+                logits = network(inputs)
+            targets = pool_targets[synthetic_index] if synthetic_index is not None else None
+            weight = synthetic.weight if synthetic is not None else 1.0
+            if shard is not None:
+                scale = data_parallel.loss_scale(len(index) + (len(targets) if targets is not None else 0), context)
+                loss = _shard_loss(
+                    logits.float(), shard.to(device), labels[index], targets, weight, config.label_smoothing, scale
+                )
+            elif targets is None:
                 loss = F.cross_entropy(logits.float(), labels[index], label_smoothing=config.label_smoothing)
             else:
-                targets = pool_targets[synthetic_index]
-                loss = _mixed_loss(logits.float(), labels[index], targets, synthetic.weight, config.label_smoothing)
+                loss = _mixed_loss(logits.float(), labels[index], targets, weight, config.label_smoothing)
             presented += len(index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -245,6 +280,8 @@ def train_classifier(
             loss_sum += loss.detach()
             loss_count += 1
             checkpoint = step % check_every == 0 or step in eval_points or step == steps
+            if checkpoint and context.distributed:  # every rank stops together, and logs the global loss
+                loss_sum = data_parallel.all_sum(loss_sum, context) / context.world_size
             if checkpoint and not torch.isfinite(loss_sum):
                 raise TrainingDiverged(
                     f"the loss became non-finite by step {step} (last finite check: step "
@@ -263,7 +300,7 @@ def train_classifier(
                 }
                 loss_sum.zero_()
                 loss_count = 0
-                if test is not None:
+                if test is not None and context.is_main:  # the weights are the same on every rank
                     eval_started = time.perf_counter()
                     entry["test_accuracy"] = classifier.evaluate(test)["accuracy"]
                     model.train()
@@ -272,7 +309,7 @@ def train_classifier(
                 last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
             advance(1)
     record["training"]["seconds"] = round(time.perf_counter() - started, 3)
-    if test is not None:
+    if test is not None and context.is_main:
         classifier.final = classifier.evaluate(test)
         record["test"] = {"accuracy": classifier.final["accuracy"], "images": len(test)}
     classifier.metrics = metrics

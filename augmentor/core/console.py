@@ -11,6 +11,32 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+_silenced = {"on": False}
+
+
+def silence() -> None:
+    """A torchrun rank other than 0: nothing on stdout or stderr (rank 0 shows results, bars and
+    warnings); ``rank_error`` still reaches the terminal for an error of this rank alone."""
+    import os
+    import sys
+
+    _silenced["on"] = True
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+
+
+def rank_error(line: str) -> None:
+    """An error line from a silenced rank, on the real stderr, naming the rank."""
+    import os
+    import sys
+
+    sys.__stderr__.write(f"rank {os.environ.get('RANK', '?')}: {line}\n")
+
+
+def silenced() -> bool:
+    return _silenced["on"]
+
+
 @cache
 def stderr() -> Console:
     """The shared stderr console; created on first use so importing this module stays cheap."""
@@ -24,6 +50,8 @@ def stderr() -> Console:
 
 def warn(message: str) -> None:
     """Print a one-line warning on stderr."""
+    if _silenced["on"]:
+        return
     # soft_wrap: never break a long path across lines (stderr is often a log, not a terminal).
     stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
 
@@ -35,7 +63,7 @@ def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     On a non-terminal stderr (pipes, CI, tests) rich draws nothing, so the bar costs nothing there.
     """
     console = stderr()
-    if not console.is_terminal or total <= 0:
+    if not console.is_terminal or total <= 0 or _silenced["on"]:
         yield lambda n=1: None
         return
     from rich.progress import (

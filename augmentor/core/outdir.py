@@ -53,20 +53,27 @@ def remove_stale_staging(out: Path) -> None:
 @contextlib.contextmanager
 def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
     """Yield an empty staging folder; on success it becomes ``out`` (replacing it with ``overwrite``)."""
-    check_output(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(out)
-    staging = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}"
-    staging.mkdir()
+    staging = open_staging(out, overwrite)
     try:
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _publish(staging, out)
+    publish(staging, out)
 
 
-def _publish(staging: Path, out: Path) -> None:
+def open_staging(out: Path, overwrite: bool) -> Path:
+    """A new empty staging folder beside ``out``, named by this process (``staged_output``'s first half)."""
+    check_output(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out)
+    staging = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}"
+    staging.mkdir()
+    return staging
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Rename a complete staging folder to ``out``, replacing what was there (``staged_output``'s last step)."""
     if out.exists():
         old = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}-old"
         os.replace(out, old)

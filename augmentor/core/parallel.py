@@ -15,11 +15,15 @@ _worker_state: tuple[Callable[[Any, Any], Any], Any] | None = None
 
 
 def default_workers() -> int:
-    """Cores this process may use (at most 8: small images stop scaling beyond that)."""
+    """Cores this process may use (at most 8: small images stop scaling beyond that).
+
+    Under torchrun the node's ranks share its cores, so each takes its part of them.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
+    cores //= max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     return max(1, min(cores, 8))
 
 

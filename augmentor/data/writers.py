@@ -12,10 +12,18 @@ import numpy as np
 
 from augmentor import __version__
 from augmentor.core.console import progress
-from augmentor.core.outdir import check_output, staged_output
+from augmentor.core.outdir import check_output
 from augmentor.core.parallel import parallel_map
 from augmentor.data.imageset import ImageSet
-from augmentor.data.manifest import FORMAT_VERSION, manifest_record, write_dataset_json, write_manifest
+from augmentor.data.manifest import (
+    DATASET_JSON_NAME,
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    manifest_record,
+    write_dataset_json,
+    write_manifest,
+)
+from augmentor.distributed.output import is_main, run_shares, shared_staging
 
 _CHUNK = 256  # images per worker task: large enough to amortise IPC, small enough for a smooth bar
 
@@ -80,15 +88,18 @@ def write_imagefolder(
 
     A single ``train`` split is written flat (``out/<class>/``); several splits go to
     ``out/<split>/<class>/``. ``manifest.jsonl`` is written last.
+
+    Under torchrun every rank calls this with the same ``splits`` (it is collective): each rank writes its
+    share of the PNGs into one staging folder and rank 0 writes the rest (``distributed.output``).
     """
     check_output(out, overwrite)
     flat = list(splits) == ["train"]
     relpaths = {name: _relative_paths(None if flat else name, s) for name, s in splits.items()}
-    total = sum(len(s) for s in splits.values())
-    with staged_output(out, overwrite) as staging:
+    summary = dataset_summary(splits, command, extra_summary)
+    with shared_staging(out, overwrite) as staging:
         for paths in relpaths.values():
             for folder in sorted({p.rsplit("/", 1)[0] for p in paths}):
-                (staging / folder).mkdir(parents=True, exist_ok=True)
+                (staging / folder).mkdir(parents=True, exist_ok=True)  # every rank: exist_ok absorbs the race
         split_names = list(splits)
         shared = (staging, [(splits[n].images, relpaths[n]) for n in split_names])
         tasks = [
@@ -96,24 +107,28 @@ def write_imagefolder(
             for k, name in enumerate(split_names)
             for start in range(0, len(splits[name]), _CHUNK)
         ]
-        with progress("writing PNGs", total) as advance:
-            digests = parallel_map(_write_chunk, shared, tasks, workers, on_result=lambda t, _: advance(t[2] - t[1]))
-        digest_by_split: dict[str, list[str]] = {name: [] for name in split_names}
-        for (k, _, _), chunk in zip(tasks, digests, strict=True):
-            digest_by_split[split_names[k]] += chunk
-        for name, data in (extra_files or {}).items():
-            (staging / name).write_bytes(data)
-        summary = dataset_summary(splits, command, extra_summary)
-        dataset_json = write_dataset_json(staging, summary)
-        records = [
-            manifest_record(path, name, s.class_names[label], prov, digest)
-            for name, s in splits.items()
-            for path, label, prov, digest in zip(
-                relpaths[name], s.labels.tolist(), s.provenance, digest_by_split[name], strict=True
-            )
-        ]
-        manifest = write_manifest(staging, records)
-    return WriteResult(out, out / manifest.name, out / dataset_json.name, summary)
+
+        def write_share(share: list[tuple[int, int, int]]) -> list[list[str]]:
+            with progress("writing PNGs", sum(stop - start for _, start, stop in share)) as advance:
+                return parallel_map(_write_chunk, shared, share, workers, on_result=lambda t, _: advance(t[2] - t[1]))
+
+        digests = [chunk for share in run_shares(tasks, write_share) for chunk in share]
+        if is_main():
+            digest_by_split: dict[str, list[str]] = {name: [] for name in split_names}
+            for (k, _, _), chunk in zip(tasks, digests, strict=True):
+                digest_by_split[split_names[k]] += chunk
+            for name, data in (extra_files or {}).items():
+                (staging / name).write_bytes(data)
+            write_dataset_json(staging, summary)
+            records = [
+                manifest_record(path, name, s.class_names[label], prov, digest)
+                for name, s in splits.items()
+                for path, label, prov, digest in zip(
+                    relpaths[name], s.labels.tolist(), s.provenance, digest_by_split[name], strict=True
+                )
+            ]
+            write_manifest(staging, records)
+    return WriteResult(out, out / MANIFEST_NAME, out / DATASET_JSON_NAME, summary)
 
 
 def dataset_summary(splits: dict[str, ImageSet], command: str, extra: dict | None = None) -> dict:

@@ -28,6 +28,7 @@ from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.subset import stratified_indices
+from augmentor.distributed.context import current
 from augmentor.experiments.arms import LABEL_MODES, Arm, GeneratorOptions, SubsetModels, parse_arms
 from augmentor.experiments.stats import holm, mean_ci, paired_comparison, verdict
 from augmentor.synthetic.recipes import RECIPES
@@ -345,26 +346,53 @@ def _epochs_used(config: GainConfig) -> dict[int, float] | None:
     return None if config.budget is not None else {n: config.epochs_at(n) for n in config.per_class}
 
 
-def count_jobs(config: GainConfig, arms: list[Arm]) -> int:
-    """Classifier trainings of a run (the progress bar's total)."""
-    per_draw = sum(1 if not arm.sources else len(config.synthetic_share) for arm in arms)
-    curve = (len(CURVE_MULTIPLIERS) - 1) * min(config.draws, config.curve_draws) if config.budget_curve else 0
-    return len(config.per_class) * (config.draws * per_draw + curve)
+def trainings(config: GainConfig, arms: list[Arm], draw: int) -> int:
+    """Classifier trainings of one (N, draw): one per arm and share, and the budget curve's extra points."""
+    count = sum(1 if not arm.sources else len(config.synthetic_share) for arm in arms)
+    if config.budget_curve and draw < config.curve_draws:
+        count += len(CURVE_MULTIPLIERS) - 1
+    return count
+
+
+def draw_cost(config: GainConfig, arms: list[Arm], n: int, draw: int, real_images: int) -> float:
+    """A (N, draw) job's training work in real-image presentations, so torchrun ranks get equal shares."""
+    shares = len(config.synthetic_share)
+    runs = 1.0 + sum(2.0 * (1 if arm.long else shares) for arm in arms[1:])  # augmented arms: ~2× the steps
+    if config.budget_curve and draw < config.curve_draws:
+        runs += sum(CURVE_MULTIPLIERS) - 1.0
+    return runs * config.presentations(n, real_images)
 
 
 def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", source: str = "") -> GainResult:
-    """Every arm at every N and draw, in memory: the runs, the summary and the budget curve."""
+    """Every arm at every N and draw, in memory: the runs, the summary and the budget curve.
+
+    Under torchrun each (N, draw) is one job on one rank (``distributed.jobs``); a draw's numbers depend
+    only on its seed, so the gathered result is the single-process result.
+    """
+    from augmentor.distributed.jobs import assign, run_jobs
+
     arms = parse_arms(config.arms)
     models = SubsetModels(generator_options(config))
     runner = DrawRunner(config, splits, models, config.workers or default_workers())
-    runs: list[dict[str, Any]] = []
-    curve_runs: list[dict[str, Any]] = []
-    with progress("gain experiment", count_jobs(config, arms)) as advance:
-        for n in config.per_class:
-            for draw in range(config.draws):
-                draw_runs, draw_curve = runner.run(n, config.seed(draw), arms, advance)
-                runs += draw_runs
-                curve_runs += draw_curve
+    jobs = [(n, draw) for n in config.per_class for draw in range(config.draws)]
+    classes = len(splits.class_names)
+    costs = [draw_cost(config, arms, n, draw, n * classes) for n, draw in jobs]
+    context = current()
+    owners = assign(costs, context.world_size)  # the bar counts this rank's trainings (rank 0 shows it)
+    mine = sum(
+        trainings(config, arms, draw) for (_, draw), rank in zip(jobs, owners, strict=True) if rank == context.rank
+    )
+    with progress("gain experiment", mine) as advance:
+
+        def run_draw(job: tuple[int, int]) -> tuple[list[dict], list[dict], list[dict]]:
+            logged = len(models.log)
+            draw_runs, draw_curve = runner.run(job[0], config.seed(job[1]), arms, advance)
+            return draw_runs, draw_curve, models.log[logged:]
+
+        done = run_jobs(jobs, run_draw, costs=costs)
+    runs = [run for draw_runs, _, _ in done for run in draw_runs]
+    curve_runs = [point for _, draw_curve, _ in done for point in draw_curve]
+    generator_log = [entry for _, _, entries in done for entry in entries]
     baseline = classic_baseline(arms, config)
     result = GainResult(
         config={
@@ -382,7 +410,7 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
         runs=runs,
         curve_runs=curve_runs,
         curve=summarise_curve(curve_runs),
-        generators=models.log,
+        generators=generator_log,
         summary=summarise(runs, splits.class_names, baseline),
     )
     return result
@@ -404,7 +432,8 @@ def run_gain(
     dataset = open_dataset(src, read_options or ReadOptions())
     splits = split_data(dataset.train, dataset.test, config, src)
     result = run_experiment(splits, config, command=command, source=src)
-    write_report(out, result, splits.class_names, overwrite)
+    if current().is_main:  # every rank holds the gathered result; one writes it
+        write_report(out, result, splits.class_names, overwrite)
     return result
 
 

@@ -38,6 +38,13 @@ def _device(device: Device) -> torch.device:
     return resolve_device(device) if isinstance(device, str) else torch.device(device)
 
 
+def decode_batch(device: Device) -> int:
+    """Codes ``decode`` renders per batch by default. An image's last bits may depend on its batch's size,
+    so work split at multiples of this (``sample`` under torchrun) gives the bytes of one call."""
+    # Large batches feed a GPU; on a CPU they fall out of cache (4,096 ran at half the rate of 256).
+    return 4096 if _device(device).type == "cuda" else 256
+
+
 class Generator:
     """A trained sampling module (eval mode, frozen) and its run config: codes ↔ images, labelled samples."""
 
@@ -158,8 +165,7 @@ class Generator:
         target = _device(device)
         self.module.to(target)
         cuda = target.type == "cuda"
-        # Large batches feed a GPU; on a CPU they fall out of cache (4,096 ran at half the rate of 256).
-        batch_size = batch_size or (4096 if cuda else 256)
+        batch_size = batch_size or decode_batch(target)
         out = []
         with torch.inference_mode(), torch.autocast(target.type, torch.bfloat16, enabled=cuda):
             for start in range(0, len(codes), batch_size):

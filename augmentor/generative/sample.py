@@ -10,8 +10,10 @@ import numpy as np
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output, check_output_file, write_file_atomic
 from augmentor.core.parallel import default_workers
+from augmentor.data.imageset import ImageSet
 from augmentor.data.writers import WriteResult, write_imagefolder
-from augmentor.generative.generator import Generator, balanced_labels
+from augmentor.distributed.output import is_main, on_every_rank, run_shares
+from augmentor.generative.generator import Generator, balanced_labels, decode_batch
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,22 @@ def sample_run(
     overwrite: bool = False,
     command: str = "",
 ) -> WriteResult:
-    """Generate the requested images and write them (and an optional grid PNG) atomically."""
-    if config.truncation is not None and config.truncation <= 0:
-        raise UserError(f"--truncation must be above 0, got {config.truncation}")
-    check_output(out, overwrite)
-    if grid is not None:
-        check_output_file(grid, overwrite)
-    generator = Generator.from_run(run)
-    labels = sample_labels(generator, config)
-    images = generator.generate(labels, config.seed, truncation=config.truncation, device=config.device)
+    """Generate the requested images and write them (and an optional grid PNG) atomically.
+
+    Under torchrun each rank renders and writes its share of the images (``distributed.output``).
+    """
+
+    def prepare() -> tuple[Generator, np.ndarray]:
+        if config.truncation is not None and config.truncation <= 0:
+            raise UserError(f"--truncation must be above 0, got {config.truncation}")
+        check_output(out, overwrite)
+        if grid is not None:
+            check_output_file(grid, overwrite)
+        generator = Generator.from_run(run)
+        return generator, sample_labels(generator, config)
+
+    generator, labels = on_every_rank(prepare)
+    images = generate_shared(generator, labels, config)
     extra = {"generator": {"run": str(run), "run_id": generator.run_id, "kind": generator.kind}, "seed": config.seed}
     written = write_imagefolder(
         out,
@@ -69,9 +78,32 @@ def sample_run(
         command=command,
         extra_summary=extra,
     )
-    if grid is not None:
+    if grid is not None and is_main():
         write_file_atomic(grid, grid_of(images))
     return written
+
+
+def generate_shared(generator: Generator, labels: np.ndarray, config: SampleConfig) -> ImageSet:
+    """``generator.generate(labels, …)``, each rank rendering a run of whole decode batches (so every image
+    is rendered in the batch it has in one process), the images gathered on every rank."""
+    step = decode_batch(config.device)
+    batches = [(start, min(start + step, len(labels))) for start in range(0, len(labels), step)]
+
+    def render(share: list[tuple[int, int]]) -> ImageSet:
+        first, stop = (share[0][0], share[-1][1]) if share else (0, 0)
+        return generator.generate(
+            labels[first:stop], config.seed, truncation=config.truncation, device=config.device, first_index=first
+        )
+
+    parts = run_shares(batches, render)
+    if len(parts) == 1:
+        return parts[0]
+    return ImageSet(
+        np.concatenate([p.images for p in parts]),
+        np.concatenate([p.labels for p in parts]),
+        list(generator.class_names),
+        [prov for p in parts for prov in p.provenance],
+    )
 
 
 def grid_of(images, columns: int = 10, rows: int = 10) -> bytes:

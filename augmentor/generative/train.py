@@ -47,6 +47,8 @@ from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.measures import mean_pairwise_ssim
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
+from augmentor.distributed import data_parallel
+from augmentor.distributed.context import Context, barrier, current
 from augmentor.generative.diffaugment import diff_augment
 from augmentor.generative.generator import Generator
 from augmentor.generative.kinds import get_kind
@@ -184,55 +186,92 @@ class _Trainer:
         if self.ema is not None:
             self.ema.requires_grad_(False)
         self.updates = 0  # optimiser steps taken, for the EMA warm-up (restored on resume)
+        # Under torchrun: DDP views that average gradients over the ranks (the EMA copy above stays plain).
+        self.context = current()
+        self.parallel: dict[str, torch.nn.Module] = {}
+        if self.context.distributed:
+            if self.kind.adversarial:
+                self.parallel = {name: data_parallel.wrap(self.models[name], device) for name in self.models}
+            else:
+                self.parallel = {"vae": data_parallel.wrap(_VAEObjective(self.models["vae"]), device)}
 
     @property
     def sampler(self) -> torch.nn.Module:
         return self.ema if self.ema is not None else self.models[self.kind.sampler]
 
-    def step(self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator) -> dict[str, Any]:
-        """One optimisation step on a uint8 batch; returns the losses as device tensors."""
+    def step(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+        generator: torch.Generator,
+        shard: torch.Tensor | None = None,
+        batch_size: int | None = None,
+    ) -> dict[str, Any]:
+        """One optimisation step on a uint8 batch; returns the losses as device tensors.
+
+        Under torchrun ``images`` are this rank's ``shard`` (row numbers) of a global batch of ``batch_size``.
+        """
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
             if self.kind.adversarial:
-                losses = self._gan_step(images, labels, generator)
+                losses = self._gan_step(images, labels, generator, shard, batch_size)
             else:
-                losses = self._vae_step(images, labels, generator)
+                losses = self._vae_step(images, labels, generator, shard, batch_size)
         self.updates += 1
         self._update_ema()
         return losses
 
-    def _gan_step(self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator) -> dict:
+    def _noise(self, rows: int, dim: int, generator: torch.Generator, shard: torch.Tensor | None, batch_size):
+        """The global batch's latent noise (this rank's rows of it), so ranks see the single-process draws."""
+        if shard is None:
+            return torch.randn(rows, dim, device=self.device, generator=generator)
+        return torch.randn(batch_size, dim, device=self.device, generator=generator)[shard.to(self.device)]
+
+    def _share(self, rows: int, batch_size: int | None) -> float:
+        """A rank's mean loss × this, averaged by DDP over ranks, is the global batch mean (unequal shards too)."""
+        return 1.0 if batch_size is None else rows * self.context.world_size / batch_size
+
+    def _gan_step(
+        self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator, shard, batch_size
+    ) -> dict:
         g, d = self.models["generator"], self.models["discriminator"]
+        g_parallel, d_parallel = self.parallel.get("generator", g), self.parallel.get("discriminator", d)
         real = images.float() / 127.5 - 1
-        z = torch.randn(len(real), g.latent_dim, device=self.device, generator=generator)
-        fake = g(z, labels)
+        z = self._noise(len(real), g.latent_dim, generator, shard, batch_size)
+        fake = g_parallel(z, labels)
+        share = self._share(len(real), batch_size)
         augment = self.config.diffaugment
 
         def view(x: torch.Tensor) -> torch.Tensor:
             return diff_augment(x, generator) if augment else x
 
         d_loss = (
-            F.softplus(-d(view(real), labels).float()).mean()
-            + F.softplus(d(view(fake.detach()), labels).float()).mean()
+            F.softplus(-d_parallel(view(real), labels).float()).mean()
+            + F.softplus(d_parallel(view(fake.detach()), labels).float()).mean()
         )
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
+        (d_loss * share if share != 1.0 else d_loss).backward()
         self.optimizers["discriminator"].step()
+        # The plain D (not its DDP view): only G's gradients are wanted, and G's DDP view reduces them.
         g_loss = F.softplus(-d(view(fake), labels).float()).mean()  # the non-saturating loss
         self.optimizers["generator"].zero_grad(set_to_none=True)
         # D's gradients from this pass would be discarded anyway: not computing them saves ~13% of a CPU step.
         d.requires_grad_(False)
-        g_loss.backward()
+        (g_loss * share if share != 1.0 else g_loss).backward()
         d.requires_grad_(True)
         self.optimizers["generator"].step()
         return {"loss": d_loss.detach() + g_loss.detach(), "d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 
-    def _vae_step(self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator) -> dict:
+    def _vae_step(
+        self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator, shard, batch_size
+    ) -> dict:
         vae = self.models["vae"]
         pixels = images.float() / 255
-        noise = torch.randn(len(pixels), vae.latent_dim, device=self.device, generator=generator)
-        loss, reconstruction, kl = vae.loss(pixels, labels, self.config.beta, noise)
+        noise = self._noise(len(pixels), vae.latent_dim, generator, shard, batch_size)
+        objective = self.parallel["vae"] if self.parallel else vae.loss
+        loss, reconstruction, kl = objective(pixels, labels, self.config.beta, noise)
         self.optimizers["vae"].zero_grad(set_to_none=True)
-        loss.backward()
+        share = self._share(len(pixels), batch_size)
+        (loss * share if share != 1.0 else loss).backward()
         self.optimizers["vae"].step()
         return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
@@ -286,6 +325,28 @@ class _Trainer:
             optimizer.load_state_dict(unpack_optimizer(f"optimizer.{name}", tensors, meta["optimizers"][name]))
         if self.ema is not None:
             load_matching(self.ema, unprefixed("ema", tensors), f"{where} (ema)")
+
+
+class _VAEObjective(torch.nn.Module):
+    """The VAE's loss as a forward pass: DDP reduces gradients of what runs through forward, and
+    ``VAE.forward`` decodes samples."""
+
+    def __init__(self, vae: torch.nn.Module) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(
+        self, pixels: torch.Tensor, labels: torch.Tensor | None, beta: float, noise: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.vae.loss(pixels, labels, beta, noise)
+
+
+def _agree(nonfinite: bool, stopping: bool, context: Context) -> tuple[bool, bool]:
+    """Under torchrun, any rank's non-finite loss or stop request (SIGTERM) holds for every rank."""
+    if not context.distributed:
+        return nonfinite, stopping
+    flags = data_parallel.all_sum(torch.tensor([float(nonfinite), float(stopping)]), context)
+    return bool(flags[0] > 0), bool(flags[1] > 0)
 
 
 def _budget(config: GenerativeConfig, n: int) -> int:
@@ -375,7 +436,7 @@ def train_generative(
         metrics = [m for m in read_metrics(out) if m["step"] <= start_step]
     elif out is not None:
         check_output(out, overwrite)
-        if overwrite and out.exists():
+        if overwrite and out.exists() and current().is_main:
             import shutil
 
             shutil.rmtree(out)
@@ -408,6 +469,9 @@ def train_generative(
     }
     warnings: list[str] = []
     saved_step = start_step  # the step of the last checkpoint
+    context = trainer.context
+    if not context.is_main:
+        out = None  # under torchrun rank 0 alone writes the run folder
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_file_atomic(out / CONFIG_NAME, (json.dumps(record, indent=2) + "\n").encode())
@@ -442,17 +506,23 @@ def train_generative(
         while step < steps:
             generator = _step_generator(config.seed, step, rollbacks, device)
             index = order.batch(step)
-            batch_labels = labels[index] if num_classes else None
-            losses = trainer.step(images[index], batch_labels, generator)
-            if not torch.isfinite(losses["loss"]):  # caught within the step: nothing non-finite is saved
+            shard = data_parallel.rows(len(index), context)  # every rank draws the global batch, keeps its rows
+            local = index if shard is None else index[shard.to(device)]
+            batch_labels = labels[local] if num_classes else None
+            parallel = () if shard is None else (shard, len(index))
+            losses = trainer.step(images[local], batch_labels, generator, *parallel)
+            nonfinite, stopping = _agree(not torch.isfinite(losses["loss"]), stop["stop"], context)
+            if nonfinite:  # caught within the step: nothing non-finite is saved
                 rollbacks += 1
                 if rollbacks > config.max_nonfinite:
                     advice = f"lower --lr (now {config.lr})"
                     if out is not None:
                         advice = f"{out} holds the last good checkpoint (step {saved_step}); {advice} and --resume"
-                    raise TrainingStopped(
+                    error = TrainingStopped(
                         f"the loss became non-finite {rollbacks} times (last at step {step + 1}); {advice}"
                     )
+                    error.every_rank = context.distributed  # type: ignore[attr-defined] - rank 0 reports it
+                    raise error
                 warn(f"non-finite loss at step {step + 1}: rolled back to step {snapshot_step} (rollback {rollbacks})")
                 trainer.restore(snapshot)
                 trainer.updates = snapshot_step
@@ -467,12 +537,14 @@ def train_generative(
             if step % snapshot_every == 0:
                 snapshot, snapshot_step = trainer.snapshot(), step
             sample_now = step % config.sample_every == 0 or step == steps
-            if step % config.log_every == 0 or sample_now or stop["stop"]:
+            if step % config.log_every == 0 or sample_now or stopping:
                 entry = {"step": step, "epoch": round(step * order.batch_size / len(train), 3)}
+                if context.distributed:  # the ranks' mean losses (every rank reaches this step together)
+                    sums = {k: data_parallel.all_sum(v, context) / context.world_size for k, v in sums.items()}
                 entry.update({k: round(float(v) / max(count, 1), 5) for k, v in sums.items()})
                 entry["seconds"] = round(time.perf_counter() - started, 3)
                 sums, count = {}, 0
-                if sample_now:
+                if sample_now and context.is_main:
                     # The generator as it stands at this step, through the same decode as sampling.
                     with _evaluating(trainer.sampler):
                         pictures = Generator(trainer.sampler, record, out).decode(grid_z, grid_labels, device=device)
@@ -490,12 +562,14 @@ def train_generative(
                     if out is not None:
                         _write_grid(out / "samples" / f"step-{step:06d}.png", pictures, columns)
                 metrics.append(entry)
-            if (sample_now or stop["stop"]) and out is not None:
+            if (sample_now or stopping) and out is not None:
                 saved_step = step
                 checkpoint(step)
-            if stop["stop"]:
+            if stopping:
                 interrupted = True
                 break
+    if context.distributed:  # the other ranks wait for rank 0's checkpoint before they exit
+        barrier()
     # A CPU copy built as ``Generator.from_run`` builds it, so both give the same images.
     trained = Generator.from_weights(record, trainer.sampler.state_dict(), out, "the trained weights")
     return GenerativeResult(trained, out, step, steps, interrupted, metrics, warnings)

@@ -18,14 +18,16 @@ from augmentor.core.console import warn
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output
 from augmentor.core.parallel import default_workers
-from augmentor.data.imageset import ImageSet
+from augmentor.data.imageset import Dataset, ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.writers import WriteResult, write_imagefolder
+from augmentor.distributed.output import on_every_rank, spread
 from augmentor.synthetic.quota import GATE_ORDER, ROUND_LIMIT, Gates, concat_all, fill_quota
 from augmentor.synthetic.sources import (
     ClassicSource,
     GeneratorResolver,
+    Source,
     SourceContext,
     SourceSpec,
     build_source,
@@ -178,28 +180,37 @@ def run_expand(
     overwrite: bool = False,
     command: str = "",
 ) -> ExpandResult:
-    """Read ``src``, add each source's share of gated synthetic images to its train split, write ``out``."""
-    specs = validate(config)
-    check_output(out, overwrite)
-    dataset = open_dataset(src, read_options or ReadOptions())
+    """Read ``src``, add each source's share of gated synthetic images to its train split, write ``out``.
+
+    Under torchrun each source fills its quota on one rank and each rank writes its share of the images
+    (``distributed.output``).
+    """
+    workers = config.workers or default_workers()
+
+    def prepare() -> tuple[list[SourceSpec], Dataset, list[Source]]:
+        specs = validate(config)
+        check_output(out, overwrite)
+        dataset = open_dataset(src, read_options or ReadOptions())
+        sources = [
+            # Each source draws from its own seed stream, so adding a source leaves the others' images alone.
+            build_source(
+                spec,
+                SourceContext(
+                    dataset.train,
+                    stream_seed(config.seed, k),
+                    _load_run(spec, dataset.train),
+                    workers=workers,
+                    device=config.device,
+                    truncation=config.truncation,
+                ),
+            )
+            for k, spec in enumerate(specs)
+        ]
+        return specs, dataset, sources
+
+    specs, dataset, sources = on_every_rank(prepare)  # a bad input is then reported once
     train = dataset.train
     names = train.class_names
-    workers = config.workers or default_workers()
-    sources = [
-        # Each source draws from its own seed stream, so adding a source leaves the others' images alone.
-        build_source(
-            spec,
-            SourceContext(
-                train,
-                stream_seed(config.seed, k),
-                _load_run(spec, train),
-                workers=workers,
-                device=config.device,
-                truncation=config.truncation,
-            ),
-        )
-        for k, spec in enumerate(specs)
-    ]
 
     warnings: list[str] = []
     real_counts = np.bincount(train.labels, minlength=len(names))
@@ -217,13 +228,21 @@ def run_expand(
     if config.min_confidence is not None and total.sum() > 0:
         from augmentor.synthetic.gates import judge_record, train_judge
 
-        gates.judge = train_judge(train, steps=config.confidence_steps, seed=config.seed, device=config.device)
+        # Every rank trains the judge alone, as one process would: the same weights, so the same choices.
+        gates.judge = on_every_rank(
+            lambda: train_judge(train, steps=config.confidence_steps, seed=config.seed, device=config.device)
+        )
         judge = judge_record(train, config.confidence_steps, config.seed)
 
+    # Sources are independent (own seed stream, gates that only read): under torchrun one rank fills each.
+    filled = spread(
+        list(range(len(sources))),
+        lambda k: fill_quota(sources[k], quotas[k], gates),
+        costs=[float(quota.sum()) for quota in quotas],
+    )
     synthetic = []
     records = []
-    for k, (spec, source, quota) in enumerate(zip(specs, sources, quotas, strict=True)):
-        images, stats = fill_quota(source, quota, gates)
+    for k, (spec, source, quota, (images, stats)) in enumerate(zip(specs, sources, quotas, filled, strict=True)):
         synthetic.append(images)
         shortfall = {
             names[c]: int(quota[c] - stats["kept"][c]) for c in range(len(names)) if stats["kept"][c] < quota[c]

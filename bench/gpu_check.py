@@ -1,0 +1,605 @@
+"""The GPU host's one check: environment, gpu tests, benchmarks, a gain study and a one-rank torchrun, in one go.
+
+A GPU host is lent for minutes at a time, so everything worth knowing from it is gathered by one command
+that cannot get stuck: every part is a subprocess with its own timeout (and the whole run a deadline that
+shrinks the later parts' timeouts), a failing part is recorded (exit code, the last lines of its log) and
+the next one runs, and ``DIR/gpu-check.json`` is rewritten after every part, so it exists whatever happens.
+
+Parts, in order (``--parts`` picks a subset):
+  env         torch, CUDA and GPU names and versions, and whether albumentations imports;
+  tests       ``pytest -m gpu tests/test_gpu.py``: pass / fail / skip counts and the failures' names;
+  classifier  ``bench/classifier.py --time-to-accuracy``: images/s and seconds to 93% / 94.5% test accuracy
+              (targets on one H100: 1.0 s and 5 s);
+  generative  ``bench/generative.py``: DCGAN training images/s and generation images/s in memory
+              (targets on one H100: 200,000 and 1,000,000);
+  torchrun    ``torchrun --standalone --nproc-per-node 1 -m augmentor classify train``: exit code and time;
+  gain        ``augmentor gain fashion-mnist`` at 10 and 100 per class, 10 draws: wall time and the summary rows.
+
+``DIR`` receives only ``gpu-check.json`` and one ``PART.log`` per part (the run tool brings back at most
+8 files); run folders and bench outputs go to ``--work`` (a temporary folder by default).
+
+``--smoke`` runs the same plumbing on the CPU with every part tiny: a small Fashion-MNIST subset is written
+to the work folder, and the gpu tests skip themselves (their reasons are recorded).
+
+Run:  bench/gpu.sh DIR [--smoke] [--parts env,tests,...]   (sets up wheels and PYTHONPATH, then calls this)
+      make gpu-check OUT=DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime
+import gzip
+import json
+import os
+import re
+import shlex
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PARTS = ("env", "tests", "classifier", "generative", "torchrun", "gain")
+# Seconds each part may take at most; the deadline below cuts the later ones shorter when earlier ones ran long.
+BUDGETS = {"env": 30, "tests": 90, "classifier": 100, "generative": 70, "torchrun": 45, "gain": 210}
+DEADLINE_S = 450  # the whole check, wheels installed before it included, must stay under 8 minutes
+SMOKE_DEADLINE_S = 1200  # a busy 2-core machine: generous, the parts are tiny
+FASHION_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+WHEELHOUSE_HINT = (
+    "albumentations is missing: on a machine with network, run `../shared/gpu/wheelhouse.sh gpu-wheels` from the "
+    "project root, then carry gpu-wheels with the tree (bench/gpu.sh installs it into /tmp/site)"
+)
+DATA_HINT = (
+    "Fashion-MNIST not found: copy the four *-ubyte.gz files from /usr/share/datasets/fashion-mnist/ into "
+    "gpu-data/ in the project root and carry gpu-data, or pass --data DIR / set AUGMENTOR_DATA"
+)
+TARGET_NOTE = "targets are for one H100 at --device cuda"
+TAIL_LINES = 30
+
+
+@dataclass
+class Check:
+    """Everything the parts share: where things go, the device and sizes, the deadline, the JSON so far."""
+
+    out: Path
+    work: Path
+    data: Path | None
+    device: str
+    smoke: bool
+    deadline: float
+    env: dict[str, str]
+    document: dict[str, Any] = field(default_factory=dict)
+    running: subprocess.Popen | None = None  # the part's process, ended too when the check is told to stop
+
+    @property
+    def json_path(self) -> Path:
+        return self.out / "gpu-check.json"
+
+    def save(self) -> None:
+        """Rewrite the JSON (to a temporary name, then renamed) so a killed run still leaves a readable file."""
+        self.document["seconds"] = round(time.monotonic() - self.document["_started"], 1)
+        public = {k: v for k, v in self.document.items() if not k.startswith("_")}
+        tmp = self.json_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(public, indent=2) + "\n")
+        tmp.replace(self.json_path)
+
+
+# --- running one part ---------------------------------------------------------------------------------
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a log (progress bars' carriage returns folded)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.rsplit("\r", 1)[-1] for line in text.splitlines()[-lines:]]
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """End the part's whole process group (torchrun's ranks, gain's workers), politely first."""
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_part(check: Check, name: str, command: list[str], budget: float, shown: str | None = None) -> dict[str, Any]:
+    """Run ``command`` with its output in ``OUT/name.log``, within ``budget`` and the deadline."""
+    log = check.out / f"{name}.log"
+    left = check.deadline - time.monotonic()
+    timeout = min(budget, left - 2)
+    record: dict[str, Any] = {"command": shown or shlex.join(command), "log": log.name, "budget_s": budget}
+    if timeout < 5:
+        record.update(status="skipped", reason=f"no time left before the {check.document['deadline_s']} s deadline")
+        return record
+    record["timeout_s"] = round(timeout, 1)
+    started = time.monotonic()
+    with log.open("w") as stream:
+        stream.write(f"$ {record['command']}\n")
+        stream.flush()
+        # A session of its own, so a timeout can end every process the part started.
+        process = subprocess.Popen(
+            command, cwd=REPO, env=check.env, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        check.running = process
+        try:
+            code = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop_group(process)
+            code = None
+        finally:
+            check.running = None
+    record["seconds"] = round(time.monotonic() - started, 2)
+    if code is None:
+        record.update(status="timeout", exit_code=None, tail=tail(log))
+    else:
+        record.update(status="passed" if code == 0 else "failed", exit_code=code)
+        if code != 0:
+            record["tail"] = tail(log)
+    return record
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A part's own JSON output, or None when it wrote none (it failed or timed out first)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --- data and the smoke subset ------------------------------------------------------------------------
+
+
+def find_data(given: Path | None) -> Path | None:
+    """The folder holding the four Fashion-MNIST files: --data, gpu-data/, $AUGMENTOR_DATA, Debian's package."""
+    candidates = [given] if given else []
+    candidates.append(REPO / "gpu-data")
+    if os.environ.get("AUGMENTOR_DATA"):
+        candidates.append(Path(os.environ["AUGMENTOR_DATA"]))
+    candidates.append(Path("/usr/share/datasets/fashion-mnist"))
+    for folder in candidates:
+        for sub in (folder, folder / "fashion-mnist"):
+            if all((sub / name).is_file() for name in FASHION_FILES):
+                return sub.resolve()
+    return None
+
+
+def read_idx_gz(path: Path) -> tuple[tuple[int, ...], bytes]:
+    """(dimensions, raw uint8 payload) of a gzipped IDX file."""
+    raw = gzip.decompress(path.read_bytes())
+    dims = raw[3]
+    shape = struct.unpack(f">{dims}I", raw[4 : 4 + 4 * dims])
+    return shape, raw[4 + 4 * dims :]
+
+
+def write_idx_gz(path: Path, shape: tuple[int, ...], payload: bytes) -> None:
+    header = bytes([0, 0, 0x08, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+    path.write_bytes(gzip.compress(header + payload, compresslevel=1))
+
+
+def write_subset(source: Path, target: Path, train_per_class: int, test_images: int) -> Path:
+    """A small Fashion-MNIST in IDX form: the first ``train_per_class`` train images of each class, the
+    first ``test_images`` test images (the smoke run's parts read it like the real thing)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for stem, per_class, count in (("train", train_per_class, None), ("t10k", None, test_images)):
+        shape, images = read_idx_gz(source / f"{stem}-images-idx3-ubyte.gz")
+        _, labels = read_idx_gz(source / f"{stem}-labels-idx1-ubyte.gz")
+        size = shape[1] * shape[2]
+        if per_class is not None:
+            seen: dict[int, int] = {}
+            keep = []
+            for index, label in enumerate(labels):
+                if seen.get(label, 0) < per_class:
+                    seen[label] = seen.get(label, 0) + 1
+                    keep.append(index)
+        else:
+            keep = list(range(min(count or 0, len(labels))))
+        picked = b"".join(images[i * size : (i + 1) * size] for i in keep)
+        write_idx_gz(target / f"{stem}-images-idx3-ubyte.gz", (len(keep), shape[1], shape[2]), picked)
+        write_idx_gz(target / f"{stem}-labels-idx1-ubyte.gz", (len(keep),), bytes(labels[i] for i in keep))
+    return target
+
+
+# --- the parts ----------------------------------------------------------------------------------------
+
+ENV_PROBE = r"""
+import json, platform, shutil, subprocess
+info = {"python": platform.python_version()}
+try:
+    import torch
+    info["torch"] = torch.__version__
+    info["cuda_version"] = torch.version.cuda
+    info["cuda_available"] = torch.cuda.is_available()
+    if torch.cuda.is_available():
+        info["gpu_count"] = torch.cuda.device_count()
+        info["gpu_name"] = torch.cuda.get_device_name(0)
+        info["gpu_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
+        info["gpu_memory_gib"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
+        info["cudnn"] = torch.backends.cudnn.version()
+        try:
+            info["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
+        except Exception as exc:
+            info["nccl"] = f"unavailable: {exc}"
+    import torchvision
+    info["torchvision"] = torchvision.__version__
+except Exception as exc:
+    info["torch_error"] = repr(exc)
+if shutil.which("nvidia-smi"):
+    query = "--query-gpu=name,driver_version,memory.total"
+    done = subprocess.run(["nvidia-smi", query, "--format=csv,noheader"], capture_output=True, text=True)
+    info["nvidia_smi"] = done.stdout.strip() or done.stderr.strip()
+for module in ("albumentations", "numpy", "augmentor"):
+    try:
+        info[module] = __import__(module).__version__
+    except Exception as exc:
+        info[f"{module}_error"] = repr(exc)
+print("ENV-JSON " + json.dumps(info))
+"""
+
+
+def part_env(check: Check) -> dict[str, Any]:
+    """Versions and the GPU, probed in a subprocess that sees exactly what the other parts see."""
+    shown = f"{shlex.quote(sys.executable)} -c ENV_PROBE  # the probe in bench/gpu_check.py"
+    record = run_part(check, "env", [sys.executable, "-c", ENV_PROBE], BUDGETS["env"], shown)
+    line = next((x for x in reversed(tail(check.out / "env.log", 5)) if x.startswith("ENV-JSON ")), None)
+    if line:
+        info = json.loads(line.removeprefix("ENV-JSON "))
+        record["results"] = info
+        if "torch_error" in info or "albumentations_error" in info:
+            record["status"] = "failed"  # nothing after this can work; the parts still run and say why
+        if "albumentations_error" in info:
+            record["hint"] = WHEELHOUSE_HINT
+    return record
+
+
+def part_tests(check: Check) -> dict[str, Any]:
+    """The gpu-marked tests, with counts and the failing tests' names read from a JUnit XML report."""
+    xml = check.work / "tests.xml"
+    command = [sys.executable, "-m", "pytest", "-m", "gpu", "tests/test_gpu.py", "-q", "-rA"]
+    command += ["-p", "no:cacheprovider", f"--junitxml={xml}"]
+    record = run_part(check, "tests", command, BUDGETS["tests"])
+    try:
+        root = ET.parse(xml).getroot()
+    except (OSError, ET.ParseError):
+        return record
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    counts = {key: sum(int(s.get(key, 0)) for s in suites) for key in ("tests", "failures", "errors", "skipped")}
+    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    failed, skipped = [], {}
+    for case in root.iter("testcase"):
+        name = f"{case.get('classname', '')}::{case.get('name', '')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(name)
+        elif (skip := case.find("skipped")) is not None:
+            reason = skip.get("message", "")
+            skipped[reason] = skipped.get(reason, 0) + 1
+    record["results"] = {**counts, "failed_tests": failed, "skip_reasons": skipped}
+    return record
+
+
+def meets(value: float | None, target: float, lower_is_better: bool) -> bool | None:
+    if value is None:
+        return None
+    return value <= target if lower_is_better else value >= target
+
+
+def part_classifier(check: Check) -> dict[str, Any]:
+    """bench/classifier.py with --time-to-accuracy; its figures copied beside the H100 targets."""
+    out_json = check.work / "classifier.json"
+    command = [sys.executable, "bench/classifier.py", "--device", check.device, "--time-to-accuracy"]
+    if check.smoke:
+        command += ["--seeds", "1", "--epochs", "1", "--batch-size", "32"]
+    else:
+        command += ["--seeds", "2"]  # 2 seeds of 10 epochs fit the part's budget; the bench's default is 5
+    command += ["--out-json", str(out_json)]
+    record = run_part(check, "classifier", command, BUDGETS["classifier"])
+    found = read_json(out_json)
+    if found is None:
+        found = classifier_from_log(check.out / "classifier.log")
+        if found is None:
+            return record
+        record["results_from"] = "the log (the bench wrote no JSON): what it printed before it stopped"
+    tta = found.get("time_to_accuracy", {})
+    mean_to = tta.get("mean_seconds_to", {})
+    record["results"] = {
+        "device": found.get("device"),
+        "arch": found.get("arch"),
+        "batch_size": found.get("batch_size"),
+        "ours_images_per_s": found.get("ours_images_per_s"),
+        "peer_images_per_s": found.get("peer_images_per_s"),
+        "ratio": found.get("ratio"),
+        "mean_seconds_to_0.93": mean_to.get("0.93"),
+        "mean_seconds_to_0.945": mean_to.get("0.945"),
+        "seeds": len(tta.get("per_seed", [])),
+        "final_accuracy_per_seed": [s.get("final_accuracy") for s in tta.get("per_seed", [])],
+        "seconds_to_per_seed": [s.get("seconds_to") for s in tta.get("per_seed", [])],
+    }
+    record["targets"] = {
+        "note": TARGET_NOTE,
+        "seconds_to_0.93": {"target_max": 1.0, "value": mean_to.get("0.93")},
+        "seconds_to_0.945": {"target_max": 5.0, "value": mean_to.get("0.945")},
+    }
+    for target in ("seconds_to_0.93", "seconds_to_0.945"):
+        entry = record["targets"][target]
+        entry["meets"] = None if check.smoke else meets(entry["value"], entry["target_max"], lower_is_better=True)
+    return record
+
+
+def classifier_from_log(log: Path) -> dict[str, Any] | None:
+    """What bench/classifier.py printed before a timeout: the two rates and the seeds it finished."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return None
+    found: dict[str, Any] = {}
+    for key, label in (("ours_images_per_s", "ours (train_classifier)"), ("peer_images_per_s", "peer (pytorch")):
+        match = re.search(rf"^{re.escape(label)}.*?\s([\d.]+)\s+([\d,]+)$", text, re.MULTILINE)
+        if match:
+            found[key] = float(match.group(2).replace(",", ""))
+    per_seed = []
+    for match in re.finditer(r"^  seed (\d+): final ([\d.]+), seconds to (\{.*\})$", text, re.MULTILINE):
+        seconds_to = ast.literal_eval(match.group(3))
+        per_seed.append(
+            {"seed": int(match.group(1)), "final_accuracy": float(match.group(2)), "seconds_to": seconds_to}
+        )
+    if not found and not per_seed:
+        return None
+    if per_seed:
+        mean_to = {}
+        for threshold in ("0.93", "0.945"):
+            times = [s["seconds_to"].get(threshold) for s in per_seed]
+            mean_to[threshold] = sum(times) / len(times) if None not in times else None
+        found["time_to_accuracy"] = {"per_seed": per_seed, "mean_seconds_to": mean_to}
+    return found
+
+
+def part_generative(check: Check) -> dict[str, Any]:
+    """bench/generative.py: DCGAN training and in-memory generation rates beside the H100 targets."""
+    out_json = check.work / "generative.json"
+    command = [sys.executable, "bench/generative.py", "--device", check.device]
+    if check.smoke:
+        command += ["--images", "200", "--steps", "3", "--warmup", "1", "--sample", "16", "--render", "64"]
+        command += ["--batch-size", "16", "--width", "8", "--peer-workers", "0"]
+    command += ["--out-json", str(out_json), "--tmp", str(check.work / "generative-tmp")]
+    record = run_part(check, "generative", command, BUDGETS["generative"])
+    found = read_json(out_json)
+    if found is None:
+        return record
+    results: dict[str, Any] = {"setup": found.get("setup")}
+    for part in ("dcgan", "vae"):
+        if part in found:
+            ours, peer = found[part]["ours"], found[part]["peer"]
+            results[part] = {
+                **{f"ours_{k}": ours.get(k) for k in ("steady_images_per_s", "loop_images_per_s")},
+                "ours_end_to_end_images_per_s": ours.get("end_to_end_images_per_s"),
+                **{f"peer_{k}": peer.get(k) for k in ("steady_images_per_s", "loop_images_per_s")},
+                "ratio_steady": found[part].get("ratio_steady"),
+                "ratio_loop": found[part].get("ratio_loop"),
+            }
+    if "sample" in found:
+        for what in ("write", "memory"):
+            side = found["sample"][what]
+            results[f"sample_{what}"] = {
+                "ours_images_per_s": side["ours"]["images_per_s"],
+                "peer_images_per_s": side["peer"]["images_per_s"],
+                "ratio": side.get("ratio"),
+            }
+    record["results"] = results
+    dcgan = results.get("dcgan", {})
+    training = dcgan.get("ours_steady_images_per_s") or dcgan.get("ours_loop_images_per_s")
+    generation = results.get("sample_memory", {}).get("ours_images_per_s")
+    record["targets"] = {
+        "note": TARGET_NOTE + "; training is the steady rate (the loop's where no steady one was measured)",
+        "dcgan_training_images_per_s": {"target_min": 200_000, "value": training},
+        "generation_images_per_s": {"target_min": 1_000_000, "value": generation},
+    }
+    for target in ("dcgan_training_images_per_s", "generation_images_per_s"):
+        entry = record["targets"][target]
+        entry["meets"] = None if check.smoke else meets(entry["value"], entry["target_min"], lower_is_better=False)
+    return record
+
+
+def part_torchrun(check: Check) -> dict[str, Any]:
+    """One-rank DDP through torchrun (NCCL on CUDA, gloo on the CPU): exit code, time, the run folder."""
+    run = check.work / "torchrun-run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1"]
+    command += ["-m", "augmentor", "classify", "train", "fashion-mnist", "--out", str(run)]
+    command += ["--steps", "3", "--batch-size", "16"] if check.smoke else ["--steps", "200"]
+    command += ["--device", check.device, "--data-dir", str(check.data)]
+    record = run_part(check, "torchrun", command, BUDGETS["torchrun"])
+    record["results"] = {
+        "run_folder_exists": run.is_dir(),
+        "run_files": sorted(p.name for p in run.iterdir()) if run.is_dir() else [],
+    }
+    config = read_json(run / "config.json")
+    if config and "test" in config:
+        record["results"]["test_accuracy"] = config["test"].get("accuracy")
+    return record
+
+
+def compact_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A gain summary row without its per-class breakdowns (the accuracy and comparisons stay)."""
+    kept = {k: v for k, v in row.items() if k != "per_class_accuracy"}
+    for key, value in row.items():
+        if key.startswith("vs_") and isinstance(value, dict):
+            kept[key] = {k: v for k, v in value.items() if k != "per_class"}
+    return kept
+
+
+def part_gain(check: Check) -> dict[str, Any]:
+    """A gain study on the device: wall time and results.json's summary rows."""
+    out = check.work / "gain"
+    command = [sys.executable, "-m", "augmentor", "gain", "fashion-mnist"]
+    if check.smoke:
+        command += ["--per-class", "5", "--draws", "1", "--arms", "real,classic,vae", "--real-epochs", "2"]
+        command += ["--gen-steps", "3", "--gen-width", "8", "--validation-per-class", "5", "--workers", "1"]
+    else:
+        command += ["--per-class", "10,100", "--draws", "10", "--arms", "real,real-long,classic,classic@soft,vae"]
+    # No budget curve: it adds about 40% to the run and the check records the arms' summary alone.
+    command += ["--synthetic-share", "0.5", "--no-budget-curve", "--device", check.device]
+    command += ["--data-dir", str(check.data), "--out", str(out)]
+    record = run_part(check, "gain", command, BUDGETS["gain"])
+    found = read_json(out / "results.json")
+    if found is not None:
+        record["results"] = {
+            "wall_s": record.get("seconds"),
+            "summary": [compact_row(row) for row in found.get("summary", [])],
+        }
+    return record
+
+
+RUNNERS = {
+    "env": part_env,
+    "tests": part_tests,
+    "classifier": part_classifier,
+    "generative": part_generative,
+    "torchrun": part_torchrun,
+    "gain": part_gain,
+}
+
+
+# --- the whole check ----------------------------------------------------------------------------------
+
+
+def git_commit() -> str | None:
+    """The tree's commit where git and .git travelled along (often neither does on the GPU host)."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
+
+def summary_lines(document: dict[str, Any]) -> list[str]:
+    """One line per part for the console: status, seconds, and the figures that have targets."""
+    lines = []
+    for name, part in document["parts"].items():
+        extra = part.get("reason", "")
+        results = part.get("results", {})
+        if name == "env" and results:
+            extra = f"torch {results.get('torch')}, CUDA {results.get('cuda_version')}, {results.get('gpu_name')}"
+        elif name == "tests" and results:
+            extra = ", ".join(f"{results[k]} {k}" for k in ("passed", "failures", "errors", "skipped"))
+        elif name == "gain" and results:
+            extra = f"{len(results['summary'])} summary rows"
+        for target, entry in part.get("targets", {}).items():
+            if isinstance(entry, dict):
+                value = entry["value"] if entry["value"] is None else f"{entry['value']:.4g}"
+                extra += f"{'; ' if extra else ''}{target} {value} (meets: {entry['meets']})"
+        seconds = part.get("seconds")
+        shown = f"{seconds:7.1f} s" if seconds is not None else " " * 9
+        lines.append(f"{name:<11}{part['status']:<9}{shown}  {extra}")
+    return lines
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for gpu-check.json and the parts' logs")
+    parser.add_argument("--work", type=Path, help="folder for run folders and bench outputs (default: a temp one)")
+    parser.add_argument("--data", type=Path, help="folder with the four Fashion-MNIST files (default: gpu-data/)")
+    parser.add_argument("--smoke", action="store_true", help="every part tiny and on the CPU (plumbing check)")
+    parser.add_argument("--device", help="cuda (default) or cpu (the --smoke default)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    parser.add_argument("--deadline", type=float, help=f"seconds for the whole check (default {DEADLINE_S})")
+    args = parser.parse_args(argv)
+    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if unknown := sorted(set(args.parts) - set(PARTS)):
+        parser.error(f"unknown --parts {unknown}; choose from {','.join(PARTS)}")
+    args.device = args.device or ("cpu" if args.smoke else "cuda")
+    args.deadline = args.deadline or (SMOKE_DEADLINE_S if args.smoke else DEADLINE_S)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = args.work or Path(tempfile.mkdtemp(prefix="gpu-check-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", PYTHONUNBUFFERED="1")
+    paths = env.get("PYTHONPATH", "").split(os.pathsep)
+    if str(REPO) not in paths:  # `python -m augmentor` and `from cli import ...` need the tree on the path
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, paths)])
+    data = find_data(args.data)
+    check = Check(args.out, work, data, args.device, args.smoke, started + args.deadline, env)
+    check.document = {
+        "_started": started,
+        "mode": "smoke" if args.smoke else "full",
+        "device": args.device,
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "deadline_s": args.deadline,
+        "commit": git_commit(),
+        "work": str(work),
+        "setup": {
+            "wheels": os.environ.get("GPU_CHECK_WHEELS"),
+            "wheel_install": os.environ.get("GPU_CHECK_SETUP", "not run through bench/gpu.sh"),
+            "pythonpath": env["PYTHONPATH"],
+            "python": sys.executable,
+        },
+        "data": {"folder": str(data) if data else None},
+        "parts": {},
+    }
+    if os.environ.get("GPU_CHECK_SETUP", "").startswith("missing"):
+        check.document["setup"]["hint"] = WHEELHOUSE_HINT
+    if data is None:
+        check.document["data"]["hint"] = DATA_HINT
+    elif args.smoke:
+        check.data = write_subset(data, work / "fashion-mnist-small", train_per_class=30, test_images=100)
+        check.document["data"]["smoke_subset"] = str(check.data)
+        check.document["data"]["smoke_sizes"] = "30 train images per class, 100 test images"
+    env["AUGMENTOR_DATA"] = str(check.data) if check.data else env.get("AUGMENTOR_DATA", "")
+    check.save()
+
+    def on_term(signum: int, frame: object) -> None:  # told to stop: end the part's processes, keep the JSON
+        if check.running is not None:
+            stop_group(check.running)
+        check.document["interrupted"] = signal.Signals(signum).name
+        check.save()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    cuda = True
+    for name in args.parts:
+        parts = check.document["parts"]
+        if name not in ("env", "tests") and check.data is None:
+            parts[name] = {"status": "skipped", "reason": DATA_HINT}
+        elif name not in ("env", "tests") and args.device.startswith("cuda") and not cuda:
+            parts[name] = {"status": "skipped", "reason": "no CUDA device (torch.cuda.is_available() is False)"}
+        else:
+            print(f"[{time.monotonic() - started:6.1f} s] {name} ...", flush=True)
+            parts[name] = RUNNERS[name](check)
+            if name == "env":
+                cuda = bool(parts[name].get("results", {}).get("cuda_available"))
+        check.save()
+    statuses = [part["status"] for part in check.document["parts"].values()]
+    check.document["ok"] = all(status in ("passed", "skipped") for status in statuses)
+    check.document["finished_at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    check.save()
+    print("\n".join(summary_lines(check.document)))
+    print(f"wrote {check.json_path} ({check.document['seconds']:.0f} s; work files in {work})")
+    return 0 if check.document["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

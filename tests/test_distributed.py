@@ -1,0 +1,156 @@
+"""torchrun on the CPU (gloo, 2 processes): the same numbers as one process, one writer, shared failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from augmentor.core.errors import UserError
+from augmentor.distributed.jobs import assign, run_jobs
+from tests.conftest import make_shapes_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(ROOT)}
+TINY_GENERATIVE = ["--width", "8", "--batch-size", "16", "--sample-every", "3", "--device", "cpu"]
+
+
+def augmentor(*args: object, ranks: int = 0, wait: bool = True) -> subprocess.CompletedProcess | subprocess.Popen:
+    """``augmentor ARGS`` in a fresh process, under ``torchrun --nproc-per-node ranks`` when ranks > 0."""
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"] if ranks else []
+    command = [sys.executable, *launcher, "-m", "augmentor", *map(str, args)]
+    if not wait:
+        return subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(command, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_shapes_folder(tmp_path_factory.mktemp("dist") / "data", per_class=12, splits=True, seed=2)
+
+
+def test_assign_puts_the_longest_jobs_first_on_the_least_loaded_rank():
+    assert assign([5, 1, 1, 1, 1, 1], 2) == [0, 1, 1, 1, 1, 1]
+    assert assign([1, 1, 1, 1], 2) == [0, 1, 0, 1]
+    assert assign([3, 3], 4) == [0, 1]
+
+
+def test_run_jobs_in_one_process_is_the_plain_map():
+    assert run_jobs([1, 2, 3], lambda job: job * 10) == [10, 20, 30]
+
+
+def _two_rank_jobs(rank: int, port: int, folder: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+
+    def job(k: int) -> int:
+        if k == 3:
+            raise UserError(f"job {k} found a bad file")
+        return k * k
+
+    outcome: dict = {"squares": run_jobs([0, 1, 2], job)}
+    try:
+        run_jobs([0, 1, 2, 3], job)
+    except UserError as error:
+        outcome["error"] = error.message
+    Path(folder, f"rank{rank}.json").write_text(json.dumps(outcome))
+    torch.distributed.destroy_process_group()
+
+
+def test_run_jobs_gathers_results_in_order_and_raises_one_ranks_error_on_every_rank(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torch.multiprocessing.spawn(_two_rank_jobs, args=(port, str(tmp_path)), nprocs=2)
+    outcomes = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [o["squares"] for o in outcomes] == [[0, 1, 4], [0, 1, 4]]
+    failing = assign([1, 1, 1, 1], 2)[3]  # the rank job 3 ran on
+    assert outcomes[failing]["error"] == "job 3 found a bad file"
+    assert outcomes[1 - failing]["error"] == f"job 3 found a bad file (on rank {failing})"
+
+
+def test_gain_on_two_ranks_gives_the_single_process_numbers(data, tmp_path):
+    args = ["gain", data, "--per-class", "3", "--draws", "3", "--budget", "3", "--validation-per-class", "4"]
+    args += ["--arms", "real,real-long,classic:light,classic:light@soft,vae-jitter@soft", "--curve-draws", "1"]
+    args += ["--gen-steps", "4", "--gen-width", "8", "--batch-size", "16", "--device", "cpu", "--workers", "1"]
+    one = augmentor(*args, "--out", tmp_path / "one")
+    two = augmentor(*args, "--out", tmp_path / "two", ranks=2)
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    results = [json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two")]
+
+    def numbers(document: dict) -> tuple:
+        runs = [{k: v for k, v in run.items() if k != "seconds"} for run in document["runs"]]
+        generators = [{k: v for k, v in g.items() if "second" not in k} for g in document["generators"]]
+        return runs, document["curve_runs"], document["summary"], generators
+
+    assert len(results[0]["runs"]) == 3 * 5
+    assert numbers(results[0]) == numbers(results[1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # one writer, no staging left
+
+
+def test_a_data_parallel_step_gives_the_single_process_weights(data, tmp_path):
+    # LeNet-5 has no BatchNorm, whose statistics are per rank on the CPU: the gradients must agree exactly
+    # up to float summation order.
+    args = ["classify", "train", data, "--arch", "lenet5", "--steps", "1", "--batch-size", "15", "--no-flip"]
+    args += ["--device", "cpu", "--lr", "0.01"]
+    one = augmentor(*args, "--out", tmp_path / "one")
+    two = augmentor(*args, "--out", tmp_path / "two", ranks=2)
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert "test_accuracy" in two.stdout  # rank 0's summary; the other rank printed nothing
+    weights = [load_file(str(tmp_path / name / "model.safetensors")) for name in ("one", "two")]
+    assert weights[0].keys() == weights[1].keys()
+    difference = max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0])
+    assert difference < 1e-4  # a step moves each weight by about lr = 0.01
+    config = json.loads((tmp_path / "two" / "config.json").read_text())
+    assert config["training"]["steps"] == 1
+
+
+def test_two_rank_generative_run_resumes_exactly_and_on_one_rank(data, tmp_path):
+    straight = augmentor("train", "vae", data, "--steps", "6", *TINY_GENERATIVE, "--out", tmp_path / "a", ranks=2)
+    assert straight.returncode == 0, straight.stderr
+    for name, ranks in (("b", 2), ("c", 0)):
+        first = augmentor("train", "vae", data, "--steps", "3", *TINY_GENERATIVE, "--out", tmp_path / name, ranks=2)
+        assert first.returncode == 0, first.stderr
+        resumed = augmentor("train", "vae", data, "--steps", "6", "--resume", tmp_path / name, ranks=ranks)
+        assert resumed.returncode == 0, resumed.stderr
+        assert json.loads((tmp_path / name / "state.json").read_text())["step"] == 6
+        steps = [json.loads(line)["step"] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        assert steps == sorted(set(steps)) and steps[-1] == 6
+    states = {name: load_file(str(tmp_path / name / "state.safetensors")) for name in "abc"}
+    assert all(torch.equal(states["a"][k], states["b"][k]) for k in states["a"])  # same world size: exact
+    # One rank after two: the same data stream, BatchNorm statistics over the whole batch instead of halves.
+    assert states["c"].keys() == states["a"].keys()
+
+
+def test_sigterm_on_one_rank_saves_once_and_stops_every_rank(data, tmp_path):
+    run = tmp_path / "run"
+    process = augmentor(
+        "train", "dcgan", data, "--steps", "100000", *TINY_GENERATIVE[:4], "--sample-every", "100000",
+        "--device", "cpu", "--out", run, ranks=2, wait=False,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (run / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # some steps in
+    workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2
+    os.kill(int(workers[-1]), signal.SIGTERM)  # one rank only
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0  # 130 from every rank, as one interrupted process: torchrun says failed
+    state = json.loads((run / "state.json").read_text())
+    assert 0 < state["step"] < 100000
+    assert f"steps:    {state['step']} of 100000" in stdout  # rank 0 saved the step every rank stopped at
+    assert stderr.count("interrupted at step") == 1
+    assert not list(tmp_path.glob(".*")) and not list(run.glob(".*"))  # nothing half-written
