@@ -845,7 +845,7 @@ def train_vae(
 def sample(
     run: Annotated[Path, typer.Argument(help="A DCGAN or VAE run folder (e.g. weights/fashion-mnist/dcgan).")],
     out: Out,
-    n: Annotated[int | None, typer.Option("--n", min=1, help="How many images (classes balanced).")] = None,
+    n: Annotated[int | None, typer.Option("--n", "--count", min=1, help="How many images (classes balanced).")] = None,
     class_name: Annotated[str | None, typer.Option("--class", help="Only this class (name or number).")] = None,
     per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="This many of every class.")] = None,
     truncation: Annotated[
@@ -891,7 +891,9 @@ def score(
     baseline: Annotated[
         str | None, typer.Option("--baseline", help="Score a reference instead of RUN|DIR: noise.")
     ] = None,
-    n: Annotated[int, typer.Option("--n", min=2, help="Images on each side (scored, real train, real test).")] = 2000,
+    n: Annotated[
+        int, typer.Option("--n", "--count", min=2, help="Images on each side (scored, real train, real test).")
+    ] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     cas: Annotated[bool, typer.Option("--cas/--no-cas", help="Train classifiers for the CAS (the slow part).")] = True,
     cas_steps: Annotated[int, typer.Option("--cas-steps", min=1, help="Step budget of each CAS classifier.")] = 300,
@@ -1116,7 +1118,9 @@ def directions(
     method: Annotated[str, typer.Option("--method", help="mean-diff, linear (logistic normal) or pca.")] = "mean-diff",
     n: Annotated[
         int | None,
-        typer.Option("--n", min=1, help="Codes to use (VAE: a random subset; DCGAN: samples, default 2000)."),
+        typer.Option(
+            "--n", "--count", min=1, help="Codes to use (VAE: a random subset; DCGAN: samples, default 2000)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Device = "auto",

@@ -209,3 +209,21 @@ def test_unexpected_errors_exit_1_and_debug_shows_traceback(tmp_path, monkeypatc
     assert result.exit_code == 1 and "RuntimeError: boom" in result.stderr and "--debug" in result.stderr
     with pytest.raises(RuntimeError):
         run_cli("--debug", "data", "info", tmp_path)
+
+
+def test_every_flag_has_a_spelling_torchrun_passes_through():
+    # torchrun's argparse rejects an ambiguous abbreviation of its own options (`--n`: --nnodes,
+    # --nproc-per-node, ...) even after `-m augmentor`: such a flag needs another name.
+    from torch.distributed.run import get_args_parser
+
+    theirs = {name for action in get_args_parser()._actions for name in action.option_strings}
+
+    def passes(name: str) -> bool:
+        return name in theirs or sum(option.startswith(name) for option in theirs) < 2
+
+    for path, command in TREE.items():
+        for param in command.params:
+            names = [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]
+            long_names = [name for name in names if name.startswith("--")]
+            if long_names and not any(passes(name) for name in long_names):
+                pytest.fail(f"augmentor {' '.join(path)} {long_names[0]}: torchrun refuses it; add an unambiguous name")
