@@ -534,3 +534,50 @@ def test_sigkill_midway_leaves_no_partial_output(tmp_path, out_existed):
         assert hashlib.sha256((out / record["path"]).read_bytes()).hexdigest() == record["sha256"]
     assert not staging.exists(), "the stale staging folder of the killed run was not removed"
     assert staging_folders(out) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("class_names", "../../escaped", "contains a path separator"),
+        ("class_names", "..", "would leave the output folder"),
+        ("image_shape", [1, 200000, 200000], "is not [channels 1 or 3"),
+        ("model_args", {"width": 200000}, "model_args width 200000"),
+        ("class_names", None, "has no 'class_names'"),
+    ],
+)
+def test_a_hostile_run_config_is_refused_before_anything_is_written(tmp_path, field, value, message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(REPO / "weights" / "fashion-mnist" / "dcgan", run)
+    config = json.loads((run / "config.json").read_text())
+    if value is None:
+        del config[field]
+    elif field == "class_names":
+        config[field][0] = value
+    elif field == "model_args":
+        config[field].update(value)
+    else:
+        config[field] = value
+    (run / "config.json").write_text(json.dumps(config))
+    work = tmp_path / "work" / "deeper"
+    work.mkdir(parents=True)
+    before = files_under(tmp_path)
+    result = run_cli("sample", run, "--per-class", "1", "--out", work / "s")
+    assert result.exit_code == 2
+    assert message in result.stderr and "config.json" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert files_under(tmp_path) == before  # nothing written, inside --out or outside it
+
+
+def test_a_run_config_that_is_not_an_object_is_refused(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(REPO / "weights" / "fashion-mnist" / "dcgan", run)
+    for text in ("[1, 2]", "[" * 100_000 + "]" * 100_000):
+        (run / "config.json").write_text(text)
+        result = run_cli("sample", run, "--per-class", "1", "--out", tmp_path / "s")
+        assert result.exit_code == 2, result.stderr
+        assert "config.json" in result.stderr and not (tmp_path / "s").exists()

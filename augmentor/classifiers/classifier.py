@@ -67,8 +67,6 @@ class Classifier:
 
         run = Path(run)
         config = read_run_config(run, kind="classifier")
-        if "status" in config:  # a diverged run keeps its last good weights but records no classes
-            raise UserError(f"{run}: training {config['status']}; train it again (with a lower --lr)")
         args = config["model_args"]
         model = create_model(config["arch"], args["num_classes"], args["in_channels"], args["image_size"])
         load_matching(model, read_weights(run), str(run / "model.safetensors"))

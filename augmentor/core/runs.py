@@ -57,12 +57,60 @@ def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
         config = json.loads((run / CONFIG_NAME).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{run / CONFIG_NAME}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UserError(f"{run / CONFIG_NAME}: nested too deeply to be a run config; retrain the run") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{run / CONFIG_NAME}: holds a {type(config).__name__}, not a run config; retrain the run")
     version = config.get("format_version")
     if version != RUN_FORMAT_VERSION:
         raise UserError(f"{run}: run format version {version!r} is not supported (expected {RUN_FORMAT_VERSION})")
     if kind is not None and config.get("kind") != kind:
         raise UserError(f"{run}: is a {config.get('kind')!r} run, a {kind!r} run is needed here")
+    if "status" in config:  # a diverged run keeps its last good weights but records no classes
+        raise UserError(f"{run}: training {config['status']}; train it again (with a lower --lr)")
+    check_run_fields(config, run / CONFIG_NAME)
     return config
+
+
+MAX_IMAGE_SIDE = 1024  # pixels: a run folder from elsewhere must not ask for a multi-GB allocation
+MAX_MODEL_WIDTH = 4096  # channels or latent dimensions: the shipped models use 64 and 100
+
+
+def check_run_fields(config: dict[str, Any], where: Path) -> None:
+    """Refuse a config whose fields would write outside ``--out`` (class names become folder names) or
+    allocate without bound (image shape): run folders arrive from other people, as datasets do."""
+    from augmentor.data.imageset import check_class_name
+
+    missing = [key for key in ("class_names", "image_shape", "model_args") if key not in config]
+    if missing:
+        raise UserError(f"{where}: has no {missing[0]!r}; it is not a complete run config (retrain the run)")
+    names = config["class_names"]
+    if not isinstance(names, list) or not names:
+        raise UserError(f"{where}: 'class_names' must be a non-empty list of names; retrain the run")
+    for name in names:
+        check_class_name(name, str(where))
+    if len(set(names)) != len(names):
+        raise UserError(f"{where}: 'class_names' lists a class twice; retrain the run")
+    shape = config["image_shape"]
+    plausible = (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
+        and shape[0] in (1, 3)
+        and all(1 <= side <= MAX_IMAGE_SIDE for side in shape[1:])
+    )
+    if not plausible:
+        raise UserError(
+            f"{where}: 'image_shape' {shape!r} is not [channels 1 or 3, height, width ≤ {MAX_IMAGE_SIDE}]; "
+            "retrain the run"
+        )
+    arguments = config["model_args"]
+    if not isinstance(arguments, dict):
+        raise UserError(f"{where}: 'model_args' must be an object; retrain the run")
+    for key in ("width", "latent_dim"):
+        value = arguments.get(key)
+        if value is not None and not (isinstance(value, int) and 1 <= value <= MAX_MODEL_WIDTH):
+            raise UserError(f"{where}: model_args {key} {value!r} is outside 1..{MAX_MODEL_WIDTH}; retrain the run")
 
 
 def read_weights(run: Path) -> dict[str, Any]:
