@@ -581,3 +581,38 @@ def test_a_run_config_that_is_not_an_object_is_refused(tmp_path):
         result = run_cli("sample", run, "--per-class", "1", "--out", tmp_path / "s")
         assert result.exit_code == 2, result.stderr
         assert "config.json" in result.stderr and not (tmp_path / "s").exists()
+
+
+def _billion_laughs() -> str:
+    """617 bytes of nested YAML aliases that expand to 10^9 list items."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in "bcdefghi":
+        previous = chr(ord(level) - 1)
+        lines.append(f"{level}: &{level} [" + ",".join([f"*{previous}"] * 10) + "]")
+    return "\n".join(lines) + "\ntransform: {__class_fullname__: Compose, transforms: *i}\n"
+
+
+def _nested_compose(levels: int) -> str:
+    """Compose inside Compose ``levels`` deep, written as text (json.dumps itself recurses)."""
+    opening = '{"__class_fullname__": "Compose", "p": 1.0, "transforms": ['
+    leaf = '{"__class_fullname__": "HorizontalFlip", "p": 0.5}'
+    return '{"__version__": "2.0.8", "transform": ' + opening * levels + leaf + "]}" * levels + "}"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("laughs.yaml", _billion_laughs(), "aliases (*name) are refused"),
+        ("deep.json", _nested_compose(2000), "nested too deeply"),
+        ("nested.json", _nested_compose(12), "more than 8 levels"),
+        ("huge.yaml", "transform: {}\n#" + "x" * (1 << 20), "too large for a pipeline file"),
+    ],
+)
+def test_small_pipeline_bombs_are_refused_at_once(tmp_path, monkeypatch, name, content, message):
+    monkeypatch.chdir(tmp_path)
+    Path(name).write_text(content)
+    started = time.perf_counter()
+    result = run_cli("pipeline", "check", name)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert time.perf_counter() - started < 30  # not a timing target: a bomb would take minutes or fail

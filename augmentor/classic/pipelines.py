@@ -99,15 +99,52 @@ def _digest(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
+MAX_PIPELINE_BYTES = 1 << 20  # A.save writes a few KB; a larger file is not a pipeline
+MAX_PIPELINE_DEPTH = 8  # Compose inside OneOf inside ...: real pipelines nest two or three levels
+MAX_PIPELINE_TRANSFORMS = 1000
+
+
+def _no_alias_loader() -> type:
+    """``yaml.SafeLoader`` that refuses anchors' aliases: A.save never writes them, and a few hundred bytes
+    of nested aliases expand to gigabytes ("billion laughs")."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, "YAML aliases (*name) are refused in pipeline files", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
+def _one_line(error: Exception) -> str:
+    """A parser's complaint on one line: YAML's own message quotes the offending lines below it."""
+    problem, mark = getattr(error, "problem", None), getattr(error, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(error).split())
+
+
 def _parse(path: Path) -> dict[str, Any]:
     import yaml
 
+    if path.stat().st_size > MAX_PIPELINE_BYTES:
+        raise UserError(
+            f"{path}: {path.stat().st_size:,} bytes is too large for a pipeline file "
+            f"(at most {MAX_PIPELINE_BYTES:,}); give the file A.save wrote"
+        )
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
         if path.suffix.lower() == ".json":
             document = json.loads(text)
         else:
-            document = yaml.safe_load(text)  # plain data only: !!python/* tags are refused here
+            document = yaml.load(text, Loader=_no_alias_loader())  # a SafeLoader: plain data, !!python tags refused
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to be a pipeline; give the file A.save wrote") from None
     except yaml.constructor.ConstructorError as exc:
         tag = getattr(exc, "problem", "") or str(exc)
         raise UserError(
@@ -115,7 +152,8 @@ def _parse(path: Path) -> dict[str, Any]:
             "pipeline files may only hold plain data as written by A.save"
         ) from None
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})") from None
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise UserError(f"{path}: not valid {kind} ({_one_line(exc)})") from None
     if not isinstance(document, dict) or not isinstance(document.get("transform"), dict):
         raise UserError(f"{path}: no top-level 'transform' mapping; expected the format albumentations' A.save writes")
     return document
@@ -126,7 +164,16 @@ def _validate(document: dict[str, Any], path: Path) -> None:
 
     from augmentor.classic.albu import A  # noqa: F401 - fills albumentations' registry
 
-    def visit(node: Any, where: str) -> None:
+    count = 0
+
+    def visit(node: Any, where: str, depth: int = 0) -> None:
+        nonlocal count
+        count += 1
+        if depth > MAX_PIPELINE_DEPTH or count > MAX_PIPELINE_TRANSFORMS:
+            raise UserError(
+                f"{path}: more than {MAX_PIPELINE_DEPTH} levels or {MAX_PIPELINE_TRANSFORMS} transforms at {where}; "
+                "flatten the pipeline"
+            )
         if not isinstance(node, dict) or "__class_fullname__" not in node:
             raise UserError(f"{path}: {where} is not a transform (no __class_fullname__)")
         name = _short_name(node)
@@ -141,7 +188,7 @@ def _validate(document: dict[str, Any], path: Path) -> None:
             if not isinstance(children, list):
                 raise UserError(f"{path}: 'transforms' of {where} must be a list")
             for i, child in enumerate(children):
-                visit(child, f"{where}.transforms[{i}]")
+                visit(child, f"{where}.transforms[{i}]", depth + 1)
 
     visit(document["transform"], "transform")
 
