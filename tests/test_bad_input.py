@@ -616,3 +616,48 @@ def test_small_pipeline_bombs_are_refused_at_once(tmp_path, monkeypatch, name, c
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert time.perf_counter() - started < 30  # not a timing target: a bomb would take minutes or fail
+
+
+def _npz_declaring(path: Path, shape: tuple[int, ...]) -> None:
+    """A 300-byte .npz whose 'images' header declares ``shape`` (the data is not there): a bomb's signature."""
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    labels = io.BytesIO()
+    np.save(labels, np.zeros(shape[0] if shape[0] < 10 else 2, np.int64))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("images.npy", header.getvalue() + b"\x00" * 16)
+        archive.writestr("labels.npy", labels.getvalue())
+
+
+IMAGES = np.zeros((4, 8, 8), np.uint8)
+BAD_NPZ = {
+    "label 10^9": ({"labels": np.array([0, 1, 2, 10**9])}, "would make 1,000,000,001 classes"),
+    "no images": ({"images": np.zeros((0, 8, 8), np.uint8), "labels": np.zeros(0, np.int64)}, "holds no images"),
+    "uint64 label": ({"labels": np.array([0, 1, 2, 2**63 + 5], np.uint64)}, "labels are 0..K-1"),
+    "negative label": ({"labels": np.array([0, -1, 1, 0])}, "labels are 0..K-1"),
+    "2-D labels": ({"labels": np.zeros((4, 2), np.int64)}, "1-D array of non-negative integers"),
+    "0x0 images": ({"images": np.zeros((4, 0, 0), np.uint8)}, "0×0 pixels"),
+    "2-D class names": ({"class_names": np.array([["a", "b"], ["c", "d"]])}, "1-D array of names"),
+    "float test labels": (
+        {"test_images": IMAGES, "test_labels": np.array([0.0, 1.5, 1.0, 0.0])},
+        "'test_labels' must be a 1-D array",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NPZ))
+def test_bad_npz_is_one_error_line(tmp_path, case):
+    arrays, message = BAD_NPZ[case]
+    npz = tmp_path / "bad.npz"
+    np.savez(npz, **{"images": IMAGES, "labels": np.array([0, 1, 0, 1]), **arrays})
+    out = tmp_path / "out"
+    assert_refused(run_cli("data", "export", npz, "--out", out), str(npz), message, out=out)
+
+
+def test_npz_bomb_is_refused_from_its_header(tmp_path):
+    npz = tmp_path / "bomb.npz"
+    _npz_declaring(npz, (2, 100_000, 100_000))  # 20 GB declared in a few hundred bytes
+    assert npz.stat().st_size < 1000
+    assert_refused(run_cli("data", "info", npz), str(npz), "GiB once inflated")

@@ -29,6 +29,24 @@ def _to_nchw(images: np.ndarray, path: Path, key: str) -> np.ndarray:
     raise UserError(f"{path}: '{key}' has shape {images.shape}; expected N×H×W, N×H×W×C or N×C×H×W with C = 1 or 3")
 
 
+MAX_ARRAY_BYTES = 8 << 30  # one array, once inflated: 40× ImageNet-64's train images would still fit
+MAX_CLASSES = 100_000  # labels number classes 0..max: a stray 10^9 must not allocate 10^9 names
+_KEYS = ("images", "labels", "class_names", "test_images", "test_labels")
+
+
+def _declared_bytes(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> int:
+    """An array's size from its .npy header, read before the array: a small compressed file can inflate to
+    gigabytes."""
+    try:
+        with archive.zip.open(f"{key}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = header(member)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise UserError(f"{path}: '{key}' is not a readable array ({exc}); save it with numpy.savez") from None
+    return int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+
+
 def read_npz(path: Path, options: ReadOptions) -> Dataset:
     """Read a ``.npz`` file without ever unpickling (``allow_pickle=False``)."""
     try:
@@ -40,16 +58,30 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
         for required in ("images", "labels"):
             if required not in keys:
                 raise UserError(f"{path}: no '{required}' array (found: {sorted(keys)}); save images= and labels=")
+        wanted = [k for k in _KEYS if k in keys]
+        for key in wanted:
+            size = _declared_bytes(archive, key, path)
+            if size > MAX_ARRAY_BYTES:
+                raise UserError(
+                    f"{path}: '{key}' would take {size / 2**30:.1f} GiB once inflated (at most "
+                    f"{MAX_ARRAY_BYTES >> 30} GiB); split the dataset or save it as an ImageFolder"
+                )
         try:
-            arrays = {k: archive[k] for k in keys}
+            arrays = {k: archive[k] for k in wanted}
         except ValueError as exc:
             raise UserError(f"{path}: holds pickled objects, which are refused ({exc}); store plain arrays") from None
-    labels = arrays["labels"]
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
-        raise UserError(f"{path}: 'labels' must be a 1-D array of non-negative integers")
+    labels = _checked_labels(arrays["labels"], "labels", path)
     if "class_names" in arrays:
-        class_names = [str(n) for n in arrays["class_names"].tolist()]
+        names = arrays["class_names"]
+        if names.ndim != 1 or not len(names):
+            raise UserError(f"{path}: 'class_names' must be a 1-D array of names, got shape {names.shape}")
+        class_names = [str(n) for n in names.tolist()]
     else:
+        if int(labels.max()) >= MAX_CLASSES:
+            raise UserError(
+                f"{path}: label {int(labels.max())} without 'class_names' would make {int(labels.max()) + 1:,} "
+                "classes; number the classes 0..K-1 or save class_names="
+            )
         class_names = [str(i) for i in range(int(labels.max()) + 1)]
     for name in class_names:
         check_class_name(name, f"{path} (class_names)")
@@ -67,11 +99,29 @@ def _split(
     arrays: dict, image_key: str, label_key: str, class_names: list[str], path: Path, options: ReadOptions
 ) -> ImageSet:
     images = _to_nchw(arrays[image_key], path, image_key)
-    labels = arrays[label_key].astype(np.int64)
+    labels = _checked_labels(arrays[label_key], label_key, path)
     if len(images) != len(labels):
         raise UserError(f"{path}: {len(images)} '{image_key}' but {len(labels)} '{label_key}'")
-    if len(labels) and labels.max() >= len(class_names):
-        raise UserError(f"{path}: label {labels.max()} has no entry in the {len(class_names)} class_names")
+    if min(images.shape[2:]) < 1:
+        raise UserError(f"{path}: '{image_key}' are {images.shape[2]}×{images.shape[3]} pixels; store real images")
+    if int(labels.max()) >= len(class_names):
+        raise UserError(f"{path}: label {int(labels.max())} has no entry in the {len(class_names)} class_names")
+    labels = labels.astype(np.int64)
     provenance = [real_provenance(f"{path.name}#{image_key}[{i}]") for i in range(len(images))]
     images = conform_array(np.ascontiguousarray(images), options)
     return ImageSet(images, labels, class_names, provenance)
+
+
+def _checked_labels(labels: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """A non-empty 1-D array of integers 0..2^63-1 (floats would be truncated, uint64 could wrap)."""
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(
+            f"{path}: '{key}' must be a 1-D array of non-negative integers, got {labels.dtype} {labels.shape}"
+        )
+    if not len(labels):
+        raise UserError(f"{path}: '{key}' is empty; the file holds no images")
+    if int(labels.min()) < 0 or int(labels.max()) >= 2**63:
+        raise UserError(
+            f"{path}: '{key}' holds {int(labels.min()) if labels.min() < 0 else int(labels.max())}; labels are 0..K-1"
+        )
+    return labels
