@@ -661,3 +661,51 @@ def test_npz_bomb_is_refused_from_its_header(tmp_path):
     _npz_declaring(npz, (2, 100_000, 100_000))  # 20 GB declared in a few hundred bytes
     assert npz.stat().st_size < 1000
     assert_refused(run_cli("data", "info", npz), str(npz), "GiB once inflated")
+
+
+def _idx_bytes(shape: tuple[int, ...], data: bytes | None = None) -> bytes:
+    header = bytes([0, 0, 8, len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape)
+    return header + (bytes(int(np.prod(shape))) if data is None else data)
+
+
+def _write_idx_folder(folder: Path, train: tuple[int, int, int], test: tuple[int, int, int] | None = None) -> Path:
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, shape in (("train", train), ("t10k", test)):
+        if shape is None:
+            continue
+        (folder / f"{stem}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(shape)))
+        labels = bytes([i % 2 for i in range(shape[0])])
+        (folder / f"{stem}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes((shape[0],), labels)))
+    return folder
+
+
+def test_idx_gzip_bomb_is_refused_without_inflating(tmp_path):
+    import gzip
+
+    folder = _write_idx_folder(tmp_path / "idx", (4, 28, 28))
+    bomb = gzip.compress(_idx_bytes((4, 28, 28), bytes(200 * 2**20)), compresslevel=9)  # 200 MB of zeros
+    assert len(bomb) < 2**20
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(bomb)
+    assert_refused(run_cli("data", "info", folder), "train-images-idx3-ubyte.gz", "holds more")
+
+
+@pytest.mark.parametrize(
+    ("train", "test", "message"),
+    [
+        ((0, 28, 28), None, "holds no images"),
+        ((4, 28, 28), (4, 10, 10), "10×10 images beside 28×28 train images"),
+        ((4, 60000, 60000), None, "GiB of data"),
+    ],
+)
+def test_bad_idx_is_one_error_line(tmp_path, train, test, message):
+    folder = tmp_path / "idx"
+    if train[1] > 1000:  # declared only: the header alone is the test
+        import gzip
+
+        _write_idx_folder(folder, (4, 28, 28))
+        (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(train, b"")))
+    else:
+        _write_idx_folder(folder, train, test)
+    assert_refused(run_cli("data", "info", folder), message)

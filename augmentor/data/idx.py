@@ -16,33 +16,45 @@ from augmentor.data.options import ReadOptions
 IDX_STEMS = {"train": "train", "test": "t10k"}
 
 
-def _open_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                return handle.read()
-        return path.read_bytes()
-    except (OSError, EOFError) as exc:
-        raise UserError(f"{path}: cannot read IDX data ({exc}); replace the file with an intact copy") from None
+MAX_IDX_BYTES = 8 << 30  # data behind one header: a 1 MB gzip must not inflate to gigabytes first
+MAX_IDX_DIMS = 4
 
 
 def read_idx_array(path: Path) -> np.ndarray:
-    """Parse one IDX file of unsigned bytes into an array shaped as its header says."""
-    data = _open_bytes(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise UserError(f"{path}: truncated IDX header")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape))
-    if len(data) - header != expected:
+    """Parse one IDX file of unsigned bytes into an array shaped as its header says.
+
+    The header is read first and the data after it only up to the size it declares, so a gzip bomb is
+    refused before it inflates.
+    """
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as handle:
+            magic = handle.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != 0x08:
+                raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+            ndim = magic[3]
+            if not 1 <= ndim <= MAX_IDX_DIMS:
+                raise UserError(f"{path}: IDX header declares {ndim} dimensions; images have 3, labels 1")
+            dims = handle.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise UserError(f"{path}: truncated IDX header")
+            shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            expected = int(np.prod(shape, dtype=np.float64))
+            if expected > MAX_IDX_BYTES:
+                raise UserError(
+                    f"{path}: IDX header declares {shape}, {expected / 2**30:.1f} GiB of data (at most "
+                    f"{MAX_IDX_BYTES >> 30} GiB); split the dataset"
+                )
+            data = handle.read(expected + 1)  # one byte more tells a longer file from an exact one
+    except (OSError, EOFError) as exc:
+        raise UserError(f"{path}: cannot read IDX data ({exc}); replace the file with an intact copy") from None
+    if len(data) != expected:
+        held = f"{len(data)}" if len(data) <= expected else "more"
         raise UserError(
-            f"{path}: IDX header promises {expected} bytes of data, file holds {len(data) - header}; "
-            "the file is truncated or corrupt"
+            f"{path}: IDX header promises {expected} bytes of data, file holds {held}; the file is truncated or corrupt"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    if expected == 0:
+        raise UserError(f"{path}: IDX header declares {shape}: the file holds no images")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def find_idx_file(folder: Path, stem: str, kind: str) -> Path | None:
@@ -75,6 +87,8 @@ def read_idx_pair(
     labels = read_idx_array(labels_path).astype(np.int64)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise UserError(f"{images_path}: {images.shape} images do not pair with {labels.shape} labels in {labels_path}")
+    if min(images.shape[1:]) < 1:
+        raise UserError(f"{images_path}: images of {images.shape[1]}×{images.shape[2]} pixels; the file is corrupt")
     if class_names is None:
         class_names = [str(i) for i in range(int(labels.max()) + 1)]
     if labels.max() >= len(class_names):
@@ -92,17 +106,25 @@ def read_idx(src: Path, options: ReadOptions, class_names: list[str] | None = No
         image_set = read_idx_pair(src, labels_path_for(src), options, class_names)
         return Dataset(name=name or src.name, splits={"train": image_set}, kind="idx")
     splits: dict[str, ImageSet] = {}
-    for split, stem in IDX_STEMS.items():
+    for split, stem in IDX_STEMS.items():  # train first: the test split takes its classes and size
         images_path = find_idx_file(src, stem, "images")
         if images_path is None:
+            if split == "train":
+                raise UserError(f"{src}: no train-images-idx3-ubyte[.gz] file in the folder")
             continue
         labels_path = find_idx_file(src, stem, "labels")
         if labels_path is None:
             raise UserError(f"{images_path}: no {stem}-labels-idx1-ubyte[.gz] beside it")
         prefix = f"{name}:{split}:" if name else None
         splits[split] = read_idx_pair(images_path, labels_path, options, class_names, prefix)
-    if "train" not in splits:
-        raise UserError(f"{src}: no train-images-idx3-ubyte[.gz] file in the folder")
+        if split == "train":
+            class_names = splits["train"].class_names
+        elif splits[split].images.shape[1:] != splits["train"].images.shape[1:]:
+            size = "×".join(map(str, splits[split].images.shape[2:]))
+            raise UserError(
+                f"{images_path}: {size} images beside {'×'.join(map(str, splits['train'].images.shape[2:]))} "
+                "train images; give both splits one size (or --image-size)"
+            )
     return Dataset(name=name or src.name, splits=splits, kind="idx")
 
 
