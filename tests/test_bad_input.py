@@ -709,3 +709,24 @@ def test_bad_idx_is_one_error_line(tmp_path, train, test, message):
     else:
         _write_idx_folder(folder, train, test)
     assert_refused(run_cli("data", "info", folder), message)
+
+
+def test_an_output_written_by_another_run_meanwhile_is_not_replaced(tmp_path):
+    from augmentor.core.errors import UserError
+    from augmentor.core.outdir import staged_output
+
+    out = tmp_path / "out"
+    refused = pytest.raises(UserError, match="another run wrote it while this one was working")
+    with refused, staged_output(out, overwrite=False) as staging:
+        (staging / "mine.txt").write_text("mine")
+        out.mkdir()  # the other run finishes first
+        (out / "theirs.txt").write_text("theirs")
+    assert files_under(tmp_path) == {"out/theirs.txt"}  # theirs kept, no staging folder left
+
+
+def test_out_may_not_be_the_current_folder_or_above_it(tmp_path, monkeypatch, shapes_folder):
+    monkeypatch.chdir(tmp_path)
+    for out in (".", ".."):
+        result = run_cli("classic", shapes_folder, "--per-image", "1", "--out", out, "--overwrite")
+        assert_refused(result, "current folder or one above it")
+    assert not list(tmp_path.glob(".*"))

@@ -20,7 +20,7 @@ from augmentor.generative.generator import Generator
 from augmentor.generative.kinds import KINDS
 from augmentor.generative.train import GenerativeConfig, TrainingStopped, train_generative
 from augmentor.generative.vae import ConvVAE
-from tests.conftest import REPO, draw_shape, run_cli
+from tests.conftest import REPO, draw_shape, make_shapes_folder, run_cli
 
 
 def shapes_set(per_class: int = 16, size: int = 28, channels: int = 1, seed: int = 0) -> ImageSet:
@@ -299,3 +299,39 @@ def test_sample_command_writes_a_readable_imagefolder(tmp_path):
     assert rerun.exit_code == 0
     again = [json.loads(line)["sha256"] for line in (tmp_path / "again" / "manifest.jsonl").read_text().splitlines()]
     assert again == [m["sha256"] for m in manifest]
+
+
+def test_non_finite_from_the_first_step_says_no_checkpoint_exists_and_the_folder_can_be_reused(tmp_path, monkeypatch):
+    from augmentor.core.runs import never_checkpointed
+    from augmentor.generative import train as generative
+
+    original = generative._Trainer.step
+
+    def poisoned(self, images, labels, generator):
+        losses = original(self, images, labels, generator)
+        losses["loss"] = losses["loss"] * float("nan")
+        return losses
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(generative._Trainer, "step", poisoned)
+    with pytest.raises(TrainingStopped, match="no checkpoint was saved yet"):
+        train_generative(shapes_set(), tiny("vae", max_nonfinite=0), run)
+    assert never_checkpointed(run)  # config.json alone
+    monkeypatch.undo()
+    data = make_shapes_folder(tmp_path / "data", per_class=6)
+    resumed = run_cli("train", "vae", data, "--resume", run)
+    assert resumed.exit_code == 2 and "nothing to resume" in resumed.stderr and f"--out {run}" in resumed.stderr
+    again = run_cli("train", "vae", data, "--out", run, "--steps", "3", "--width", "8", "--batch-size", "8")
+    assert again.exit_code == 0, again.stderr  # reused without --overwrite
+    assert json.loads((run / "state.json").read_text())["step"] == 3
+
+
+def test_a_run_folder_in_use_by_another_training_process_is_refused(tmp_path):
+    from augmentor.core.runs import claim_run_folder
+
+    data = make_shapes_folder(tmp_path / "data", per_class=6)
+    run = tmp_path / "run"
+    with claim_run_folder(run):  # as another `train` process would hold it
+        busy = run_cli("train", "dcgan", data, "--out", run, "--steps", "2", "--width", "8", "--batch-size", "8")
+    assert busy.exit_code == 2 and "another training process" in busy.stderr
+    assert not (run / "config.json").exists()

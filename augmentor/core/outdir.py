@@ -19,7 +19,12 @@ _STAGING_TAG = ".partial-"
 
 
 def check_output(out: Path, overwrite: bool) -> None:
-    """Refuse an ``--out`` that exists and is not an empty folder, unless ``overwrite``."""
+    """Refuse an ``--out`` that exists and is not an empty folder, unless ``overwrite``; never the folder
+    the command runs in or one above it (replacing it would pull the ground from under the run)."""
+    here = Path.cwd().resolve()
+    target = out.resolve()
+    if target == here or target in here.parents:
+        raise UserError(f"{out}: is the current folder or one above it; give --out a new folder's name")
     if not out.exists():
         return
     if not out.is_dir():
@@ -59,7 +64,7 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    publish(staging, out)
+    publish(staging, out, overwrite)
 
 
 def open_staging(out: Path, overwrite: bool) -> Path:
@@ -72,8 +77,19 @@ def open_staging(out: Path, overwrite: bool) -> Path:
     return staging
 
 
-def publish(staging: Path, out: Path) -> None:
-    """Rename a complete staging folder to ``out``, replacing what was there (``staged_output``'s last step)."""
+def publish(staging: Path, out: Path, overwrite: bool) -> None:
+    """Rename a complete staging folder to ``out`` (``staged_output``'s last step), replacing what was there
+    only with ``overwrite``: a run that wrote ``out`` meanwhile keeps its output and this run says so."""
+    if not overwrite:
+        try:
+            os.rename(staging, out)  # atomic; fails when another run has filled ``out`` since the check
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise UserError(
+                f"{out}: another run wrote it while this one was working; nothing was replaced. "
+                "Rerun with another --out, or with --overwrite to replace it"
+            ) from None
+        return
     if out.exists():
         old = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}-old"
         os.replace(out, old)

@@ -6,7 +6,10 @@ safetensors, everything else is JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,46 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 METRICS_NAME = "metrics.jsonl"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
+
+
+def never_checkpointed(folder: Path) -> bool:
+    """A training run stopped before its first checkpoint (killed, or non-finite at once): a folder holding
+    its ``config.json`` and nothing else. Neither resumable nor worth keeping: a new run may reuse it."""
+    if not folder.is_dir():
+        return False
+    entries = list(folder.iterdir())
+    return bool(entries) and all(e.name == CONFIG_NAME or (e.is_dir() and not any(e.iterdir())) for e in entries)
+
+
+@contextlib.contextmanager
+def claim_run_folder(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` for one training process: a second run into (or resume of) the same folder is refused
+    at once instead of mixing its config with the other's weights. The claim is a lock on the folder
+    itself (flock), so a killed run leaves no stale lock behind."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no claim, as before
+        yield
+        return
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"{folder}: another training process is writing this run folder; wait for it to finish "
+                "or give another --out"
+            ) from None
+        try:
+            yield
+        except BaseException:
+            if created and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()  # refused before anything was written: leave no empty folder behind
+            raise
+    finally:
+        os.close(handle)
 
 
 def write_run(

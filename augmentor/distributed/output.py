@@ -109,7 +109,7 @@ def shared_staging(out: Path, overwrite: bool) -> Iterator[Path]:
                 raise
             failure.every_rank = True  # type: ignore[attr-defined] - rank 0 reports; keep this rank's traceback
             raise failure from None
-        run_jobs([staging], lambda path: publish(path, out), context=context)
+        run_jobs([staging], lambda path: publish(path, out, overwrite), context=context)
     except BaseException:
         if context.is_main:
             shutil.rmtree(staging, ignore_errors=True)

@@ -40,6 +40,8 @@ from augmentor.core.runs import (
     METRICS_NAME,
     RUN_FORMAT_VERSION,
     WEIGHTS_NAME,
+    claim_run_folder,
+    never_checkpointed,
     read_metrics,
     read_run_config,
 )
@@ -516,8 +518,10 @@ def train_generative(
                 rollbacks += 1
                 if rollbacks > config.max_nonfinite:
                     advice = f"lower --lr (now {config.lr})"
-                    if out is not None:
+                    if out is not None and saved_step > 0:
                         advice = f"{out} holds the last good checkpoint (step {saved_step}); {advice} and --resume"
+                    elif out is not None:
+                        advice = f"no checkpoint was saved yet; {advice} and run the same command again"
                     error = TrainingStopped(
                         f"the loss became non-finite {rollbacks} times (last at step {step + 1}); {advice}"
                     )
@@ -595,14 +599,24 @@ def train_run(
     """Train ``src``'s train split into a new DCGAN / VAE run folder ``out``, or continue the run ``resume``."""
     if resume is not None and out is not None and Path(resume) != Path(out):
         raise UserError(f"--resume {resume} and --out {out} differ; give one of them (--resume continues in place)")
-    # The run folder is checked before the dataset is read, which can take far longer than the refusal.
-    if resume is not None:
-        run = Path(resume)
-        read_run_config(run, kind=config.kind)
-    elif out is not None:
-        run = Path(out)
-        check_output(run, overwrite)
-    else:
+    if resume is None and out is None:
         raise UserError("give --out RUN for a new run, or --resume RUN to continue one")
-    dataset = open_dataset(src, read_options or ReadOptions())
-    return train_generative(dataset.train, config, run, resume=resume is not None, overwrite=overwrite, command=command)
+    run = Path(resume if resume is not None else out)
+    # Under torchrun rank 0 alone writes, so rank 0 alone claims the folder.
+    with claim_run_folder(run) if current().is_main else contextlib.nullcontext():
+        # The run folder is checked before the dataset is read, which can take far longer than the refusal.
+        if resume is not None:
+            if never_checkpointed(run):
+                raise UserError(
+                    f"{run}: stopped before its first checkpoint, so there is nothing to resume; start it again "
+                    f"with --out {run} (the folder is reused)"
+                )
+            read_run_config(run, kind=config.kind)
+        else:
+            if never_checkpointed(run) and current().is_main:
+                (run / CONFIG_NAME).unlink()  # the config of a run that saved nothing: start afresh
+            check_output(run, overwrite)
+        dataset = open_dataset(src, read_options or ReadOptions())
+        return train_generative(
+            dataset.train, config, run, resume=resume is not None, overwrite=overwrite, command=command
+        )
