@@ -265,7 +265,7 @@ def data_subset(
     src: Src,
     per_class: Annotated[int, typer.Option("--per-class", min=1, help="Images per class drawn from train.")],
     out: Out,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the draw.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the draw.")] = 0,
     overwrite: Overwrite = False,
     workers: Workers = 0,
     data_dir: DataDir = None,
@@ -307,7 +307,9 @@ def classic(
     no_flip_classes: Annotated[
         str, typer.Option("--no-flip-classes", help="Comma-separated classes that must never be mirrored.")
     ] = "",
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes, whatever --workers is.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Same seed, same bytes, whatever --workers is.")
+    ] = 0,
     workers: Workers = 0,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
@@ -364,7 +366,7 @@ def pipeline_check(
         str | None,
         typer.Option("--data", help="Dataset to draw the preview from (any SRC, e.g. fashion-mnist)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
@@ -385,7 +387,7 @@ Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present),
 @classify_app.command("archs")
 @reports_errors
 def classify_archs(
-    image_size: Annotated[int, typer.Option("--image-size", min=8, help="Input size for the counts.")] = 28,
+    image_size: Annotated[int, typer.Option("--image-size", min=8, max=1024, help="Input size for the counts.")] = 28,
     channels: Annotated[int, typer.Option("--channels", help="Input channels: 1 (grey) or 3 (colour).")] = 1,
     num_classes: Annotated[int, typer.Option("--num-classes", min=2)] = 10,
     as_json: JsonFlag = False,
@@ -436,7 +438,7 @@ def classify_train(
     synthetic_weight: Annotated[
         float, typer.Option("--synthetic-weight", min=0.0, help="Weight of a synthetic image's loss.")
     ] = 1.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
@@ -749,7 +751,7 @@ def train_dcgan(
     lr_d: Annotated[float, typer.Option("--lr-d", min=0.0, help="Discriminator learning rate.")] = 2e-4,
     ema: Ema = None,
     diffaugment: DiffAugmentFlag = False,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     device: Device = "auto",
     sample_every: SampleEvery = 500,
     max_nonfinite: MaxNonfinite = 3,
@@ -802,7 +804,7 @@ def train_vae(
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate (Adam).")] = 1e-3,
     beta: Annotated[float, typer.Option("--beta", min=0.0, help="Weight of the KL term (β-VAE).")] = 1.0,
     ema: Ema = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     device: Device = "auto",
     sample_every: SampleEvery = 500,
     max_nonfinite: MaxNonfinite = 3,
@@ -849,9 +851,12 @@ def sample(
     class_name: Annotated[str | None, typer.Option("--class", help="Only this class (name or number).")] = None,
     per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="This many of every class.")] = None,
     truncation: Annotated[
-        float | None, typer.Option("--truncation", help="Resample latent values beyond ±t (fidelity over variety).")
+        float | None,
+        typer.Option(
+            "--truncation", min=0.01, max=100.0, help="Resample latent values beyond ±t (fidelity over variety)."
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     grid: Annotated[Path | None, typer.Option("--grid", help="Also write a grid PNG for a quick look.")] = None,
     device: Device = "auto",
     workers: Workers = 0,
@@ -894,7 +899,7 @@ def score(
     n: Annotated[
         int, typer.Option("--n", "--count", min=2, help="Images on each side (scored, real train, real test).")
     ] = 2000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     cas: Annotated[bool, typer.Option("--cas/--no-cas", help="Train classifiers for the CAS (the slow part).")] = True,
     cas_steps: Annotated[int, typer.Option("--cas-steps", min=1, help="Step budget of each CAS classifier.")] = 300,
     copy_distance: Annotated[
@@ -967,9 +972,10 @@ def expand(
     confidence_steps: Annotated[
         int, typer.Option("--confidence-steps", help="Training steps of the --min-confidence classifier.")
     ] = 400,
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same images.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Same seed, same images.")] = 0,
     truncation: Annotated[
-        float | None, typer.Option("--truncation", help="Resample latent values beyond ±t (DCGAN/VAE sources).")
+        float | None,
+        typer.Option("--truncation", min=0.01, max=100.0, help="Resample latent values beyond ±t (DCGAN/VAE sources)."),
     ] = None,
     workers: Workers = 0,
     device: Device = "auto",
@@ -1020,12 +1026,14 @@ def interpolate(
         list[str], typer.Option("--from", help="Seed, class name or image file (VAE); repeat for more rows.")
     ],
     end: Annotated[list[str], typer.Option("--to", help="The other end of each --from.")],
-    frames: Annotated[int, typer.Option("--frames", min=2, help="Images per row, ends included.")] = 8,
+    frames: Annotated[int, typer.Option("--frames", min=2, max=1000, help="Images per row, ends included.")] = 8,
     old_steps: Annotated[
         int | None, typer.Option("--steps", min=2, hidden=True, help="Old spelling of --frames.")
     ] = None,
     method: Annotated[str, typer.Option("--method", help="slerp (default) or lerp.")] = "slerp",
-    seed: Annotated[int, typer.Option("--seed", help="The latent code kept while a class moves.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="The latent code kept while a class moves.")
+    ] = 0,
     class_name: Annotated[
         str | None, typer.Option("--class", help="Class of seed and image endpoints (conditional models).")
     ] = None,
@@ -1076,7 +1084,9 @@ def project_images(
     refine_steps: Annotated[
         int, typer.Option("--refine-steps", min=0, help="VAE: optimisation steps after the encoder mean.")
     ] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the starting and baseline random codes.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the starting and baseline random codes.")
+    ] = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
     as_json: JsonFlag = False,
@@ -1122,7 +1132,7 @@ def directions(
             "--n", "--count", min=1, help="Codes to use (VAE: a random subset; DCGAN: samples, default 2000)."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
     as_json: JsonFlag = False,

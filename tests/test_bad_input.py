@@ -730,3 +730,48 @@ def test_out_may_not_be_the_current_folder_or_above_it(tmp_path, monkeypatch, sh
         result = run_cli("classic", shapes_folder, "--per-image", "1", "--out", out, "--overwrite")
         assert_refused(result, "current folder or one above it")
     assert not list(tmp_path.glob(".*"))
+
+
+def _pipeline_file(path: Path, transform: str, **arguments: int) -> Path:
+    step = {"__class_fullname__": transform, "p": 1.0, **arguments}
+    document = {"__version__": "2.0.8", "transform": {"__class_fullname__": "Compose", "p": 1.0, "transforms": [step]}}
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_a_pipeline_that_cannot_run_on_the_images_is_one_error_line(tmp_path, shapes_folder):
+    crop = _pipeline_file(tmp_path / "crop.json", "RandomCrop", height=64, width=64)
+    out = tmp_path / "out"
+    result = run_cli("classic", shapes_folder, "--pipeline", crop, "--per-image", "1", "--out", out)
+    assert_refused(result, "cannot run on 28×28×1 images", "CropSizeError", out=out)
+    huge = _pipeline_file(tmp_path / "huge.json", "Resize", height=100_000, width=100_000)
+    assert_refused(run_cli("pipeline", "check", huge), "huge.json", "at most 4096 px")
+
+
+def test_pipeline_check_with_data_tests_the_datas_own_size(tmp_path):
+    small = make_shapes_folder(tmp_path / "small", per_class=2, size=24)
+    crop = _pipeline_file(tmp_path / "crop.json", "RandomResizedCrop", size=[24, 24])
+    assert_refused(run_cli("pipeline", "check", crop), "turned a 28×28×1 uint8 image into 24×24×1")  # built-in probe
+    checked = run_cli("pipeline", "check", crop, "--data", small)
+    assert checked.exit_code == 0, checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "mps"], "only cpu and cuda are supported"),
+        (["--seed", "-5"], "--seed"),
+        (["--truncation", "nan"], "--truncation"),
+    ],
+)
+def test_bad_sampling_flags_are_one_error_line(tmp_path, args, message):
+    out = tmp_path / "s"
+    result = run_cli("sample", REPO / "weights" / "fashion-mnist" / "dcgan", "--per-class", "1", "--out", out, *args)
+    assert_refused(result, message, out=out)
+
+
+def test_absurd_sizes_are_refused_before_any_allocation(tmp_path, shapes_folder):
+    assert_refused(run_cli("data", "info", shapes_folder, "--image-size", "20000"), "at most 1024 pixels")
+    run = REPO / "weights" / "fashion-mnist" / "vae"
+    result = run_cli("interpolate", run, "--frames", "100000000", "--out", tmp_path / "i.png")
+    assert result.exit_code == 2 and "--frames" in result.stderr

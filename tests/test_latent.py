@@ -106,7 +106,7 @@ def test_interpolate_run_checks_pairs_frames_and_out_before_loading_the_model(tm
         ((["1", "2"], ["3"], tmp_path / "a.png"), {}, "give as many --to as --from (2 --from, 1 --to)"),
         ((["1"], ["2"], taken), {}, "exists; pass --overwrite"),
         ((["1"], ["2"], tmp_path / "a.jpg"), {}, "give a .png (grid) or .gif (animation)"),
-        ((["1"], ["2"], tmp_path / "a.png"), {"frames": 1}, "--frames must be at least 2"),
+        ((["1"], ["2"], tmp_path / "a.png"), {"frames": 1}, "--frames must be 2..1000"),
     ]
     for args, kwargs, message in cases:
         with pytest.raises(UserError) as refused:

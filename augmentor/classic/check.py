@@ -50,17 +50,18 @@ def check_pipeline(
     pipeline = load_pipeline(spec)
     if preview is not None:
         check_output_file(preview, overwrite)
-    probes = [_probe_images()]
-    colour = np.random.default_rng(1).integers(0, 256, (1, 3, 33, 45), dtype=np.uint8)
-    probes.append(ImageSet(colour, np.array([0]), ["a"]))
+    source = open_dataset(data, read_options or ReadOptions()).train if data else None
+    if source is not None:  # the data's own size and channels: a 24-px crop suits 24×24 digits, not a 28-px probe
+        probes = [source.take(np.arange(min(len(source), 2)))]
+        tested_on = f"{data} ({source.size[0]}×{source.size[1]}×{source.channels})"
+    else:
+        colour = np.random.default_rng(1).integers(0, 256, (1, 3, 33, 45), dtype=np.uint8)
+        probes = [_probe_images(), ImageSet(colour, np.array([0]), ["a"])]
+        tested_on = "grey 28×28 and colour 33×45 probes (give --data to test on your images)"
     for probe in probes:  # raises a UserError naming the problem if the pipeline breaks an image
         augment(probe, pipeline, np.arange(len(probe)), seed)
-    tested_on = "grey 28×28 and colour 33×45 probes"
     if preview is not None:
-        source = open_dataset(data, read_options or ReadOptions()) if data else None
-        images = source.train if source else probes[0]
-        tested_on = f"{data}" if source else tested_on
-        rows = _preview_rows(images, pipeline, seed)
+        rows = _preview_rows(source if source is not None else probes[0], pipeline, seed)
         write_file_atomic(preview, grid_png(rows))
     return PipelineReport(pipeline.name, describe(pipeline), tested_on, preview)
 

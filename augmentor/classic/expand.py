@@ -65,7 +65,15 @@ def _augment_chunk(shared: tuple, task: tuple[int, int]) -> np.ndarray:
         if compose is None:
             compose = _built[pipeline.name] = pipeline.build()
         seed_compose(compose, int(seeds[i]))
-        result = compose(image=images[parents[i]].transpose(1, 2, 0))["image"]
+        try:
+            result = compose(image=images[parents[i]].transpose(1, 2, 0))["image"]
+        except Exception as error:  # noqa: BLE001 - albumentations refuses the image: a crop larger than it, ...
+            detail = " ".join(str(error).split())
+            raise UserError(
+                f"pipeline {pipeline.name} cannot run on {images.shape[2]}×{images.shape[3]}×{images.shape[1]} "
+                f"images ({type(error).__name__}: {detail}); fix the pipeline for this size or resize the data "
+                "with --image-size"
+            ) from None
         if result.ndim == 2:
             result = result[:, :, None]
         if result.dtype != np.uint8 or result.shape != (images.shape[2], images.shape[3], images.shape[1]):

@@ -102,6 +102,8 @@ def _digest(spec: dict[str, Any]) -> str:
 MAX_PIPELINE_BYTES = 1 << 20  # A.save writes a few KB; a larger file is not a pipeline
 MAX_PIPELINE_DEPTH = 8  # Compose inside OneOf inside ...: real pipelines nest two or three levels
 MAX_PIPELINE_TRANSFORMS = 1000
+MAX_PIPELINE_SIDE = 4096  # pixels any size argument may ask for
+_SIZE_KEYS = ("height", "width", "size", "max_size", "min_height", "min_width", "crop_size")
 
 
 def _no_alias_loader() -> type:
@@ -183,6 +185,13 @@ def _validate(document: dict[str, Any], path: Path) -> None:
             close = difflib.get_close_matches(name, list(SERIALIZABLE_REGISTRY), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UserError(f"{path}: unknown transform {name!r} at {where}{hint}")
+        for key in _SIZE_KEYS:  # Resize(100000, 100000) is 16 bytes of YAML and 10 GB per image
+            sides = node.get(key)
+            sides = sides if isinstance(sides, list | tuple) else [sides]
+            if any(isinstance(side, int | float) and side > MAX_PIPELINE_SIDE for side in sides):
+                raise UserError(
+                    f"{path}: {name} at {where} asks for {key} {node.get(key)}; at most {MAX_PIPELINE_SIDE} px"
+                )
         children = node.get("transforms")
         if children is not None:
             if not isinstance(children, list):

@@ -15,9 +15,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {name}: no CUDA device is available here; use --device cpu or auto")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise UserError(f"--device {name!r} is not a device; use auto, cpu or cuda") from None
+    if device.type not in ("cpu", "cuda"):  # mps, xpu, ...: never tested here, and often not built in
+        raise UserError(f"--device {name}: only cpu and cuda are supported; use --device cpu, cuda or auto")
+    return device
 
 
 def seeded_generator(seed: int, device: torch.device) -> torch.Generator:

@@ -115,7 +115,6 @@ def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
     return config
 
 
-MAX_IMAGE_SIDE = 1024  # pixels: a run folder from elsewhere must not ask for a multi-GB allocation
 MAX_MODEL_WIDTH = 4096  # channels or latent dimensions: the shipped models use 64 and 100
 
 
@@ -123,6 +122,7 @@ def check_run_fields(config: dict[str, Any], where: Path) -> None:
     """Refuse a config whose fields would write outside ``--out`` (class names become folder names) or
     allocate without bound (image shape): run folders arrive from other people, as datasets do."""
     from augmentor.data.imageset import check_class_name
+    from augmentor.data.options import MAX_IMAGE_SIDE  # a run folder must not ask for a multi-GB allocation
 
     missing = [key for key in ("class_names", "image_shape", "model_args") if key not in config]
     if missing:

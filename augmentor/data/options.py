@@ -30,6 +30,9 @@ class ReadOptions:
         check_channels(self.channels)
 
 
+MAX_IMAGE_SIDE = 1024  # the same bound as run folders' image_shape (core.runs)
+
+
 def parse_image_size(text: str | None) -> tuple[int, int] | None:
     """'28' → (28, 28); '32x48' → (32, 48) as height × width."""
     if text is None or text == "":
@@ -43,4 +46,6 @@ def parse_image_size(text: str | None) -> tuple[int, int] | None:
         values = values * 2
     if len(values) != 2 or min(values) < 1:
         raise UserError(f"--image-size {text!r} is not a size; give N or HEIGHTxWIDTH, for example 28 or 32x48")
+    if max(values) > MAX_IMAGE_SIDE:
+        raise UserError(f"--image-size {text!r}: at most {MAX_IMAGE_SIDE} pixels a side; these models are small")
     return values[0], values[1]

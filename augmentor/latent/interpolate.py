@@ -20,6 +20,8 @@ from augmentor.generative.generator import Generator
 
 METHODS = ("slerp", "lerp")
 
+MAX_FRAMES = 1000  # a row of pictures (and a GIF): 10^8 frames would only exhaust memory
+
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation of rows ``a`` → ``b`` at fractions ``t`` (K,): K×D codes.
@@ -118,8 +120,8 @@ def interpolation_rows(
     """One row of ``frames`` uint8 C×H×W images per (from, to) pair."""
     if method not in METHODS:
         raise UserError(f"--method {method!r} is unknown; use one of {', '.join(METHODS)}")
-    if frames < 2:
-        raise UserError(f"--frames must be at least 2, got {frames}")
+    if not 2 <= frames <= MAX_FRAMES:
+        raise UserError(f"--frames must be 2..{MAX_FRAMES} (one row of pictures), got {frames}")
     if not pairs:
         raise UserError("give at least one --from A --to B pair")
     generator = Generator.from_run(run)

@@ -109,7 +109,7 @@ def validate(config: ExpandConfig) -> list[SourceSpec]:
         raise UserError(f"--min-confidence {config.min_confidence}: give a probability p with 0 < p ≤ 1, e.g. 0.9")
     if config.dedupe is not None and not (math.isfinite(config.dedupe) and config.dedupe >= 0):
         raise UserError(f"--dedupe {config.dedupe}: give a distance d ≥ 0 (RMS pixel difference on 0..1, e.g. 0.04)")
-    if config.truncation is not None and config.truncation <= 0:
+    if config.truncation is not None and not config.truncation > 0:  # NaN too
         raise UserError(f"--truncation must be above 0, got {config.truncation}")
     if config.confidence_steps < 1:
         raise UserError(f"--confidence-steps must be at least 1, got {config.confidence_steps}")
