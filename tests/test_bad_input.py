@@ -775,3 +775,11 @@ def test_absurd_sizes_are_refused_before_any_allocation(tmp_path, shapes_folder)
     run = REPO / "weights" / "fashion-mnist" / "vae"
     result = run_cli("interpolate", run, "--frames", "100000000", "--out", tmp_path / "i.png")
     assert result.exit_code == 2 and "--frames" in result.stderr
+
+
+def test_out_may_not_overlap_the_dataset_it_reads(tmp_path, shapes_folder):
+    before = files_under(shapes_folder)
+    for out in (shapes_folder, shapes_folder / "disk" / "more", tmp_path):
+        result = run_cli("classic", shapes_folder, "--per-image", "1", "--out", out, "--overwrite")
+        assert_refused(result, "overlaps the dataset it reads")
+    assert files_under(shapes_folder) == before

@@ -200,7 +200,7 @@ def run_classic(
     def prepare() -> tuple[Pipeline, Dataset, tuple[np.ndarray, frozenset[int]]]:
         if (config.per_image is None) == (config.per_class is None):
             raise UserError("give exactly one of --per-image K or --per-class N")
-        check_output(out, overwrite)
+        check_output(out, overwrite, source=src)
         pipeline, dataset = load_pipeline(config.pipeline), open_dataset(src, read_options)
         return pipeline, dataset, plan_expansion(dataset.train, config)
 

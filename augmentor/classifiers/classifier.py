@@ -244,7 +244,7 @@ def train_run(
     from augmentor.distributed.context import current
     from augmentor.report.plots import confusion_png, training_curves_png
 
-    check_output(out, overwrite)
+    check_output(out, overwrite, source=src)
     options = read_options or ReadOptions()
     dataset = open_dataset(src, options)
     test = _test_split(test_src, options) if test_src else dataset.test

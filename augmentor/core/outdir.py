@@ -18,13 +18,19 @@ from augmentor.core.errors import UserError
 _STAGING_TAG = ".partial-"
 
 
-def check_output(out: Path, overwrite: bool) -> None:
+def check_output(out: Path, overwrite: bool, source: str | Path | None = None) -> None:
     """Refuse an ``--out`` that exists and is not an empty folder, unless ``overwrite``; never the folder
-    the command runs in or one above it (replacing it would pull the ground from under the run)."""
+    the command runs in or one above it (replacing it would pull the ground from under the run), and never
+    the dataset ``source`` the command reads, a folder inside it or one holding it."""
     here = Path.cwd().resolve()
     target = out.resolve()
     if target == here or target in here.parents:
         raise UserError(f"{out}: is the current folder or one above it; give --out a new folder's name")
+    if source is not None and str(source) != "-" and Path(source).exists():
+        read = Path(source).resolve()
+        # Inside it, the output becomes a class folder of the next read; holding it, --overwrite deletes it.
+        if target == read or read in target.parents or target in read.parents:
+            raise UserError(f"{out}: overlaps the dataset it reads ({source}); give --out a folder outside {source}")
     if not out.exists():
         return
     if not out.is_dir():

@@ -23,7 +23,7 @@ def export(
     src: str, out: Path, options: ReadOptions, *, overwrite: bool = False, workers: int = 0, command: str = ""
 ) -> WriteResult:
     """Write any readable dataset as an ImageFolder of PNGs with a manifest."""
-    check_output(out, overwrite)  # before reading, so an existing --out fails fast
+    check_output(out, overwrite, source=src)  # before reading, so an existing --out fails fast
     dataset = open_dataset(src, options)
     return _write(out, dataset, {"source": src, "skipped": len(dataset.skipped)}, overwrite, workers, command)
 
@@ -40,7 +40,7 @@ def subset(
     command: str = "",
 ) -> WriteResult:
     """A stratified ``per_class`` draw of the train split, with the test split beside it untouched."""
-    check_output(out, overwrite)
+    check_output(out, overwrite, source=src)
     dataset = draw_subset(open_dataset(src, options), per_class, seed)
     return _write(out, dataset, {"source": src, "per_class": per_class, "seed": seed}, overwrite, workers, command)
 

@@ -428,7 +428,7 @@ def run_gain(
     """Run every arm at every N and draw; write ``report.md``, ``results.json`` and plots to ``out``."""
     config.validate()
     parse_arms(config.arms)  # a bad arm is an error before any data is read
-    check_output(out, overwrite)
+    check_output(out, overwrite, source=src)
     dataset = open_dataset(src, read_options or ReadOptions())
     splits = split_data(dataset.train, dataset.test, config, src)
     result = run_experiment(splits, config, command=command, source=src)

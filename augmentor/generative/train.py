@@ -615,7 +615,7 @@ def train_run(
         else:
             if never_checkpointed(run) and current().is_main:
                 (run / CONFIG_NAME).unlink()  # the config of a run that saved nothing: start afresh
-            check_output(run, overwrite)
+            check_output(run, overwrite, source=src)
         dataset = open_dataset(src, read_options or ReadOptions())
         return train_generative(
             dataset.train, config, run, resume=resume is not None, overwrite=overwrite, command=command

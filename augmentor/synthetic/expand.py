@@ -189,7 +189,7 @@ def run_expand(
 
     def prepare() -> tuple[list[SourceSpec], Dataset, list[Source]]:
         specs = validate(config)
-        check_output(out, overwrite)
+        check_output(out, overwrite, source=src)
         dataset = open_dataset(src, read_options or ReadOptions())
         sources = [
             # Each source draws from its own seed stream, so adding a source leaves the others' images alone.
