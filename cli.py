@@ -694,10 +694,18 @@ def _train_generative(
     )
     _show(document, generative_train_view, as_json)
     if result.interrupted:
-        typer.echo(
-            f"interrupted at step {result.step}; continue with: augmentor train {kind} SRC --resume {result.out}",
-            err=True,
-        )
+        # The resume command in full: the same data read the same way, or the fingerprint check refuses it.
+        reading = []
+        if options.data_dir is not None:
+            reading += ["--data-dir", str(options.data_dir)]
+        if options.image_size is not None:
+            reading += ["--image-size", "x".join(map(str, options.image_size))]
+        if options.channels is not None:
+            reading += ["--channels", str(options.channels)]
+        if options.skip_corrupt:
+            reading.append("--skip-corrupt")
+        again = shlex.join(["augmentor", "train", kind, src, *reading, "--resume", str(result.out)])
+        typer.echo(f"interrupted at step {result.step}; continue with: {again}", err=True)
         raise typer.Exit(130)
 
 

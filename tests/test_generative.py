@@ -202,7 +202,7 @@ def test_sigint_saves_and_exits_resumable(tmp_path, shapes_folder):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, err
-    assert "--resume" in err
+    assert f"continue with: augmentor train vae {shapes_folder} --resume {run}" in err  # the real source
     step = json.loads((run / "state.json").read_text())["step"]
     assert 0 < step < 100000
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == step
@@ -335,3 +335,15 @@ def test_a_run_folder_in_use_by_another_training_process_is_refused(tmp_path):
         busy = run_cli("train", "dcgan", data, "--out", run, "--steps", "2", "--width", "8", "--batch-size", "8")
     assert busy.exit_code == 2 and "another training process" in busy.stderr
     assert not (run / "config.json").exists()
+
+
+def test_resume_refuses_a_flag_it_would_ignore_and_takes_a_new_device(tmp_path):
+    data = make_shapes_folder(tmp_path / "data", per_class=6)
+    run = tmp_path / "run"
+    first = run_cli("train", "vae", data, "--out", run, "--steps", "3", "--width", "8", "--batch-size", "8")
+    assert first.exit_code == 0, first.stderr
+    refused = run_cli("train", "vae", data, "--resume", run, "--steps", "6", "--width", "16")
+    assert refused.exit_code == 2 and "--width 16 differs from its 8" in refused.stderr
+    resumed = run_cli("train", "vae", data, "--resume", run, "--steps", "6", "--device", "cpu")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads((run / "state.json").read_text())["step"] == 6

@@ -351,6 +351,23 @@ def _agree(nonfinite: bool, stopping: bool, context: Context) -> tuple[bool, boo
     return bool(flags[0] > 0), bool(flags[1] > 0)
 
 
+_RESUME_FREE = ("kind", "steps", "epochs", "device")  # what --resume may change: the budget and where it runs
+
+
+def _check_resume_flags(asked: GenerativeConfig, saved: dict[str, Any], run: Path) -> None:
+    """Refuse a flag given with --resume that the run would silently ignore (its own value wins)."""
+    default = GenerativeConfig(kind=asked.kind)
+    for name in asdict(asked):
+        value = getattr(asked, name)
+        if name in _RESUME_FREE or value == getattr(default, name) or value == saved.get(name):
+            continue
+        flag = "--" + name.replace("_", "-")
+        raise UserError(
+            f"{run}: --resume continues the run with its own settings, and {flag} {value} differs from its "
+            f"{saved.get(name)}; drop {flag} (only --steps and --device may change), or start a new run"
+        )
+
+
 def _budget(config: GenerativeConfig, n: int) -> int:
     if config.steps is not None:
         if config.steps < 1:
@@ -413,6 +430,7 @@ def train_generative(
         raise UserError("a generative model needs at least 2 training images")
     if resume and out is None:
         raise ValueError("resume needs the run folder to continue")
+    asked = config  # as given: on --resume, a flag that differs from the run's own value is refused
     config = config.resolved(len(train.class_names))
     kind = get_kind(config.kind)
     device = resolve_device(config.device)
@@ -431,8 +449,13 @@ def train_generative(
         if record["dataset"]["fingerprint"] != dataset_print:
             raise UserError(f"{out}: was trained on other images (dataset fingerprint differs); resume with its data")
         saved = record["training"]
-        # The saved run decides everything but the budget, which may be extended.
-        config = GenerativeConfig(**{**saved, "steps": config.steps or saved["steps"], "epochs": None})
+        _check_resume_flags(asked, saved, out)
+        # The saved run decides everything but the budget, which may be extended, and the device.
+        device_name = asked.device if asked.device != GenerativeConfig.device else saved["device"]
+        config = GenerativeConfig(
+            **{**saved, "steps": config.steps or saved["steps"], "epochs": None, "device": device_name}
+        )
+        device = resolve_device(config.device)
         model_args = record["model_args"]
         start_step, rollbacks = meta["step"], meta.get("rollbacks", 0)
         metrics = [m for m in read_metrics(out) if m["step"] <= start_step]
