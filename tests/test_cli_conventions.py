@@ -227,3 +227,18 @@ def test_every_flag_has_a_spelling_torchrun_passes_through():
             long_names = [name for name in names if name.startswith("--")]
             if long_names and not any(passes(name) for name in long_names):
                 pytest.fail(f"augmentor {' '.join(path)} {long_names[0]}: torchrun refuses it; add an unambiguous name")
+
+
+def test_progress_on_a_log_is_a_plain_line_now_and_then(capsys, monkeypatch):
+    from augmentor.core import console
+
+    with console.progress("short job", 3) as advance:  # under the interval: silent, as tests and CI want
+        advance(3)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(console, "LOG_EVERY_SECONDS", 0.0)
+    with console.progress("training fast", 4) as advance:
+        for _ in range(4):
+            advance(1)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("training fast: 1/4 (25%), 0:00 elapsed, ~")
+    assert lines[-1].startswith("training fast: 4/4 (100%)") and lines[-1].endswith("done")

@@ -56,15 +56,52 @@ def warn(message: str) -> None:
     stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
 
 
+LOG_EVERY_SECONDS = 30.0  # a non-terminal stderr (nohup, CI, a pipe) gets one plain line at most this often
+
+
+def _clock(seconds: float) -> str:
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02d}:{second:02d}" if hours else f"{minute}:{second:02d}"
+
+
+def _log_lines(description: str, total: int) -> Callable[[int], None]:
+    """``advance(n)`` for a log: a line such as ``training fast: 120/500 (24%), 0:35 elapsed, ~1:51 left``
+    every LOG_EVERY_SECONDS, so a long job in a log is visibly alive; a short one prints nothing."""
+    import sys
+    import time
+
+    started = last = time.monotonic()
+    done = 0
+
+    def advance(n: int = 1) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if (now - last < LOG_EVERY_SECONDS and done < total) or now - started < LOG_EVERY_SECONDS:
+            return
+        last = now
+        left = (now - started) / max(done, 1) * (total - done)
+        line = f"{description}: {done}/{total} ({100 * done // total}%), {_clock(now - started)} elapsed"
+        sys.stderr.write(f"{line}, ~{_clock(left)} left\n" if done < total else f"{line}, done\n")
+        sys.stderr.flush()
+
+    return advance
+
+
 @contextlib.contextmanager
 def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     """A transient rich progress bar on stderr; yields ``advance(n)``.
 
-    On a non-terminal stderr (pipes, CI, tests) rich draws nothing, so the bar costs nothing there.
+    On a non-terminal stderr (pipes, CI, logs) a plain line every LOG_EVERY_SECONDS instead (none for work
+    shorter than that).
     """
     console = stderr()
-    if not console.is_terminal or total <= 0 or _silenced["on"]:
+    if total <= 0 or _silenced["on"]:
         yield lambda n=1: None
+        return
+    if not console.is_terminal:
+        yield _log_lines(description, total)
         return
     from rich.progress import (
         BarColumn,
