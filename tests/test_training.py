@@ -337,3 +337,11 @@ def test_classify_train_mixes_an_expand_output_at_equal_real_exposure(tmp_path):
     refused = run_cli("classify", "train", data, "--synthetic", other, "--out", tmp_path / "x", *common)
     assert refused.exit_code == 2 and "synthetic images are 1×32×32" in refused.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_an_epoch_budget_of_few_steps_warns_and_an_explicit_step_budget_does_not(shapes_data, tmp_path):
+    few = run_cli("classify", "train", shapes_data, "--out", tmp_path / "a", "--epochs", "2", "--batch-size", "16")
+    assert few.exit_code == 0, few.stderr
+    assert "is only 9 optimiser steps" in few.stderr and "--steps 300" in few.stderr  # 2 × 72 images / 16
+    chosen = run_cli("classify", "train", shapes_data, "--out", tmp_path / "b", "--steps", "2", "--batch-size", "16")
+    assert chosen.exit_code == 0 and "optimiser steps" not in chosen.stderr

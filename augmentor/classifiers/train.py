@@ -19,7 +19,7 @@ from augmentor.classifiers.augment import random_crop, random_flip
 from augmentor.classifiers.classifier import Classifier
 from augmentor.classifiers.evaluate import align_classes
 from augmentor.classifiers.mixing import SyntheticPool, real_order, step_plan, synthetic_order
-from augmentor.core.console import progress
+from augmentor.core.console import progress, warn
 from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
@@ -28,6 +28,7 @@ from augmentor.distributed.context import current
 
 SCHEDULES = ("onecycle", "cosine")
 ONECYCLE_MIN_STEPS = 8
+FEW_STEPS = 100  # an epoch budget below this many steps (small data, default 10 epochs) scored near chance
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,12 @@ def train_classifier(
             pool_targets = torch.from_numpy(synthetic.targets).to(device)
     else:
         steps = budget_steps(config, len(train), batch_size)
+        if config.steps is None and steps < FEW_STEPS:
+            epochs = config.epochs if config.epochs is not None else 10.0
+            warn(
+                f"{epochs:g} epochs of {len(train)} images at batch {batch_size} is only {steps} optimiser steps, "
+                f"too few to learn much from small data; pass --steps {FEW_STEPS * 3} or more"
+            )
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=cuda or None)
     # Under torchrun every rank draws the same global batch and trains on its rows (distributed.data_parallel).
