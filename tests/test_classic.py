@@ -209,3 +209,19 @@ def test_seeded_transforms_draw_independently():
         seed_compose(compose, seed)
         outputs.add(compose(image=image)["image"].tobytes())
     assert len(outputs) == 4  # none, H, V, both; one seed per child made it only none or both
+
+
+def test_the_readme_snippet_reproduces_every_augmented_image(tmp_path, shapes_folder):
+    from PIL import Image
+
+    out = tmp_path / "out"
+    assert run_cli("classic", shapes_folder, "--per-image", "1", "--out", out).exit_code == 0
+    pipeline = A.load(str(out / "pipeline.yaml"), data_format="yaml")  # as the README says
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    copies = [r for r in records if r["source"] == "classic"]
+    assert len(copies) == 18
+    for record in copies:
+        parent = np.array(Image.open(shapes_folder / record["parent"]))
+        pipeline.set_random_state(np.random.default_rng(record["seed"]), random.Random(record["seed"]))
+        again = pipeline(image=parent)["image"]
+        assert np.array_equal(again, np.array(Image.open(out / record["path"]))), record["path"]
