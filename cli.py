@@ -565,8 +565,8 @@ def gain(
         str | None,
         typer.Option(
             "--real-epochs",
-            help="Budget: passes over the real subset, equal in every arm; one value or one per N, e.g. 100,30 "
-            "[default: 100].",
+            help="Budget: passes over the real subset, equal in every arm; one value or one per N, e.g. 300,30 "
+            "[default: 3000/N within 30..300, the real-only plateau the study measured].",
         ),
     ] = None,
     budget: Annotated[

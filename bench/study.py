@@ -8,7 +8,7 @@ Stage 2 (report): real, real-long, classic, classic@soft (what the teacher alone
 on ``--draws`` fresh draws (seeds 0…), scored once on test.
 
 Run:  .venv/bin/python bench/study.py --out study-out [--data fashion-mnist] [--per-class 10]
-          [--dev-per-class 10] [--dev-draws 4] [--draws 10] [--real-epochs 100]
+          [--dev-per-class 10] [--dev-draws 4] [--draws 10] [--real-epochs 300] [--dev-real-epochs 100]
 Writes OUT/development/ and OUT/report/ (the gain reports) and OUT/study.json (the choice, the time it
 took and the machine), and prints the chosen recipe and the report's claims.
 """
@@ -91,7 +91,10 @@ def main() -> None:
     parser.add_argument("--dev-per-class", default="10", help="N of the development draws")
     parser.add_argument("--dev-draws", type=int, default=4)
     parser.add_argument("--draws", type=int, default=10)
-    parser.add_argument("--real-epochs", default="100", help="passes over the real subset, one or one per N")
+    parser.add_argument("--real-epochs", default="300", help="passes over the real subset, one or one per N")
+    parser.add_argument(
+        "--dev-real-epochs", default=None, help="the development draws' budget (default: --real-epochs)"
+    )
     parser.add_argument("--curve-draws", type=int, default=3, help="reported draws the budget curve uses")
     parser.add_argument("--shares", default="0.25,0.5", help="synthetic shares tried on development draws")
     parser.add_argument("--candidates", default=CANDIDATES)
@@ -121,6 +124,7 @@ def main() -> None:
     else:
         development = replace(
             base,
+            real_epochs=parse_numbers(args.dev_real_epochs or args.real_epochs, "--dev-real-epochs", float),
             per_class=parse_numbers(args.dev_per_class, "--dev-per-class"),
             arms=f"real,{classic},{classic}@soft,{args.candidates}",
             draws=args.dev_draws,

@@ -310,7 +310,8 @@ def test_presentations_and_seeds():
     assert GainConfig(budget=5, batch_size=16).presentations(10, 30) == 80
     assert GainConfig(budget=5, batch_size=16).presentations(3, 9) == 45  # the batch is capped at the subset
     assert GainConfig(real_epochs=(2.5,)).presentations(10, 30) == 75
-    assert GainConfig().presentations(10, 30) == 3000  # 100 passes by default
+    # By default 3000 / N passes within 30..300: 300 at 10 per class, 100 at 30, 30 at 100 and above.
+    assert [GainConfig().presentations(n, 3 * n) for n in (5, 10, 30, 100, 300)] == [4500, 9000, 9000, 9000, 27000]
     per_n = GainConfig(per_class=(10, 100), real_epochs=(100.0, 30.0))  # one budget per N
     assert (per_n.presentations(10, 100), per_n.presentations(100, 1000)) == (10_000, 30_000)
     assert [GainConfig().seed(d) for d in (0, 1)] == [0, 1]
