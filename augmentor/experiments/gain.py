@@ -49,6 +49,7 @@ def default_real_epochs(per_class: int) -> float:
     low, high = DEFAULT_REAL_EPOCHS_RANGE
     return min(high, max(low, DEFAULT_PASSES_TIMES_N / per_class))
 
+
 CURVE_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)  # the budget diagnostic, × the chosen budget
 DEVELOPMENT_SEEDS = 1000  # development draw d uses seed 1000 + d: never a reported draw's subset
 VALIDATION_SEED = 987_654  # one validation split per dataset, whatever the run

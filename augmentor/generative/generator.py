@@ -11,6 +11,8 @@ manifest's ``latent_index`` names exactly one code.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -22,10 +24,18 @@ from augmentor.data.imageset import ImageSet
 from augmentor.generative.kinds import KINDS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
     import torch
+    from torch.overrides import TorchFunctionMode
 
 CHUNK = 1024
 ENCODE_BATCH = 512
+# A CPU renders a batch in pieces whose widest feature map (float32) stays within this. At 28 px a 256-row
+# batch moves ~40 MB of activations and still page-faulted at times (9-26 faults an image) where 128-row
+# pieces did not; at 64 px 32-row pieces ran 40 % faster than 256-row batches.
+PIECE_BYTES = 8 << 20
+MIN_PIECE = 16  # checked to give their batch's bits; MKL takes another path for 1-5 rows, with other bits
 Labels: TypeAlias = "np.ndarray | torch.Tensor | None"  # class numbers, or N×K class weights (a blend of classes)
 Device: TypeAlias = "str | torch.device"  # a name as --device takes it, or a device
 
@@ -41,8 +51,48 @@ def _device(device: Device) -> torch.device:
 def decode_batch(device: Device) -> int:
     """Codes ``decode`` renders per batch by default. An image's last bits may depend on its batch's size,
     so work split at multiples of this (``sample`` under torchrun) gives the bytes of one call."""
-    # Large batches feed a GPU; on a CPU they fall out of cache (4,096 ran at half the rate of 256).
+    # Large batches feed a GPU. On a CPU, 256 is only the unit that fixes the bytes: it runs in pieces.
     return 4096 if _device(device).type == "cuda" else 256
+
+
+@functools.cache
+def _keep_freed_memory() -> None:
+    """Have glibc keep freed activations in the heap for the next piece instead of returning them.
+
+    glibc serves blocks above its mmap threshold with mmap and gives the heap's free top back above its
+    trim threshold; freeing an mmapped block raises both (to its size and twice that), up to a 32 MiB cap
+    (mallopt(3)). Left low, every piece's buffers came back as fresh zeroed pages: 35-50 minor page faults
+    an image and a fifth to a quarter of the CPU time in the kernel. This block is allocated and freed untouched; other
+    allocators just map and unmap it."""
+    import torch
+
+    torch.empty(30 << 20, dtype=torch.uint8)  # freed at once, which raises the thresholds
+
+
+@functools.cache
+def _bias_after_mode() -> type[TorchFunctionMode]:
+    """A torch function mode in which a transposed convolution runs without its bias, added afterwards.
+
+    oneDNN adds a transposed convolution's bias in a reference (scalar) loop over channels padded to 16: for
+    the DCGAN's 1-channel output layer a third of that layer's time, and every VAE decoder layer has a bias.
+    Added afterwards it is the same one float addition per element, so the bits are the same."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class BiasAfter(TorchFunctionMode):
+        def __torch_function__(
+            self,
+            func: Callable[..., Any],
+            types: Collection[type],
+            args: tuple[Any, ...] = (),
+            kwargs: dict[str, Any] | None = None,
+        ) -> Any:
+            # nn.ConvTranspose2d passes (input, weight, bias, stride, padding, output_padding, groups, dilation).
+            if func is torch.conv_transpose2d and len(args) > 2 and args[2] is not None and not kwargs:
+                return func(args[0], args[1], None, *args[3:]).add_(args[2].view(-1, 1, 1))
+            return func(*args, **(kwargs or {}))
+
+    return BiasAfter
 
 
 class Generator:
@@ -156,6 +206,16 @@ class Generator:
             return None
         return torch.as_tensor(labels[start:stop]).to(target)
 
+    def _cpu_piece(self) -> int:
+        """Rows per forward pass on a CPU: the most (a power of two, 16 to 256) whose widest feature map fits
+        ``PIECE_BYTES``, so that a piece's activations stay in cache and in the heap."""
+        module = self.module
+        widest = 4 * max(width * (module.base << k) ** 2 for k, width in enumerate(module.widths))
+        rows = 256
+        while rows > MIN_PIECE and rows * widest > PIECE_BYTES:
+            rows //= 2
+        return rows
+
     def decode(
         self, codes: torch.Tensor, labels: Labels = None, *, device: Device = "auto", batch_size: int | None = None
     ) -> np.ndarray:
@@ -166,14 +226,28 @@ class Generator:
         self.module.to(target)
         cuda = target.type == "cuda"
         batch_size = batch_size or decode_batch(target)
-        out = []
+        piece = batch_size if cuda else self._cpu_piece()
+        if not cuda:
+            _keep_freed_memory()
+        conv_mode = contextlib.nullcontext() if cuda else _bias_after_mode()()
+        # Filled in place: no per-piece results left in the heap between the pieces' freed buffers, and no
+        # copy to join them at the end.
+        out = torch.empty((len(codes), *self.image_shape), dtype=torch.uint8)
         with torch.inference_mode(), torch.autocast(target.type, torch.bfloat16, enabled=cuda):
-            for start in range(0, len(codes), batch_size):
-                z = codes[start : start + batch_size].to(target, non_blocking=True)
-                y = self._labels(labels, start, start + batch_size, target)
-                pixels = self.module.to_unit(self.module(z, y)).clamp_(0, 1)
-                out.append(pixels.mul_(255).round_().to(torch.uint8).cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, *self.image_shape), np.uint8)
+            for first in range(0, len(codes), batch_size):
+                rows = min(batch_size, len(codes) - first)
+                # A row gets the same bits from a piece as from its whole batch where the batch is whole
+                # pieces of 16 rows or more (checked: DCGAN and VAE, 28 to 64 px, 1 and 2 threads); any other
+                # batch (the last one, say) runs whole, as before, since a few sizes give other bits.
+                step = piece if rows % piece == 0 else rows
+                for start in range(first, first + rows, step):
+                    z = codes[start : start + step].to(target, non_blocking=True)
+                    y = self._labels(labels, start, start + step, target)
+                    with conv_mode:
+                        raw = self.module(z, y)
+                    pixels = self.module.to_unit(raw).clamp_(0, 1)
+                    out[start : start + step] = pixels.mul_(255).round_().to(torch.uint8)
+        return out.numpy()
 
     def posterior(
         self, images: np.ndarray, labels: Labels = None, *, device: Device = "auto", batch_size: int = ENCODE_BATCH

@@ -59,7 +59,7 @@ def sample_run(
     """
 
     def prepare() -> tuple[Generator, np.ndarray]:
-        if config.truncation is not None and config.truncation <= 0:
+        if config.truncation is not None and not config.truncation > 0:  # NaN too
             raise UserError(f"--truncation must be above 0, got {config.truncation}")
         check_output(out, overwrite)
         if grid is not None:
