@@ -23,7 +23,7 @@ data:
 
 # The main job: samples from the shipped generators, then a small version of the gain study: 10 real images
 # per class, the study's first 3 of 10 draws (the same numbers), the budget curve on one draw; every generator
-# is trained inside it on its draw's real subset only. About 8 minutes on 2 idle CPU cores (estimated); `make study` runs the
+# is trained inside it on its draw's real subset only. About 7 minutes on 2 idle CPU cores (measured); `make study` runs the
 # study behind the README's tables.
 demo: install data
 	$(BIN)/augmentor sample weights/fashion-mnist/dcgan --per-class 10 --out $(DEMO)/dcgan-samples \
