@@ -106,21 +106,16 @@ MAX_PIPELINE_SIDE = 4096  # pixels any size argument may ask for
 _SIZE_KEYS = ("height", "width", "size", "max_size", "min_height", "min_width", "crop_size")
 
 
-def _no_alias_loader() -> type:
-    """``yaml.SafeLoader`` that refuses anchors' aliases: A.save never writes them, and a few hundred bytes
-    of nested aliases expand to gigabytes ("billion laughs")."""
+def _refuse_aliases(text: str) -> None:
+    """A.save never writes anchors' aliases, and a few hundred bytes of nested aliases expand to gigabytes
+    ("billion laughs"): refuse them from the event stream, before anything is built."""
     import yaml
 
-    class NoAliasLoader(yaml.SafeLoader):
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
-                raise yaml.composer.ComposerError(
-                    None, None, "YAML aliases (*name) are refused in pipeline files", event.start_mark
-                )
-            return super().compose_node(parent, index)
-
-    return NoAliasLoader
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are refused in pipeline files", event.start_mark
+            )
 
 
 def _one_line(error: Exception) -> str:
@@ -144,7 +139,8 @@ def _parse(path: Path) -> dict[str, Any]:
         if path.suffix.lower() == ".json":
             document = json.loads(text)
         else:
-            document = yaml.load(text, Loader=_no_alias_loader())  # a SafeLoader: plain data, !!python tags refused
+            _refuse_aliases(text)
+            document = yaml.safe_load(text)  # plain data only: !!python/* tags are refused here
     except RecursionError:
         raise UserError(f"{path}: nested too deeply to be a pipeline; give the file A.save wrote") from None
     except yaml.constructor.ConstructorError as exc:
