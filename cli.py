@@ -439,6 +439,14 @@ def classify_train(
         float, typer.Option("--synthetic-weight", min=0.0, help="Weight of a synthetic image's loss.")
     ] = 1.0,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
+    compile_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--compile",
+            help="torch.compile the training step: default, reduce-overhead (CUDA graphs: for small models on "
+            "a GPU), max-autotune, max-autotune-no-cudagraphs. Off by default; it does not pay on the CPU.",
+        ),
+    ] = None,
     device: Device = "auto",
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
@@ -466,6 +474,7 @@ def classify_train(
         seed=seed,
         device=device,
         freeze_backbone=freeze_backbone,
+        compile_mode=compile_mode,
     )
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = train_run(

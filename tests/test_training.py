@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -345,3 +346,22 @@ def test_an_epoch_budget_of_few_steps_warns_and_an_explicit_step_budget_does_not
     assert "is only 9 optimiser steps" in few.stderr and "--steps 300" in few.stderr  # 2 × 72 images / 16
     chosen = run_cli("classify", "train", shapes_data, "--out", tmp_path / "b", "--steps", "2", "--batch-size", "16")
     assert chosen.exit_code == 0 and "optimiser steps" not in chosen.stderr
+
+
+def test_an_unknown_compile_mode_is_refused_before_any_work(shapes_data, tmp_path):
+    result = run_cli("classify", "train", shapes_data, "--out", tmp_path / "x", "--compile", "fastest")
+    assert result.exit_code == 2 and "'fastest'" in result.stderr and "reduce-overhead" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("cc") is None, reason="torch.compile's CPU backend needs a C compiler")
+def test_a_compiled_training_step_learns_like_the_eager_one(shapes_data, tmp_path):
+    """--compile default on the CPU: it warns that it does not pay there, and the compiled run still learns."""
+    args = ("classify", "train", shapes_data, "--steps", "60", "--batch-size", "32", "--seed", "3", "--json")
+    compiled = run_cli(*args, "--out", tmp_path / "compiled", "--compile", "default")
+    assert compiled.exit_code == 0, compiled.stderr
+    assert "--compile default on the CPU" in compiled.stderr
+    config = json.loads((tmp_path / "compiled" / "config.json").read_text())
+    assert config["training"]["compile_mode"] == "default"
+    assert config["test"]["accuracy"] > 0.6  # chance is 1/3
