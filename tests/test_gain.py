@@ -434,3 +434,30 @@ def test_a_draw_gives_the_same_numbers_whatever_the_number_of_draws(gain_run):
     alone = run_experiment(split_data(dataset.train, dataset.test, config, "x"), config)
     first = [r for r in results["runs"] if r["per_class"] == NS[0] and r["seed"] == 0]
     assert without_timings(alone.runs) == without_timings(first)
+
+
+@pytest.mark.parametrize(
+    ("arm", "size", "message"),
+    [
+        ("classic:nonexist.yaml", 28, "nonexist.yaml: not a preset"),
+        ("vae", 24, "image size 24 is not supported by the generative models"),
+        ("classic+dcgan", 24, "--arms classic+dcgan: image size 24"),
+        ("vae-jitter:missing-run:0.1", 28, "missing-run: not a run folder"),
+    ],
+)
+def test_a_bad_arm_is_refused_before_the_first_training(tmp_path, monkeypatch, arm, size, message):
+    """Issue 12: the arms' files and sizes are checked with the data, not minutes in at the draw that builds them."""
+    import augmentor.classifiers.train as training
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a classifier was trained before the bad arm was refused")
+
+    monkeypatch.setattr(training, "train_classifier", no_training)
+    data = make_shapes_folder(tmp_path / "data", per_class=6, size=size, splits=True, seed=2)
+    result = run_cli(
+        "gain", data, "--arms", f"real,{arm}", "--per-class", "2", "--validation-per-class", "2",
+        "--out", tmp_path / "report",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr and f"--arms {arm}" in result.stderr
+    assert not (tmp_path / "report").exists()

@@ -22,7 +22,7 @@ import numpy as np
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.synthetic.quota import Gates, concat_all, fill_quota
-from augmentor.synthetic.sources import SourceContext, SourceSpec, build_source, parse_source, stream_seed
+from augmentor.synthetic.sources import SOURCES, SourceContext, SourceSpec, build_source, parse_source, stream_seed
 
 if TYPE_CHECKING:
     from augmentor.classifiers.classifier import Classifier
@@ -191,3 +191,40 @@ def parse_arms(text: str) -> list[Arm]:
     if len(set(names)) != len(names):
         raise UserError(f"--arms {text!r} names an arm twice")
     return [Arm("real", ()), *(a for a in arms if a.name != "real")]
+
+
+def check_arms(arms: list[Arm], subsets: list[ImageSet], options: GeneratorOptions) -> None:
+    """Everything an arm will need, checked before the first training (a bad arm used to surface minutes in,
+    at the first draw that built it): each classic pipeline loaded and run on two of the images, each
+    generator kind's image size, each named run loaded and matched against every draw's real subset."""
+    from augmentor.classic.expand import augment
+    from augmentor.classic.pipelines import load_pipeline
+    from augmentor.generative.generator import Generator
+    from augmentor.generative.layers import ladder
+
+    first = subsets[0]
+    probe = first.take(np.arange(min(len(first), 2)))
+    height, width = first.size
+    for arm in arms:
+        for spec in arm.sources:
+            try:
+                if spec.kind == "classic":
+                    augment(probe, load_pipeline(spec.arg or "medium"), np.arange(len(probe)), 0)
+                    continue
+                source = SOURCES[spec.kind]
+                run, kind = source.run_in(spec), source.model_kind(spec)
+                if run is None and kind is None:
+                    raise UserError("an edit source needs a run folder; the gain experiment does not train one")
+                if run is None:  # trained in place: the generative models' sizes
+                    if height != width:
+                        raise UserError(f"generative models take square images, got {height}×{width}")
+                    ladder(height, options.width)
+                    continue
+                trained_on = Generator.from_run(Path(run)).fingerprint
+                if any(fingerprint(subset) != trained_on for subset in subsets):
+                    raise UserError(
+                        f"{run} was trained on other images than the draws' real subsets; the gain experiment "
+                        "only uses generators trained on the arm's subset (drop the run to train one in place)"
+                    )
+            except UserError as exc:
+                raise UserError(f"--arms {arm.name}: {exc.message}") from None

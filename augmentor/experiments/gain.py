@@ -29,7 +29,7 @@ from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.subset import stratified_indices
 from augmentor.distributed.context import current
-from augmentor.experiments.arms import LABEL_MODES, Arm, GeneratorOptions, SubsetModels, parse_arms
+from augmentor.experiments.arms import LABEL_MODES, Arm, GeneratorOptions, SubsetModels, check_arms, parse_arms
 from augmentor.experiments.stats import holm, mean_ci, paired_comparison, verdict
 from augmentor.synthetic.recipes import RECIPES
 
@@ -199,6 +199,20 @@ def split_data(train: ImageSet, test: ImageSet | None, config: GainConfig, where
     if test is None:
         raise UserError(f"{where}: the gain experiment needs a test split (train/ and test/ folders, or t10k files)")
     return Splits(pool, validation, align_classes(train.class_names, test), "test", list(train.class_names))
+
+
+def real_subsets(splits: Splits, config: GainConfig) -> list[ImageSet]:
+    """Every (N, draw)'s real subset, in job order."""
+    return [
+        splits.pool.take(stratified_indices(splits.pool, n, config.seed(draw)))
+        for n in config.per_class
+        for draw in range(config.draws)
+    ]
+
+
+def check_plan(splits: Splits, config: GainConfig) -> None:
+    """The whole plan against the data, before the first training: every arm's pipeline, sizes and runs."""
+    check_arms(parse_arms(config.arms), real_subsets(splits, config), generator_options(config))
 
 
 def generator_options(config: GainConfig) -> GeneratorOptions:
@@ -442,6 +456,7 @@ def run_gain(
     check_output(out, overwrite, source=src)
     dataset = open_dataset(src, read_options or ReadOptions())
     splits = split_data(dataset.train, dataset.test, config, src)
+    check_plan(splits, config)
     result = run_experiment(splits, config, command=command, source=src)
     if current().is_main:  # every rank holds the gathered result; one writes it
         write_report(out, result, splits.class_names, overwrite)
