@@ -125,6 +125,7 @@ def train_ours(train: ImageSet, kind: str, args: argparse.Namespace, device: tor
         seed=0,
         device=str(device),
         sample_every=args.steps,  # only the final grid and checkpoint
+        log_every=max(1, min(50, args.warmup)),  # a metric at the warm-up's end: the steady rate starts there
     )
     sync(device)
     start = time.perf_counter()

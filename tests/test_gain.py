@@ -461,3 +461,42 @@ def test_a_bad_arm_is_refused_before_the_first_training(tmp_path, monkeypatch, a
     assert result.exit_code == 2, result.stderr
     assert message in result.stderr and f"--arms {arm}" in result.stderr
     assert not (tmp_path / "report").exists()
+
+
+def test_arms_that_differ_only_in_labels_share_one_pool_per_draw(tmp_path, monkeypatch):
+    """`classic` and `classic@soft` draw the same images from the same seed: they are made once per draw and
+    shared, and every number is the one of pools made separately."""
+    from augmentor.experiments import arms as arms_module
+    from augmentor.experiments import gain as gain_module
+
+    data = make_shapes_folder(tmp_path / "data", per_class=8, splits=True, seed=4)
+    args = ["--per-class", "3", "--draws", "2", "--budget", "3", "--validation-per-class", "2", "--no-budget-curve"]
+    args += ["--arms", "real,classic:light,classic:light@soft", *TINY]
+    made = []
+    pool = arms_module.Arm.pool
+
+    def counted(self, real, size, seed, models, workers=1):
+        made.append((self.name, seed))
+        return pool(self, real, size, seed, models, workers)
+
+    monkeypatch.setattr(arms_module.Arm, "pool", counted)
+    assert run_cli("gain", data, *args, "--out", tmp_path / "shared").exit_code == 0
+    assert len(made) == 2 and len({seed for _, seed in made}) == 2  # one pool per draw, for both arms
+
+    synthetic_pool = gain_module.DrawRunner.synthetic_pool
+
+    def uncached(self, *a, **k):
+        self.pool_images.clear()  # every arm makes its own pool, as before the sharing
+        return synthetic_pool(self, *a, **k)
+
+    monkeypatch.setattr(gain_module.DrawRunner, "synthetic_pool", uncached)
+    assert run_cli("gain", data, *args, "--out", tmp_path / "separate").exit_code == 0
+    assert len(made) == 2 + 4  # two arms × two draws
+
+    def scores(out: Path) -> list[tuple]:
+        runs = json.loads((out / "results.json").read_text())["runs"]
+        return [
+            (r["arm"], r["seed"], r["per_class"], r["accuracy"], r["pool_images"]) for r in runs if r["arm"] != "real"
+        ]
+
+    assert scores(tmp_path / "shared") == scores(tmp_path / "separate")

@@ -270,6 +270,9 @@ class DrawRunner:
 
     def __init__(self, config: GainConfig, splits: Splits, models: SubsetModels, workers: int) -> None:
         self.config, self.splits, self.models, self.workers = config, splits, models, workers
+        # A draw's pool images by (sources, size): arms that differ only in labelling (`classic` and
+        # `classic@soft`) get the same images from the same seed, so they are made once per draw.
+        self.pool_images: dict[tuple, ImageSet] = {}
 
     def run(self, n: int, seed: int, arms: list[Arm], advance) -> tuple[list[dict], list[dict]]:
         """Every arm's run record (and, when asked, this draw's budget-curve points)."""
@@ -321,6 +324,7 @@ class DrawRunner:
                 record(arm, share, classifier, started, labels=labels, pool_images=len(pool.images))
         curve = self.budget_curve(real, seed, presentations, teacher, advance) if self.curve_wanted(seed) else []
         self.models.release(real)
+        self.pool_images.clear()
         return runs, curve
 
     def synthetic_pool(
@@ -330,7 +334,10 @@ class DrawRunner:
         from augmentor.classifiers.mixing import SyntheticPool, hard_targets, soft_targets
 
         config = self.config
-        images = arm.pool(real, drawn, seed, self.models, self.workers)
+        key = (tuple((spec.text, spec.gated) for spec in arm.sources), drawn, seed)
+        if key not in self.pool_images:
+            self.pool_images[key] = arm.pool(real, drawn, seed, self.models, self.workers)
+        images = self.pool_images[key]
         if (arm.labels or config.labels) == "soft":
             proba = teacher.proba(images, temperature=config.temperature).numpy()
             targets = soft_targets(proba, images.labels, config.teacher_share)
