@@ -307,6 +307,9 @@ def classic(
     no_flip_classes: Annotated[
         str, typer.Option("--no-flip-classes", help="Comma-separated classes that must never be mirrored.")
     ] = "",
+    no_flip: Annotated[
+        bool, typer.Option("--no-flip", help="Drop the pipeline's flips for every class (digits, text).")
+    ] = False,
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=2**32 - 1, help="Same seed, same bytes, whatever --workers is.")
     ] = 0,
@@ -328,6 +331,7 @@ def classic(
         per_class=per_class,
         include_originals=include_originals,
         no_flip_classes=tuple(c.strip() for c in no_flip_classes.split(",") if c.strip()),
+        no_flip=no_flip,
         workers=workers,
         seed=seed,
     )

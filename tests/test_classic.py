@@ -225,3 +225,20 @@ def test_the_readme_snippet_reproduces_every_augmented_image(tmp_path, shapes_fo
         pipeline.set_random_state(np.random.default_rng(record["seed"]), random.Random(record["seed"]))
         again = pipeline(image=parent)["image"]
         assert np.array_equal(again, np.array(Image.open(out / record["path"]))), record["path"]
+
+
+def test_no_flip_drops_flips_for_every_class_and_writes_the_pipeline_that_ran(tmp_path):
+    image = np.zeros((1, 1, 9, 9), np.uint8)
+    image[0, 0, :, :3] = 255  # changes under a horizontal flip
+    np.savez(tmp_path / "d.npz", images=np.repeat(image, 2, 0), labels=np.array([0, 1]), class_names=["a", "b"])
+    pipe = tmp_path / "flip.yaml"
+    A.save(A.Compose([A.HorizontalFlip(p=1.0)]), str(pipe), data_format="yaml")
+    args = ("classic", tmp_path / "d.npz", "--pipeline", pipe, "--per-image", "3")
+    result = run_cli(*args, "--no-flip", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    written = open_dataset(str(tmp_path / "out")).train
+    assert len(written) == 2 + 6 and (written.images == image[0]).all()  # nothing mirrored, in any class
+    saved = A.load(str(tmp_path / "out" / "pipeline.yaml"), data_format="yaml")
+    assert not any(type(t).__name__ == "HorizontalFlip" for t in saved.transforms)
+    both = run_cli(*args, "--no-flip", "--no-flip-classes", "a", "--out", tmp_path / "both")
+    assert both.exit_code == 2 and "drop --no-flip-classes" in both.stderr and not (tmp_path / "both").exists()

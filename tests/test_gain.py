@@ -475,9 +475,9 @@ def test_arms_that_differ_only_in_labels_share_one_pool_per_draw(tmp_path, monke
     made = []
     pool = arms_module.Arm.pool
 
-    def counted(self, real, size, seed, models, workers=1):
+    def counted(self, real, size, seed, models, workers=1, **options):
         made.append((self.name, seed))
-        return pool(self, real, size, seed, models, workers)
+        return pool(self, real, size, seed, models, workers, **options)
 
     monkeypatch.setattr(arms_module.Arm, "pool", counted)
     assert run_cli("gain", data, *args, "--out", tmp_path / "shared").exit_code == 0
@@ -500,3 +500,23 @@ def test_arms_that_differ_only_in_labels_share_one_pool_per_draw(tmp_path, monke
         ]
 
     assert scores(tmp_path / "shared") == scores(tmp_path / "separate")
+
+
+def test_gain_no_flip_keeps_flips_out_of_the_classic_pools(tmp_path):
+    """`gain --no-flip` used to stop flips in classifier training only: the classic arm's pool still
+    mirrored (a weak classic baseline on digits). Its pipeline now loses its flips too."""
+    from augmentor.classic.albu import A
+    from augmentor.data.imageset import ImageSet
+    from augmentor.experiments.arms import GeneratorOptions, SubsetModels, parse_arm
+
+    image = np.zeros((4, 1, 28, 28), np.uint8)
+    image[:, :, :, :5] = 255
+    real = ImageSet(image, np.array([0, 0, 1, 1]), ["a", "b"])
+    pipe = tmp_path / "flip.yaml"
+    A.save(A.Compose([A.HorizontalFlip(p=1.0)]), str(pipe), data_format="yaml")
+    arm = parse_arm(f"classic:{pipe}")
+    models = SubsetModels(GeneratorOptions(device="cpu"))
+    kept = arm.pool(real, 8, seed=1, models=models, flip=False)
+    mirrored = arm.pool(real, 8, seed=1, models=models, flip=True)
+    assert (kept.images == image[0]).all()
+    assert (mirrored.images == image[0, :, :, ::-1]).all()

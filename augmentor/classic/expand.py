@@ -39,6 +39,7 @@ class ClassicConfig:
     per_class: int | None = None
     include_originals: bool = True
     no_flip_classes: tuple[str, ...] = ()
+    no_flip: bool = False  # drop the pipeline's mirroring transforms for every class
     workers: int = 0
     seed: int = 0
 
@@ -200,8 +201,12 @@ def run_classic(
     def prepare() -> tuple[Pipeline, Dataset, tuple[np.ndarray, frozenset[int]]]:
         if (config.per_image is None) == (config.per_class is None):
             raise UserError("give exactly one of --per-image K or --per-class N")
+        if config.no_flip and config.no_flip_classes:
+            raise UserError("--no-flip already keeps every class from flips: drop --no-flip-classes")
         check_output(out, overwrite, source=src)
         pipeline, dataset = load_pipeline(config.pipeline), open_dataset(src, read_options)
+        if config.no_flip:  # the written pipeline.yaml is then the one that ran
+            pipeline = pipeline.without_flips()
         return pipeline, dataset, plan_expansion(dataset.train, config)
 
     pipeline, dataset, plan = on_every_rank(prepare)  # a bad input is then reported once
@@ -221,6 +226,7 @@ def run_classic(
             "name": pipeline.name,
             "file": "pipeline.yaml",
             "no_flip_classes": list(config.no_flip_classes),
+            "no_flip": config.no_flip,
         },
         "seed": config.seed,
         "quota": {"per_image": config.per_image} if config.per_image else {"per_class": config.per_class},

@@ -139,8 +139,11 @@ class Arm:
         """Every source is classic albumentations (a candidate ``classic`` baseline)."""
         return bool(self.sources) and all(spec.kind == "classic" for spec in self.sources)
 
-    def pool(self, real: ImageSet, size: int, seed: int, models: SubsetModels, workers: int = 1) -> ImageSet:
-        """At least ``size`` synthetic images of ``real``'s classes, evenly over the classes and sources.
+    def pool(
+        self, real: ImageSet, size: int, seed: int, models: SubsetModels, workers: int = 1, flip: bool = True
+    ) -> ImageSet:
+        """At least ``size`` synthetic images of ``real``'s classes, evenly over the classes and sources
+        (``flip=False``: classic pipelines without their mirroring transforms, as ``gain --no-flip`` asks).
 
         The pool is made once per (arm, draw): every image the classifier draws is then a fresh one.
         """
@@ -157,6 +160,7 @@ class Arm:
                 lambda kind, run: models.generator(kind, run, real, seed),
                 workers=workers,
                 device=options.device,
+                flip=flip,
             )
             gates = (
                 Gates(real, options.min_confidence, judge=models.judge(real, seed), device=options.device)

@@ -336,7 +336,7 @@ class DrawRunner:
         config = self.config
         key = (tuple((spec.text, spec.gated) for spec in arm.sources), drawn, seed)
         if key not in self.pool_images:
-            self.pool_images[key] = arm.pool(real, drawn, seed, self.models, self.workers)
+            self.pool_images[key] = arm.pool(real, drawn, seed, self.models, self.workers, flip=config.flip)
         images = self.pool_images[key]
         if (arm.labels or config.labels) == "soft":
             proba = teacher.proba(images, temperature=config.temperature).numpy()

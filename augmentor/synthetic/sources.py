@@ -76,6 +76,7 @@ class SourceContext:
     workers: int = 1
     device: str = "auto"
     truncation: float | None = None
+    flip: bool = True  # False: classic pipelines lose their mirroring transforms (digits, text)
 
 
 class EvenParents:
@@ -123,6 +124,8 @@ class ClassicSource:
             self.pipeline = load_pipeline(spec.arg or "medium")
         except UserError as exc:
             raise UserError(f"{spec.label}: {exc.message}") from None
+        if not context.flip:
+            self.pipeline = self.pipeline.without_flips()
         self.real, self.seed, self.workers = context.real, context.seed, context.workers
         self.parents = EvenParents(context.real, np.random.default_rng(np.random.SeedSequence([context.seed, 0])))
         self.record: dict[str, Any] = {"pipeline": self.pipeline.name}
