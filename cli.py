@@ -78,7 +78,12 @@ class _RootGroup(TyperGroup):
     """The root command: usage errors are one line like every other error, not a usage block."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
-        """Parse the root options (a bad one is a one-line error)."""
+        """Parse the root options (a bad one is a one-line error); ``--debug`` may come anywhere before a
+        ``--``, as users type it after the subcommand when an error surprises them."""
+        args = list(args)
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
         with _one_line_usage_errors():
             return super().make_context(info_name, args, parent=parent, **extra)
 
@@ -678,13 +683,9 @@ def gain(
     )
     options = _read_options(data_dir, image_size, channels, False, old_data)
     result = run_gain(src, config, out, read_options=options, overwrite=overwrite, command=_command_line())
-    from augmentor.report.summaries import gain_document, gain_stderr_table, gain_view
+    from augmentor.report.summaries import gain_document, gain_view
 
-    if not as_json:
-        from augmentor.core.console import stderr
-
-        stderr().print(gain_stderr_table(result))
-    _show(gain_document(result, out), gain_view, as_json)
+    _show(gain_document(result, out), lambda document: gain_view(result, document["report"]), as_json)
 
 
 train_app = typer.Typer(help="Train DCGAN and VAE models on a dataset.", no_args_is_help=True)

@@ -209,6 +209,9 @@ def test_unexpected_errors_exit_1_and_debug_shows_traceback(tmp_path, monkeypatc
     assert result.exit_code == 1 and "RuntimeError: boom" in result.stderr and "--debug" in result.stderr
     with pytest.raises(RuntimeError):
         run_cli("--debug", "data", "info", tmp_path)
+    with pytest.raises(RuntimeError):  # after the subcommand too, where a surprised user types it
+        run_cli("data", "info", tmp_path, "--debug")
+    assert run_cli("data", "info", tmp_path).exit_code == 1  # and it does not stick
 
 
 def test_every_flag_has_a_spelling_torchrun_passes_through():

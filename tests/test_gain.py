@@ -269,6 +269,9 @@ def test_development_runs_need_no_test_split(tmp_path):
     result = run_cli("gain", flat, *args, "--seeds", "2", "--development", "--no-budget-curve", "--out", out)
     assert result.exit_code == 0, result.stderr
     assert "--seeds is now --draws" in result.stderr
+    # The results table is the result: stdout, with the report's path; stderr has progress and warnings.
+    assert "real" in result.stdout and result.stdout.rstrip().endswith(f"report: {out / 'report.md'}")
+    assert "report:" not in result.stderr and "accuracy" not in result.stderr.lower()
     assert {p.name for p in out.iterdir()} == {
         "report.md",
         "results.json",

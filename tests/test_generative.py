@@ -131,6 +131,8 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path, kind):
     part = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     strip = [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in whole]
     assert strip == [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in part]
+    seconds = [json.loads(line)["seconds"] for line in part]
+    assert seconds == sorted(seconds) and seconds[0] > 0  # the clock goes on after the resume, not from 0
     whole_weights = (tmp_path / "whole" / "model.safetensors").read_bytes()
     assert whole_weights == (tmp_path / "part" / "model.safetensors").read_bytes()
 

@@ -105,7 +105,7 @@ class Generator:
         self._kind = KINDS[config["kind"]]
 
     @classmethod
-    def from_run(cls, run: Path) -> Generator:
+    def from_run(cls, run: Path | str) -> Generator:
         """Load a DCGAN or VAE run folder (weights checked tensor by tensor)."""
         run = Path(run)
         config = read_run_config(run)

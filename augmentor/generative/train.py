@@ -522,6 +522,8 @@ def train_generative(
     snapshot, snapshot_step = trainer.snapshot(), start_step
     snapshot_every = max(1, min(config.log_every, 50))
     started = time.perf_counter()
+    # After a resume the clock goes on from the last kept entry: metrics.jsonl's seconds are training time in all.
+    seconds_before = metrics[-1]["seconds"] if metrics else 0.0
     step = start_step
     interrupted = False
     best_diversity = min((m["diversity_ssim"] for m in metrics if "diversity_ssim" in m), default=1.0)
@@ -569,7 +571,7 @@ def train_generative(
                 if context.distributed:  # the ranks' mean losses (every rank reaches this step together)
                     sums = {k: data_parallel.all_sum(v, context) / context.world_size for k, v in sums.items()}
                 entry.update({k: round(float(v) / max(count, 1), 5) for k, v in sums.items()})
-                entry["seconds"] = round(time.perf_counter() - started, 3)
+                entry["seconds"] = round(seconds_before + time.perf_counter() - started, 3)
                 sums, count = {}, 0
                 if sample_now and context.is_main:
                     # The generator as it stands at this step, through the same decode as sampling.

@@ -226,15 +226,10 @@ def gain_document(result: GainResult, out: Path) -> dict[str, Any]:
     return {"report": str(out / "report.md"), "summary": result.summary}
 
 
-def gain_view(document: dict[str, Any]) -> View:
-    """The report's path: stdout carries only that; the table goes to stderr (``gain_stderr_table``)."""
-    return [document["report"]]
-
-
-def gain_stderr_table(result: GainResult) -> Table:
-    """The results table the gain command prints on stderr, so stdout stays the report path or JSON."""
-    c = result.config
+def gain_view(result: GainResult, report: Path) -> View:
+    """The results table, then the report's path: both on stdout (the table is the result; progress and
+    warnings are what goes to stderr)."""
     from augmentor.experiments.gain_report import budget_line
 
-    budget = budget_line(c)
-    return gain_table(result.summary, c["arch"], budget)
+    c = result.config
+    return [gain_table(result.summary, c["arch"], budget_line(c)), f"report: {report}"]
