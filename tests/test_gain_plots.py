@@ -32,6 +32,7 @@ def _summary(ns: tuple[int, ...], shares: tuple[float, ...] = (0.8,)) -> list[di
     for n in ns:
         rows.append(_row(n, "real", 0.0, 0.97, 0.05))  # the interval runs past 100 %: the bar must be clipped
         rows.append(_row(n, "classic", 0.0, 0.7, 0.02, vs_real=_stats(0.01, 0.01)))
+        rows.append(_row(n, "real-long", 0.0, 0.03, 0.05))  # and this one past 0 %: clipped below
         for share in shares:
             rows.append(  # a single-draw row: no interval anywhere
                 _row(n, "vae", share, 0.72, None, vs_real=_stats(0.02, None), vs_classic=_stats(0.01 * share, None))
@@ -92,13 +93,13 @@ def test_budget_png_renders(ns: tuple[int, ...], multipliers: tuple[float, ...])
 
 
 def test_series_names_share_only_when_it_varies() -> None:
-    assert set(_series(_summary((10,)), "accuracy")) == {"real", "classic", "vae", "vae-jitter@soft"}
+    assert set(_series(_summary((10,)), "accuracy")) == {"real", "classic", "real-long", "vae", "vae-jitter@soft"}
     labels = set(_series(_summary((10,), shares=(0.5, 0.8)), "vs_classic"))
     assert labels == {"vae share 0.5", "vae share 0.8", "vae-jitter@soft share 0.5", "vae-jitter@soft share 0.8"}
     assert "real" not in _series(_summary((10,)), "vs_real")  # the baseline has no difference to itself
 
 
-def test_log_axis_has_plain_labels_and_accuracy_bars_stop_at_100(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_log_axis_has_plain_labels_and_accuracy_bars_stay_in_0_to_100(monkeypatch: pytest.MonkeyPatch) -> None:
     from augmentor.report import gain_plots
 
     figures: list[Any] = []
@@ -111,4 +112,4 @@ def test_log_axis_has_plain_labels_and_accuracy_bars_stop_at_100(monkeypatch: py
     assert axis.get_ylim()[1] <= 100.5
     for collection in axis.collections:  # the error-bar segments
         for segment in collection.get_segments():
-            assert segment[:, 1].max() <= 100 + 1e-9
+            assert segment[:, 1].max() <= 100 + 1e-9 and segment[:, 1].min() >= -1e-9

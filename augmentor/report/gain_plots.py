@@ -42,11 +42,14 @@ def _series(summary: list[dict[str, Any]], value: str) -> dict[str, list[Point]]
 
 
 def _errorbar(axis: Any, points: list[Point], label: str, top: float | None) -> None:
-    """(x, mean, low, high) as points with bars in percent; the upper bar stops at ``top`` (1.0 for accuracies)."""
+    """(x, mean, low, high) as points with bars in percent; for accuracies (``top`` 1.0) the bars stay in
+    [0, 100] %: a t-interval over few draws can run past either end, an accuracy cannot."""
     below, above = [], []
     for _, m, lo, hi in points:
         if hi is not None and top is not None:
             hi = min(hi, top)
+        if lo is not None and top is not None:
+            lo = max(lo, 0.0)
         below.append(0.0 if lo is None else max(0.0, 100 * (m - lo)))
         above.append(0.0 if hi is None else max(0.0, 100 * (hi - m)))
     xs, ys = [p[0] for p in points], [100 * p[1] for p in points]
