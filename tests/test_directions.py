@@ -161,3 +161,14 @@ def test_directions_and_edit_refuse_a_taken_out_before_loading_the_model(tmp_pat
         result = run_cli("edit", missing, "--direction", f"{tmp_path}:size", "--out", out)
         assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png", "taken"] and grid.read_bytes() == b"x"
+
+
+def test_the_directions_table_leads_with_auc_beside_the_larger_group_alone(setup, tmp_path):
+    """Issue 12 item 10: a one-class-against-the-rest accuracy of 0.9 is the base rate, not a direction."""
+    result = run_cli("directions", setup / "vae", "--data", setup / "disks.npz", "--by", "attribute:ink_area",
+                     "--out", tmp_path / "d")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if "direction" in line and "AUC" in line)
+    assert header.index("AUC") < header.index("accuracy") < header.index("larger group alone")
+    record = json.loads((tmp_path / "d" / "directions.json").read_text())["directions"][0]
+    assert 0.5 <= record["majority_accuracy"] <= 1 and record["auc"] > 0.8

@@ -140,6 +140,15 @@ def test_score_of_a_run_and_of_the_noise_baseline(vae_run, fashion_npz):
     table = run_cli("score", vae_run, "--real", fashion_npz, "--n", "100", "--no-cas")
     assert table.exit_code == 0, table.stderr
     assert "FID / F0" in table.stdout and "vae" in table.stdout
+    assert "not --n" not in table.stderr
+
+
+def test_an_n_larger_than_the_data_is_said_not_silently_lowered(fashion_npz):
+    """The real reference holds 300 images: --n 400 scores 300, and says so (issue 12 item 10)."""
+    result = run_cli("score", "--baseline", "noise", "--real", fashion_npz, "--n", "400", "--no-cas", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["n"] == 300
+    assert "scoring 300 images, not --n 400: only 300 real reference" in result.stderr
 
 
 def test_features_that_are_not_a_run_are_refused(fashion_npz, tmp_path):

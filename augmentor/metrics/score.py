@@ -212,6 +212,12 @@ def score_images(
     count = min(n, len(fake), len(train), len(test))
     if count < 2:
         raise UserError(f"too few images to score: {len(fake)} to score, {len(train)} train, {len(test)} test")
+    if count < n:  # FID grows as the sample shrinks: a score at another n compares with nothing
+        from augmentor.core.console import warn
+
+        limits = {"to score": len(fake), "real train": len(train), "real reference": len(test)}
+        short = ", ".join(f"{size} {what}" for what, size in limits.items() if size < n)
+        warn(f"scoring {count} images, not --n {n}: only {short}; compare only scores at the same n")
     fake_n = _sample(fake, count, seed, 4)
     train_n, test_n = _sample(train, count, seed, 5), _sample(test, count, seed, 6)
     for images, what in ((fake_n, "the images to score"), (train_n, "the real images")):

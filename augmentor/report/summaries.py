@@ -204,12 +204,19 @@ def directions_document(result: DirectionsResult, out: Path) -> dict[str, Any]:
 
 
 def directions_view(document: dict[str, Any]) -> View:
-    """Held-out accuracy and AUC of every direction."""
+    """Held-out AUC first (0.5 is chance whatever the group sizes), then the accuracy beside what answering
+    the larger group alone scores: one class against the rest reads 0.9 with no direction at all."""
     table = Table(title=f"{document['method']} directions by {document['by']} ({document['out']})")
-    for column in ("direction", "accuracy", "auc"):
+    for column in ("direction", "AUC (0.5 = chance)", "accuracy", "larger group alone"):
         table.add_column(column, justify="left" if column == "direction" else "right")
     for record in document["directions"]:
-        table.add_row(record["name"], f"{record['accuracy']:.3f}", f"{record['auc']:.3f}")
+        majority = record.get("majority_accuracy")
+        table.add_row(
+            record["name"],
+            f"{record['auc']:.3f}",
+            f"{record['accuracy']:.3f}",
+            f"{majority:.3f}" if majority is not None else "",
+        )
     return [table]
 
 
