@@ -317,3 +317,29 @@ def test_recipe_best_expands_with_the_recipes_sources_and_says_how_to_train(data
         refused = expand(data, tmp_path / "bad", "--per-class", "8", "--recipe", bad)
         assert refused.exit_code == 2 and message in refused.stderr
         assert not (tmp_path / "bad").exists()
+
+
+def test_a_model_trained_on_other_images_than_src_is_a_leakage_warning(data, runs, tmp_path):
+    """Issue 12 item 11: `expand SUBSET --with vae:RUN` with a VAE of the whole dataset used to say nothing."""
+    subset = tmp_path / "subset"
+    made = run_cli("data", "subset", data, "--per-class", "3", "--seed", "1", "--out", subset)
+    assert made.exit_code == 0, made.stderr
+    result = expand(subset, tmp_path / "out", "--per-class", "5", "--with", f"vae:{runs['vae']}")
+    assert result.exit_code == 0, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "leakage: --with vae:" in message and "trained on other images than SRC's train split" in message
+    recorded = json.loads((tmp_path / "out" / "dataset.json").read_text())["expand"]["warnings"]
+    assert any(w.startswith("leakage: --with vae:") for w in recorded)
+    same = expand(data, tmp_path / "same", "--per-class", "7", "--with", f"vae:{runs['vae']}")  # its own data
+    assert same.exit_code == 0 and "leakage" not in same.stderr
+
+
+def test_a_path_list_reaching_into_a_test_folder_is_a_leakage_warning(data, tmp_path):
+    paths = sorted(str(p) for p in data.rglob("*.png"))  # what `find DATA -name '*.png'` pipes
+    result = run_cli("classic", "-", "--per-image", "1", "--out", tmp_path / "all", input="\n".join(paths) + "\n")
+    assert result.exit_code == 0, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "leakage: 18 of 34 listed images lie under a test/ folder" in message
+    train_only = "\n".join(p for p in paths if "/train/" in p) + "\n"
+    clean = run_cli("classic", "-", "--per-image", "1", "--out", tmp_path / "train", input=train_only)
+    assert clean.exit_code == 0 and "leakage" not in clean.stderr

@@ -88,7 +88,29 @@ def read_path_list(lines: list[str], options: ReadOptions) -> Dataset:
     index = {name: i for i, name in enumerate(class_names)}
     files = [ImageFile(p, index[p.parent.name], str(p)) for p in paths]
     image_set, bad = decode_files(files, class_names, options)
-    return Dataset(name="stdin", splits={"train": image_set}, kind="path-list", skipped=bad)
+    warnings = held_out_paths_warning(paths)
+    for message in warnings:
+        warn(message)
+    return Dataset(name="stdin", splits={"train": image_set}, kind="path-list", skipped=bad, warnings=warnings)
+
+
+# Folder names that mark held-out images: a path list read as training data should not hold them.
+HELD_OUT_NAMES = frozenset({"test", "t10k", "val", "valid", "validation", "holdout", "heldout"})
+
+
+def held_out_paths_warning(paths: list[Path]) -> list[str]:
+    """A leakage warning when some listed images lie under a test/ or val/ folder: the path list makes
+    every image a training image of its parent folder's class (``find DATASET -name '*.png'`` takes the
+    test split along)."""
+    held = [p for p in paths if HELD_OUT_NAMES & {part.lower() for part in p.parent.parent.parts}]
+    if not held:
+        return []
+    folder = next(part for part in held[0].parent.parent.parts if part.lower() in HELD_OUT_NAMES)
+    return [
+        f"leakage: {len(held)} of {len(paths)} listed images lie under a {folder}/ folder (e.g. {held[0]}) and are "
+        f"read as training images of their class; list only the training split (e.g. find DATASET/train -name "
+        f"'*.png')"
+    ]
 
 
 def read_stdin(options: ReadOptions) -> Dataset:

@@ -135,6 +135,7 @@ class Dataset:
     splits: dict[str, ImageSet]
     kind: str
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) with --skip-corrupt
+    warnings: list[str] = field(default_factory=list)  # said on stderr when read; outputs record them
 
     @property
     def train(self) -> ImageSet:

@@ -222,6 +222,13 @@ def run_expand(
             + ", ".join(full)
         )
     quotas = split_quota(total, len(specs))
+    for spec, source in zip(specs, sources, strict=True):
+        if source.record.get("trained_on_src") is False:
+            warnings.append(
+                f"leakage: --with {spec.text}: the model was trained on other images than SRC's train split "
+                f"({len(train)} images); if SRC is a subset of that data, its synthetic images carry what the model "
+                "learnt outside SRC (a low-data result built on them is not low-data): train the model on SRC itself"
+            )
 
     gates = Gates(train, config.min_confidence, config.dedupe, device=config.device)
     judge = None
@@ -289,7 +296,7 @@ def run_expand(
             "truncation": config.truncation,
             "sources": records,
             "gates": gate_record,
-            "warnings": warnings,
+            "warnings": dataset.warnings + warnings,  # the reader's (said when read), then expand's
         },
     }
     files = {
