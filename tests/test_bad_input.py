@@ -783,3 +783,22 @@ def test_out_may_not_overlap_the_dataset_it_reads(tmp_path, shapes_folder):
         result = run_cli("classic", shapes_folder, "--per-image", "1", "--out", out, "--overwrite")
         assert_refused(result, "overlaps the dataset it reads")
     assert files_under(shapes_folder) == before
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_out_or_grid_that_cannot_be_written_is_refused_before_any_work(tmp_path, shapes_folder, monkeypatch):
+    """Issue 11: --out in /proc (or under a file, or on a read-only mount) used to fail after the work."""
+    import augmentor.classic.expand as classic_expand
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("images were augmented before the unwritable --out was refused")
+
+    monkeypatch.setattr(classic_expand, "expand", no_work)
+    (tmp_path / "notes.txt").write_text("a file where a folder should be")
+    under_a_file = tmp_path / "notes.txt" / "out"
+    for out, reason in (("/proc/augmentor-out", "cannot write in /proc"), (under_a_file, "is a file, not a folder")):
+        assert_refused(run_cli("classic", shapes_folder, "--per-image", "1", "--out", out), reason)
+    sample = run_cli("sample", REPO / "weights" / "fashion-mnist" / "vae", "--per-class", "1", "--out",
+                     tmp_path / "s", "--grid", "/proc/augmentor-grid.png")  # fmt: skip
+    assert_refused(sample, "cannot write in /proc")
+    assert not (tmp_path / "s").exists()

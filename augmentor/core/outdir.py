@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def check_output(out: Path, overwrite: bool, source: str | Path | None = None) -
         # Inside it, the output becomes a class folder of the next read; holding it, --overwrite deletes it.
         if target == read or read in target.parents or target in read.parents:
             raise UserError(f"{out}: overlaps the dataset it reads ({source}); give --out a folder outside {source}")
+    check_writable(out)
     if not out.exists():
         return
     if not out.is_dir():
@@ -106,11 +108,29 @@ def publish(staging: Path, out: Path, overwrite: bool) -> None:
 
 
 def check_output_file(path: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing file unless ``overwrite``."""
+    """Refuse to replace an existing file unless ``overwrite``, and a place that cannot take it."""
     if path.is_dir():
         raise UserError(f"{path}: is a folder; give a file name")
     if path.exists() and not overwrite:
         raise UserError(f"{path}: exists; pass --overwrite to replace it")
+    check_writable(path)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse an output whose nearest existing folder cannot take new entries (a read-only mount, /proc, a
+    file where a folder should be), before any work rather than when the result is written. The probe is
+    the real thing: a folder made and removed there (permission bits alone say yes to root on /proc)."""
+    folder = path.parent
+    while not folder.exists():  # missing folders are made on writing; the nearest existing one must take them
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"{path}: {folder} is a file, not a folder; choose another place")
+    try:
+        probe = tempfile.mkdtemp(prefix=".augmentor-probe-", dir=folder)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise UserError(f"{path}: cannot write in {folder} ({reason}); choose a writable place") from None
+    os.rmdir(probe)
 
 
 def write_file_atomic(path: Path, data: bytes) -> None:
