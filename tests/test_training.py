@@ -365,3 +365,18 @@ def test_a_compiled_training_step_learns_like_the_eager_one(shapes_data, tmp_pat
     config = json.loads((tmp_path / "compiled" / "config.json").read_text())
     assert config["training"]["compile_mode"] == "default"
     assert config["test"]["accuracy"] > 0.6  # chance is 1/3
+
+
+def test_a_model_that_learnt_nothing_and_a_flat_channel_are_said(shapes_data, tmp_path):
+    """Issue 11: --lr 1000 used to end 'fine' at chance; flat images trained in silence."""
+    wild = run_cli("classify", "train", shapes_data, "--lr", "1000", "--steps", "120", "--batch-size", "32",
+                   "--out", tmp_path / "wild")  # fmt: skip
+    assert wild.exit_code == 0, wild.stderr
+    assert "no better than guessing among 3 classes" in wild.stderr and "lower --lr (now 1000)" in wild.stderr
+    fine = run_cli("classify", "train", shapes_data, "--steps", "120", "--batch-size", "32", "--out", tmp_path / "ok")
+    assert fine.exit_code == 0 and "guessing" not in fine.stderr and "flat value" not in fine.stderr
+    np.savez(tmp_path / "flat.npz", images=np.zeros((40, 28, 28), np.uint8), labels=np.arange(40) % 2,
+             class_names=np.array(["a", "b"]))  # fmt: skip
+    flat = run_cli("classify", "train", tmp_path / "flat.npz", "--steps", "120", "--batch-size", "16",
+                   "--out", tmp_path / "flat")  # fmt: skip
+    assert "channel 0 of the training images is one flat value everywhere" in flat.stderr

@@ -202,6 +202,12 @@ def train_classifier(
 
     images, labels = to_device(train, device)
     mean, std = channel_stats(images)
+    flat = [c for c, deviation in enumerate(std) if deviation < 2e-3]  # at channel_stats' floor: no spread
+    if flat:
+        warn(
+            f"channel {', '.join(map(str, flat))} of the training images is one flat value everywhere: there is "
+            "nothing in it to learn from (check the data, or --channels 1 for grey images saved as colour)"
+        )
     batch_size = min(config.batch_size, len(train))
     mixing = config.real_presentations is not None or synthetic is not None
     if mixing:
@@ -343,6 +349,13 @@ def train_classifier(
                 last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
             advance(1)
     record["training"]["seconds"] = round(time.perf_counter() - started, 3)
+    last_loss = metrics[-1]["train_loss"] if metrics else float("nan")
+    if steps >= FEW_STEPS and num_classes > 1 and last_loss >= 0.95 * math.log(num_classes):
+        warn(
+            f"the training loss ended at {last_loss:.3f}, no better than guessing among {num_classes} classes "
+            f"(ln {num_classes} = {math.log(num_classes):.3f}): the model learnt nothing; lower --lr (now "
+            f"{config.lr:g}) or check the labels"
+        )
     if test is not None and context.is_main:
         classifier.final = classifier.evaluate(test)
         record["test"] = {"accuracy": classifier.final["accuracy"], "images": len(test)}
