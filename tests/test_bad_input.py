@@ -802,3 +802,22 @@ def test_an_out_or_grid_that_cannot_be_written_is_refused_before_any_work(tmp_pa
                      tmp_path / "s", "--grid", "/proc/augmentor-grid.png")  # fmt: skip
     assert_refused(sample, "cannot write in /proc")
     assert not (tmp_path / "s").exists()
+
+
+def test_links_out_of_the_dataset_and_unicode_twins_are_refused(tmp_path):
+    """Issue 11: a class folder or image that links outside SRC would read files the dataset does not hold;
+    two class folders named alike in different Unicode forms would be two classes of one name."""
+    data = make_shapes_folder(tmp_path / "data", per_class=3)
+    outside = make_shapes_folder(tmp_path / "elsewhere", per_class=3)
+    (data / "ring").symlink_to(outside / "disk", target_is_directory=True)
+    assert_refused(run_cli("data", "info", data), "ring: links to", "outside")
+    (data / "ring").unlink()
+    (data / "disk" / "extra.png").symlink_to(next((outside / "disk").iterdir()))
+    assert_refused(run_cli("data", "info", data), "extra.png: links to")
+    (data / "disk" / "extra.png").unlink()
+    (data / "disk" / "inner.png").symlink_to(next((data / "square").iterdir()))  # inside: fine
+    assert run_cli("data", "info", data).exit_code == 0
+    twins = make_shapes_folder(tmp_path / "twins", per_class=3)
+    (twins / "disk").rename(twins / "caf\u00e9")
+    (twins / "square").rename(twins / "cafe\u0301")
+    assert_refused(run_cli("data", "info", twins), "same name in two Unicode forms")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from pathlib import Path
 
 from augmentor.core.console import warn
@@ -44,6 +45,7 @@ def read_imagefolder(root: Path, options: ReadOptions) -> Dataset:
         raise UserError(f"{root}: no class folders found; expected {root}/<class>/<image files>")
     for name in class_names:
         check_class_name(name, f"{split_roots['train'] / name}")
+    check_distinct_forms(class_names, split_roots["train"])
     splits: dict[str, ImageSet] = {}
     skipped: list[tuple[str, str]] = []
     for split, split_root in split_roots.items():
@@ -62,12 +64,38 @@ def read_imagefolder(root: Path, options: ReadOptions) -> Dataset:
     return Dataset(name=root.name, splits=splits, kind="imagefolder", skipped=skipped)
 
 
+def check_distinct_forms(class_names: list[str], where: Path) -> None:
+    """Refuse two class folders whose names differ only in Unicode form (``é`` composed and decomposed):
+    they look the same everywhere and would be two classes of one name."""
+    seen: dict[str, str] = {}
+    for name in class_names:
+        key = unicodedata.normalize("NFC", name)
+        if key in seen:
+            raise UserError(
+                f"{where}: the class folders {seen[key]!r} and {name!r} have the same name in two Unicode forms; "
+                "merge them into one folder"
+            )
+        seen[key] = name
+
+
+def _inside(root: Path, path: Path) -> None:
+    """Refuse a file or class folder that links outside the dataset: a dataset folder reads its own images."""
+    target = path.resolve()
+    if target != root and root not in target.parents:
+        raise UserError(f"{path}: links to {target}, outside {root}; copy the images into the dataset folder")
+
+
 def _list_files(root: Path, split_root: Path, class_names: list[str]) -> list[ImageFile]:
     files: list[ImageFile] = []
+    real_root = root.resolve()
     for label, name in enumerate(class_names):
         class_dir = split_root / name
+        _inside(real_root, class_dir)
         entries = sorted(p for p in class_dir.iterdir() if not p.name.startswith(".") and p.name not in _IGNORED_FILES)
         entries = [p for p in entries if not p.is_dir()]
+        for entry in entries:
+            if entry.is_symlink():
+                _inside(real_root, entry)
         if not entries:
             raise UserError(f"{class_dir}: the class folder has no images; add images or remove the folder")
         files += [ImageFile(p, label, p.relative_to(root).as_posix()) for p in entries]
