@@ -906,10 +906,20 @@ def sample(
 @app.command("score")
 @reports_errors
 def score(
-    real: Annotated[str, typer.Option("--real", help="Real data (any SRC): its train split is the reference.")],
+    real: Annotated[
+        str,
+        typer.Option(
+            "--real",
+            "--input2",
+            help="Real data (any SRC): its train split is the reference (torch-fidelity's input2).",
+        ),
+    ],
     target: Annotated[
         str | None,
         typer.Argument(help="A DCGAN/VAE run folder, or images to score (any SRC).", metavar="RUN|DIR"),
+    ] = None,
+    input1: Annotated[
+        str | None, typer.Option("--input1", help="The images to score, as torch-fidelity names them (or RUN|DIR).")
     ] = None,
     features: Annotated[
         Path | None,
@@ -935,10 +945,13 @@ def score(
     as_json: JsonFlag = False,
 ) -> None:
     """FID/KID (with the real floor F0), diversity, memorisation and CAS of generated images."""
+    from augmentor.core.errors import UserError
     from augmentor.metrics.score import score as score_target
 
+    if input1 is not None and target is not None:
+        raise UserError(f"give the images to score once: {target} or --input1 {input1}")
     result = score_target(
-        target,
+        target if input1 is None else input1,
         real,
         features_run=features,
         n=n,

@@ -182,3 +182,17 @@ def test_score_help_imports_nothing_heavy():
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert "--real" in result.stdout and result.stdout.strip().splitlines()[-1] == "HEAVY:"
+
+
+def test_two_folders_score_with_torch_fidelitys_flag_names(fashion_npz, tmp_path):
+    """`score --input1 A --input2 B` (torch-fidelity's habit) is `score A --real B`: the same numbers."""
+    args = ["--n", "100", "--no-cas", "--json"]
+    ours = run_cli("score", fashion_npz, "--real", fashion_npz, *args)
+    theirs = run_cli("score", "--input1", fashion_npz, "--input2", fashion_npz, *args)
+    assert ours.exit_code == 0 and theirs.exit_code == 0, theirs.stderr
+    drop = {"seconds"}
+    assert {k: v for k, v in json.loads(ours.stdout).items() if k not in drop} == {
+        k: v for k, v in json.loads(theirs.stdout).items() if k not in drop
+    }
+    both = run_cli("score", fashion_npz, "--input1", fashion_npz, "--real", fashion_npz, *args)
+    assert both.exit_code == 2 and "give the images to score once" in both.stderr
