@@ -447,6 +447,19 @@ def classify_train(
     synthetic_weight: Annotated[
         float, typer.Option("--synthetic-weight", min=0.0, help="Weight of a synthetic image's loss.")
     ] = 1.0,
+    val_fraction: Annotated[
+        float,
+        typer.Option(
+            "--val-fraction",
+            min=0.0,
+            max=0.9,
+            help="Hold out this share of every class as validation data, scored at each evaluation; "
+            "the best point's weights are kept (see --keep).",
+        ),
+    ] = 0.0,
+    keep: Annotated[
+        str, typer.Option("--keep", help="With --val-fraction: the weights kept, best (on validation) or last.")
+    ] = "best",
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     compile_mode: Annotated[
         str | None,
@@ -484,6 +497,7 @@ def classify_train(
         device=device,
         freeze_backbone=freeze_backbone,
         compile_mode=compile_mode,
+        keep=keep,
     )
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = train_run(
@@ -497,6 +511,7 @@ def classify_train(
         synthetic_src=synthetic,
         synthetic_share=synthetic_share,
         synthetic_weight=synthetic_weight,
+        val_fraction=val_fraction,
     )
     from augmentor.report.summaries import classifier_train_document, classifier_train_view
 

@@ -380,3 +380,27 @@ def test_a_model_that_learnt_nothing_and_a_flat_channel_are_said(shapes_data, tm
     flat = run_cli("classify", "train", tmp_path / "flat.npz", "--steps", "120", "--batch-size", "16",
                    "--out", tmp_path / "flat")  # fmt: skip
     assert "channel 0 of the training images is one flat value everywhere" in flat.stderr
+
+
+def test_a_validation_split_chooses_the_weights_and_test_never_does(shapes_data, tmp_path):
+    """--val-fraction holds out a stratified share of train, scores it at every evaluation, keeps the best
+    point's weights (--keep best) and says which; --keep last keeps the final ones."""
+    args = ("classify", "train", shapes_data, "--steps", "60", "--batch-size", "16", "--seed", "2", "--json")
+    best = run_cli(*args, "--val-fraction", "0.25", "--out", tmp_path / "best")
+    assert best.exit_code == 0, best.stderr
+    config = json.loads((tmp_path / "best" / "config.json").read_text())
+    validation = config["validation"]
+    assert validation["images"] == 18 and config["dataset"]["images"] == 72 - 18  # 6 of each class's 24
+    metrics = [json.loads(line) for line in (tmp_path / "best" / "metrics.jsonl").read_text().splitlines()]
+    scored = [m for m in metrics if "val_accuracy" in m]
+    assert len(scored) == len(metrics) and validation["best_accuracy"] == max(m["val_accuracy"] for m in scored)
+    first_best = next(m["step"] for m in scored if m["val_accuracy"] == validation["best_accuracy"])
+    assert validation["best_step"] == validation["kept_step"] == first_best
+    # The kept weights are the best point's: their test accuracy is that point's, not the last one's.
+    assert config["test"]["accuracy"] == next(m["test_accuracy"] for m in scored if m["step"] == first_best)
+    last = run_cli(*args, "--val-fraction", "0.25", "--keep", "last", "--out", tmp_path / "last")
+    assert last.exit_code == 0, last.stderr
+    kept = json.loads((tmp_path / "last" / "config.json").read_text())
+    assert kept["validation"]["kept_step"] == 60 and kept["test"]["accuracy"] == scored[-1]["test_accuracy"]
+    bad = run_cli(*args, "--val-fraction", "0.25", "--keep", "first", "--out", tmp_path / "bad")
+    assert bad.exit_code == 2 and "--keep 'first'" in bad.stderr and not (tmp_path / "bad").exists()

@@ -232,8 +232,12 @@ def train_run(
     synthetic_src: str | None = None,
     synthetic_share: float = 0.5,
     synthetic_weight: float = 1.0,
+    val_fraction: float = 0.0,
 ) -> Classifier:
     """Train on ``src``'s train split, score on ``--test`` (or ``src``'s test split), write the run.
+
+    With ``val_fraction``, that share of every class of the train split is held out as validation data,
+    scored along the way and used to choose the weights kept (``config.keep``); test never chooses.
 
     With ``synthetic_src`` (e.g. an ``expand`` output), its synthetic images are mixed into every batch at
     ``synthetic_share``, the budget still counted on the real images (``classifiers.mixing``).
@@ -248,16 +252,21 @@ def train_run(
     options = read_options or ReadOptions()
     dataset = open_dataset(src, options)
     test = _test_split(test_src, options) if test_src else dataset.test
-    check_trainable(dataset.train)
+    train, validation = dataset.train, None
+    if val_fraction:
+        from augmentor.data.subset import split_fraction
+
+        train, validation = split_fraction(dataset.train, val_fraction, config.seed)
+    check_trainable(train)
     if test is not None:
-        align_classes(dataset.train.class_names, test)
-    pool = synthetic_pool(synthetic_src, dataset.train, options, synthetic_share, synthetic_weight)
-    init_model, arch = initial_model(init, dataset.train, config.arch) if init else (None, config.arch)
+        align_classes(train.class_names, test)
+    pool = synthetic_pool(synthetic_src, train, options, synthetic_share, synthetic_weight)
+    init_model, arch = initial_model(init, train, config.arch) if init else (None, config.arch)
     if arch != config.arch:
         config = replace(config, arch=arch)
     main = current().is_main  # under torchrun every rank trains, rank 0 alone writes
     try:
-        classifier = train_classifier(dataset.train, config, test, init_model=init_model, synthetic=pool)
+        classifier = train_classifier(train, config, test, init_model=init_model, synthetic=pool, validation=validation)
     except TrainingDiverged as diverged:
         if not main:
             raise UserError(diverged.message) from None
@@ -274,6 +283,7 @@ def train_run(
         "test": test_src or (src if test is not None else None),
         "init": init,
         "synthetic": synthetic_src,
+        "val_fraction": val_fraction or None,
     }
     if not main:
         return classifier

@@ -57,8 +57,11 @@ class TrainConfig:
     real_presentations: int | None = None
     finetune_real: float = 0.0  # with a synthetic pool: the last fraction of the real presentations real-only
     compile_mode: str | None = None  # a torch.compile mode for the training forward/backward; None runs eager
+    keep: str = "best"  # with a validation set: the weights kept, "best" (its best evaluation point) or "last"
 
     def __post_init__(self) -> None:
+        if self.keep not in ("best", "last"):
+            raise UserError(f"--keep {self.keep!r}: use best or last")
         if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
             raise UserError(f"--compile {self.compile_mode!r} is unknown; use one of {', '.join(COMPILE_MODES)}")
 
@@ -174,8 +177,12 @@ def train_classifier(
     test: ImageSet | None = None,
     init_model: torch.nn.Module | None = None,
     synthetic: SyntheticPool | None = None,
+    validation: ImageSet | None = None,
 ) -> Classifier:
     """Train ``config.arch`` on ``train`` for the budget, scoring ``test`` along the way.
+
+    With ``validation``, it is scored at every evaluation point and the weights of the best point are the
+    ones kept (``config.keep`` "best"; "last" keeps the final ones): the choice reads validation, never test.
 
     With ``synthetic``, every batch mixes real images and pool images at the pool's share, the budget
     counted in real presentations (``config.real_presentations``, else steps × batch size of a real-only
@@ -185,6 +192,7 @@ def train_classifier(
 
     check_trainable(train)
     test = align_classes(train.class_names, test) if test is not None else None
+    validation = align_classes(train.class_names, validation) if validation is not None else None
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     num_classes = len(train.class_names)
@@ -285,6 +293,7 @@ def train_classifier(
     else:
         batches = ((index, None) for index in _batches(len(train), batch_size, steps, generator, device))
     presented = 0  # real images shown so far
+    best: tuple[int, float, dict[str, torch.Tensor]] | None = None  # (step, validation accuracy, weights)
     with progress(f"training {config.arch}", steps) as advance:
         for step, (index, synthetic_index) in enumerate(batches, start=1):
             mark_step()
@@ -340,13 +349,18 @@ def train_classifier(
                 }
                 loss_sum.zero_()
                 loss_count = 0
-                if test is not None and context.is_main:  # the weights are the same on every rank
+                if context.is_main:  # the weights are the same on every rank
                     eval_started = time.perf_counter()
-                    entry["test_accuracy"] = classifier.evaluate(test)["accuracy"]
+                    if validation is not None:
+                        entry["val_accuracy"] = classifier.evaluate(validation)["accuracy"]
+                    if test is not None:
+                        entry["test_accuracy"] = classifier.evaluate(test)["accuracy"]
                     model.train()
                     eval_seconds += time.perf_counter() - eval_started
                 metrics.append(entry)
                 last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                if "val_accuracy" in entry and (best is None or entry["val_accuracy"] > best[1]):
+                    best = (step, entry["val_accuracy"], last_good)
             advance(1)
     record["training"]["seconds"] = round(time.perf_counter() - started, 3)
     last_loss = metrics[-1]["train_loss"] if metrics else float("nan")
@@ -356,6 +370,16 @@ def train_classifier(
             f"(ln {num_classes} = {math.log(num_classes):.3f}): the model learnt nothing; lower --lr (now "
             f"{config.lr:g}) or check the labels"
         )
+    if best is not None:
+        if config.keep == "best":
+            model.load_state_dict(best[2])
+        record["validation"] = {
+            "images": len(validation),
+            "best_step": best[0],
+            "best_accuracy": best[1],
+            "kept": config.keep,
+            "kept_step": best[0] if config.keep == "best" else steps,
+        }
     if test is not None and context.is_main:
         classifier.final = classifier.evaluate(test)
         record["test"] = {"accuracy": classifier.final["accuracy"], "images": len(test)}

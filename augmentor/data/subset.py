@@ -30,3 +30,23 @@ def draw_subset(dataset: Dataset, per_class: int, seed: int) -> Dataset:
     splits = dict(dataset.splits)
     splits["train"] = dataset.train.take(stratified_indices(dataset.train, per_class, seed))
     return Dataset(name=dataset.name, splits=splits, kind=dataset.kind, skipped=dataset.skipped)
+
+
+def split_fraction(image_set: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """(rest, held out): ``fraction`` of every class held out (at least one image, and at least one left),
+    drawn with ``seed``; stratified, so a small class is not left out of the held-out part."""
+    if not 0 < fraction < 1:
+        raise UserError(f"--val-fraction {fraction:g}: give a fraction between 0 and 1 (exclusive), e.g. 0.1")
+    rng = np.random.default_rng(seed)
+    held = []
+    for label, name in enumerate(image_set.class_names):
+        members = np.flatnonzero(image_set.labels == label)
+        if len(members) < 2:
+            raise UserError(
+                f"--val-fraction: class {name!r} has {len(members)} image, too few to hold any out; add images"
+            )
+        count = min(len(members) - 1, max(1, round(fraction * len(members))))
+        held.append(rng.choice(members, size=count, replace=False))
+    out = np.sort(np.concatenate(held))
+    rest = np.setdiff1d(np.arange(len(image_set)), out)
+    return image_set.take(rest), image_set.take(out)

@@ -140,6 +140,11 @@ def classifier_train_document(config: dict[str, Any], final: dict[str, Any] | No
         "seconds": config["training"]["seconds"],
         "device": config["device"],
         "test_accuracy": final["accuracy"] if final else None,
+        **(
+            {"validation": f"best {v['best_accuracy']:.4f} at step {v['best_step']}; kept step {v['kept_step']}"}
+            if (v := config.get("validation"))
+            else {}
+        ),
     }
 
 
