@@ -460,6 +460,15 @@ def classify_train(
     keep: Annotated[
         str, typer.Option("--keep", help="With --val-fraction: the weights kept, best (on validation) or last.")
     ] = "best",
+    mixup: Annotated[
+        float, typer.Option("--mixup", min=0.0, help="Mixup with Beta(α, α) blend shares, e.g. 0.2 (0: off).")
+    ] = 0.0,
+    cutmix: Annotated[
+        float,
+        typer.Option(
+            "--cutmix", min=0.0, help="CutMix with Beta(α, α) shares, e.g. 1.0 (0: off; with --mixup: either)."
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     compile_mode: Annotated[
         str | None,
@@ -498,6 +507,8 @@ def classify_train(
         freeze_backbone=freeze_backbone,
         compile_mode=compile_mode,
         keep=keep,
+        mixup=mixup,
+        cutmix=cutmix,
     )
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = train_run(

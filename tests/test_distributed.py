@@ -99,11 +99,12 @@ def test_gain_on_two_ranks_gives_the_single_process_numbers(data, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # one writer, no staging left
 
 
-def test_a_data_parallel_step_gives_the_single_process_weights(data, tmp_path):
+@pytest.mark.parametrize("mixing", [[], ["--mixup", "0.4", "--cutmix", "1.0"]], ids=["plain", "mixup-cutmix"])
+def test_a_data_parallel_step_gives_the_single_process_weights(data, tmp_path, mixing):
     # LeNet-5 has no BatchNorm, whose statistics are per rank on the CPU: the gradients must agree exactly
-    # up to float summation order.
+    # up to float summation order. Mixup and CutMix mix the global batch before it is sharded.
     args = ["classify", "train", data, "--arch", "lenet5", "--steps", "1", "--batch-size", "15", "--no-flip"]
-    args += ["--device", "cpu", "--lr", "0.01"]
+    args += ["--device", "cpu", "--lr", "0.01", *mixing]
     one = augmentor(*args, "--out", tmp_path / "one")
     two = augmentor(*args, "--out", tmp_path / "two", ranks=2)
     assert one.returncode == 0, one.stderr

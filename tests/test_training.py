@@ -404,3 +404,45 @@ def test_a_validation_split_chooses_the_weights_and_test_never_does(shapes_data,
     assert kept["validation"]["kept_step"] == 60 and kept["test"]["accuracy"] == scored[-1]["test_accuracy"]
     bad = run_cli(*args, "--val-fraction", "0.25", "--keep", "first", "--out", tmp_path / "bad")
     assert bad.exit_code == 2 and "--keep 'first'" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_mixup_and_cutmix_mix_images_targets_and_weights_by_one_share():
+    from augmentor.classifiers.augment import mix_batch, soft_targets
+
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.arange(4, dtype=torch.float32)[:, None, None, None].expand(4, 1, 8, 8).clone()
+    rows, weights = soft_targets(torch.tensor([0, 1]), torch.tensor([[0.5, 0.5, 0.0]] * 2), 3, 0.5, 0.1)
+    assert torch.allclose(rows.sum(1), torch.ones(4)) and weights.tolist() == [1, 1, 0.5, 0.5]
+    mixed, mixed_rows, mixed_weights = mix_batch(inputs, rows, weights, 0.4, 0.0, np.random.default_rng(1), generator)
+    assert torch.allclose(mixed_rows.sum(1), torch.ones(4)) and ((mixed_weights >= 0.5) & (mixed_weights <= 1)).all()
+    assert len(torch.unique(mixed[0])) == 1  # mixup blends whole images
+    cut, cut_rows, _ = mix_batch(inputs, rows, weights, 0.0, 1.0, np.random.default_rng(2), generator)
+    own = (cut == inputs).float().mean(dim=(1, 2, 3))  # the share of each image still its own pixels
+    changed = own < 1
+    assert changed.any()
+    expected = own[changed][0]  # the box is the same for the whole batch
+    assert torch.allclose(own[changed], expected)
+    # the targets follow the pixels: each row is (kept area) × its own targets + the rest × its partner's
+    for i in range(4):
+        share = float(own[i]) if changed[i] else 1.0
+        assert any(torch.allclose(cut_rows[i], share * rows[i] + (1 - share) * rows[j]) for j in range(4))
+    again = mix_batch(inputs, rows, weights, 0.0, 1.0, np.random.default_rng(2), torch.Generator().manual_seed(0))
+    first = mix_batch(inputs, rows, weights, 0.0, 1.0, np.random.default_rng(2), torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], first[0]) and torch.equal(again[1], first[1])  # seeded: the same mix
+
+
+def test_mixup_and_cutmix_training_learns_and_reruns_bit_identically(shapes_data, tmp_path):
+    args = ("classify", "train", shapes_data, "--steps", "120", "--batch-size", "32", "--seed", "4")
+    args += ("--mixup", "0.2", "--cutmix", "1.0")
+    first = run_cli(*args, "--out", tmp_path / "a")
+    second = run_cli(*args, "--out", tmp_path / "b")
+    assert first.exit_code == 0 and second.exit_code == 0, first.stderr
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["training"]["mixup"] == 0.2 and config["test"]["accuracy"] > 0.6  # chance is 1/3
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    plain = run_cli("classify", "train", shapes_data, "--steps", "120", "--batch-size", "32", "--seed", "4",
+                    "--out", tmp_path / "plain")  # fmt: skip
+    assert plain.exit_code == 0
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() != (
+        tmp_path / "plain" / "model.safetensors"
+    ).read_bytes()

@@ -12,10 +12,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augmentor.classifiers.augment import random_crop, random_flip
+from augmentor.classifiers.augment import mix_batch, random_crop, random_flip, soft_targets
 from augmentor.classifiers.classifier import Classifier
 from augmentor.classifiers.evaluate import align_classes
 from augmentor.classifiers.mixing import SyntheticPool, real_order, step_plan, synthetic_order
@@ -58,8 +59,13 @@ class TrainConfig:
     finetune_real: float = 0.0  # with a synthetic pool: the last fraction of the real presentations real-only
     compile_mode: str | None = None  # a torch.compile mode for the training forward/backward; None runs eager
     keep: str = "best"  # with a validation set: the weights kept, "best" (its best evaluation point) or "last"
+    mixup: float = 0.0  # Beta(α, α) of mixup's blend share; 0 off
+    cutmix: float = 0.0  # Beta(α, α) of CutMix's kept share; 0 off (both on: each batch picks one)
 
     def __post_init__(self) -> None:
+        for name, alpha in (("--mixup", self.mixup), ("--cutmix", self.cutmix)):
+            if not (math.isfinite(alpha) and alpha >= 0):
+                raise UserError(f"{name} {alpha}: give the Beta distribution's α ≥ 0 (0 turns it off), e.g. 0.2")
         if self.keep not in ("best", "last"):
             raise UserError(f"--keep {self.keep!r}: use best or last")
         if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
@@ -293,6 +299,8 @@ def train_classifier(
     else:
         batches = ((index, None) for index in _batches(len(train), batch_size, steps, generator, device))
     presented = 0  # real images shown so far
+    mixing_batches = config.mixup > 0 or config.cutmix > 0
+    mix_rng = np.random.default_rng([config.seed, 77])  # mixup/cutmix shares and boxes: seeded, on the CPU
     best: tuple[int, float, dict[str, torch.Tensor]] | None = None  # (step, validation accuracy, weights)
     with progress(f"training {config.arch}", steps) as advance:
         for step, (index, synthetic_index) in enumerate(batches, start=1):
@@ -304,14 +312,33 @@ def train_classifier(
             if config.flip:
                 batch = random_flip(batch, generator)
             shard = data_parallel.rows(len(batch), context)
-            if shard is not None:
-                batch = batch[shard.to(device)]
-            inputs = classifier.normalise(batch).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                logits = network(inputs)
             targets = pool_targets[synthetic_index] if synthetic_index is not None else None
             weight = synthetic.weight if synthetic is not None else 1.0
-            if shard is not None:
+            if mixing_batches:  # on the whole (global) batch, so the ranks' shards are those of one process
+                inputs = classifier.normalise(batch)
+                rows, row_weights = soft_targets(labels[index], targets, num_classes, weight, config.label_smoothing)
+                inputs, rows, row_weights = mix_batch(
+                    inputs, rows, row_weights, config.mixup, config.cutmix, mix_rng, generator
+                )
+                if shard is not None:
+                    shard = shard.to(device)
+                    inputs, rows, row_weights = inputs[shard], rows[shard], row_weights[shard]
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            else:
+                if shard is not None:
+                    batch = batch[shard.to(device)]
+                inputs = classifier.normalise(batch).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = network(inputs)
+            if mixing_batches:
+                per_row = -(rows * F.log_softmax(logits.float(), dim=1)).sum(dim=1) * row_weights
+                if shard is not None:
+                    loss = per_row.sum() * data_parallel.loss_scale(
+                        len(index) + (len(targets) if targets is not None else 0), context
+                    )
+                else:
+                    loss = per_row.mean()
+            elif shard is not None:
                 scale = data_parallel.loss_scale(len(index) + (len(targets) if targets is not None else 0), context)
                 loss = _shard_loss(
                     logits.float(), shard.to(device), labels[index], targets, weight, config.label_smoothing, scale
