@@ -92,6 +92,22 @@ def test_fashion_mnist_info(fashion_dir):
     assert info["splits"]["train"]["total"] == 60000 and info["splits"]["test"]["total"] == 10000
     assert set(info["splits"]["train"]["per_class"].values()) == {6000}
     assert info["image_size"] == [28, 28] and info["channels"] == 1
+    # Flip safety (issue 12): the shoes all face one way; the clothes are left-right symmetric.
+    assert set(info["mirror"]["flip_sensitive"]) == {"Sandal", "Sneaker", "Ankle_boot"}
+    table = run_cli("data", "info", "fashion-mnist")
+    assert "hint: flips change how 3 of 10 classes look (Sandal, Sneaker, Ankle_boot)" in table.stdout
+
+
+def test_info_hints_that_flips_change_digits_but_not_symmetric_shapes(digits_npz, tmp_path):
+    digits = json.loads(run_cli("data", "info", digits_npz, "--json").stdout)["mirror"]
+    assert {"two", "three", "five", "six", "seven"} <= set(digits["flip_sensitive"])
+    assert "zero" not in digits["flip_sensitive"] and "--no-flip" in digits["hint"]
+    many = make_shapes_folder(tmp_path / "shapes", per_class=60, seed=3)
+    shapes = json.loads(run_cli("data", "info", many, "--json").stdout)["mirror"]
+    assert shapes["flip_sensitive"] == [] and shapes["hint"] is None
+    small = make_shapes_folder(tmp_path / "few", per_class=6, seed=3)
+    few = json.loads(run_cli("data", "info", small, "--json").stdout)["mirror"]
+    assert few["classes"] == {} and few["hint"] is None  # too few images to tell
 
 
 def test_info_reports_duplicates(tmp_path):

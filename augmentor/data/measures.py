@@ -9,9 +9,12 @@ threshold reads the same at any image size.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from augmentor.data.imageset import ImageSet
 
 DIVERSITY_SAMPLE = 64
 _QUERY_BATCH = 1024
@@ -77,3 +80,44 @@ def nearest_real_distances(
                 nearest = torch.minimum(nearest, torch.cdist(query, chunk).amin(dim=1))
             best[start : start + len(query)] = nearest.cpu()
     return (best / math.sqrt(pixels)).numpy()
+
+
+# A class is flip-sensitive when its mean image and that image's mirror differ by MIRROR_THRESHOLD of the mean
+# image's own contrast, and by MIRROR_SIGNAL times the difference between the means of its two halves (so a
+# mean of few, randomly placed images does not count as asymmetric). Measured (contrast share, signal/noise):
+# Fashion-MNIST's Sandal 0.91/8.0, Sneaker 0.48/9.5, Ankle_boot 1.13/19.3 (shoes face one way), its clothes
+# at most 0.21; scikit-learn's digits 2-7 and 9 at 0.45-0.77 and 6.1-22.4, 0, 1 and 8 at most 0.34;
+# randomly placed disks, squares and triangles (30-200 each) at most 0.54 but signal/noise 1.2 at most.
+MIRROR_THRESHOLD = 0.4
+MIRROR_SIGNAL = 4.0
+MIRROR_MIN_IMAGES = 30  # fewer: no verdict
+
+
+def mirror_asymmetry(image_set: ImageSet, per_class: int = 500) -> dict[str, dict[str, float]]:
+    """Per class (up to ``per_class`` images each): ``asymmetry``, how far its mean image is from its mirror
+    as a share of the mean image's contrast, and ``signal_to_noise``, that distance over the one between the
+    means of the class's two halves. Empty when a class has fewer than MIRROR_MIN_IMAGES images."""
+    found = {}
+    for label, name in enumerate(image_set.class_names):
+        members = np.flatnonzero(image_set.labels == label)[:per_class]
+        if len(members) < MIRROR_MIN_IMAGES:
+            return {}
+        images = image_set.images[members].astype(np.float64) / 255
+        mean = images.mean(axis=0)
+        distance = float(np.abs(mean - mean[..., ::-1]).mean())
+        contrast = float(np.abs(mean - mean.mean()).mean())
+        noise = float(np.abs(images[0::2].mean(axis=0) - images[1::2].mean(axis=0)).mean())
+        found[name] = {
+            "asymmetry": round(distance / contrast, 3) if contrast > 0 else 0.0,
+            "signal_to_noise": round(distance / noise, 2) if noise > 0 else 0.0,
+        }
+    return found
+
+
+def flip_sensitive(scores: dict[str, dict[str, float]]) -> list[str]:
+    """The classes of ``mirror_asymmetry`` whose mirror images clearly differ from their own."""
+    return [
+        name
+        for name, score in scores.items()
+        if score["asymmetry"] >= MIRROR_THRESHOLD and score["signal_to_noise"] >= MIRROR_SIGNAL
+    ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-from augmentor.data.imageset import Dataset
+from augmentor.data.imageset import Dataset, ImageSet
+from augmentor.data.measures import MIRROR_SIGNAL, MIRROR_THRESHOLD, flip_sensitive, mirror_asymmetry
 
 MAX_DUPLICATE_EXAMPLES = 5
 
@@ -52,4 +53,21 @@ def dataset_info(dataset: Dataset) -> dict:
             "examples": duplicates[:MAX_DUPLICATE_EXAMPLES],
         },
         "skipped": [{"file": f, "reason": r} for f, r in dataset.skipped],
+        "mirror": mirror_report(train),
     }
+
+
+def mirror_report(train: ImageSet) -> dict:
+    """The flip-safety hint: classes whose mirror images differ from their own (digits, text, shoes that all
+    face one way), where random flips show the model images unlike the data."""
+    scores = mirror_asymmetry(train)
+    flagged = flip_sensitive(scores)
+    hint = (
+        f"flips change how {len(flagged)} of {len(scores)} classes look ({', '.join(flagged[:6])}"
+        f"{', …' if len(flagged) > 6 else ''}): consider --no-flip (classic, classify train, gain) or "
+        "--no-flip-classes"
+        if flagged
+        else None
+    )
+    thresholds = {"asymmetry": MIRROR_THRESHOLD, "signal_to_noise": MIRROR_SIGNAL}
+    return {"classes": scores, "thresholds": thresholds, "flip_sensitive": flagged, "hint": hint}

@@ -42,8 +42,10 @@ def _lines(pairs: dict[str, Any], width: int) -> list[str]:
 
 
 def info_view(document: dict[str, Any]) -> View:
-    """``augmentor data info``: counts per class and split, with duplicates in the caption."""
-    return [info_table(document)]
+    """``augmentor data info``: counts per class and split, with duplicates in the caption; then the
+    flip-safety hint when some classes are not left-right symmetric."""
+    hint = document.get("mirror", {}).get("hint")
+    return [info_table(document), *([f"hint: {hint}"] if hint else [])]
 
 
 # --- commands that write an ImageFolder (data export/subset, classic, sample, expand) ---------------
