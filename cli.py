@@ -460,6 +460,12 @@ def classify_train(
     keep: Annotated[
         str, typer.Option("--keep", help="With --val-fraction: the weights kept, best (on validation) or last.")
     ] = "best",
+    ema: Annotated[
+        float,
+        typer.Option(
+            "--ema", min=0.0, max=0.99999, help="Average the weights (model EMA) with this decay, e.g. 0.999 (0: off)."
+        ),
+    ] = 0.0,
     mixup: Annotated[
         float, typer.Option("--mixup", min=0.0, help="Mixup with Beta(α, α) blend shares, e.g. 0.2 (0: off).")
     ] = 0.0,
@@ -507,6 +513,7 @@ def classify_train(
         freeze_backbone=freeze_backbone,
         compile_mode=compile_mode,
         keep=keep,
+        ema=ema,
         mixup=mixup,
         cutmix=cutmix,
     )

@@ -446,3 +446,29 @@ def test_mixup_and_cutmix_training_learns_and_reruns_bit_identically(shapes_data
     assert (tmp_path / "a" / "model.safetensors").read_bytes() != (
         tmp_path / "plain" / "model.safetensors"
     ).read_bytes()
+
+
+def test_model_ema_is_what_is_evaluated_and_kept(shapes_data, tmp_path):
+    """--ema 0.99: the averaged weights are scored and saved; they differ from the last step's weights."""
+    from augmentor.classifiers.train import TrainConfig, WeightAverage, train_classifier
+    from augmentor.data.readers import open_dataset
+
+    data = open_dataset(str(shapes_data))
+    plain = train_classifier(data.train, TrainConfig(steps=120, batch_size=32, seed=5), test=data.test)
+    averaged = train_classifier(data.train, TrainConfig(steps=120, batch_size=32, seed=5, ema=0.99), test=data.test)
+    assert averaged.final["accuracy"] > 0.6  # chance is 1/3
+    kept = averaged.model.state_dict()
+    last = plain.model.state_dict()  # the same run without averaging: its last weights
+    assert any(not torch.equal(kept[k], last[k]) for k in kept if kept[k].is_floating_point())
+    assert averaged.config["training"]["ema"] == 0.99
+    # The average itself: a ramped decay, lerped towards the live weights, counters copied.
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    average = WeightAverage(model, 0.9)
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    before = average.model[0].weight.clone()
+    average.update(model)
+    decay = min(0.9, 2 / 11)
+    assert torch.allclose(average.model[0].weight, decay * before + (1 - decay) * model[0].weight)
+    bad = run_cli("classify", "train", shapes_data, "--ema", "1.5", "--out", tmp_path / "x")
+    assert bad.exit_code == 2 and not (tmp_path / "x").exists()

@@ -59,6 +59,7 @@ class TrainConfig:
     finetune_real: float = 0.0  # with a synthetic pool: the last fraction of the real presentations real-only
     compile_mode: str | None = None  # a torch.compile mode for the training forward/backward; None runs eager
     keep: str = "best"  # with a validation set: the weights kept, "best" (its best evaluation point) or "last"
+    ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and kept; 0 off
     mixup: float = 0.0  # Beta(α, α) of mixup's blend share; 0 off
     cutmix: float = 0.0  # Beta(α, α) of CutMix's kept share; 0 off (both on: each batch picks one)
 
@@ -66,6 +67,8 @@ class TrainConfig:
         for name, alpha in (("--mixup", self.mixup), ("--cutmix", self.cutmix)):
             if not (math.isfinite(alpha) and alpha >= 0):
                 raise UserError(f"{name} {alpha}: give the Beta distribution's α ≥ 0 (0 turns it off), e.g. 0.2")
+        if not 0 <= self.ema < 1:
+            raise UserError(f"--ema {self.ema}: give a decay in [0, 1), e.g. 0.999 (0 turns it off)")
         if self.keep not in ("best", "last"):
             raise UserError(f"--keep {self.keep!r}: use best or last")
         if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
@@ -163,6 +166,28 @@ def _shard_loss(
             logits[~real], targets[synthetic], label_smoothing=smoothing, reduction="sum"
         )
     return loss * scale
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights and buffers (model EMA, as timm's ModelEmaV2),
+    its decay ramped as min(decay, (1 + t) / (10 + t)) so early steps do not pin it to the initial weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        import copy
+
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay, self.updates = decay, 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        ours = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+        theirs = [t.detach() for t in model.state_dict().values() if t.is_floating_point()]
+        torch._foreach_lerp_(ours, theirs, 1 - decay)
+        for mine, live in zip(self.model.buffers(), model.buffers(), strict=True):
+            if not mine.is_floating_point():  # counters (BatchNorm's num_batches_tracked) follow the model
+                mine.copy_(live)
 
 
 def compiled(network: torch.nn.Module, mode: str | None) -> tuple[torch.nn.Module, Any]:
@@ -282,6 +307,8 @@ def train_classifier(
     classifier = Classifier(model, record)
     if test is not None:
         classifier.check_images(test, "the test set")  # before training, not at the first evaluation
+    average = WeightAverage(model, config.ema) if config.ema else None
+    evaluated = Classifier(average.model, record) if average else classifier  # what evaluations score
     # Log (and evaluate, with a test set) at ``evals`` points; each is also a "last good" checkpoint.
     eval_points = {max(1, round(steps * (k + 1) / max(1, config.evals))) for k in range(max(1, config.evals))}
     check_every = 1 if not cuda else 50  # a finite-loss check costs a device sync: rarer on GPU
@@ -351,6 +378,8 @@ def train_classifier(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average is not None:
+                average.update(model)
             lr_used = optimizer.param_groups[0]["lr"]
             schedule.step()
             loss_sum += loss.detach()
@@ -379,15 +408,16 @@ def train_classifier(
                 if context.is_main:  # the weights are the same on every rank
                     eval_started = time.perf_counter()
                     if validation is not None:
-                        entry["val_accuracy"] = classifier.evaluate(validation)["accuracy"]
+                        entry["val_accuracy"] = evaluated.evaluate(validation)["accuracy"]
                     if test is not None:
-                        entry["test_accuracy"] = classifier.evaluate(test)["accuracy"]
+                        entry["test_accuracy"] = evaluated.evaluate(test)["accuracy"]
                     model.train()
                     eval_seconds += time.perf_counter() - eval_started
                 metrics.append(entry)
                 last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 if "val_accuracy" in entry and (best is None or entry["val_accuracy"] > best[1]):
-                    best = (step, entry["val_accuracy"], last_good)
+                    scored = evaluated.model.state_dict()
+                    best = (step, entry["val_accuracy"], {k: v.detach().clone() for k, v in scored.items()})
             advance(1)
     record["training"]["seconds"] = round(time.perf_counter() - started, 3)
     last_loss = metrics[-1]["train_loss"] if metrics else float("nan")
@@ -397,6 +427,8 @@ def train_classifier(
             f"(ln {num_classes} = {math.log(num_classes):.3f}): the model learnt nothing; lower --lr (now "
             f"{config.lr:g}) or check the labels"
         )
+    if average is not None:  # the averaged weights are the ones evaluated, so the ones kept
+        model.load_state_dict(average.model.state_dict())
     if best is not None:
         if config.keep == "best":
             model.load_state_dict(best[2])
