@@ -5,7 +5,8 @@ sha256 and every manifest field that existed at recording time, or the gain expe
 Manifest fields added later (explicit ``direction``/``strength``/``sigma``) are allowed; changed ones are not.
 Recorded again, deliberately: the gain case when its sources moved to ``expand``'s seed scheme (issue 8) and
 when synthetic images became a share of each batch (issue 9); the expand case's ``vae-jitter`` images when
-its sigma became a multiple of the encoder's posterior σ (issue 9).
+its sigma became a multiple of the encoder's posterior σ (issue 9); the classic case's ``preview.png`` alone
+when grids got labels and one row per class up to ten (issue 12).
 Record again only for a deliberate change named in the README's changelog:
 ``AUGMENTOR_RECORD_GOLDEN=1 pytest tests/test_golden.py``.
 

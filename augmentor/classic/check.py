@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 
 from augmentor.classic.expand import augment
-from augmentor.classic.pipelines import describe, load_pipeline
+from augmentor.classic.pipelines import Pipeline, describe, load_pipeline
 from augmentor.core.outdir import check_output_file, write_file_atomic
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.report.grids import grid_png
 
-_ROWS = 8
+_ROWS = 10  # one row per class: all of a 10-class dataset
 _COPIES = 7
 
 
@@ -34,7 +34,7 @@ def _probe_images() -> ImageSet:
     """A grey 28×28 and a colour odd-sized image: a pipeline must keep both intact."""
     rng = np.random.default_rng(0)
     grey = rng.integers(0, 256, (2, 1, 28, 28), dtype=np.uint8)
-    return ImageSet(grey, np.array([0, 1]), ["a", "b"])
+    return ImageSet(grey, np.array([0, 1]), ["grey probe 1", "grey probe 2"])  # the names label the preview rows
 
 
 def check_pipeline(
@@ -61,13 +61,19 @@ def check_pipeline(
     for probe in probes:  # raises a UserError naming the problem if the pipeline breaks an image
         augment(probe, pipeline, np.arange(len(probe)), seed)
     if preview is not None:
-        rows = _preview_rows(source if source is not None else probes[0], pipeline, seed)
-        write_file_atomic(preview, grid_png(rows))
+        write_file_atomic(preview, _preview_png(source if source is not None else probes[0], pipeline, seed))
     return PipelineReport(pipeline.name, describe(pipeline), tested_on, preview)
 
 
-def _preview_rows(images: ImageSet, pipeline, seed: int) -> list[list[np.ndarray]]:
-    """One image per class (up to eight rows), each followed by seven augmented copies."""
+def _preview_png(images: ImageSet, pipeline: Pipeline, seed: int) -> bytes:
+    """The preview grid: class names on the left, "original" then "copy 1"… above, the pipeline on top."""
+    rows, names = _preview_rows(images, pipeline, seed)
+    columns = ["original"] + [f"copy {k}" for k in range(1, _COPIES + 1)]
+    return grid_png(rows, row_labels=names, column_labels=columns, title=pipeline.name)
+
+
+def _preview_rows(images: ImageSet, pipeline: Pipeline, seed: int) -> tuple[list[list[np.ndarray]], list[str]]:
+    """One image per class (up to ``_ROWS`` rows), each followed by seven augmented copies, and the class names."""
     chosen = []
     for label in range(len(images.class_names)):
         members = np.flatnonzero(images.labels == label)
@@ -77,4 +83,5 @@ def _preview_rows(images: ImageSet, pipeline, seed: int) -> list[list[np.ndarray
             break
     parents = np.repeat(np.array(chosen), _COPIES)
     copies = augment(images, pipeline, parents, seed)
-    return [[images.images[p], *list(copies.images[r * _COPIES : (r + 1) * _COPIES])] for r, p in enumerate(chosen)]
+    rows = [[images.images[p], *list(copies.images[r * _COPIES : (r + 1) * _COPIES])] for r, p in enumerate(chosen)]
+    return rows, [images.class_names[int(images.labels[p])] for p in chosen]

@@ -26,7 +26,7 @@ from augmentor.distributed.output import on_every_rank, run_shares
 from augmentor.report.grids import grid_png
 
 _CHUNK = 128
-_PREVIEW_ROWS = 8
+_PREVIEW_ROWS = 10  # one row per class: all of a 10-class dataset
 _PREVIEW_COPIES = 7
 
 
@@ -169,8 +169,15 @@ def expand(
     return Expansion(expanded, augmented, parents)
 
 
-def preview_rows(originals: ImageSet, augmented: ImageSet, parents: np.ndarray) -> list[list[np.ndarray]]:
-    """Rows of one parent followed by its copies, parents spread over the classes."""
+def preview_rows(
+    originals: ImageSet, augmented: ImageSet, parents: np.ndarray
+) -> tuple[list[list[np.ndarray]], list[str]]:
+    """Rows of one parent followed by its copies, one row per class (up to ``_PREVIEW_ROWS``), and each
+    row's class name.
+
+    Each class shows the parent with the most copies (the first such): ``--per-class`` spreads copies
+    thinly, and the first parent alone may have a single one.
+    """
     by_parent: dict[int, list[int]] = {}
     for i, p in enumerate(parents.tolist()):
         by_parent.setdefault(p, []).append(i)
@@ -178,10 +185,18 @@ def preview_rows(originals: ImageSet, augmented: ImageSet, parents: np.ndarray) 
     for label in range(len(originals.class_names)):
         candidates = [p for p in by_parent if originals.labels[p] == label]
         if candidates:
-            chosen.append(candidates[0])
+            chosen.append(max(candidates, key=lambda p: min(len(by_parent[p]), _PREVIEW_COPIES)))
         if len(chosen) == _PREVIEW_ROWS:
             break
-    return [[originals.images[p]] + [augmented.images[i] for i in by_parent[p][:_PREVIEW_COPIES]] for p in chosen]
+    rows = [[originals.images[p]] + [augmented.images[i] for i in by_parent[p][:_PREVIEW_COPIES]] for p in chosen]
+    return rows, [originals.class_names[int(originals.labels[p])] for p in chosen]
+
+
+def preview_png(originals: ImageSet, augmented: ImageSet, parents: np.ndarray, pipeline_name: str) -> bytes:
+    """The preview grid: class names on the left, "original" then "copy 1", "copy 2"… above, the pipeline on top."""
+    rows, names = preview_rows(originals, augmented, parents)
+    columns = ["original"] + [f"copy {k}" for k in range(1, max(len(row) for row in rows))]
+    return grid_png(rows, row_labels=names, column_labels=columns, title=pipeline_name)
 
 
 def run_classic(
@@ -217,7 +232,7 @@ def run_classic(
     files = {"pipeline.yaml": pipeline.dump("yaml").encode()}
     if config.no_flip_classes:
         files["pipeline-noflip.yaml"] = pipeline.without_flips().dump("yaml").encode()
-    preview = grid_png(preview_rows(train, augmented, expansion.parents)) if len(augmented) else None
+    preview = preview_png(train, augmented, expansion.parents, pipeline.name) if len(augmented) else None
     if preview:
         files["preview.png"] = preview
     extra = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +80,17 @@ def sample_run(
         extra_summary=extra,
     )
     if grid is not None and is_main():
-        write_file_atomic(grid, grid_of(images))
+        write_file_atomic(grid, grid_of(images, title=grid_title(run, generator, images.labels)))
     return written
+
+
+def grid_title(run: Path, generator: Generator, labels: np.ndarray) -> str:
+    """The run's folder name and kind, and the class when a conditional model made one class only."""
+    title = f"{Path(os.path.abspath(run)).name or run} ({generator.kind})"  # "." named, symlinks kept
+    classes = np.unique(labels)
+    if generator.conditional and len(classes) == 1:
+        title += f", class {generator.class_names[int(classes[0])]}"
+    return title
 
 
 def generate_shared(generator: Generator, labels: np.ndarray, config: SampleConfig) -> ImageSet:
@@ -106,14 +116,17 @@ def generate_shared(generator: Generator, labels: np.ndarray, config: SampleConf
     )
 
 
-def grid_of(images, columns: int = 10, rows: int = 10) -> bytes:
-    """A quick-look PNG: up to ``rows`` rows, one class per row when labels vary."""
+def grid_of(images: ImageSet, columns: int = 10, rows: int = 10, title: str | None = None) -> bytes:
+    """A quick-look PNG: up to ``rows`` rows, one class per row (named on its left) when labels vary."""
     from augmentor.report.grids import grid_png
 
     picked = []
-    for label in np.unique(images.labels)[:rows]:
+    classes = np.unique(images.labels)[:rows]
+    for label in classes:
         picked.append(list(images.images[images.labels == label][:columns]))
+    names: list[str] | None = [images.class_names[int(label)] for label in classes]
     if len(picked) == 1:
         flat = images.images[: columns * rows]
         picked = [list(flat[r : r + columns]) for r in range(0, len(flat), columns)]
-    return grid_png(picked, gap_after_first=False)
+        names = None  # rows are then just a wrapped sequence of one class
+    return grid_png(picked, gap_after_first=False, row_labels=names, title=title)

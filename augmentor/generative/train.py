@@ -476,7 +476,8 @@ def train_generative(
     config = GenerativeConfig(**{**asdict(config), "steps": steps, "epochs": None})
     images, labels = to_device(train, device)
     order = _EpochOrder(len(train), min(config.batch_size, len(train)), config.seed, device)
-    grid_z, grid_labels, _, columns = _grid_codes(config, num_classes, device)
+    grid_z, grid_labels, grid_rows, columns = _grid_codes(config, num_classes, device)
+    grid_names = list(train.class_names[:grid_rows]) if config.conditional else None  # row r shows class r
     real_diversity = mean_pairwise_ssim(train.images[np.random.default_rng(config.seed).permutation(len(train))[:24]])
     record = {
         "format_version": RUN_FORMAT_VERSION,
@@ -589,7 +590,8 @@ def train_generative(
                         warn(message)
                         warnings.append(message)
                     if out is not None:
-                        _write_grid(out / "samples" / f"step-{step:06d}.png", pictures, columns)
+                        title = f"{config.kind} step {step}"
+                        _write_grid(out / "samples" / f"step-{step:06d}.png", pictures, columns, title, grid_names)
                 metrics.append(entry)
             if (sample_now or stopping) and out is not None:
                 saved_step = step
@@ -604,11 +606,14 @@ def train_generative(
     return GenerativeResult(trained, out, step, steps, interrupted, metrics, warnings)
 
 
-def _write_grid(path: Path, pictures: np.ndarray, columns: int) -> None:
+def _write_grid(
+    path: Path, pictures: np.ndarray, columns: int, title: str, row_labels: list[str] | None = None
+) -> None:
+    """``pictures`` in rows of ``columns``, titled, each row named when ``row_labels`` are given."""
     from augmentor.report.grids import grid_png
 
     rows = [list(pictures[r : r + columns]) for r in range(0, len(pictures), columns)]
-    write_file_atomic(path, grid_png(rows, gap_after_first=False))
+    write_file_atomic(path, grid_png(rows, gap_after_first=False, row_labels=row_labels, title=title))
 
 
 def train_run(

@@ -179,6 +179,23 @@ def check_edit_out(out: Path, overwrite: bool = False) -> None:
         check_output(out, overwrite)
 
 
+def strength_name(strength: float) -> str:
+    """``-2``, ``0``, ``+1.5``: the sign shown, as the flag's values were written."""
+    return "0" if strength == 0 else f"{strength:+g}"
+
+
+def edit_labels(result: EditResult) -> dict[str, Any]:
+    """The grid's labels: strengths over the columns, the sample (seed or file) of each row, the direction on top."""
+    rows = [
+        f"seed {seed}" if parent == str(seed) else Path(parent).name  # a seed row's parent is its seed
+        for parent, seed in zip(result.parents, result.seeds, strict=True)
+    ]
+    title = result.direction + (f" (conditioned on {result.condition_on})" if result.condition_on else "")
+    if result.generator.conditional:
+        title += f", class {result.generator.class_names[result.label]}"
+    return {"row_labels": rows, "column_labels": [strength_name(s) for s in result.strengths], "title": title}
+
+
 def write_edit(result: EditResult, out: Path, *, overwrite: bool = False, command: str = "") -> Any:
     """A grid PNG (``out`` ends in .png) or an ImageFolder with a manifest."""
     from augmentor.core.outdir import write_file_atomic
@@ -186,7 +203,9 @@ def write_edit(result: EditResult, out: Path, *, overwrite: bool = False, comman
 
     check_edit_out(out, overwrite)
     if out.suffix.lower() == ".png":
-        write_file_atomic(out, grid_png([list(row) for row in result.images], gap_after_first=False))
+        rows = [list(row) for row in result.images]
+        labels = edit_labels(result)
+        write_file_atomic(out, grid_png(rows, gap_after_first=False, **labels))
         return out
     from augmentor.data.imageset import ImageSet
     from augmentor.data.writers import write_imagefolder

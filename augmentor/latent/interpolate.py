@@ -105,8 +105,19 @@ def interpolate_run(
     if len(starts) != len(ends):
         raise UserError(f"give as many --to as --from ({len(starts)} --from, {len(ends)} --to)")
     check_interpolation_out(out, overwrite)  # before the model is loaded or any image inverted
-    rows, _ = interpolation_rows(run, list(zip(starts, ends, strict=True)), frames, method, seed, class_name)
-    return write_interpolation(rows, out, overwrite)
+    pairs = list(zip(starts, ends, strict=True))
+    rows, generator = interpolation_rows(run, pairs, frames, method, seed, class_name)
+    labels = [f"{endpoint_name(start)} -> {endpoint_name(end)}" for start, end in pairs]
+    title = f"{method} interpolation ({generator.kind})" + (f", class {class_name}" if class_name else "")
+    return write_interpolation(rows, out, overwrite, row_labels=labels, title=title)
+
+
+def endpoint_name(text: str) -> str:
+    """A short name for a --from/--to: ``seed 7``, a class name, or an image's file name."""
+    if text.lstrip("-").isdigit():
+        return f"seed {text}"
+    path = Path(text)
+    return path.name if path.is_file() else text
 
 
 def interpolation_rows(
@@ -155,15 +166,31 @@ def check_interpolation_out(out: Path, overwrite: bool = False) -> None:
     check_output_file(out, overwrite)
 
 
-def write_interpolation(rows: list[np.ndarray], out: Path, overwrite: bool = False) -> Path:
-    """A grid PNG (one row per pair) or an animated GIF (one frame per column, pairs side by side)."""
+def write_interpolation(
+    rows: list[np.ndarray],
+    out: Path,
+    overwrite: bool = False,
+    *,
+    row_labels: list[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """A grid PNG (one row per pair, a column per position t) or an animated GIF (one frame per column,
+    pairs side by side); ``row_labels`` and ``title`` label the PNG."""
     from PIL import Image
 
     from augmentor.report.grids import grid_png
 
     check_interpolation_out(out, overwrite)
     if out.suffix.lower() == ".png":
-        write_file_atomic(out, grid_png([list(row) for row in rows], gap_after_first=False))
+        positions = [f"t={t:.2f}" for t in np.linspace(0, 1, rows[0].shape[0])]  # as interpolation_rows spaces them
+        grid = grid_png(
+            [list(row) for row in rows],
+            gap_after_first=False,
+            row_labels=row_labels,
+            column_labels=positions,
+            title=title,
+        )
+        write_file_atomic(out, grid)
         return out
     frames = []
     for k in range(rows[0].shape[0]):

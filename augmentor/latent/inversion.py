@@ -300,5 +300,10 @@ def write_projection(result: ProjectionResult, out: Path, overwrite: bool = Fals
         )
         (staging / "projection.json").write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n")
         rows = [[p.original, p.reconstruction] for p in result.images]
-        (staging / "reconstructions.png").write_bytes(grid_png(rows))
+        title = f"reconstructions ({result.generator.kind})" + (
+            f", class {result.class_name}" if result.class_name else ""
+        )
+        names = [p.path.name for p in result.images]
+        grid = grid_png(rows, row_labels=names, column_labels=["original", "reconstructed"], title=title)
+        (staging / "reconstructions.png").write_bytes(grid)
     return out
