@@ -111,6 +111,14 @@ def test_edit_grid_and_folder(setup, tmp_path):
     first = records[0]
     assert (first["direction"], first["strength"], first["pipeline"]) == ("ink_area", -2.0, "condition-on=pc1")
     assert records[0]["parent"] == str(setup / "disk.png")
+    assert "leakage" not in result.stderr
+    held_out = tmp_path / "test" / "disk"  # an image of a test split: its edits must not become training data
+    held_out.mkdir(parents=True)
+    (held_out / "disk.png").write_bytes((setup / "disk.png").read_bytes())
+    leaked = run_cli(*args, "--images", held_out / "disk.png", "--out", tmp_path / "leaked")
+    assert leaked.exit_code == 0, leaked.stderr
+    assert "leakage: 1 of 1 listed images lie under a test/ folder" in " ".join(leaked.stderr.split())
+    assert json.loads((tmp_path / "leaked" / "dataset.json").read_text())["warnings"]
 
 
 def test_bad_input_exits_2_and_writes_nothing(setup, tmp_path):

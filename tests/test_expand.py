@@ -340,6 +340,8 @@ def test_a_path_list_reaching_into_a_test_folder_is_a_leakage_warning(data, tmp_
     assert result.exit_code == 0, result.stderr
     message = " ".join(result.stderr.split())
     assert "leakage: 18 of 34 listed images lie under a test/ folder" in message
+    recorded = json.loads((tmp_path / "all" / "dataset.json").read_text())["warnings"]
+    assert recorded and recorded[0].startswith("leakage: 18 of 34")
     train_only = "\n".join(p for p in paths if "/train/" in p) + "\n"
     clean = run_cli("classic", "-", "--per-image", "1", "--out", tmp_path / "train", input=train_only)
     assert clean.exit_code == 0 and "leakage" not in clean.stderr

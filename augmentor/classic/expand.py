@@ -246,6 +246,7 @@ def run_classic(
         "seed": config.seed,
         "quota": {"per_image": config.per_image} if config.per_image else {"per_class": config.per_class},
         "include_originals": config.include_originals,
+        "warnings": dataset.warnings,  # the reader's (a path list reaching into test/), said when read
     }
     written = write_imagefolder(
         out,

@@ -126,19 +126,21 @@ def read_path_list(lines: list[str], options: ReadOptions) -> Dataset:
 HELD_OUT_NAMES = frozenset({"test", "t10k", "val", "valid", "validation", "holdout", "heldout"})
 
 
-def held_out_paths_warning(paths: list[Path]) -> list[str]:
-    """A leakage warning when some listed images lie under a test/ or val/ folder: the path list makes
-    every image a training image of its parent folder's class (``find DATASET -name '*.png'`` takes the
-    test split along)."""
+READ_AS_TRAINING = (
+    "are read as training images of their class; list only the training split (e.g. find DATASET/train -name '*.png')"
+)
+
+
+def held_out_paths_warning(paths: list[Path], consequence: str = READ_AS_TRAINING) -> list[str]:
+    """A leakage warning when some of ``paths`` lie under a test/ or val/ folder and the command makes
+    training data of them (a path list makes every image a training image of its parent folder's class:
+    ``find DATASET -name '*.png'`` takes the test split along)."""
     held = [p for p in paths if HELD_OUT_NAMES & {part.lower() for part in p.parent.parent.parts}]
     if not held:
         return []
     folder = next(part for part in held[0].parent.parent.parts if part.lower() in HELD_OUT_NAMES)
-    return [
-        f"leakage: {len(held)} of {len(paths)} listed images lie under a {folder}/ folder (e.g. {held[0]}) and are "
-        f"read as training images of their class; list only the training split (e.g. find DATASET/train -name "
-        f"'*.png')"
-    ]
+    listed = f"{len(held)} of {len(paths)} listed images lie under a {folder}/ folder (e.g. {held[0]})"
+    return [f"leakage: {listed} and {consequence}"]
 
 
 def read_stdin(options: ReadOptions) -> Dataset:

@@ -231,4 +231,15 @@ def write_edit(result: EditResult, out: Path, *, overwrite: bool = False, comman
         list(generator.class_names),
         provenance,
     )
-    return write_imagefolder(out, {"train": image_set}, overwrite=overwrite, command=command)
+    # Edited images are written as a train split: from test images, that is how a test set leaks into training.
+    from augmentor.core.console import warn
+    from augmentor.data.imagefolder import held_out_paths_warning
+
+    warnings = held_out_paths_warning(
+        [Path(parent) for parent in result.parents],
+        "are edited into a train split here: do not train on edits of test images",
+    )
+    for message in warnings:
+        warn(message)
+    extra = {"warnings": warnings} if warnings else None
+    return write_imagefolder(out, {"train": image_set}, overwrite=overwrite, command=command, extra_summary=extra)
