@@ -349,3 +349,19 @@ def test_resume_refuses_a_flag_it_would_ignore_and_takes_a_new_device(tmp_path):
     resumed = run_cli("train", "vae", data, "--resume", run, "--steps", "6", "--device", "cpu")
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads((run / "state.json").read_text())["step"] == 6
+
+
+def test_a_class_whose_samples_are_one_image_repeated_is_a_collapse_warning():
+    """Issue 12 item 8: one colour blob per class, alike within the class, used to pass without a word."""
+    from augmentor.generative.train import class_collapse_message, within_class_ssim
+
+    data = shapes_set(per_class=8)
+    real = within_class_ssim(data, 3, 8, seed=0)
+    assert all(r < 0.75 for r in real)
+    varied = np.concatenate([data.images[data.labels == k][:8] for k in range(3)])
+    assert class_collapse_message(varied, 8, real, data.class_names) == ""
+    one_each = varied.copy()
+    one_each[8:16] = one_each[8]  # the second class: its first image eight times
+    message = class_collapse_message(one_each, 8, real, data.class_names)
+    assert "the samples of 1 of 3 classes are nearly one image repeated" in message
+    assert data.class_names[1] in message and data.class_names[0] not in message.split(":")[1]
