@@ -911,7 +911,15 @@ def sample(
             "--truncation", min=0.01, max=100.0, help="Resample latent values beyond ±t (fidelity over variety)."
         ),
     ] = None,
+    psi: Annotated[
+        float | None,
+        typer.Option("--psi", help="Pull every code toward the prior's mean, z ← ψ·z (StyleGAN's ψ, e.g. 0.7)."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
+    seeds: Annotated[
+        str | None,
+        typer.Option("--seeds", help="One image per seed, e.g. 0-35 or 1,5,9 (StyleGAN's habit; with --class)."),
+    ] = None,
     grid: Annotated[Path | None, typer.Option("--grid", help="Also write a grid PNG for a quick look.")] = None,
     device: Device = "auto",
     workers: Workers = 0,
@@ -919,6 +927,7 @@ def sample(
     as_json: JsonFlag = False,
 ) -> None:
     """Generate images from a DCGAN or VAE run into an ImageFolder with a manifest."""
+    from augmentor.generative.generator import parse_seeds
     from augmentor.generative.sample import SampleConfig, sample_run
 
     config = SampleConfig(
@@ -929,6 +938,8 @@ def sample(
         seed=seed,
         device=device,
         workers=workers,
+        seeds=tuple(parse_seeds(seeds)) if seeds is not None else None,
+        psi=psi,
     )
     result = sample_run(run, config, out, grid=grid, overwrite=overwrite, command=_command_line())
     from augmentor.report.summaries import written_document, written_view

@@ -365,3 +365,38 @@ def test_a_class_whose_samples_are_one_image_repeated_is_a_collapse_warning():
     message = class_collapse_message(one_each, 8, real, data.class_names)
     assert "the samples of 1 of 3 classes are nearly one image repeated" in message
     assert data.class_names[1] in message and data.class_names[0] not in message.split(":")[1]
+
+
+def test_sample_seeds_give_one_image_per_seed_whatever_else_is_asked_and_psi_pulls_to_the_mean(tmp_path):
+    """StyleGAN's habits (issue 12): --seeds 0-3 --class C, one image per seed, the same image for a seed in
+    any list; --psi scales the codes toward the prior's mean."""
+    from augmentor.generative.generator import parse_seeds
+
+    run = REPO / "weights" / "fashion-mnist" / "vae"
+    assert parse_seeds("0-3,10") == [0, 1, 2, 3, 10]
+    with pytest.raises(UserError, match="range of seeds"):
+        parse_seeds("5-2")
+    with pytest.raises(UserError, match="more than"):
+        parse_seeds("0-200000")
+
+    def images(*args: str, out) -> dict[int, str]:
+        result = run_cli("sample", run, "--class", "Sneaker", *args, "--out", out)
+        assert result.exit_code == 0, result.stderr
+        records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+        assert {r["class"] for r in records} == {"Sneaker"} and {r["latent_index"] for r in records} == {0}
+        return {r["seed"]: r["sha256"] for r in records}
+
+    root = tmp_path
+    four = images("--seeds", "0-3", out=root / "a")
+    two = images("--seeds", "3,1", out=root / "b")
+    assert sorted(four) == [0, 1, 2, 3] and two == {3: four[3], 1: four[1]}
+    vae = Generator.from_run(run)
+    label = np.array([vae.class_index("Sneaker")])
+    plain = vae.generate(label, 7).images.astype(np.float64)
+    mean = vae.generate(label, 7, psi=0.0).images.astype(np.float64)  # the code at the prior's mean
+    half = vae.generate(label, 7, psi=0.5).images.astype(np.float64)
+    assert np.abs(half - mean).mean() < np.abs(plain - mean).mean()
+    refused = run_cli("sample", run, "--seeds", "0-3", "--out", root / "c")  # a conditional model: --class
+    assert refused.exit_code == 2 and "needs --class with --seeds" in refused.stderr
+    both = run_cli("sample", run, "--seeds", "0-3", "--n", "4", "--class", "0", "--out", root / "d")
+    assert both.exit_code == 2 and "without --n" in both.stderr

@@ -289,8 +289,10 @@ class Generator:
         truncation: float | None = None,
         device: Device = "auto",
         first_index: int = 0,
+        psi: float | None = None,
     ) -> ImageSet:
-        """One image per entry of ``labels`` (latent indices first_index…), with provenance."""
+        """One image per entry of ``labels`` (latent indices first_index…), with provenance. ``psi`` < 1 pulls
+        every code toward the prior's mean (StyleGAN's ψ truncation: z ← ψ·z), fidelity over variety."""
         labels = np.asarray(labels, dtype=np.int64)
         if not self.conditional and len(self.class_names) > 1:
             raise UserError(
@@ -298,11 +300,40 @@ class Generator:
                 "train it with --conditional, or sample without --class / --per-class"
             )
         indices = np.arange(first_index, first_index + len(labels))
-        images = self.decode(self.latents(indices, seed, truncation), labels, device=device)
+        codes = self.latents(indices, seed, truncation)
+        if psi is not None:
+            codes = codes * psi
+        images = self.decode(codes, labels, device=device)
         provenance = [
             {"source": self.kind, "run_id": self.run_id, "seed": seed, "latent_index": int(i)} for i in indices
         ]
+        if psi is not None:
+            provenance = [{**record, "psi": psi} for record in provenance]
         return ImageSet(images, labels, list(self.class_names), provenance)
+
+
+MAX_SEEDS = 100_000  # one image per seed: a list longer than this is a typo in a range
+
+
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
+    """``1,2,3``, ``0-35`` or ``0-3,10`` (StyleGAN's habit) → the seeds, in order, each in 0..2³²−1."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        low, dash, high = part.partition("-")
+        try:
+            first, last = int(low), int(high) if dash else int(low)
+        except ValueError:
+            raise UserError(f"{flag} {text!r}: give seeds like 1,2,3 or a range 0-35") from None
+        if not 0 <= first <= last <= 2**32 - 1:
+            raise UserError(f"{flag} {text!r}: {part} is not a range of seeds in 0..{2**32 - 1} (low-high)")
+        if len(seeds) + last - first + 1 > MAX_SEEDS:
+            raise UserError(f"{flag} {text!r}: more than {MAX_SEEDS:,} seeds; use --n for many images")
+        seeds.extend(range(first, last + 1))
+    if not seeds:
+        raise UserError(f"{flag} {text!r}: give seeds like 1,2,3 or a range 0-35")
+    return seeds
 
 
 def balanced_labels(num_classes: int, per_class: int) -> np.ndarray:

@@ -28,10 +28,27 @@ class SampleConfig:
     seed: int = 0
     device: str = "auto"
     workers: int = 0
+    seeds: tuple[int, ...] | None = None  # one image per seed (its latent index 0), StyleGAN's --seeds
+    psi: float | None = None  # pull every code toward the prior's mean: z ← ψ·z
+
+
+def check_sample_config(config: SampleConfig) -> None:
+    """The flag combinations and ranges, before the run is loaded."""
+    if config.truncation is not None and not config.truncation > 0:  # NaN too
+        raise UserError(f"--truncation must be above 0, got {config.truncation}")
+    if config.psi is not None and not 0 <= config.psi <= 1:
+        raise UserError(f"--psi {config.psi}: give ψ in [0, 1] (1 changes nothing, 0 gives each class's mean image)")
+    if config.seeds is not None and (config.n is not None or config.per_class is not None):
+        raise UserError("--seeds makes one image per seed: give it without --n / --per-class")
 
 
 def sample_labels(generator: Generator, config: SampleConfig) -> np.ndarray:
-    """The label of every image to make, from ``--n`` / ``--class`` / ``--per-class``."""
+    """The label of every image to make, from ``--n`` / ``--class`` / ``--per-class`` / ``--seeds``."""
+    if config.seeds is not None:
+        if generator.conditional and config.class_name is None and len(generator.class_names) > 1:
+            raise UserError(f"{generator.where}: a conditional model needs --class with --seeds (e.g. --class 3)")
+        label = generator.class_index(config.class_name) if config.class_name is not None else 0
+        return np.full(len(config.seeds), label, dtype=np.int64)
     if config.per_class is not None and (config.n is not None or config.class_name is not None):
         raise UserError("give --per-class alone, or --n with an optional --class")
     if config.per_class is not None:
@@ -60,8 +77,7 @@ def sample_run(
     """
 
     def prepare() -> tuple[Generator, np.ndarray]:
-        if config.truncation is not None and not config.truncation > 0:  # NaN too
-            raise UserError(f"--truncation must be above 0, got {config.truncation}")
+        check_sample_config(config)
         check_output(out, overwrite)
         if grid is not None:
             check_output_file(grid, overwrite)
@@ -69,8 +85,14 @@ def sample_run(
         return generator, sample_labels(generator, config)
 
     generator, labels = on_every_rank(prepare)
-    images = generate_shared(generator, labels, config)
+    images = (
+        generate_per_seed(generator, labels, config) if config.seeds else generate_shared(generator, labels, config)
+    )
     extra = {"generator": {"run": str(run), "run_id": generator.run_id, "kind": generator.kind}, "seed": config.seed}
+    if config.seeds:
+        extra["seeds"] = list(config.seeds)
+    if config.psi is not None:
+        extra["psi"] = config.psi
     written = write_imagefolder(
         out,
         {"train": images},
@@ -93,6 +115,21 @@ def grid_title(run: Path, generator: Generator, labels: np.ndarray) -> str:
     return title
 
 
+def generate_per_seed(generator: Generator, labels: np.ndarray, config: SampleConfig) -> ImageSet:
+    """One image per seed of ``config.seeds``: the first code (latent index 0) of each seed's stream, so seed
+    7 gives the same image whatever else is asked, as StyleGAN's generate.py does."""
+    parts = [
+        generator.generate(labels[k : k + 1], seed, truncation=config.truncation, device=config.device, psi=config.psi)
+        for k, seed in enumerate(config.seeds or ())
+    ]
+    return ImageSet(
+        np.concatenate([p.images for p in parts]),
+        labels.copy(),
+        list(generator.class_names),
+        [p.provenance[0] for p in parts],
+    )
+
+
 def generate_shared(generator: Generator, labels: np.ndarray, config: SampleConfig) -> ImageSet:
     """``generator.generate(labels, …)``, each rank rendering a run of whole decode batches (so every image
     is rendered in the batch it has in one process), the images gathered on every rank."""
@@ -102,7 +139,12 @@ def generate_shared(generator: Generator, labels: np.ndarray, config: SampleConf
     def render(share: list[tuple[int, int]]) -> ImageSet:
         first, stop = (share[0][0], share[-1][1]) if share else (0, 0)
         return generator.generate(
-            labels[first:stop], config.seed, truncation=config.truncation, device=config.device, first_index=first
+            labels[first:stop],
+            config.seed,
+            truncation=config.truncation,
+            device=config.device,
+            first_index=first,
+            psi=config.psi,
         )
 
     parts = run_shares(batches, render)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from augmentor.core.errors import UserError
-from augmentor.generative.generator import Generator
+from augmentor.generative.generator import Generator, parse_seeds  # noqa: F401 (parse_seeds: edit's --seeds)
 from augmentor.latent.directions import load_directions
 
 DEFAULT_SEEDS = (0, 1, 2, 3)
@@ -57,17 +57,6 @@ def parse_strengths(text: str) -> list[float]:
     if not values or not all(np.isfinite(values)):
         raise UserError(f"--strengths {text!r}: give START:STOP:COUNT (e.g. -3:3:7) or numbers separated by commas")
     return values
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``1,2,3`` → [1, 2, 3]."""
-    try:
-        seeds = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds:
-        raise UserError(f"--seeds {text!r}: give integers separated by commas, e.g. 1,2,3")
-    return seeds
 
 
 def named_direction(generator: Generator, spec: str, flag: str = "--direction") -> tuple[str, torch.Tensor]:
