@@ -51,7 +51,21 @@ def test_dcgan_projection_finds_its_own_images(runs, tmp_path):
     summary = _project(runs, "dcgan", out, "--inversion-steps", "100", "--restarts", "2")
     _assert_reached(summary)
     assert summary["kind"] == "dcgan" and summary["features"] is not None and summary["note"] is None
-    assert {p.name for p in out.iterdir()} == {"codes.safetensors", "projection.json", "reconstructions.png"}
+    assert {p.name for p in out.iterdir()} == {"codes.safetensors", "projection.json", "reconstructions.png", "images"}
+    # Per image, as StyleGAN's projector: the target, the projection and the optimisation as a GIF.
+    folders = sorted((out / "images").iterdir())
+    assert [f.name for f in folders] == ["000-dcgan0", "001-dcgan1", "002-dcgan2"]
+    for k, folder in enumerate(folders):
+        assert {f.name for f in folder.iterdir()} == {"target.png", "projected.png", "optimisation.gif"}
+        target = np.asarray(Image.open(folder / "target.png"))
+        assert np.array_equal(target, np.asarray(Image.open(runs / f"dcgan{k}.png")))  # the image itself
+        with Image.open(folder / "optimisation.gif") as gif:
+            assert gif.n_frames >= 30  # 100 steps in frames of a few steps each, and the final code
+            gif.seek(gif.n_frames - 1)
+            last = np.asarray(gif.convert("L"))
+        projected = np.asarray(Image.open(folder / "projected.png"))
+        scale = last.shape[0] // projected.shape[0]  # the GIF is upscaled; its right half is the projection
+        assert np.abs(last[::scale, last.shape[1] // 2 :: scale].astype(int) - projected).max() <= 1
     codes = load_file(out / "codes.safetensors")
     assert codes["codes"].shape == (3, 64) and codes["labels"].tolist() == [0, 0, 0]
     assert json.loads((out / "projection.json").read_text())["images"] == summary["images"]

@@ -7,7 +7,6 @@ pairs make several rows.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,9 +175,7 @@ def write_interpolation(
 ) -> Path:
     """A grid PNG (one row per pair, a column per position t) or an animated GIF (one frame per column,
     pairs side by side); ``row_labels`` and ``title`` label the PNG."""
-    from PIL import Image
-
-    from augmentor.report.grids import grid_png
+    from augmentor.report.grids import gif_bytes, grid_png
 
     check_interpolation_out(out, overwrite)
     if out.suffix.lower() == ".png":
@@ -192,14 +189,6 @@ def write_interpolation(
         )
         write_file_atomic(out, grid)
         return out
-    frames = []
-    for k in range(rows[0].shape[0]):
-        frame = np.concatenate([row[k] for row in rows], axis=2)  # pairs side by side
-        hwc = frame.transpose(1, 2, 0)
-        hwc = np.repeat(hwc, 3, axis=2) if hwc.shape[2] == 1 else hwc
-        scale = max(1, 96 // hwc.shape[0])
-        frames.append(Image.fromarray(hwc.repeat(scale, 0).repeat(scale, 1)))
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:] + frames[-2:0:-1], duration=80, loop=0)
-    write_file_atomic(out, buffer.getvalue())
+    frames = [np.concatenate([row[k] for row in rows], axis=2) for k in range(rows[0].shape[0])]  # pairs side by side
+    write_file_atomic(out, gif_bytes(frames, bounce=True))
     return out

@@ -24,6 +24,7 @@ from augmentor.data.measures import mse, ssim
 from augmentor.generative.generator import Generator
 
 LEARNING_RATE = 0.05
+FRAMES = 30  # pictures of the optimisation kept for each image's GIF (and the final one)
 BASELINE_CODES = 4  # random codes averaged for the random-code MSE
 
 
@@ -39,6 +40,7 @@ class Projection:
     mse: float
     ssim: float
     random_code_mse: float
+    frames: list[np.ndarray] = field(default_factory=list)  # uint8 C×H×W reconstructions along the optimisation
 
 
 @dataclass
@@ -144,8 +146,10 @@ def _optimise(
     steps: int,
     feature_weight: float,
     feature_loss: _FeatureLoss | None,
+    frames: list[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adam on the codes ``start`` (one per row of ``targets``); returns the codes and their final losses."""
+    """Adam on the codes ``start`` (one per row of ``targets``); returns the codes and their final losses.
+    With ``frames``, the reconstructions (0..1, every row) at FRAMES points of the way are appended to it."""
     target_features = None
     if feature_loss is not None:
         with torch.no_grad():
@@ -160,12 +164,23 @@ def _optimise(
 
     z = start.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=LEARNING_RATE)
-    for _ in range(steps):
+    every = max(1, steps // FRAMES)
+    for step in range(steps):
+        if frames is not None and step % every == 0:
+            with torch.no_grad():
+                frames.append(module.to_unit(module(z, labels)).clamp(0, 1).cpu())
         optimiser.zero_grad(set_to_none=True)
         losses(z).sum().backward()  # a sum: each code's gradient is its own image's
         optimiser.step()
     with torch.no_grad():
+        if frames is not None:
+            frames.append(module.to_unit(module(z, labels)).clamp(0, 1).cpu())
         return z.detach(), losses(z)
+
+
+def _uint8(pixels01: torch.Tensor) -> np.ndarray:
+    """A 0..1 float C×H×W picture as uint8, rounded as decoding rounds."""
+    return (pixels01.float() * 255).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def project(
@@ -218,16 +233,23 @@ def project(
     if not generator.can_encode:
         starts = generator.latents(np.arange(BASELINE_CODES, BASELINE_CODES + n * restarts), seed).to(device_)
         repeated = targets.repeat(restarts, 1, 1, 1)  # row r·n + i is restart r of image i
+        snapshots: list[torch.Tensor] = []
         codes, losses = _optimise(
-            module, starts, labels_for(n * restarts), repeated, inversion_steps, feature_weight, feature_loss
+            module, starts, labels_for(n * restarts), repeated, inversion_steps, feature_weight, feature_loss, snapshots
         )
         best = losses.view(restarts, n).argmin(dim=0)
         codes = codes.view(restarts, n, -1)[best, torch.arange(n, device=device_)]
+        kept = (best.cpu() * n + torch.arange(n)).tolist()  # each image's best restart's rows
+        frames = [[_uint8(shot[row]) for shot in snapshots] for row in kept]
         settings = {"steps": inversion_steps, "restarts": restarts}  # projection.json's key, kept as written
     else:
         codes = generator.encode(originals, labels_for(n), device=device_).to(device_)
+        snapshots = []
         if refine_steps:
-            codes, _ = _optimise(module, codes, labels_for(n), targets, refine_steps, feature_weight, feature_loss)
+            codes, _ = _optimise(
+                module, codes, labels_for(n), targets, refine_steps, feature_weight, feature_loss, snapshots
+            )
+        frames = [[_uint8(shot[i]) for shot in snapshots] for i in range(n)]
         settings = {"refine_steps": refine_steps}
     settings.update({"feature_weight": feature_weight if feature_loss is not None else 0.0, "seed": seed})
 
@@ -245,6 +267,7 @@ def project(
             mse=mse(originals[i], reconstructions[i]),
             ssim=ssim(originals[i], reconstructions[i]),
             random_code_mse=float(np.mean([mse(originals[i], random) for random in baseline])),
+            frames=frames[i] or [reconstructions[i]],
         )
         for i, path in enumerate(image_paths)
     ]
@@ -288,7 +311,7 @@ def write_projection(result: ProjectionResult, out: Path, overwrite: bool = Fals
     """``codes.safetensors``, ``projection.json`` and ``reconstructions.png`` in a folder that appears whole."""
     from safetensors.torch import save_file
 
-    from augmentor.report.grids import grid_png
+    from augmentor.report.grids import gif_bytes, grid_png, image_png
 
     with staged_output(out, overwrite) as staging:
         save_file(
@@ -306,4 +329,12 @@ def write_projection(result: ProjectionResult, out: Path, overwrite: bool = Fals
         names = [p.path.name for p in result.images]
         grid = grid_png(rows, row_labels=names, column_labels=["original", "reconstructed"], title=title)
         (staging / "reconstructions.png").write_bytes(grid)
+        # Per image, as StyleGAN's projector writes them: the target, the projection, the optimisation.
+        for k, p in enumerate(result.images):
+            folder = staging / "images" / f"{k:03d}-{p.path.stem}"
+            folder.mkdir(parents=True)
+            (folder / "target.png").write_bytes(image_png(p.original))
+            (folder / "projected.png").write_bytes(image_png(p.reconstruction))
+            frames = [np.concatenate([p.original, frame], axis=2) for frame in p.frames]  # target | code so far
+            (folder / "optimisation.gif").write_bytes(gif_bytes(frames, duration_ms=100))
     return out

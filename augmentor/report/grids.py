@@ -178,3 +178,30 @@ def _labelled(
     for y, label in zip(layout.row_y, rows, strict=True):
         _draw_text(draw, left - _PAD - _text_width(label), top + y + (layout.cell_h - line) // 2, label)
     return canvas
+
+
+def gif_bytes(frames: list[np.ndarray], duration_ms: int = 80, bounce: bool = False, min_height: int = 96) -> bytes:
+    """An animated GIF of C×H×W uint8 frames (upscaled, nearest, to at least ``min_height`` pixels), looping;
+    ``bounce`` plays it forward then back."""
+    from PIL import Image
+
+    pictures = []
+    for frame in frames:
+        hwc = frame.transpose(1, 2, 0)
+        hwc = np.repeat(hwc, 3, axis=2) if hwc.shape[2] == 1 else hwc
+        scale = max(1, min_height // hwc.shape[0])
+        pictures.append(Image.fromarray(hwc.repeat(scale, 0).repeat(scale, 1)))
+    rest = pictures[1:] + (pictures[-2:0:-1] if bounce else [])
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=rest, duration=duration_ms, loop=0)
+    return buffer.getvalue()
+
+
+def image_png(image: np.ndarray) -> bytes:
+    """One C×H×W uint8 image as a PNG at its own size (grey for one channel)."""
+    from PIL import Image
+
+    hwc = image.transpose(1, 2, 0)
+    buffer = io.BytesIO()
+    Image.fromarray(hwc[:, :, 0] if hwc.shape[2] == 1 else hwc).save(buffer, format="PNG")
+    return buffer.getvalue()
