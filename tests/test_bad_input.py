@@ -821,3 +821,21 @@ def test_links_out_of_the_dataset_and_unicode_twins_are_refused(tmp_path):
     (twins / "disk").rename(twins / "caf\u00e9")
     (twins / "square").rename(twins / "cafe\u0301")
     assert_refused(run_cli("data", "info", twins), "same name in two Unicode forms")
+
+
+def test_a_test_split_of_another_shape_is_refused_when_read(tmp_path):
+    """Issue 11: it used to be read, then refused by the classifier minutes later (or never, by data info)."""
+    np.savez(
+        tmp_path / "odd.npz",
+        images=np.zeros((10, 28, 28), np.uint8),
+        labels=np.arange(10) % 2,
+        test_images=np.zeros((4, 32, 32), np.uint8),
+        test_labels=np.arange(4) % 2,
+    )
+    assert_refused(run_cli("data", "info", tmp_path / "odd.npz"), "'test_images' are 1×32×32", "--image-size")
+    assert run_cli("data", "info", tmp_path / "odd.npz", "--image-size", "28").exit_code == 0  # converted: fine
+    folder = make_shapes_folder(tmp_path / "folder", per_class=3)
+    make_shapes_folder(tmp_path / "split" / "train", per_class=3)
+    make_shapes_folder(tmp_path / "split" / "test", per_class=3, size=32)
+    assert_refused(run_cli("data", "info", tmp_path / "split"), "train 1×28×28, test 1×32×32")
+    assert run_cli("data", "info", folder).exit_code == 0

@@ -92,6 +92,13 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
         if "test_labels" not in arrays:
             raise UserError(f"{path}: 'test_images' without 'test_labels'; save both or neither")
         splits["test"] = _split(arrays, "test_images", "test_labels", class_names, path, options)
+        train_shape, test_shape = splits["train"].images.shape[1:], splits["test"].images.shape[1:]
+        if train_shape != test_shape:
+            shown = "×".join(map(str, test_shape)), "×".join(map(str, train_shape))
+            raise UserError(
+                f"{path}: 'test_images' are {shown[0]} (C×H×W) but 'images' are {shown[1]}; a dataset has one "
+                "image shape: pass --image-size / --channels to convert both"
+            )
     return Dataset(name=path.stem, splits=splits, kind="npz")
 
 

@@ -14,8 +14,21 @@ from augmentor.data.options import ReadOptions
 
 
 def open_dataset(src: str, options: ReadOptions | None = None) -> Dataset:
-    """Read ``src``: a built-in name, ``-`` (paths on stdin), an ImageFolder, IDX files or a ``.npz``."""
-    options = options or ReadOptions()
+    """Read ``src``: a built-in name, ``-`` (paths on stdin), an ImageFolder, IDX files or a ``.npz``; every
+    split of one shape (a test split of another size surfaced only when a classifier met it)."""
+    dataset = _read(src, options or ReadOptions())
+    shapes = {name: tuple(split.images.shape[1:]) for name, split in dataset.splits.items()}
+    if len(set(shapes.values())) > 1:
+        shown = ", ".join(f"{name} {'×'.join(map(str, shape))}" for name, shape in shapes.items())
+        raise UserError(
+            f"{src}: the splits' images differ in shape ({shown}, C×H×W); pass --image-size / --channels to "
+            "convert them all"
+        )
+    return dataset
+
+
+def _read(src: str, options: ReadOptions) -> Dataset:
+    """The reader ``src`` calls for."""
     if src in BUILTIN_NAMES:
         return read_builtin(src, options)
     if src == "-":
