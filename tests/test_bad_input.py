@@ -839,3 +839,10 @@ def test_a_test_split_of_another_shape_is_refused_when_read(tmp_path):
     make_shapes_folder(tmp_path / "split" / "test", per_class=3, size=32)
     assert_refused(run_cli("data", "info", tmp_path / "split"), "train 1×28×28, test 1×32×32")
     assert run_cli("data", "info", folder).exit_code == 0
+
+
+def test_a_class_without_training_images_is_a_warning(tmp_path):
+    images = np.random.default_rng(0).integers(0, 255, (10, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "e.npz", images=images, labels=np.arange(10) % 2, class_names=np.array(["a", "b", "c"]))
+    result = run_cli("data", "info", tmp_path / "e.npz")
+    assert result.exit_code == 0 and "1 class has no training images ('c')" in result.stderr

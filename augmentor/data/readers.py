@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from augmentor.core.console import warn
 from augmentor.core.errors import UserError
 from augmentor.data.builtin import BUILTIN_NAMES, read_builtin
 from augmentor.data.idx import looks_like_idx, read_idx
@@ -24,6 +25,11 @@ def open_dataset(src: str, options: ReadOptions | None = None) -> Dataset:
             f"{src}: the splits' images differ in shape ({shown}, C×H×W); pass --image-size / --channels to "
             "convert them all"
         )
+    empty = [name for name, count in dataset.train.class_counts().items() if count == 0]
+    if empty:  # npz class_names without images, or every image of a class skipped by --skip-corrupt
+        listed = ", ".join(repr(name) for name in empty[:5]) + (", …" if len(empty) > 5 else "")
+        noun = "class has" if len(empty) == 1 else "classes have"
+        warn(f"{src}: {len(empty)} {noun} no training images ({listed}); nothing can learn them")
     return dataset
 
 
