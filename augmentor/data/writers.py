@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from augmentor import __version__
 from augmentor.core.console import progress
-from augmentor.core.outdir import check_output
+from augmentor.core.outdir import check_output, write_file_atomic
 from augmentor.core.parallel import parallel_map
-from augmentor.data.imageset import ImageSet
+from augmentor.data.imageset import PROVENANCE_KEYS, ImageSet
 from augmentor.data.manifest import (
     DATASET_JSON_NAME,
     FORMAT_VERSION,
@@ -26,6 +28,8 @@ from augmentor.data.manifest import (
 from augmentor.distributed.output import is_main, run_shares, shared_staging
 
 _CHUNK = 256  # images per worker task: large enough to amortise IPC, small enough for a smooth bar
+# Hugging Face's ``imagefolder`` builder reads this name; its ``file_name`` is relative to the file's folder.
+HF_METADATA_NAME = "metadata.jsonl"
 
 
 @dataclass
@@ -87,7 +91,8 @@ def write_imagefolder(
     """Write ``splits`` under ``out`` atomically.
 
     A single ``train`` split is written flat (``out/<class>/``); several splits go to
-    ``out/<split>/<class>/``. ``manifest.jsonl`` is written last.
+    ``out/<split>/<class>/``. Beside the images goes Hugging Face's ``metadata.jsonl`` (``out/`` when flat,
+    else one per ``out/<split>/``); ``manifest.jsonl`` is written last.
 
     Under torchrun every rank calls this with the same ``splits`` (it is collective): each rank writes its
     share of the PNGs into one staging folder and rank 0 writes the rest (``distributed.output``).
@@ -127,8 +132,52 @@ def write_imagefolder(
                     relpaths[name], s.labels.tolist(), s.provenance, digest_by_split[name], strict=True
                 )
             ]
+            write_hf_metadata(staging, records, flat)
             write_manifest(staging, records)
     return WriteResult(out, out / MANIFEST_NAME, out / DATASET_JSON_NAME, summary)
+
+
+def hf_metadata_path(split: str, flat: bool) -> str:
+    """Where a split's ``metadata.jsonl`` goes, relative to the output folder.
+
+    Hugging Face takes a split's files from its ``<split>/`` folder, so a root file would be ignored beside
+    split folders; a flat output is one ``train`` split whose root file sits above the class folders.
+    """
+    return HF_METADATA_NAME if flat else f"{split}/{HF_METADATA_NAME}"
+
+
+def _hf_value(value: Any) -> str:
+    """A provenance value as text, ``""`` where it does not apply.
+
+    Hugging Face infers a metadata column's type from its values and refuses splits whose types differ; a
+    column that is null throughout (``seed`` of a test split of originals) would be typed ``null`` in one
+    split and ``int64`` in the other. Text in every line keeps one schema; the manifest keeps the JSON types.
+    """
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def hf_metadata_record(record: dict, flat: bool) -> dict[str, str]:
+    """A manifest record as a line of Hugging Face's ``metadata.jsonl``: ``file_name`` relative to the
+    metadata file, ``label`` (the class name: with a metadata file present, folder names are not labels),
+    ``split``, every provenance field flat, and ``sha256``."""
+    folder = "" if flat else f"{record['split']}/"
+    line = {"file_name": record["path"].removeprefix(folder), "label": record["class"], "split": record["split"]}
+    line.update({key: _hf_value(record.get(key)) for key in PROVENANCE_KEYS})
+    line["sha256"] = record["sha256"]
+    return line
+
+
+def write_hf_metadata(folder: Path, records: list[dict], flat: bool) -> list[Path]:
+    """Write one ``metadata.jsonl`` per split folder (one at the root when ``flat``) under ``folder``."""
+    lines: dict[str, list[str]] = {}
+    for record in records:
+        relpath = hf_metadata_path(record["split"], flat)
+        lines.setdefault(relpath, []).append(json.dumps(hf_metadata_record(record, flat), ensure_ascii=False) + "\n")
+    for relpath, text in lines.items():
+        write_file_atomic(folder / relpath, "".join(text).encode())
+    return [folder / relpath for relpath in lines]
 
 
 def dataset_summary(splits: dict[str, ImageSet], command: str, extra: dict | None = None) -> dict:
@@ -144,6 +193,8 @@ def dataset_summary(splits: dict[str, ImageSet], command: str, extra: dict | Non
         "image_size": list(first.size),
         "channels": first.channels,
         "layout": "flat" if list(splits) == ["train"] else "splits",
+        # Hugging Face `load_dataset("imagefolder", data_dir=OUT)` reads labels and provenance from these
+        "hf_metadata": [hf_metadata_path(name, list(splits) == ["train"]) for name, s in splits.items() if len(s)],
         "splits": {name: {"total": len(s), "per_class": s.source_counts()} for name, s in splits.items()},
         "sources": dict(sorted(sources.items())),
         "command": command,
