@@ -846,3 +846,24 @@ def test_a_class_without_training_images_is_a_warning(tmp_path):
     np.savez(tmp_path / "e.npz", images=images, labels=np.arange(10) % 2, class_names=np.array(["a", "b", "c"]))
     result = run_cli("data", "info", tmp_path / "e.npz")
     assert result.exit_code == 0 and "1 class has no training images ('c')" in result.stderr
+
+
+def test_an_exif_rotated_photo_is_read_upright_as_viewers_show_it(tmp_path):
+    """Issue 11: a JPEG whose EXIF orientation says "rotate 90°" was read with its stored, sideways pixels."""
+    from PIL import Image
+
+    from augmentor.data.readers import open_dataset
+
+    upright = np.zeros((20, 12), np.uint8)
+    upright[:4, :] = 255  # a bar at the top: any rotation moves it
+    stored = np.rot90(upright, k=1)  # what a camera held sideways stores (12 rows × 20 columns)
+    folder = tmp_path / "photos" / "bar"
+    folder.mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    Image.fromarray(np.ascontiguousarray(stored)).save(folder / "a.jpg", exif=exif, quality=100)
+    Image.fromarray(upright).save(folder / "b.jpg", quality=100)  # no orientation tag: read as stored
+    train = open_dataset(str(tmp_path / "photos")).train
+    assert train.images.shape[2:] == (20, 12)  # both upright, so one size
+    assert np.abs(train.images[0, 0].astype(int) - upright).max() < 40  # JPEG: close, not exact
+    assert np.abs(train.images[1, 0].astype(int) - upright).max() < 40

@@ -29,6 +29,9 @@ class BadImageFile(Exception):
     """A file that cannot be used as an image; the message says why."""
 
 
+_EXIF_ORIENTATION = 0x0112  # the EXIF tag a camera sets instead of rotating the pixels
+
+
 def decode_image(path: Path, channels: int | None = None) -> np.ndarray:
     """Read ``path`` into an H×W×C uint8 array (C = 1 for grey modes, 3 for colour).
 
@@ -57,6 +60,10 @@ def decode_image(path: Path, channels: int | None = None) -> np.ndarray:
                         f"{width}×{height} pixels exceeds the {MAX_PIXELS:,}-pixel limit (decompression-bomb guard)"
                     )
                 image.load()
+                if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # a phone photo stores its pixels sideways
+                    from PIL import ImageOps
+
+                    return _to_array(ImageOps.exif_transpose(image), channels)  # as every viewer shows it
                 return _to_array(image, channels)
     except BadImageFile:
         raise
