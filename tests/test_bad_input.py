@@ -867,3 +867,16 @@ def test_an_exif_rotated_photo_is_read_upright_as_viewers_show_it(tmp_path):
     assert train.images.shape[2:] == (20, 12)  # both upright, so one size
     assert np.abs(train.images[0, 0].astype(int) - upright).max() < 40  # JPEG: close, not exact
     assert np.abs(train.images[1, 0].astype(int) - upright).max() < 40
+
+
+def test_a_manifest_with_nested_provenance_is_one_error_line(tmp_path):
+    """Issue 11: a manifest.jsonl whose "source" is an object crashed with "unhashable type: 'dict'"."""
+    root = make_shapes_folder(tmp_path / "data", per_class=3)
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    records = [{"path": f, "split": "train", "class": f.split("/")[0], "source": "real"} for f in files]
+    records[2]["source"] = {"x": [1]}
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert_refused(run_cli("data", "info", root), "manifest.jsonl: record 3: 'source' is a dict", "delete the manifest")
+    records[2]["source"] = "real"
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert run_cli("data", "info", root).exit_code == 0

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from augmentor.core.errors import UserError
 from augmentor.core.outdir import write_file_atomic
 from augmentor.data.imageset import PROVENANCE_KEYS
 
@@ -52,11 +53,22 @@ def read_manifest_provenance(root: Path) -> dict[str, dict[str, Any]]:
         records = read_manifest(root)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
-    return {
-        r["path"]: {k: v for k, v in upgrade_record(r).items() if k in PROVENANCE_KEYS and v is not None}
-        for r in records
-        if isinstance(r, dict) and "path" in r
-    }
+    found: dict[str, dict[str, Any]] = {}
+    for line, record in enumerate(records, start=1):
+        if not isinstance(record, dict) or "path" not in record:
+            continue
+        fields = {k: v for k, v in upgrade_record(record).items() if k in PROVENANCE_KEYS and v is not None}
+        # Provenance is plain values (it is counted, compared and written again): a nested or odd value in
+        # a manifest someone else wrote would surface later as a crash far from the file.
+        odd = next((k for k, v in fields.items() if not isinstance(v, str | int | float | bool)), None)
+        if odd is not None or not isinstance(record["path"], str):
+            key, value = (odd, fields[odd]) if odd is not None else ("path", record["path"])
+            raise UserError(
+                f"{root / MANIFEST_NAME}: record {line}: {key!r} is a {type(value).__name__}, not a plain "
+                "value; fix the line or delete the manifest (the images are then read as real ones)"
+            )
+        found[record["path"]] = fields
+    return found
 
 
 def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
