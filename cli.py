@@ -556,6 +556,42 @@ def classify_eval(
     _show(scores, eval_view, as_json)
 
 
+@classify_app.command("predict")
+@reports_errors
+def classify_predict(
+    run: Annotated[Path, typer.Argument(help="A classifier run folder.")],
+    images: Annotated[
+        list[str], typer.Argument(help="Image files, folders of them (searched recursively), or - for paths on stdin.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write every prediction to FILE.csv or FILE.json.")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Most probable classes listed per image.")] = 3,
+    device: Device = "auto",
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    overwrite: Overwrite = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Label images with a trained classifier: the predicted class, its probability and the top classes."""
+    from augmentor.classifiers.predict import predict_files
+    from augmentor.core.errors import UserError
+    from augmentor.core.outdir import check_output_file, write_file_atomic
+
+    if out is not None:
+        if out.suffix.lower() not in (".csv", ".json"):
+            raise UserError(f"{out}: give a .csv or .json file name for --out")
+        check_output_file(out, overwrite)
+    predictions = predict_files(run, images, _read_options(None, image_size, channels, False, None), device)
+    document = predictions.document(top)
+    if out is not None:
+        text = predictions.csv_text() if out.suffix.lower() == ".csv" else json.dumps(document, indent=2) + "\n"
+        write_file_atomic(out, text.encode())
+    from augmentor.report.summaries import predictions_view
+
+    _show({**document, "out": str(out) if out else None}, predictions_view, as_json)
+
+
 PngOut = Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")]
 
 

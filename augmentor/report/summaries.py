@@ -158,6 +158,29 @@ def classifier_train_view(document: dict[str, Any]) -> View:
     return _lines(shown, 15)
 
 
+PREDICTIONS_SHOWN = 50  # rows of the table; --out or --json carry all of them
+
+
+def predictions_view(document: dict[str, Any]) -> View:
+    """``augmentor classify predict``: one row per image (the first PREDICTIONS_SHOWN), then where all went."""
+    table = Table(title=f"predictions of {document['run']}")
+    for column in ("file", "label", "probability", "top classes"):
+        table.add_column(column, justify="right" if column == "probability" else "left")
+    rows = document["predictions"]
+    for row in rows[:PREDICTIONS_SHOWN]:
+        top = ", ".join(f"{name} {p:.2f}" for name, p in row["top"])
+        table.add_row(row["file"], row["label"], f"{row['probability']:.3f}", top)
+    lines: View = [table]
+    if len(rows) > PREDICTIONS_SHOWN:
+        more = f"… {len(rows) - PREDICTIONS_SHOWN} more"
+        lines.append(
+            f"{more} in {document['out']}" if document.get("out") else f"{more}: pass --out FILE.csv or --json"
+        )
+    elif document.get("out"):
+        lines.append(f"written to {document['out']}")
+    return lines
+
+
 def eval_view(scores: dict[str, Any]) -> View:
     """``augmentor classify eval``: the accuracy line, then per-class accuracy and the confusion matrix."""
     return [f"accuracy: {scores['accuracy']:.4f} on {scores['images']:,} images", confusion_table(scores)]
