@@ -78,12 +78,14 @@ class _RootGroup(TyperGroup):
     """The root command: usage errors are one line like every other error, not a usage block."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
-        """Parse the root options (a bad one is a one-line error); ``--debug`` may come anywhere before a
-        ``--``, as users type it after the subcommand when an error surprises them."""
+        """Parse the root options (a bad one is a one-line error); ``--debug`` and ``--quiet`` may come anywhere
+        before a ``--``, as users type them after the subcommand."""
         args = list(args)
         end = args.index("--") if "--" in args else len(args)
-        if "--debug" in args[:end]:
-            args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
+        for flag in ("--debug", "--quiet"):  # root flags, also after the subcommand
+            if flag in args[:end]:
+                args = [flag, *(a for a in args[:end] if a != flag), *args[end:]]
+                end = args.index("--") if "--" in args else len(args)
         with _one_line_usage_errors():
             return super().make_context(info_name, args, parent=parent, **extra)
 
@@ -127,9 +129,15 @@ def main_callback(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress bars or lines (warnings and errors stay).")
+    ] = False,
 ) -> None:
     """Generative and classic data augmentation for image-classification datasets."""
+    from augmentor.core.console import set_quiet
+
     _state["debug"] = debug
+    set_quiet(quiet)
 
 
 # Option bundles shared by every command that reads a dataset or writes a folder.

@@ -21,7 +21,7 @@ import pytest
 import typer.main
 
 import cli
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, make_shapes_folder, run_cli
 
 HEAVY = ("torch", "albumentations", "cv2", "numpy", "PIL")
 
@@ -245,3 +245,27 @@ def test_progress_on_a_log_is_a_plain_line_now_and_then(capsys, monkeypatch):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("training fast: 1/4 (25%), 0:00 elapsed, ~")
     assert lines[-1].startswith("training fast: 4/4 (100%)") and lines[-1].endswith("done")
+
+
+def test_quiet_turns_progress_off_and_keeps_warnings(capsys, monkeypatch):
+    from augmentor.core import console
+
+    monkeypatch.setattr(console, "LOG_EVERY_SECONDS", 0.0)  # every advance would print a line
+    for quiet in (False, True):
+        console.set_quiet(quiet)
+        with console.progress("some work", 2) as advance:
+            advance(1)
+            advance(1)
+        console.warn("still said")
+        err = capsys.readouterr().err
+        assert ("some work" in err) is not quiet and "still said" in err
+    console.set_quiet(False)
+
+
+def test_quiet_is_a_root_flag_also_after_the_subcommand(tmp_path):
+    from augmentor.core import console
+
+    folder = make_shapes_folder(tmp_path / "d", per_class=3)
+    assert run_cli("data", "info", folder, "--quiet").exit_code == 0
+    assert console._quiet["on"] is True
+    assert run_cli("data", "info", folder).exit_code == 0 and console._quiet["on"] is False

@@ -12,6 +12,12 @@ if TYPE_CHECKING:
 
 
 _silenced = {"on": False}
+_quiet = {"on": False}  # --quiet: no progress bars or lines; warnings and errors still show
+
+
+def set_quiet(on: bool) -> None:
+    """``--quiet``: progress off (for scripts that read stderr for warnings only)."""
+    _quiet["on"] = on
 
 
 def silence() -> None:
@@ -97,7 +103,7 @@ def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     shorter than that).
     """
     console = stderr()
-    if total <= 0 or _silenced["on"]:
+    if total <= 0 or _silenced["on"] or _quiet["on"]:
         yield lambda n=1: None
         return
     if not console.is_terminal:
