@@ -1,0 +1,518 @@
+"""Several `fast` classifiers trained as one grouped network, each exactly as ``train_classifier`` trains it alone.
+
+A `fast` step on a GPU is bound by kernel launches (about 7 ms whatever the batch), so K small models trained one
+after another pay K times the launches. ``GroupedFast`` holds K copies of `fast` as one module: every convolution
+a grouped one (groups=K), every BatchNorm over K×C channels (so its statistics stay per model), the head one
+batched matrix product. The K models' batches go in stacked along the channels and each model's channels only
+ever meet its own weights, so the forward, the gradients of the summed per-model losses and AdamW's elementwise
+update are those of K separate runs, up to float rounding. ``train_together`` runs that loop with each model's
+own data stream, augmentation draws and normalisation, and hands back K ordinary ``Classifier`` objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from augmentor.classifiers.architectures import ClassifierNet, FastBlock, Scale
+from augmentor.classifiers.augment import mix_batch, random_crop, random_flip, soft_targets
+from augmentor.classifiers.classifier import Classifier
+from augmentor.classifiers.evaluate import align_classes
+from augmentor.classifiers.mixing import SyntheticPool, step_plan
+from augmentor.classifiers.train import (
+    FEW_STEPS,
+    TrainConfig,
+    TrainingDiverged,
+    WeightAverage,
+    _batches,
+    _mixed_batches,
+    budget_steps,
+    check_trainable,
+    compiled,
+    make_schedule,
+)
+from augmentor.core.console import progress, warn
+from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
+from augmentor.core.errors import UserError
+from augmentor.data.imageset import ImageSet, fingerprint
+from augmentor.distributed.context import current
+
+# The layers a `fast` network's features are made of: convolutions and norms are widened, the rest act on
+# each channel alone (GELU, max-pool), so K models' channels side by side never mix.
+_FAST_LAYERS = (nn.Sequential, FastBlock, nn.Conv2d, nn.BatchNorm2d, nn.GELU, nn.MaxPool2d)
+_HEAD = "head.weight"  # the one tensor stacked (K × classes × features) rather than concatenated along dim 0
+
+
+class CannotGroup(UserError):
+    """These models or runs cannot be trained as one grouped network; train them one at a time."""
+
+
+def check_groupable(model: nn.Module) -> None:
+    """Refuse anything but the `fast` architecture (any width): features of ``_FAST_LAYERS``, a global max-pool,
+    a fixed scale and a bias-free head."""
+    name = getattr(model, "arch", "") or type(model).__name__
+    refused = CannotGroup(f"only the fast architecture trains grouped, not {name}: train these models one at a time")
+    if not isinstance(model, ClassifierNet):
+        raise refused
+    pool = model.pool
+    if not (isinstance(pool, nn.AdaptiveMaxPool2d) and pool.output_size in (1, (1, 1))):
+        raise refused
+    if not isinstance(model.neck, Scale) or model.head.bias is not None:
+        raise refused
+    for module in model.features.modules():
+        if type(module) not in _FAST_LAYERS:
+            raise refused
+        if isinstance(module, nn.Conv2d) and (module.groups != 1 or module.padding_mode != "zeros"):
+            raise refused
+        if isinstance(module, nn.BatchNorm2d) and not (module.affine and module.track_running_stats):
+            raise refused
+
+
+def _widen(module: nn.Module, count: int) -> None:
+    """Replace, in place, every Conv2d by a K-group one and every BatchNorm2d by one over K times the channels."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Conv2d):
+            wide: nn.Module = nn.Conv2d(
+                child.in_channels * count,
+                child.out_channels * count,
+                child.kernel_size,
+                stride=child.stride,
+                padding=child.padding,
+                dilation=child.dilation,
+                groups=child.groups * count,
+                bias=child.bias is not None,
+                device=child.weight.device,
+                dtype=child.weight.dtype,
+            )
+        elif isinstance(child, nn.BatchNorm2d):
+            wide = nn.BatchNorm2d(
+                child.num_features * count,
+                eps=child.eps,
+                momentum=child.momentum,
+                device=child.weight.device,
+                dtype=child.weight.dtype,
+            )
+        else:
+            _widen(child, count)
+            continue
+        setattr(module, name, wide)
+
+
+class GroupedHead(nn.Module):
+    """K bias-free linear heads as one batched matrix product: N×K×F features → N×K×classes logits."""
+
+    def __init__(self, count: int, in_features: int, num_classes: int, *, device=None, dtype=None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(count, num_classes, in_features, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Model k's features times model k's head, for every k at once."""
+        return torch.bmm(x.transpose(0, 1), self.weight.transpose(1, 2)).transpose(0, 1)
+
+
+class GroupedFast(nn.Module):
+    """K `fast` networks as one: input N×(K·C)×H×W (model k's batch in channels k·C … k·C+C-1), output N×K×classes.
+
+    Its state dict has the plain model's keys: each tensor is the K models' tensors concatenated along dim 0
+    (the head's stacked into K×classes×F), BatchNorm's step counter shared. Build it with ``from_models``; get
+    the weights back with ``copy_to`` (into existing models) or ``to_models`` (new ones).
+    """
+
+    def __init__(self, template: ClassifierNet, count: int) -> None:
+        super().__init__()
+        check_groupable(template)
+        if count < 1:
+            raise ValueError(f"a group needs at least one model, got {count}")
+        wide = copy.deepcopy(template)
+        _widen(wide.features, count)
+        self.features = wide.features
+        self.pool = wide.pool
+        self.neck = wide.neck
+        head = template.head
+        self.head = GroupedHead(
+            count, head.in_features, head.out_features, device=head.weight.device, dtype=head.weight.dtype
+        )
+        self.count = count
+        self.arch = template.arch
+        # A plain model to clone in ``to_models``; in a tuple so it is no submodule (not in state_dict, not moved).
+        self._plain = (copy.deepcopy(template).cpu(),)
+
+    @classmethod
+    def from_models(cls, models: Sequence[ClassifierNet]) -> GroupedFast:
+        """One grouped network holding ``models``' weights and BatchNorm buffers, on their device."""
+        if not models:
+            raise ValueError("from_models needs at least one model")
+        for model in models:
+            check_groupable(model)
+        shapes = {k: v.shape for k, v in models[0].state_dict().items()}
+        for index, model in enumerate(models[1:], start=1):
+            other = {k: v.shape for k, v in model.state_dict().items()}
+            if other != shapes or model.neck.factor != models[0].neck.factor:
+                raise CannotGroup(
+                    f"model {index} differs in shape from model 0 (another width, class or channel count)"
+                )
+        grouped = cls(models[0], len(models))
+        grouped.load_models(models)
+        return grouped
+
+    @torch.no_grad()
+    def load_models(self, models: Sequence[ClassifierNet]) -> None:
+        """Copy the K models' weights and buffers into the grouped layout."""
+        if len(models) != self.count:
+            raise ValueError(f"{len(models)} models for a group of {self.count}")
+        states = [model.state_dict() for model in models]
+        for key, target in self.state_dict().items():
+            parts = [state[key] for state in states]
+            if key == _HEAD:
+                target.copy_(torch.stack(parts))
+            elif target.ndim == 0:  # num_batches_tracked: equal in models trained in step
+                target.copy_(parts[0])
+            else:
+                target.copy_(torch.cat(parts))
+
+    @torch.no_grad()
+    def copy_to(self, models: Sequence[ClassifierNet]) -> None:
+        """Write the grouped weights and buffers into K existing plain models (their device and strides kept)."""
+        if len(models) != self.count:
+            raise ValueError(f"{len(models)} models for a group of {self.count}")
+        grouped = self.state_dict()
+        for index, model in enumerate(models):
+            for key, target in model.state_dict().items():
+                source = grouped[key]
+                if key == _HEAD:
+                    target.copy_(source[index])
+                elif source.ndim == 0:
+                    target.copy_(source)
+                else:
+                    target.copy_(source.chunk(self.count)[index])
+
+    def to_models(self) -> list[ClassifierNet]:
+        """K new plain models with the grouped weights and BatchNorm running statistics, on the grouped device."""
+        weight = self.head.weight
+        models = [copy.deepcopy(self._plain[0]).to(device=weight.device, dtype=weight.dtype) for _ in range(self.count)]
+        self.copy_to(models)
+        for model in models:
+            model.train(self.training)
+        return models
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """N×(K·C)×H×W → N×K×classes logits; as ``ClassifierNet.forward`` per model."""
+        features = self.neck(torch.flatten(self.pool(self.features(x)), 1))
+        return self.head(features.view(len(features), self.count, -1))
+
+
+def _grouped_loss(
+    logits: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor | None, weights: torch.Tensor, smoothing: float
+) -> torch.Tensor:
+    """Each model's loss (a K vector) from N×K×classes logits: cross-entropy on ``labels`` (n×K) as
+    ``train_classifier`` computes it, or with pool ``targets`` (m×K×classes) ``train._mixed_loss`` per model."""
+    logits = logits.permute(0, 2, 1)  # N×classes×K: cross_entropy's class dimension is dim 1
+    if targets is None:
+        return F.cross_entropy(logits, labels, label_smoothing=smoothing, reduction="none").mean(0)
+    n = len(labels)
+    real = F.cross_entropy(logits[:n], labels, label_smoothing=smoothing, reduction="none").sum(0)
+    synthetic = F.cross_entropy(logits[n:], targets.permute(0, 2, 1), label_smoothing=smoothing, reduction="none").sum(
+        0
+    )
+    return (real + weights * synthetic) / len(logits)
+
+
+def _plan(
+    train: ImageSet, config: TrainConfig, synthetic: SyntheticPool | None
+) -> tuple[bool, int, int, np.ndarray | None, np.ndarray | None]:
+    """``train_classifier``'s budget for one run: (mixed, batch size, steps, real and synthetic images per step)."""
+    batch_size = min(config.batch_size, len(train))
+    if config.real_presentations is None and synthetic is None:
+        return False, batch_size, budget_steps(config, len(train), batch_size), None, None
+    presentations = config.real_presentations or budget_steps(config, len(train), batch_size) * batch_size
+    share = synthetic.share if synthetic else 0.0
+    real_counts, synthetic_counts = step_plan(presentations, batch_size, share, config.finetune_real)
+    return True, batch_size, len(real_counts), real_counts, synthetic_counts
+
+
+def _check_same_runs(
+    trains: Sequence[ImageSet], configs: Sequence[TrainConfig], synthetic: Sequence[SyntheticPool | None]
+) -> tuple[bool, int, int, np.ndarray | None, np.ndarray | None]:
+    """The runs' common plan; refuse runs that are not K copies of one run but for the seed and the data."""
+    first = configs[0]
+    for index, config in enumerate(configs[1:], start=1):
+        differ = [
+            f.name
+            for f in fields(TrainConfig)
+            if f.name != "seed" and getattr(config, f.name) != getattr(first, f.name)
+        ]
+        if differ:
+            raise CannotGroup(
+                f"runs trained together may differ only in seed; run {index} also differs in {', '.join(differ)}"
+            )
+    for index, train in enumerate(trains[1:], start=1):
+        if train.class_names != trains[0].class_names or train.images.shape[1:] != trains[0].images.shape[1:]:
+            raise CannotGroup(f"run {index}'s images or classes differ in shape from run 0's; train them one at a time")
+    plans = [_plan(train, config, pool) for train, config, pool in zip(trains, configs, synthetic, strict=True)]
+    for index, plan in enumerate(plans[1:], start=1):
+        same = plan[:3] == plans[0][:3] and all(
+            (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+            for a, b in zip(plan[3:], plans[0][3:], strict=True)
+        )
+        if not same:
+            raise CannotGroup(
+                f"run {index} takes other batches than run 0 (steps, batch size or real/synthetic images per step "
+                "differ: another set size, budget or synthetic share); train them one at a time"
+            )
+    return plans[0]
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def train_together(
+    trains: list[ImageSet],
+    configs: list[TrainConfig],
+    synthetic: list[SyntheticPool | None] | None = None,
+    test: ImageSet | None = None,
+) -> list[Classifier]:
+    """Train K `fast` models as one grouped network, each as ``train_classifier(trains[k], configs[k], test,
+    synthetic=synthetic[k])`` would: its initial weights, batches, augmentation draws, normalisation, loss and
+    AdamW schedule, up to float rounding. The K configs may differ only in ``seed``, and every run must take the
+    same number of real and synthetic images at every step; otherwise ``CannotGroup`` (train one at a time).
+
+    Returns K ``Classifier`` objects as ``train_classifier`` returns them (record, ``metrics``, ``final`` given
+    ``test``); ``training.seconds`` in each record is the whole group's time.
+    """
+    from augmentor.classifiers.registry import create_model
+
+    count = len(trains)
+    pools: list[SyntheticPool | None] = list(synthetic) if synthetic is not None else [None] * count
+    if count == 0 or len(configs) != count or len(pools) != count:
+        raise UserError(f"internal: {count} training sets, {len(configs)} configs and {len(pools)} synthetic pools")
+    context = current()
+    if context.distributed:  # train_classifier's DDP path shards each batch over ranks; a group has no such path
+        raise CannotGroup("grouped training runs in one process; under torchrun train the models one at a time")
+    config = configs[0]
+    mixing, batch_size, steps, real_counts, synthetic_counts = _check_same_runs(trains, configs, pools)
+    for train in trains:
+        check_trainable(train)
+    first = trains[0]
+    test = align_classes(first.class_names, test) if test is not None else None
+    device = resolve_device(config.device)
+    num_classes = len(first.class_names)
+    height, width = first.size
+    if height != width:
+        raise UserError(f"classifiers take square images, got {height}×{width}; pass --image-size {max(height, width)}")
+    models = []
+    for run in configs:
+        torch.manual_seed(run.seed)  # each model's initial weights as train_classifier draws them
+        models.append(create_model(config.arch, num_classes, first.channels, height))
+    cuda = device.type == "cuda"
+    for model in models:
+        if config.freeze_backbone:
+            for parameter in model.backbone_parameters():
+                parameter.requires_grad_(False)
+        model.to(device).to(memory_format=torch.channels_last)
+    grouped = GroupedFast.from_models(models).to(memory_format=torch.channels_last)
+    if config.freeze_backbone:
+        for parameter in itertools.chain(grouped.features.parameters(), grouped.pool.parameters()):
+            parameter.requires_grad_(False)
+
+    data = [to_device(train, device) for train in trains]
+    stats = [channel_stats(images) for images, _ in data]
+    for index, (_, std) in enumerate(stats):
+        flat = [c for c, deviation in enumerate(std) if deviation < 2e-3]
+        if flat:
+            warn(
+                f"run {index}: channel {', '.join(map(str, flat))} of the training images is one flat value "
+                "everywhere: there is nothing in it to learn from (check the data, or --channels 1 for grey images "
+                "saved as colour)"
+            )
+    if not mixing and config.steps is None and steps < FEW_STEPS:
+        epochs = config.epochs if config.epochs is not None else 10.0
+        warn(
+            f"{epochs:g} epochs of {len(first)} images at batch {batch_size} is only {steps} optimiser steps, "
+            f"too few to learn much from small data; pass --steps {FEW_STEPS * 3} or more"
+        )
+    pool_images: list[torch.Tensor | None] = []
+    pool_targets: list[torch.Tensor | None] = []
+    for train, pool in zip(trains, pools, strict=True):
+        if pool is not None and (
+            pool.images.shape[1:] != train.images.shape[1:] or pool.targets.shape[1] != num_classes
+        ):
+            raise UserError(
+                f"internal: synthetic pool of shape {list(pool.images.shape[1:])} with "
+                f"{pool.targets.shape[1]} classes for a {list(train.images.shape[1:])} set of {num_classes}"
+            )
+        pool_images.append(torch.from_numpy(pool.images).to(device) if pool is not None else None)
+        pool_targets.append(torch.from_numpy(pool.targets).to(device) if pool is not None else None)
+    pool_weights = [pool.weight if pool is not None else 1.0 for pool in pools]
+    weights = torch.tensor(pool_weights, device=device)
+
+    trainable = [p for p in grouped.parameters() if p.requires_grad]
+    # AdamW is elementwise, so one optimiser over the grouped tensors is K optimisers with one schedule.
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=cuda or None)
+    if config.compile_mode is not None and not cuda:
+        warn(
+            f"--compile {config.compile_mode} on the CPU: measured on 2 cores, it compiled for a minute and then "
+            "ran a `fast` step 1.4x slower than without"
+        )
+    network, mark_step = compiled(grouped, config.compile_mode)
+    schedule = make_schedule(optimizer, config.schedule, config.lr, steps)
+    generators = [seeded_generator(run.seed, device) for run in configs]
+
+    classifiers: list[Classifier] = []
+    for train, run, model, pool, (mean, std) in zip(trains, configs, models, pools, stats, strict=True):
+        record: dict[str, Any] = {
+            "kind": "classifier",
+            "arch": config.arch,
+            "model_args": {"num_classes": num_classes, "in_channels": train.channels, "image_size": height},
+            "class_names": list(train.class_names),
+            "image_shape": [train.channels, height, width],
+            "normalisation": {"mean": mean, "std": std},
+            "training": {**asdict(run), "steps": steps, "batch_size": batch_size},
+            "synthetic": None
+            if pool is None
+            else {
+                "pool_images": len(pool.images),
+                "drawn": int(synthetic_counts.sum()),
+                "share": pool.share,
+                "weight": pool.weight,
+            },
+            "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
+            "device": str(device),
+        }
+        classifiers.append(Classifier(model, record))
+    if test is not None:
+        classifiers[0].check_images(test, "the test set")
+    average = WeightAverage(grouped, config.ema) if config.ema else None
+    averaged = [copy.deepcopy(model).eval().requires_grad_(False) for model in models] if average else models
+    evaluated = [Classifier(model, c.config) for model, c in zip(averaged, classifiers, strict=True)]
+    eval_points = {max(1, round(steps * (k + 1) / max(1, config.evals))) for k in range(max(1, config.evals))}
+    check_every = 1 if not cuda else 50  # a finite-loss check costs a device sync: rarer on GPU
+    metrics: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+    last_good = [_state(model) for model in models]
+    loss_sum = torch.zeros(count, device=device)
+    loss_count = 0
+    eval_seconds = 0.0
+    started = time.perf_counter()
+    grouped.train()
+    batches: list[Iterator[tuple[torch.Tensor, torch.Tensor | None]]] = []
+    for train, run, pool, generator in zip(trains, configs, pools, generators, strict=True):
+        if mixing:
+            pool_size = len(pool.images) if pool is not None else 0
+            batches.append(_mixed_batches(real_counts, synthetic_counts, len(train), pool_size, run.seed, device))
+        else:
+            batches.append((index, None) for index in _batches(len(train), batch_size, steps, generator, device))
+    presented = 0
+    mixing_batches = config.mixup > 0 or config.cutmix > 0
+    mix_rngs = [np.random.default_rng([run.seed, 77]) for run in configs]
+    with progress(f"training {count}× {config.arch} together", steps) as advance:
+        for step in range(1, steps + 1):
+            mark_step()
+            inputs, real_labels, targets, rows, row_weights = [], [], [], [], []
+            # Each model's batch from its own streams, drawn in train_classifier's order.
+            for k in range(count):
+                index, synthetic_index = next(batches[k])
+                images, labels = data[k]
+                batch = images[index]
+                if synthetic_index is not None:
+                    batch = torch.cat([batch, pool_images[k][synthetic_index]])
+                batch = random_crop(batch, config.crop_padding, generators[k])
+                if config.flip:
+                    batch = random_flip(batch, generators[k])
+                target = pool_targets[k][synthetic_index] if synthetic_index is not None else None
+                x = classifiers[k].normalise(batch)
+                if mixing_batches:
+                    rows_k, weights_k = soft_targets(
+                        labels[index], target, num_classes, pool_weights[k], config.label_smoothing
+                    )
+                    x, rows_k, weights_k = mix_batch(
+                        x, rows_k, weights_k, config.mixup, config.cutmix, mix_rngs[k], generators[k]
+                    )
+                    rows.append(rows_k)
+                    row_weights.append(weights_k)
+                inputs.append(x)
+                real_labels.append(labels[index])
+                if target is not None:
+                    targets.append(target)
+            stacked = torch.cat(inputs, dim=1).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = network(stacked)
+            if mixing_batches:
+                log_proba = F.log_softmax(logits.float(), dim=2)
+                losses = (-(torch.stack(rows, 1) * log_proba).sum(2) * torch.stack(row_weights, 1)).mean(0)
+            else:
+                losses = _grouped_loss(
+                    logits.float(),
+                    torch.stack(real_labels, 1),
+                    torch.stack(targets, 1) if targets else None,
+                    weights,
+                    config.label_smoothing,
+                )
+            presented += len(real_labels[0])
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()  # a sum of per-model losses: each model's gradient is its own loss's
+            optimizer.step()
+            if average is not None:
+                average.update(grouped)
+            lr_used = optimizer.param_groups[0]["lr"]
+            schedule.step()
+            loss_sum += losses.detach()
+            loss_count += 1
+            checkpoint = step % check_every == 0 or step in eval_points or step == steps
+            if checkpoint and not bool(torch.isfinite(loss_sum).all()):
+                bad = int((~torch.isfinite(loss_sum)).nonzero()[0])
+                last_step = metrics[bad][-1]["step"] if metrics[bad] else 0
+                raise TrainingDiverged(
+                    f"run {bad} (seed {configs[bad].seed}): the loss became non-finite by step {step} (last finite "
+                    f"check: step {last_step}); lower --lr (now {config.lr})",
+                    last_good[bad],
+                    step,
+                )
+            if step in eval_points or step == steps:
+                now = time.perf_counter()
+                train_losses = (loss_sum / loss_count).tolist()
+                loss_sum.zero_()
+                loss_count = 0
+                grouped.copy_to(models)
+                if average is not None:
+                    average.model.copy_to(averaged)
+                for k in range(count):
+                    entry = {
+                        "step": step,
+                        "epoch": round(presented / len(trains[k]), 3),
+                        "train_loss": round(train_losses[k], 5),
+                        "lr": lr_used,
+                        "seconds": round(now - started, 3),
+                        "train_seconds": round(now - started - eval_seconds, 3),
+                    }
+                    if test is not None:
+                        entry["test_accuracy"] = evaluated[k].evaluate(test)["accuracy"]
+                    metrics[k].append(entry)
+                eval_seconds += time.perf_counter() - now
+                last_good = [_state(model) for model in models]
+            advance(1)
+    seconds = round(time.perf_counter() - started, 3)
+    (average.model if average is not None else grouped).copy_to(models)  # the averaged weights are the ones kept
+    for k, classifier in enumerate(classifiers):
+        classifier.config["training"]["seconds"] = seconds
+        last_loss = metrics[k][-1]["train_loss"] if metrics[k] else float("nan")
+        if steps >= FEW_STEPS and num_classes > 1 and last_loss >= 0.95 * np.log(num_classes):
+            warn(
+                f"run {k}: the training loss ended at {last_loss:.3f}, no better than guessing among {num_classes} "
+                f"classes (ln {num_classes} = {np.log(num_classes):.3f}): the model learnt nothing; lower --lr (now "
+                f"{config.lr:g}) or check the labels"
+            )
+        if test is not None:
+            classifier.final = classifier.evaluate(test)
+            classifier.config["test"] = {"accuracy": classifier.final["accuracy"], "images": len(test)}
+        classifier.metrics = metrics[k]
+        classifier.model.eval()
+    return classifiers
