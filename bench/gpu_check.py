@@ -14,6 +14,8 @@ Parts, in order (``--parts`` picks a subset):
               images/s and seconds to 93% / 94.5% test accuracy (targets on one H100: 1.0 s and 5 s);
   generative  ``bench/generative.py`` at batch 1024 and 4096: DCGAN training images/s and generation images/s
               in memory (targets on one H100: 200,000 and 1,000,000);
+  grouped     ``bench/grouped.py``: 10 `fast` models trained as one grouped network against one at a time
+              (the batched small models the 2-minute study needs), logged in classifier.log;
   torchrun    ``torchrun --standalone --nproc-per-node 1 -m augmentor classify train``: exit code and time.
 
 ``DIR`` receives only ``gpu-check.json`` and one ``PART.log`` per part (the run tool brings back at most
@@ -48,13 +50,14 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-PARTS = ("env", "tests", "gain", "generative", "classifier", "torchrun")
+PARTS = ("env", "tests", "gain", "generative", "classifier", "grouped", "torchrun")
 # Seconds each part may take at most (the classifier's and generative's: per variant, beside them); the deadline
 # below cuts the later ones shorter when earlier ones ran long.
 BUDGETS = {
     "env": 30,
     "tests": 80,
     "torchrun": 40,
+    "grouped": 60,
     "gain": 130,  # the target: issue 7's study (10 draws × 5 arms × N in 10, 100) in under 2 minutes
     "gain-one-process": 600,  # about 9 minutes on an H100: only with --gain-one-process (and tiny in --smoke)
 }
@@ -504,6 +507,18 @@ def part_generative(check: Check) -> dict[str, Any]:
     return record
 
 
+def part_grouped(check: Check) -> dict[str, Any]:
+    """bench/grouped.py: K=10 `fast` models trained as one grouped network against one at a time."""
+    out_json = check.work / "grouped.json"
+    command = [sys.executable, "bench/grouped.py", "--device", check.device, "--data-dir", str(check.data)]
+    command += ["--models", "2", "--steps", "5", "--test-images", "100"] if check.smoke else ["--models", "10"]
+    command += ["--out-json", str(out_json)]
+    record = run_part(check, "grouped", command, BUDGETS["grouped"], log_name="classifier")
+    if (found := read_json(out_json)) is not None:
+        record["results"] = found
+    return record
+
+
 def part_torchrun(check: Check) -> dict[str, Any]:
     """One-rank DDP through torchrun (NCCL on CUDA, gloo on the CPU): exit code, time, the run folder."""
     run = check.work / "torchrun-run"
@@ -574,6 +589,7 @@ RUNNERS = {
     "env": part_env,
     "tests": part_tests,
     "classifier": part_classifier,
+    "grouped": part_grouped,
     "generative": part_generative,
     "torchrun": part_torchrun,
     "gain": part_gain,
