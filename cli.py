@@ -578,6 +578,7 @@ def classify_predict(
     device: Device = "auto",
     image_size: ImageSize = None,
     channels: Channels = None,
+    skip_corrupt: SkipCorrupt = False,
     overwrite: Overwrite = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -590,10 +591,15 @@ def classify_predict(
         if out.suffix.lower() not in (".csv", ".json"):
             raise UserError(f"{out}: give a .csv or .json file name for --out")
         check_output_file(out, overwrite)
-    predictions = predict_files(run, images, _read_options(None, image_size, channels, False, None), device)
-    document = predictions.document(top)
+    options = _read_options(None, image_size, channels, skip_corrupt)
+    predictions = predict_files(run, images, options, device, top)
+    document = predictions.document()
     if out is not None:
-        text = predictions.csv_text() if out.suffix.lower() == ".csv" else json.dumps(document, indent=2) + "\n"
+        text = (
+            predictions.csv_text()
+            if out.suffix.lower() == ".csv"
+            else json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        )
         write_file_atomic(out, text.encode())
     from augmentor.report.summaries import predictions_view
 

@@ -76,6 +76,38 @@ def test_bad_images_and_outputs_are_one_error_line(trained, tmp_path):
     assert empty.exit_code == 2 and "no image files in this folder" in empty.stderr
     wrong = run_cli("classify", "predict", run, big, "--out", tmp_path / "p.txt")
     assert wrong.exit_code == 2 and ".csv or .json" in wrong.stderr
+    colour = tmp_path / "colour.png"
+    write_png(colour, np.zeros((28, 28, 3), np.uint8))
+    result = run_cli("classify", "predict", run, colour)
+    assert result.exit_code == 2 and str(colour) in result.stderr and "--channels 1" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_an_unreadable_file_stops_unless_skip_corrupt(trained, tmp_path):
+    run, test = trained
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png at all")
+    good = test / "disk" / "disk001.png"
+    result = run_cli("classify", "predict", run, good, broken)
+    assert result.exit_code == 2 and str(broken) in result.stderr and "--skip-corrupt" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+    skipped = run_cli("classify", "predict", run, good, broken, "--skip-corrupt", "--json")
+    assert skipped.exit_code == 0, skipped.stderr
+    document = json.loads(skipped.stdout)
+    assert [r["file"] for r in document["predictions"]] == [str(good)]
+    assert [s["file"] for s in document["skipped"]] == [str(broken)] and str(broken) in skipped.stderr
+
+
+def test_library_rows_sum_to_one_and_chunks_do_not_change_the_numbers(trained, monkeypatch):
+    import augmentor.classifiers.predict as predict
+
+    run, test = trained
+    whole = predict.predict_files(run, [str(test)], device="cpu", top=2)
+    assert whole.proba.shape == (72, 3) and np.allclose(whole.proba.sum(axis=1), 1, atol=1e-5)
+    assert all(len(row["top"]) == 2 for row in whole.document()["predictions"])
+    monkeypatch.setattr(predict, "CHUNK", 7)  # scored 7 at a time: the same numbers, the same order
+    chunked = predict.predict_files(run, [str(test)], device="cpu", top=2)
+    assert chunked.files == whole.files and np.allclose(chunked.proba, whole.proba, atol=1e-6)
 
 
 def test_paths_on_stdin(trained):

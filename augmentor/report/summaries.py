@@ -164,8 +164,8 @@ PREDICTIONS_SHOWN = 50  # rows of the table; --out or --json carry all of them
 def predictions_view(document: dict[str, Any]) -> View:
     """``augmentor classify predict``: one row per image (the first PREDICTIONS_SHOWN), then where all went."""
     table = Table(title=f"predictions of {document['run']}")
-    for column in ("file", "label", "probability", "top classes"):
-        table.add_column(column, justify="right" if column == "probability" else "left")
+    for column in ("file", "label", "probability", "top classes"):  # a file name wraps: its end tells files apart
+        table.add_column(column, justify="right" if column == "probability" else "left", overflow="fold")
     rows = document["predictions"]
     for row in rows[:PREDICTIONS_SHOWN]:
         top = ", ".join(f"{name} {p:.2f}" for name, p in row["top"])
