@@ -15,7 +15,7 @@ import copy
 import itertools
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -39,11 +39,12 @@ from augmentor.classifiers.train import (
     check_trainable,
     compiled,
     make_schedule,
+    run_record,
 )
 from augmentor.core.console import progress, warn
 from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
 from augmentor.core.errors import UserError
-from augmentor.data.imageset import ImageSet, fingerprint
+from augmentor.data.imageset import ImageSet
 from augmentor.distributed.context import current
 
 # The layers a `fast` network's features are made of: convolutions and norms are widened, the rest act on
@@ -369,25 +370,8 @@ def train_together(
 
     classifiers: list[Classifier] = []
     for train, run, model, pool, (mean, std) in zip(trains, configs, models, pools, stats, strict=True):
-        record: dict[str, Any] = {
-            "kind": "classifier",
-            "arch": config.arch,
-            "model_args": {"num_classes": num_classes, "in_channels": train.channels, "image_size": height},
-            "class_names": list(train.class_names),
-            "image_shape": [train.channels, height, width],
-            "normalisation": {"mean": mean, "std": std},
-            "training": {**asdict(run), "steps": steps, "batch_size": batch_size},
-            "synthetic": None
-            if pool is None
-            else {
-                "pool_images": len(pool.images),
-                "drawn": int(synthetic_counts.sum()),
-                "share": pool.share,
-                "weight": pool.weight,
-            },
-            "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
-            "device": str(device),
-        }
+        drawn = int(synthetic_counts.sum()) if pool is not None else 0
+        record = run_record(train, run, steps, batch_size, (mean, std), pool, drawn, device)
         classifiers.append(Classifier(model, record))
     if test is not None:
         classifiers[0].check_images(test, "the test set")

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from augmentor.classifiers.classifier import Classifier
-from augmentor.core.console import progress, warn
+from augmentor.core.console import progress
 from augmentor.core.errors import UserError
 from augmentor.data.decode import IMAGE_EXTENSIONS, BadImageFile, decode_image, resize
-from augmentor.data.files import MAX_LISTED_BAD_FILES
+from augmentor.data.files import warn_skipped
 from augmentor.data.options import ReadOptions
 
 CHUNK = 256  # images decoded and scored at a time: bounded memory for any number of files
@@ -160,12 +160,7 @@ def predict_files(
                 advance(1)
             if arrays:
                 rows.append(classifier.proba(np.stack(arrays)).numpy())
-    if skipped:
-        warn(f"skipped {len(skipped)} unreadable image file(s) (--skip-corrupt):")
-        for path, reason in skipped[:MAX_LISTED_BAD_FILES]:
-            warn(f"  skipped {path}: {reason}")
-        if len(skipped) > MAX_LISTED_BAD_FILES:
-            warn(f"  … and {len(skipped) - MAX_LISTED_BAD_FILES} more")
+    warn_skipped(skipped)
     if not kept:
         raise UserError(f"none of the {len(paths)} image file(s) could be read; see the warnings above")
     return Predictions(

@@ -168,6 +168,40 @@ def _shard_loss(
     return loss * scale
 
 
+def run_record(
+    train: ImageSet,
+    config: TrainConfig,
+    steps: int,
+    batch_size: int,
+    normalisation: tuple[list[float], list[float]],
+    synthetic: SyntheticPool | None,
+    drawn: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    """A classifier run's ``config.json`` record: architecture, classes, normalisation, budget, data."""
+    height, width = train.size
+    mean, std = normalisation
+    return {
+        "kind": "classifier",
+        "arch": config.arch,
+        "model_args": {"num_classes": len(train.class_names), "in_channels": train.channels, "image_size": height},
+        "class_names": list(train.class_names),
+        "image_shape": [train.channels, height, width],
+        "normalisation": {"mean": mean, "std": std},
+        "training": {**asdict(config), "steps": steps, "batch_size": batch_size},
+        "synthetic": None
+        if synthetic is None
+        else {
+            "pool_images": len(synthetic.images),
+            "drawn": drawn,
+            "share": synthetic.share,
+            "weight": synthetic.weight,
+        },
+        "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
+        "device": str(device),
+    }
+
+
 class WeightAverage:
     """An exponential moving average of a model's weights and buffers (model EMA, as timm's ModelEmaV2),
     its decay ramped as min(decay, (1 + t) / (10 + t)) so early steps do not pin it to the initial weights."""
@@ -285,25 +319,8 @@ def train_classifier(
     schedule = make_schedule(optimizer, config.schedule, config.lr, steps)
     generator = seeded_generator(config.seed, device)
 
-    record = {
-        "kind": "classifier",
-        "arch": config.arch,
-        "model_args": {"num_classes": num_classes, "in_channels": train.channels, "image_size": height},
-        "class_names": list(train.class_names),
-        "image_shape": [train.channels, height, width],
-        "normalisation": {"mean": mean, "std": std},
-        "training": {**asdict(config), "steps": steps, "batch_size": batch_size},
-        "synthetic": None
-        if synthetic is None
-        else {
-            "pool_images": len(synthetic.images),
-            "drawn": int(synthetic_counts.sum()),
-            "share": synthetic.share,
-            "weight": synthetic.weight,
-        },
-        "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
-        "device": str(device),
-    }
+    drawn = int(synthetic_counts.sum()) if synthetic is not None else 0
+    record = run_record(train, config, steps, batch_size, (mean, std), synthetic, drawn, device)
     classifier = Classifier(model, record)
     if test is not None:
         classifier.check_images(test, "the test set")  # before training, not at the first evaluation

@@ -56,12 +56,7 @@ def decode_files(
             "or pass --skip-corrupt to go on without them",
             details=listed,
         )
-    if bad:
-        warn(f"skipped {len(bad)} unreadable image file(s) (--skip-corrupt):")
-        for path, reason in bad[:MAX_LISTED_BAD_FILES]:
-            warn(f"  skipped {path}: {reason}")
-        if len(bad) > MAX_LISTED_BAD_FILES:
-            warn(f"  … and {len(bad) - MAX_LISTED_BAD_FILES} more")
+    warn_skipped(bad)
     if not kept:
         raise UserError("no readable images were found; check the source path")
     arrays = _conform(arrays, kept, options)
@@ -75,6 +70,17 @@ def decode_files(
         provenance.append(record)
     labels = np.array([item.label for item in kept], dtype=np.int64)
     return ImageSet(np.ascontiguousarray(images), labels, list(class_names), provenance), bad
+
+
+def warn_skipped(bad: list[tuple[str, str]]) -> None:
+    """The files --skip-corrupt left out, with their reasons (the first MAX_LISTED_BAD_FILES of them)."""
+    if not bad:
+        return
+    warn(f"skipped {len(bad)} unreadable image file(s) (--skip-corrupt):")
+    for path, reason in bad[:MAX_LISTED_BAD_FILES]:
+        warn(f"  skipped {path}: {reason}")
+    if len(bad) > MAX_LISTED_BAD_FILES:
+        warn(f"  … and {len(bad) - MAX_LISTED_BAD_FILES} more")
 
 
 def _conform(arrays: list[np.ndarray], files: list[ImageFile], options: ReadOptions) -> list[np.ndarray]:
