@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import shlex
 import signal
 import sys
@@ -78,11 +79,11 @@ class _RootGroup(TyperGroup):
     """The root command: usage errors are one line like every other error, not a usage block."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
-        """Parse the root options (a bad one is a one-line error); ``--debug`` and ``--quiet`` may come anywhere
-        before a ``--``, as users type them after the subcommand."""
+        """Parse the root options (a bad one is a one-line error); ``--debug``, ``--quiet`` and
+        ``--follow-symlinks`` may come anywhere before a ``--``, as users type them after the subcommand."""
         args = list(args)
         end = args.index("--") if "--" in args else len(args)
-        for flag in ("--debug", "--quiet"):  # root flags, also after the subcommand
+        for flag in ("--debug", "--quiet", "--follow-symlinks"):  # root flags, also after the subcommand
             if flag in args[:end]:
                 args = [flag, *(a for a in args[:end] if a != flag), *args[end:]]
                 end = args.index("--") if "--" in args else len(args)
@@ -132,12 +133,20 @@ def main_callback(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No progress bars or lines (warnings and errors stay).")
     ] = False,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option("--follow-symlinks", help="Read class folders and images that link outside the dataset."),
+    ] = False,
 ) -> None:
     """Generative and classic data augmentation for image-classification datasets."""
     from augmentor.core.console import set_quiet
 
     _state["debug"] = debug
     set_quiet(quiet)
+    if follow_symlinks:  # an environment variable, so torchrun ranks and worker processes inherit it
+        from augmentor.data.options import FOLLOW_SYMLINKS_VARIABLE
+
+        os.environ[FOLLOW_SYMLINKS_VARIABLE] = "1"
 
 
 # Option bundles shared by every command that reads a dataset or writes a folder.

@@ -880,3 +880,113 @@ def test_a_manifest_with_nested_provenance_is_one_error_line(tmp_path):
     records[2]["source"] = "real"
     (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert run_cli("data", "info", root).exit_code == 0
+
+
+def test_follow_symlinks_reads_links_out_of_the_dataset_when_asked(tmp_path, monkeypatch):
+    """Issue 11: links out of SRC are refused unless --follow-symlinks (a root flag, also after the command)."""
+    monkeypatch.setenv("AUGMENTOR_FOLLOW_SYMLINKS", "0")  # the flag sets it; teardown restores it
+    data = make_shapes_folder(tmp_path / "data", per_class=3)
+    outside = make_shapes_folder(tmp_path / "elsewhere", per_class=2)
+    (data / "ring").symlink_to(outside / "disk", target_is_directory=True)
+    assert_refused(run_cli("data", "info", data), "ring: links to", "--follow-symlinks")
+    result = run_cli("data", "info", data, "--follow-symlinks", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["splits"]["train"]["per_class"]["ring"] == 2
+
+
+def test_a_decomposed_unicode_class_folder_becomes_one_nfc_class_name(tmp_path):
+    """Issue 11: class names are normalised to NFC, so a folder macOS wrote decomposed writes composed."""
+    import unicodedata
+
+    data = make_shapes_folder(tmp_path / "data", per_class=3)
+    (data / "disk").rename(data / "cafe\u0301")  # NFD: "e" + combining acute
+    result = run_cli("classic", data, "--per-image", "1", "--pipeline", "light", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    written = {p.name for p in (tmp_path / "out").iterdir() if p.is_dir() and not p.name.startswith(".")}
+    assert "caf\u00e9" in written and all(unicodedata.is_normalized("NFC", name) for name in written)
+    assert len(list((tmp_path / "out" / "caf\u00e9").glob("*.png"))) == 6  # 3 originals and 3 copies
+
+
+def test_the_exif_orientation_applied_is_recorded_in_the_provenance(tmp_path):
+    """Issue 11: the rotation applied to an EXIF-tagged photo is said in the manifest's record."""
+    from augmentor.data.readers import open_dataset
+
+    folder = tmp_path / "photos" / "bar"
+    folder.mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.zeros((12, 20), np.uint8)).save(folder / "a.jpg", exif=exif)
+    Image.fromarray(np.zeros((20, 12), np.uint8)).save(folder / "b.jpg")
+    provenance = open_dataset(str(tmp_path / "photos")).train.provenance
+    assert [record.get("exif_orientation") for record in provenance] == [6, None]
+
+
+def test_caps_name_their_variable_and_the_variable_lifts_them(tmp_path, monkeypatch):
+    """Issue 11: every resource cap names the environment variable that lifts it, and the variable works."""
+    data = make_shapes_folder(tmp_path / "data", per_class=2)
+    assert_refused(run_cli("data", "info", data, "--image-size", "1100"), "AUGMENTOR_MAX_IMAGE_SIDE")
+    monkeypatch.setenv("AUGMENTOR_MAX_IMAGE_SIDE", "2K")
+    assert run_cli("data", "info", data, "--image-size", "1100").exit_code == 0
+    monkeypatch.setenv("AUGMENTOR_MAX_IMAGE_SIDE", "lots")
+    assert_refused(run_cli("data", "info", data, "--image-size", "28"), "AUGMENTOR_MAX_IMAGE_SIDE='lots'", "unset")
+    monkeypatch.delenv("AUGMENTOR_MAX_IMAGE_SIDE")
+    monkeypatch.setenv("AUGMENTOR_MAX_IMAGE_PIXELS", "500")  # below 28×28: every image refused, naming it
+    assert_refused(run_cli("data", "info", data), "decompression-bomb guard", "AUGMENTOR_MAX_IMAGE_PIXELS")
+
+
+def test_a_gzip_idx_that_claims_to_inflate_far_is_refused_before_inflating(tmp_path, monkeypatch):
+    """Issue 11: a small gzip IDX file whose header declares hundreds of MB is refused from the header and
+    the file's size (real IDX files inflate 2-5×), before a byte of data is inflated."""
+    import gzip
+
+    from augmentor.core.errors import UserError
+    from augmentor.data.idx import read_idx_array
+
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    header = bytes([0, 0, 8, 3]) + struct.pack(">III", 300_000, 28, 28)  # 235 MB declared
+    bomb.write_bytes(gzip.compress(header + bytes(1000)))
+    with pytest.raises(UserError, match=r"gzip bomb.*AUGMENTOR_MAX_INFLATION"):
+        read_idx_array(bomb)
+    monkeypatch.setenv("AUGMENTOR_MAX_INFLATION", "100000")  # lifted: now the truncation is what is wrong
+    with pytest.raises(UserError, match="file holds 1000"):
+        read_idx_array(bomb)
+
+
+def test_data_larger_than_the_memory_available_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """Issue 11: arrays whose declared size exceeds the memory available now are refused from their headers."""
+    from augmentor.core import limits
+
+    np.savez(tmp_path / "d.npz", images=np.zeros((10, 28, 28), np.uint8), labels=np.arange(10) % 2)
+    monkeypatch.setattr(limits, "available_memory", lambda: 4000)
+    assert_refused(run_cli("data", "info", tmp_path / "d.npz"), "d.npz: the arrays need", "of memory is available")
+    monkeypatch.setenv("AUGMENTOR_MAX_ARRAY_BYTES", "1G")  # the user says how much they mean: no memory check
+    assert run_cli("data", "info", tmp_path / "d.npz").exit_code == 0
+
+
+def test_a_folder_whose_images_outgrow_the_memory_available_stops_while_reading(tmp_path, monkeypatch):
+    """Issue 11: the total decoded bytes of an ImageFolder are held against the memory available."""
+    from augmentor.core import limits
+
+    data = make_shapes_folder(tmp_path / "data", per_class=4)  # 12 × 784 bytes decoded
+    monkeypatch.setattr(limits, "available_memory", lambda: 5000)
+    assert_refused(run_cli("data", "info", data), "the images read so far need", "resize them")
+    monkeypatch.setattr(limits, "available_memory", lambda: 20_000)
+    assert run_cli("data", "info", data).exit_code == 0
+
+
+def test_a_second_writer_to_the_same_out_is_refused_at_once_naming_the_first(tmp_path, shapes_folder):
+    """Issue 11: two runs writing one --out both exited 0 and one silently replaced the other; the second
+    is now refused before any work, naming the first (a live process holding a staging folder)."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out = tmp_path / "out"
+        staging = tmp_path / f".out.partial-{sleeper.pid}"
+        staging.mkdir()
+        result = run_cli("classic", shapes_folder, "--per-image", "1", "--out", out)
+        assert_refused(result, f"another augmentor process (pid {sleeper.pid}) is writing it now")
+        assert not out.exists() and staging.is_dir()  # the first writer's work is untouched
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert run_cli("classic", shapes_folder, "--per-image", "1", "--out", out).exit_code == 0  # stale: cleaned
+    assert not staging.exists()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import PIPELINE_BYTES, PIPELINE_DEPTH, PIPELINE_SIDE, PIPELINE_TRANSFORMS
 
 # Transforms that mirror the image: turned off for classes where a mirror changes the meaning.
 FLIP_TRANSFORMS = frozenset({"HorizontalFlip", "VerticalFlip", "Transpose", "D4", "SquareSymmetry"})
@@ -99,10 +100,6 @@ def _digest(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
-MAX_PIPELINE_BYTES = 1 << 20  # A.save writes a few KB; a larger file is not a pipeline
-MAX_PIPELINE_DEPTH = 8  # Compose inside OneOf inside ...: real pipelines nest two or three levels
-MAX_PIPELINE_TRANSFORMS = 1000
-MAX_PIPELINE_SIDE = 4096  # pixels any size argument may ask for
 _SIZE_KEYS = ("height", "width", "size", "max_size", "min_height", "min_width", "crop_size")
 
 
@@ -129,10 +126,10 @@ def _one_line(error: Exception) -> str:
 def _parse(path: Path) -> dict[str, Any]:
     import yaml
 
-    if path.stat().st_size > MAX_PIPELINE_BYTES:
+    if path.stat().st_size > PIPELINE_BYTES.value():
         raise UserError(
             f"{path}: {path.stat().st_size:,} bytes is too large for a pipeline file "
-            f"(at most {MAX_PIPELINE_BYTES:,}); give the file A.save wrote"
+            f"(at most {PIPELINE_BYTES.value():,}); give the file A.save wrote, or {PIPELINE_BYTES.lift()}"
         )
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
@@ -167,10 +164,15 @@ def _validate(document: dict[str, Any], path: Path) -> None:
     def visit(node: Any, where: str, depth: int = 0) -> None:
         nonlocal count
         count += 1
-        if depth > MAX_PIPELINE_DEPTH or count > MAX_PIPELINE_TRANSFORMS:
+        if depth > PIPELINE_DEPTH.value():
             raise UserError(
-                f"{path}: more than {MAX_PIPELINE_DEPTH} levels or {MAX_PIPELINE_TRANSFORMS} transforms at {where}; "
-                "flatten the pipeline"
+                f"{path}: more than {PIPELINE_DEPTH.value()} levels at {where}; flatten the pipeline, or "
+                f"{PIPELINE_DEPTH.lift()}"
+            )
+        if count > PIPELINE_TRANSFORMS.value():
+            raise UserError(
+                f"{path}: more than {PIPELINE_TRANSFORMS.value()} transforms at {where}; shorten the pipeline, or "
+                f"{PIPELINE_TRANSFORMS.lift()}"
             )
         if not isinstance(node, dict) or "__class_fullname__" not in node:
             raise UserError(f"{path}: {where} is not a transform (no __class_fullname__)")
@@ -184,9 +186,10 @@ def _validate(document: dict[str, Any], path: Path) -> None:
         for key in _SIZE_KEYS:  # Resize(100000, 100000) is 16 bytes of YAML and 10 GB per image
             sides = node.get(key)
             sides = sides if isinstance(sides, list | tuple) else [sides]
-            if any(isinstance(side, int | float) and side > MAX_PIPELINE_SIDE for side in sides):
+            if any(isinstance(side, int | float) and side > PIPELINE_SIDE.value() for side in sides):
                 raise UserError(
-                    f"{path}: {name} at {where} asks for {key} {node.get(key)}; at most {MAX_PIPELINE_SIDE} px"
+                    f"{path}: {name} at {where} asks for {key} {node.get(key)}; at most {PIPELINE_SIDE.value()} px "
+                    f"(or {PIPELINE_SIDE.lift()})"
                 )
         children = node.get("transforms")
         if children is not None:

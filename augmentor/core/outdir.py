@@ -63,6 +63,17 @@ def remove_stale_staging(out: Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
+def _live_writer(out: Path) -> int | None:
+    """The pid of another live process whose staging folder for ``out`` exists (stale ones are gone by now)."""
+    prefix = f".{out.name}{_STAGING_TAG}"
+    for entry in out.parent.iterdir():
+        if entry.name.startswith(prefix):
+            pid_text = entry.name[len(prefix) :].split("-")[0]
+            if pid_text.isdigit() and int(pid_text) != os.getpid():
+                return int(pid_text)
+    return None
+
+
 @contextlib.contextmanager
 def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
     """Yield an empty staging folder; on success it becomes ``out`` (replacing it with ``overwrite``)."""
@@ -80,6 +91,12 @@ def open_staging(out: Path, overwrite: bool) -> Path:
     check_output(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out)
+    writer = _live_writer(out)
+    if writer is not None:  # refused now, not after this run's work is done and its rename fails
+        raise UserError(
+            f"{out}: another augmentor process (pid {writer}) is writing it now; wait for it to finish or give "
+            "another --out"
+        )
     staging = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}"
     staging.mkdir()
     return staging

@@ -15,6 +15,7 @@ from typing import Any
 
 from augmentor import __version__
 from augmentor.core.errors import UserError
+from augmentor.core.limits import IMAGE_SIDE, MODEL_WIDTH
 from augmentor.core.outdir import staged_output
 
 RUN_FORMAT_VERSION = 1
@@ -115,14 +116,10 @@ def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
     return config
 
 
-MAX_MODEL_WIDTH = 4096  # channels or latent dimensions: the shipped models use 64 and 100
-
-
 def check_run_fields(config: dict[str, Any], where: Path) -> None:
     """Refuse a config whose fields would write outside ``--out`` (class names become folder names) or
     allocate without bound (image shape): run folders arrive from other people, as datasets do."""
     from augmentor.data.imageset import check_class_name
-    from augmentor.data.options import MAX_IMAGE_SIDE  # a run folder must not ask for a multi-GB allocation
 
     missing = [key for key in ("class_names", "image_shape", "model_args") if key not in config]
     if missing:
@@ -140,20 +137,23 @@ def check_run_fields(config: dict[str, Any], where: Path) -> None:
         and len(shape) == 3
         and all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
         and shape[0] in (1, 3)
-        and all(1 <= side <= MAX_IMAGE_SIDE for side in shape[1:])
+        and all(1 <= side <= IMAGE_SIDE.value() for side in shape[1:])
     )
     if not plausible:
         raise UserError(
-            f"{where}: 'image_shape' {shape!r} is not [channels 1 or 3, height, width ≤ {MAX_IMAGE_SIDE}]; "
-            "retrain the run"
+            f"{where}: 'image_shape' {shape!r} is not [channels 1 or 3, height, width ≤ {IMAGE_SIDE.value()}]; "
+            f"retrain the run (or {IMAGE_SIDE.lift()})"
         )
     arguments = config["model_args"]
     if not isinstance(arguments, dict):
         raise UserError(f"{where}: 'model_args' must be an object; retrain the run")
     for key in ("width", "latent_dim"):
         value = arguments.get(key)
-        if value is not None and not (isinstance(value, int) and 1 <= value <= MAX_MODEL_WIDTH):
-            raise UserError(f"{where}: model_args {key} {value!r} is outside 1..{MAX_MODEL_WIDTH}; retrain the run")
+        if value is not None and not (isinstance(value, int) and 1 <= value <= MODEL_WIDTH.value()):
+            raise UserError(
+                f"{where}: model_args {key} {value!r} is outside 1..{MODEL_WIDTH.value()}; retrain the run "
+                f"(or {MODEL_WIDTH.lift()})"
+            )
 
 
 def read_weights(run: Path) -> dict[str, Any]:

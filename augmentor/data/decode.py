@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augmentor.core.limits import IMAGE_PIXELS
+
 # The extension decides the only format a file may be; a JPEG renamed .png is refused.
 FORMAT_BY_EXTENSION = {
     ".png": "PNG",
@@ -20,8 +22,6 @@ FORMAT_BY_EXTENSION = {
     ".webp": "WEBP",
 }
 IMAGE_EXTENSIONS = frozenset(FORMAT_BY_EXTENSION)
-# Decompression-bomb guard: far above any dataset image, far below what exhausts memory.
-MAX_PIXELS = 1 << 26  # 67 million pixels
 _GREY_MODES = {"1", "L", "LA", "I;16", "I;16L", "I;16B", "La"}
 
 
@@ -38,6 +38,11 @@ def decode_image(path: Path, channels: int | None = None) -> np.ndarray:
     ``channels`` converts explicitly (1: luminance, 3: grey replicated); otherwise the file's
     own mode decides. Raises BadImageFile with a reason for anything unusable.
     """
+    return read_image(path, channels)[0]
+
+
+def read_image(path: Path, channels: int | None = None) -> tuple[np.ndarray, int]:
+    """``decode_image``'s array and the EXIF orientation it applied (1: none), for the manifest."""
     from PIL import Image, UnidentifiedImageError
 
     expected = FORMAT_BY_EXTENSION.get(path.suffix.lower())
@@ -48,6 +53,8 @@ def decode_image(path: Path, channels: int | None = None) -> np.ndarray:
         if path.stat().st_size == 0:
             raise BadImageFile("empty file (0 bytes)")
         with warnings.catch_warnings():
+            # PIL's own bomb guard at the same bound, so lifting ours lifts PIL's too
+            Image.MAX_IMAGE_PIXELS = IMAGE_PIXELS.value()
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             try:
                 image = Image.open(path, formats=[expected])
@@ -55,20 +62,23 @@ def decode_image(path: Path, channels: int | None = None) -> np.ndarray:
                 raise BadImageFile(_misnamed_reason(path, expected)) from None
             with image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
+                if width * height > IMAGE_PIXELS.value():
                     raise BadImageFile(
-                        f"{width}×{height} pixels exceeds the {MAX_PIXELS:,}-pixel limit (decompression-bomb guard)"
+                        f"{width}×{height} pixels exceeds the {IMAGE_PIXELS.value():,}-pixel limit "
+                        f"(decompression-bomb guard; {IMAGE_PIXELS.lift()})"
                     )
                 image.load()
-                if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # a phone photo stores its pixels sideways
+                orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+                if orientation != 1:  # a phone photo stores its pixels sideways
                     from PIL import ImageOps
 
-                    return _to_array(ImageOps.exif_transpose(image), channels)  # as every viewer shows it
-                return _to_array(image, channels)
+                    # as every viewer shows it
+                    return _to_array(ImageOps.exif_transpose(image), channels), int(orientation)
+                return _to_array(image, channels), 1
     except BadImageFile:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise BadImageFile(f"decompression-bomb guard: {exc}") from None
+        raise BadImageFile(f"decompression-bomb guard: {exc} ({IMAGE_PIXELS.lift()})") from None
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as exc:
         raise BadImageFile(f"corrupt or truncated {expected} data ({exc})") from None
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from augmentor.core.console import progress, warn
 from augmentor.core.errors import UserError
-from augmentor.data.decode import BadImageFile, convert_channels, decode_image, resize
+from augmentor.core.limits import check_fits_memory, memory_budget
+from augmentor.data.decode import BadImageFile, convert_channels, read_image, resize
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 
@@ -39,11 +40,20 @@ def decode_files(
     arrays: list[np.ndarray] = []
     kept: list[ImageFile] = []
     bad: list[tuple[str, str]] = []
+    rotated: dict[str, int] = {}  # origin → the EXIF orientation applied, recorded in the provenance
+    budget, decoded = memory_budget(), 0  # a folder of large images must stop before it fills memory
     with progress("reading images", len(files)) as advance:
         for item in files:
             try:
-                arrays.append(decode_image(item.path, options.channels))
+                array, orientation = read_image(item.path, options.channels)
+                decoded += array.nbytes
+                check_fits_memory(
+                    decoded, f"{item.path}: the images read so far", "resize them or pass fewer images", budget
+                )
+                arrays.append(array)
                 kept.append(item)
+                if orientation != 1:
+                    rotated[item.origin] = orientation
             except BadImageFile as exc:
                 bad.append((str(item.path), str(exc)))
             advance(1)
@@ -67,6 +77,8 @@ def decode_files(
         record = {"source": "real", "origin": item.origin}
         if provenance_by_origin and item.origin in provenance_by_origin:
             record.update(provenance_by_origin[item.origin])
+        if item.origin in rotated:  # turned upright as viewers show it (PIL's ImageOps.exif_transpose)
+            record["exif_orientation"] = rotated[item.origin]
         provenance.append(record)
     labels = np.array([item.label for item in kept], dtype=np.int64)
     return ImageSet(np.ascontiguousarray(images), labels, list(class_names), provenance), bad

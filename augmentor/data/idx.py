@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import ARRAY_BYTES, INFLATION, check_fits_memory
 from augmentor.data.files import conform_array
 from augmentor.data.imageset import Dataset, ImageSet, real_provenance
 from augmentor.data.options import ReadOptions
@@ -16,7 +17,6 @@ from augmentor.data.options import ReadOptions
 IDX_STEMS = {"train": "train", "test": "t10k"}
 
 
-MAX_IDX_BYTES = 8 << 30  # data behind one header: a 1 MB gzip must not inflate to gigabytes first
 MAX_IDX_DIMS = 4
 
 
@@ -24,8 +24,10 @@ def read_idx_array(path: Path) -> np.ndarray:
     """Parse one IDX file of unsigned bytes into an array shaped as its header says.
 
     The header is read first and the data after it only up to the size it declares, so a gzip bomb is
-    refused before it inflates.
+    refused before it inflates: by its declared size, by the memory free, and by how far a gzip file
+    claims to inflate (real IDX files inflate 2-5×; a stream of zeros, 1000×).
     """
+    stored = path.stat().st_size if path.is_file() else 0
     try:
         with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as handle:
             magic = handle.read(4)
@@ -39,11 +41,17 @@ def read_idx_array(path: Path) -> np.ndarray:
                 raise UserError(f"{path}: truncated IDX header")
             shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
             expected = int(np.prod(shape, dtype=np.float64))
-            if expected > MAX_IDX_BYTES:
+            if expected > ARRAY_BYTES.value():
                 raise UserError(
                     f"{path}: IDX header declares {shape}, {expected / 2**30:.1f} GiB of data (at most "
-                    f"{MAX_IDX_BYTES >> 30} GiB); split the dataset"
+                    f"{ARRAY_BYTES.value() / 2**30:.1f} GiB); split the dataset, or {ARRAY_BYTES.lift()}"
                 )
+            if path.suffix == ".gz" and expected > max(stored, 1 << 20) * INFLATION.value():
+                raise UserError(
+                    f"{path}: {stored:,} gzip bytes claim {expected:,} bytes of data, more than "
+                    f"{INFLATION.value()}× (a gzip bomb?); use an intact copy, or {INFLATION.lift()}"
+                )
+            check_fits_memory(expected, f"{path}: the IDX data", "split the dataset")
             data = handle.read(expected + 1)  # one byte more tells a longer file from an exact one
     except (OSError, EOFError) as exc:
         raise UserError(f"{path}: cannot read IDX data ({exc}); replace the file with an intact copy") from None

@@ -11,7 +11,7 @@ from augmentor.core.errors import UserError
 from augmentor.data.files import ImageFile, decode_files
 from augmentor.data.imageset import Dataset, ImageSet, check_class_name
 from augmentor.data.manifest import read_manifest_provenance
-from augmentor.data.options import ReadOptions
+from augmentor.data.options import ReadOptions, follows_symlinks
 
 SPLIT_NAMES = ("train", "test")
 # Files an OS or editor leaves behind; everything else inside a class folder must be an image.
@@ -28,8 +28,14 @@ def is_split_layout(root: Path) -> bool:
     return train.is_dir() and any(_visible_dirs(train))
 
 
+def class_name_of(folder: Path) -> str:
+    """A class folder's name as a class name: in Unicode NFC, so ``café`` typed on Linux and ``café`` written
+    by macOS (decomposed) are one name in labels, manifests and output folders."""
+    return unicodedata.normalize("NFC", folder.name)
+
+
 def read_imagefolder(root: Path, options: ReadOptions) -> Dataset:
-    """Read an ImageFolder tree; class names are the sorted folder names (as torchvision does)."""
+    """Read an ImageFolder tree; class names are the sorted folder names (as torchvision does), in NFC."""
     if not any(root.iterdir()):
         raise UserError(f"{root}: the folder is empty; put one sub-folder of images per class in it")
     provenance = read_manifest_provenance(root)
@@ -40,16 +46,17 @@ def read_imagefolder(root: Path, options: ReadOptions) -> Dataset:
         split_roots = {name: root / name for name in SPLIT_NAMES if (root / name).is_dir()}
     else:
         split_roots = {"train": root}
-    class_names = [p.name for p in _visible_dirs(split_roots["train"])]
-    if not class_names:
+    folders = _visible_dirs(split_roots["train"])
+    if not folders:
         raise UserError(f"{root}: no class folders found; expected {root}/<class>/<image files>")
-    for name in class_names:
-        check_class_name(name, f"{split_roots['train'] / name}")
-    check_distinct_forms(class_names, split_roots["train"])
+    for folder in folders:
+        check_class_name(folder.name, f"{folder}")
+    check_distinct_forms([folder.name for folder in folders], split_roots["train"])
+    class_names = [class_name_of(folder) for folder in folders]
     splits: dict[str, ImageSet] = {}
     skipped: list[tuple[str, str]] = []
     for split, split_root in split_roots.items():
-        names = [p.name for p in _visible_dirs(split_root)]
+        names = [class_name_of(p) for p in _visible_dirs(split_root)]
         if split != "train" and names != class_names:
             extra = sorted(set(names) - set(class_names))
             missing = sorted(set(class_names) - set(names))
@@ -79,17 +86,22 @@ def check_distinct_forms(class_names: list[str], where: Path) -> None:
 
 
 def _inside(root: Path, path: Path) -> None:
-    """Refuse a file or class folder that links outside the dataset: a dataset folder reads its own images."""
+    """Refuse a file or class folder that links outside the dataset (a dataset folder reads its own images),
+    unless the user said links are meant (``--follow-symlinks``)."""
     target = path.resolve()
-    if target != root and root not in target.parents:
-        raise UserError(f"{path}: links to {target}, outside {root}; copy the images into the dataset folder")
+    if target != root and root not in target.parents and not follows_symlinks():
+        raise UserError(
+            f"{path}: links to {target}, outside {root}; copy the images into the dataset folder, or pass "
+            "--follow-symlinks if the link is meant"
+        )
 
 
 def _list_files(root: Path, split_root: Path, class_names: list[str]) -> list[ImageFile]:
     files: list[ImageFile] = []
     real_root = root.resolve()
+    folders = {class_name_of(folder): folder for folder in _visible_dirs(split_root)}
     for label, name in enumerate(class_names):
-        class_dir = split_root / name
+        class_dir = folders[name]
         _inside(real_root, class_dir)
         entries = sorted(p for p in class_dir.iterdir() if not p.name.startswith(".") and p.name not in _IGNORED_FILES)
         entries = [p for p in entries if not p.is_dir()]
@@ -110,11 +122,12 @@ def read_path_list(lines: list[str], options: ReadOptions) -> Dataset:
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise UserError(f"{missing[0]}: no such file (from the path list on standard input)")
-    class_names = sorted({p.parent.name or "." for p in paths})
-    for name in class_names:
-        check_class_name(name, "path list on standard input")
+    for path in paths:
+        check_class_name(path.parent.name or ".", f"{path} (from the path list on standard input)")
+    class_names = sorted({class_name_of(p.parent) for p in paths})
+    check_distinct_forms(sorted({p.parent.name for p in paths}), Path("the path list on standard input"))
     index = {name: i for i, name in enumerate(class_names)}
-    files = [ImageFile(p, index[p.parent.name], str(p)) for p in paths]
+    files = [ImageFile(p, index[class_name_of(p.parent)], str(p)) for p in paths]
     image_set, bad = decode_files(files, class_names, options)
     warnings = held_out_paths_warning(paths)
     for message in warnings:

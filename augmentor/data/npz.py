@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import ARRAY_BYTES, CLASSES, check_fits_memory
 from augmentor.data.files import conform_array
 from augmentor.data.imageset import Dataset, ImageSet, check_class_name, real_provenance
 from augmentor.data.options import ReadOptions
@@ -29,8 +30,6 @@ def _to_nchw(images: np.ndarray, path: Path, key: str) -> np.ndarray:
     raise UserError(f"{path}: '{key}' has shape {images.shape}; expected N×H×W, N×H×W×C or N×C×H×W with C = 1 or 3")
 
 
-MAX_ARRAY_BYTES = 8 << 30  # one array, once inflated: 40× ImageNet-64's train images would still fit
-MAX_CLASSES = 100_000  # labels number classes 0..max: a stray 10^9 must not allocate 10^9 names
 _KEYS = ("images", "labels", "class_names", "test_images", "test_labels")
 
 
@@ -61,11 +60,13 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
         wanted = [k for k in _KEYS if k in keys]
         for key in wanted:
             size = _declared_bytes(archive, key, path)
-            if size > MAX_ARRAY_BYTES:
+            if size > ARRAY_BYTES.value():
                 raise UserError(
                     f"{path}: '{key}' would take {size / 2**30:.1f} GiB once inflated (at most "
-                    f"{MAX_ARRAY_BYTES >> 30} GiB); split the dataset or save it as an ImageFolder"
+                    f"{ARRAY_BYTES.value() / 2**30:.1f} GiB); split the dataset, or {ARRAY_BYTES.lift()}"
                 )
+        total = sum(_declared_bytes(archive, key, path) for key in wanted)
+        check_fits_memory(total, f"{path}: the arrays", "split the dataset or save it as an ImageFolder")
         try:
             arrays = {k: archive[k] for k in wanted}
         except ValueError as exc:
@@ -77,10 +78,10 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
             raise UserError(f"{path}: 'class_names' must be a 1-D array of names, got shape {names.shape}")
         class_names = [str(n) for n in names.tolist()]
     else:
-        if int(labels.max()) >= MAX_CLASSES:
+        if int(labels.max()) >= CLASSES.value():
             raise UserError(
                 f"{path}: label {int(labels.max())} without 'class_names' would make {int(labels.max()) + 1:,} "
-                "classes; number the classes 0..K-1 or save class_names="
+                f"classes; number the classes 0..K-1 or save class_names= (or {CLASSES.lift()})"
             )
         class_names = [str(i) for i in range(int(labels.max()) + 1)]
     for name in class_names:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import IMAGE_SIDE
 
 CHANNELS = (1, 3)  # ImageSet holds grey or colour images, nothing else
+# Set by the root flag --follow-symlinks (and inherited by torchrun ranks and worker processes).
+FOLLOW_SYMLINKS_VARIABLE = "AUGMENTOR_FOLLOW_SYMLINKS"
+
+
+def follows_symlinks() -> bool:
+    """True when links out of a dataset folder are meant to be followed (refused by default)."""
+    return os.environ.get(FOLLOW_SYMLINKS_VARIABLE, "") not in ("", "0")
 
 
 def check_channels(channels: int | None, flag: str = "--channels") -> None:
@@ -30,9 +39,6 @@ class ReadOptions:
         check_channels(self.channels)
 
 
-MAX_IMAGE_SIDE = 1024  # the same bound as run folders' image_shape (core.runs)
-
-
 def parse_image_size(text: str | None) -> tuple[int, int] | None:
     """'28' → (28, 28); '32x48' → (32, 48) as height × width."""
     if text is None or text == "":
@@ -46,6 +52,9 @@ def parse_image_size(text: str | None) -> tuple[int, int] | None:
         values = values * 2
     if len(values) != 2 or min(values) < 1:
         raise UserError(f"--image-size {text!r} is not a size; give N or HEIGHTxWIDTH, for example 28 or 32x48")
-    if max(values) > MAX_IMAGE_SIDE:
-        raise UserError(f"--image-size {text!r}: at most {MAX_IMAGE_SIDE} pixels a side; these models are small")
+    if max(values) > IMAGE_SIDE.value():
+        raise UserError(
+            f"--image-size {text!r}: at most {IMAGE_SIDE.value()} pixels a side; these models are small "
+            f"(or {IMAGE_SIDE.lift()})"
+        )
     return values[0], values[1]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import SEEDS
 from augmentor.core.runs import WEIGHTS_NAME, load_matching, read_run_config, read_weights
 from augmentor.data.imageset import ImageSet
 from augmentor.generative.kinds import KINDS
@@ -312,9 +313,6 @@ class Generator:
         return ImageSet(images, labels, list(self.class_names), provenance)
 
 
-MAX_SEEDS = 100_000  # one image per seed: a list longer than this is a typo in a range
-
-
 def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
     """``1,2,3``, ``0-35`` or ``0-3,10`` (StyleGAN's habit) → the seeds, in order, each in 0..2³²−1."""
     seeds: list[int] = []
@@ -328,8 +326,10 @@ def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
             raise UserError(f"{flag} {text!r}: give seeds like 1,2,3 or a range 0-35") from None
         if not 0 <= first <= last <= 2**32 - 1:
             raise UserError(f"{flag} {text!r}: {part} is not a range of seeds in 0..{2**32 - 1} (low-high)")
-        if len(seeds) + last - first + 1 > MAX_SEEDS:
-            raise UserError(f"{flag} {text!r}: more than {MAX_SEEDS:,} seeds; use --n for many images")
+        if len(seeds) + last - first + 1 > SEEDS.value():
+            raise UserError(
+                f"{flag} {text!r}: more than {SEEDS.value():,} seeds; use --n for many images, or {SEEDS.lift()}"
+            )
         seeds.extend(range(first, last + 1))
     if not seeds:
         raise UserError(f"{flag} {text!r}: give seeds like 1,2,3 or a range 0-35")

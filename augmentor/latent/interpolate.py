@@ -14,12 +14,11 @@ import numpy as np
 import torch
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import FRAMES
 from augmentor.core.outdir import check_output_file, write_file_atomic
 from augmentor.generative.generator import Generator
 
 METHODS = ("slerp", "lerp")
-
-MAX_FRAMES = 1000  # a row of pictures (and a GIF): 10^8 frames would only exhaust memory
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -130,8 +129,8 @@ def interpolation_rows(
     """One row of ``frames`` uint8 C×H×W images per (from, to) pair."""
     if method not in METHODS:
         raise UserError(f"--method {method!r} is unknown; use one of {', '.join(METHODS)}")
-    if not 2 <= frames <= MAX_FRAMES:
-        raise UserError(f"--frames must be 2..{MAX_FRAMES} (one row of pictures), got {frames}")
+    if not 2 <= frames <= FRAMES.value():
+        raise UserError(f"--frames must be 2..{FRAMES.value()} (one row of pictures), got {frames}; {FRAMES.lift()}")
     if not pairs:
         raise UserError("give at least one --from A --to B pair")
     generator = Generator.from_run(run)
