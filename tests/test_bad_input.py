@@ -990,3 +990,14 @@ def test_a_second_writer_to_the_same_out_is_refused_at_once_naming_the_first(tmp
         sleeper.wait()
     assert run_cli("classic", shapes_folder, "--per-image", "1", "--out", out).exit_code == 0  # stale: cleaned
     assert not staging.exists()
+
+
+def test_a_class_without_images_is_named_in_dataset_json_and_warned_on_writing(tmp_path):
+    """Issue 11: dataset.json listed a class that got no folder, with no word about it."""
+    images = np.random.default_rng(0).integers(0, 255, (10, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "e.npz", images=images, labels=np.arange(10) % 2, class_names=np.array(["a", "b", "c"]))
+    result = run_cli("classic", tmp_path / "e.npz", "--per-image", "1", "--out", tmp_path / "out")
+    assert result.exit_code == 0 and "have no images and get no folder ('c')" in result.stderr
+    summary = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert summary["classes"] == ["a", "b", "c"] and summary["classes_without_images"] == ["c"]
+    assert not (tmp_path / "out" / "c").exists()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from augmentor import __version__
-from augmentor.core.console import progress
+from augmentor.core.console import progress, warn
 from augmentor.core.outdir import check_output, write_file_atomic
 from augmentor.core.parallel import parallel_map
 from augmentor.data.imageset import PROVENANCE_KEYS, ImageSet
@@ -101,6 +101,13 @@ def write_imagefolder(
     flat = list(splits) == ["train"]
     relpaths = {name: _relative_paths(None if flat else name, s) for name, s in splits.items()}
     summary = dataset_summary(splits, command, extra_summary)
+    if summary.get("classes_without_images") and is_main():
+        empty = summary["classes_without_images"]
+        warn(
+            f"{len(empty)} class(es) have no images and get no folder ({', '.join(map(repr, empty[:5]))}): "
+            "torchvision's ImageFolder numbers the classes without them; dataset.json lists them under "
+            "classes_without_images"
+        )
     with shared_staging(out, overwrite) as staging:
         for paths in relpaths.values():
             for folder in sorted({p.rsplit("/", 1)[0] for p in paths}):
@@ -199,5 +206,15 @@ def dataset_summary(splits: dict[str, ImageSet], command: str, extra: dict | Non
         "sources": dict(sorted(sources.items())),
         "command": command,
     }
+    empty = empty_classes(splits)
+    if empty:  # listed, so a reader of "classes" knows which of them have no folder
+        summary["classes_without_images"] = empty
     summary.update(extra or {})
     return summary
+
+
+def empty_classes(splits: dict[str, ImageSet]) -> list[str]:
+    """Classes with no image in any split: they get no folder, so an ImageFolder reader numbers the rest."""
+    first = next(iter(splits.values()))
+    held = {int(label) for image_set in splits.values() for label in np.unique(image_set.labels)}
+    return [name for k, name in enumerate(first.class_names) if k not in held]
