@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageFont
 
 from augmentor.report.grids import grid_png
-from tests.conftest import make_shapes_folder, run_cli
+from tests.conftest import REPO, make_shapes_folder, run_cli
 
 
 def _reference_grid_png(rows: list[list[np.ndarray]], gap_after_first: bool = True) -> bytes:
@@ -149,3 +149,17 @@ def test_classic_preview_names_every_class(tmp_path):
     for row, (start, stop) in enumerate(bands):  # each name beside its own row of cells
         assert gap + row * (cell + gap) < (start + stop) / 2 < (row + 1) * (cell + gap)
     assert (picture[:top] < 128).any()  # the title and "original" / "copy 1" above the columns
+
+
+def test_the_filter_picture_has_a_title_and_row_ranges(tmp_path):
+    """Issue 12: `inspect filters` labels its grid (the run, the count and size of the kernels, the rows)."""
+    from augmentor.classifiers.classifier import Classifier
+    from augmentor.classifiers.inspect import filters_png
+
+    run = REPO / "weights" / "fashion-mnist" / "classifier"
+    labelled = np.asarray(Image.open(io.BytesIO(filters_png(run))).convert("L"))
+    kernels = Classifier.from_run(run).model.first_conv().weight.shape[0]
+    bare = grid_png([[np.zeros((1, 3, 3), np.uint8)] * 8] * (kernels // 8), gap_after_first=False)
+    bare_h, bare_w = np.asarray(Image.open(io.BytesIO(bare))).shape[:2]
+    assert labelled.shape[0] > bare_h and labelled.shape[1] > bare_w  # title above, row ranges left
+    assert (labelled[: labelled.shape[0] - bare_h] < 128).any()  # the title is drawn

@@ -84,6 +84,24 @@ def test_interpolate_rows_and_gif(runs, tmp_path):
     assert Image.open(gif).n_frames > 2
 
 
+def test_interpolation_gif_frames_say_their_pair_and_position(runs, tmp_path):
+    """Issue 12: every GIF frame carries the pair above it and its t in the title, so frames differ in text."""
+    gif = tmp_path / "walk.gif"
+    args = ("interpolate", runs / "dcgan", "--from", "1", "--to", "2", "--frames", "4", "--out", gif)
+    assert run_cli(*args).exit_code == 0
+    frames = []
+    with Image.open(gif) as animation:
+        for k in range(4):  # forward, then the bounce back
+            animation.seek(k)
+            frames.append(np.asarray(animation.convert("L")))
+    height = frames[0].shape[0]
+    image_side = 64  # 28 px upscaled to at least 64: the label bands make the frame taller than one image
+    assert height > image_side + 20
+    bands = [frame[: height - image_side] for frame in frames]
+    assert all((band < 128).any() for band in bands)  # text in the band
+    assert not np.array_equal(bands[0], bands[1])  # the t changes
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -45,7 +45,15 @@ def filters_png(run: Path) -> bytes:
         weights = weights.mean(axis=1, keepdims=True)
     kernels = [_to_uint8(w) for w in weights]
     rows = [kernels[i : i + _FILTERS_PER_ROW] for i in range(0, len(kernels), _FILTERS_PER_ROW)]
-    return grid_png(rows, gap_after_first=False)
+    size = "x".join(map(str, conv.kernel_size))
+    return grid_png(
+        rows,
+        gap_after_first=False,
+        row_labels=[
+            f"{i}-{min(i + _FILTERS_PER_ROW, len(kernels)) - 1}" for i in range(0, len(kernels), _FILTERS_PER_ROW)
+        ],
+        title=f"{run.name}: {len(kernels)} first-layer filters, {size}, mid-grey = 0",
+    )
 
 
 def activations_png(run: Path, image: Path, max_channels: int = 16) -> bytes:

@@ -172,13 +172,14 @@ def write_interpolation(
     row_labels: list[str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """A grid PNG (one row per pair, a column per position t) or an animated GIF (one frame per column,
-    pairs side by side); ``row_labels`` and ``title`` label the PNG."""
-    from augmentor.report.grids import gif_bytes, grid_png
+    """A grid PNG (one row per pair, a column per position t) or an animated GIF (one frame per position,
+    pairs side by side); ``row_labels`` name the pairs (rows of the PNG, columns of the GIF), ``title`` tops
+    both, and each GIF frame says its t."""
+    from augmentor.report.grids import grid_picture, grid_png, labelled_gif_bytes
 
     check_interpolation_out(out, overwrite)
+    positions = [f"t={t:.2f}" for t in np.linspace(0, 1, rows[0].shape[0])]  # as interpolation_rows spaces them
     if out.suffix.lower() == ".png":
-        positions = [f"t={t:.2f}" for t in np.linspace(0, 1, rows[0].shape[0])]  # as interpolation_rows spaces them
         grid = grid_png(
             [list(row) for row in rows],
             gap_after_first=False,
@@ -188,6 +189,14 @@ def write_interpolation(
         )
         write_file_atomic(out, grid)
         return out
-    frames = [np.concatenate([row[k] for row in rows], axis=2) for k in range(rows[0].shape[0])]  # pairs side by side
-    write_file_atomic(out, gif_bytes(frames, bounce=True))
+    frames = [
+        grid_picture(
+            [[row[k] for row in rows]],  # one frame: every pair at this t, side by side
+            gap_after_first=False,
+            column_labels=row_labels,
+            title=f"{title} · {position}" if title else position,
+        )
+        for k, position in enumerate(positions)
+    ]
+    write_file_atomic(out, labelled_gif_bytes(frames, bounce=True))
     return out

@@ -46,6 +46,21 @@ def grid_png(
     ``row_labels`` go in a left margin, ``column_labels`` above the columns and ``title`` on top. Without
     any of them the PNG is the bare grid, byte for byte as before labels existed.
     """
+    picture = grid_picture(rows, gap_after_first, row_labels=row_labels, column_labels=column_labels, title=title)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def grid_picture(
+    rows: list[list[np.ndarray]],
+    gap_after_first: bool = True,
+    *,
+    row_labels: list[str] | None = None,
+    column_labels: list[str] | None = None,
+    title: str | None = None,
+) -> Image.Image:
+    """``grid_png``'s picture before encoding (a GIF's frames are labelled grids too)."""
     from PIL import Image
 
     if row_labels is not None and len(row_labels) != len(rows):
@@ -56,9 +71,7 @@ def grid_png(
     picture = Image.fromarray(_draw_cells(rows, layout))
     if row_labels is not None or column_labels is not None or title is not None:
         picture = _labelled(picture, layout, row_labels, column_labels, title)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return picture
 
 
 def _layout(rows: list[list[np.ndarray]], gap_after_first: bool) -> _Layout:
@@ -191,6 +204,12 @@ def gif_bytes(frames: list[np.ndarray], duration_ms: int = 80, bounce: bool = Fa
         hwc = np.repeat(hwc, 3, axis=2) if hwc.shape[2] == 1 else hwc
         scale = max(1, min_height // hwc.shape[0])
         pictures.append(Image.fromarray(hwc.repeat(scale, 0).repeat(scale, 1)))
+    return labelled_gif_bytes(pictures, duration_ms, bounce)
+
+
+def labelled_gif_bytes(pictures: list[Image.Image], duration_ms: int = 80, bounce: bool = False) -> bytes:
+    """An animated GIF of ready pictures (``grid_picture``'s labelled frames), looping; ``bounce`` plays it
+    forward then back."""
     rest = pictures[1:] + (pictures[-2:0:-1] if bounce else [])
     buffer = io.BytesIO()
     pictures[0].save(buffer, format="GIF", save_all=True, append_images=rest, duration=duration_ms, loop=0)
