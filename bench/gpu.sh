@@ -12,6 +12,8 @@ python=${PYTHON:-python3}
 wheels=${GPU_WHEELS:-gpu-wheels}
 site=${GPU_SITE:-/tmp/site}
 export NO_ALBUMENTATIONS_UPDATE=1 PYTHONUNBUFFERED=1 GPU_CHECK_WHEELS=$wheels
+# A killed torchrun part must not fill the log with NCCL watchdog stack dumps.
+export TORCH_NCCL_ENABLE_MONITORING=0
 mkdir -p "$out"
 
 if "$python" -c 'import albumentations' 2>/dev/null; then
