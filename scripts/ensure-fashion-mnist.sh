@@ -4,8 +4,9 @@ set -euo pipefail
 files="train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz"
 have_all() { for f in $files; do [ -f "$1/$f" ] || return 1; done; }
 
-if [ -n "${AUGMENTOR_DATA:-}" ] && have_all "$AUGMENTOR_DATA"; then
-  echo "Fashion-MNIST: using AUGMENTOR_DATA=$AUGMENTOR_DATA"; exit 0
+if [ -n "${AUGMENTOR_DATA:-}" ]; then  # a folder the user named is the only place augmentor looks
+  if have_all "$AUGMENTOR_DATA"; then echo "Fashion-MNIST: using AUGMENTOR_DATA=$AUGMENTOR_DATA"; exit 0; fi
+  echo "AUGMENTOR_DATA=$AUGMENTOR_DATA lacks one of: $files; put them there or unset it" >&2; exit 1
 fi
 debian=/usr/share/datasets/fashion-mnist
 if have_all "$debian"; then echo "Fashion-MNIST: $debian"; exit 0; fi

@@ -1001,3 +1001,10 @@ def test_a_class_without_images_is_named_in_dataset_json_and_warned_on_writing(t
     summary = json.loads((tmp_path / "out" / "dataset.json").read_text())
     assert summary["classes"] == ["a", "b", "c"] and summary["classes_without_images"] == ["c"]
     assert not (tmp_path / "out" / "c").exists()
+
+
+def test_a_named_data_dir_without_the_files_is_refused_not_replaced_by_another_copy(tmp_path, monkeypatch):
+    """Issue 11: `--data-dir /nonexistent` silently read the system's Fashion-MNIST instead."""
+    assert_refused(run_cli("data", "info", "fashion-mnist", "--data-dir", tmp_path / "none"), "none: no Fashion-MNIST")
+    monkeypatch.setenv("AUGMENTOR_DATA", str(tmp_path / "empty"))
+    assert_refused(run_cli("data", "info", "fashion-mnist"), "AUGMENTOR_DATA=", "or drop it")

@@ -28,21 +28,30 @@ BUILTIN_NAMES = ("fashion-mnist",)
 
 
 def fashion_mnist_dir(data: Path | None) -> Path:
-    """Where the four Fashion-MNIST IDX files are: --data-dir, then $AUGMENTOR_DATA, then Debian's package."""
-    candidates = [data] if data else []
-    if os.environ.get("AUGMENTOR_DATA"):
-        candidates.append(Path(os.environ["AUGMENTOR_DATA"]))
-    candidates += [DEBIAN_FASHION_MNIST]
-    for folder in candidates:
-        for sub in (folder, folder / "fashion-mnist"):
-            if find_idx_file(sub, "train", "images") and find_idx_file(sub, "t10k", "images"):
-                return sub
-    looked = ", ".join(str(c) for c in candidates)
+    """Where the four Fashion-MNIST IDX files are: --data-dir, else $AUGMENTOR_DATA, else Debian's package.
+
+    A folder the user named is the only place looked: falling back to another copy would silently read
+    other data than the user asked for.
+    """
+    if data:
+        chosen, named = Path(data), f"--data-dir {data}"
+    elif os.environ.get("AUGMENTOR_DATA"):
+        chosen, named = Path(os.environ["AUGMENTOR_DATA"]), f"AUGMENTOR_DATA={os.environ['AUGMENTOR_DATA']}"
+    else:
+        chosen, named = DEBIAN_FASHION_MNIST, ""
+    for sub in (chosen, chosen / "fashion-mnist"):
+        if find_idx_file(sub, "train", "images") and find_idx_file(sub, "t10k", "images"):
+            return sub
+    files = (
+        "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
+        "t10k-labels-idx1-ubyte.gz"
+    )
+    if named:
+        raise UserError(f"{chosen}: no Fashion-MNIST files there ({named}); put {files} in it, or drop it")
     raise UserError(
-        f"Fashion-MNIST files not found (looked in {looked}); install the Debian package "
-        "(apt-get install dataset-fashion-mnist) or put train-images-idx3-ubyte.gz, "
-        "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in a "
-        "folder and pass --data-dir FOLDER or set AUGMENTOR_DATA=FOLDER"
+        f"Fashion-MNIST files not found (looked in {chosen}); install the Debian package "
+        f"(apt-get install dataset-fashion-mnist) or put {files} in a folder and pass --data-dir FOLDER or "
+        "set AUGMENTOR_DATA=FOLDER"
     )
 
 
