@@ -612,7 +612,8 @@ def classify_predict(
         write_file_atomic(out, text.encode())
     from augmentor.report.summaries import predictions_view
 
-    _show({**document, "out": str(out) if out else None}, predictions_view, as_json)
+    # --json prints the document --out FILE.json holds, plus where it went when it was written
+    _show({**document, **({"out": str(out)} if out else {})}, predictions_view, as_json)
 
 
 PngOut = Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")]
