@@ -1008,3 +1008,11 @@ def test_a_named_data_dir_without_the_files_is_refused_not_replaced_by_another_c
     assert_refused(run_cli("data", "info", "fashion-mnist", "--data-dir", tmp_path / "none"), "none: no Fashion-MNIST")
     monkeypatch.setenv("AUGMENTOR_DATA", str(tmp_path / "empty"))
     assert_refused(run_cli("data", "info", "fashion-mnist"), "AUGMENTOR_DATA=", "or drop it")
+
+
+def test_a_compressed_npz_that_claims_to_inflate_far_is_refused_from_its_headers(tmp_path, monkeypatch):
+    """Issue 11: a savez_compressed of zeros inflates ~1000×: refused before the array is read."""
+    images = np.zeros((300_000, 28, 28), np.uint8)  # 235 MB of zeros, a few hundred KB compressed
+    np.savez_compressed(tmp_path / "bomb.npz", images=images, labels=np.zeros(300_000, np.int64))
+    assert (tmp_path / "bomb.npz").stat().st_size < 1 << 20
+    assert_refused(run_cli("data", "info", tmp_path / "bomb.npz"), "'images' claims", "AUGMENTOR_MAX_INFLATION")

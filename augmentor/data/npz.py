@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from augmentor.core.errors import UserError
-from augmentor.core.limits import ARRAY_BYTES, CLASSES, check_fits_memory
+from augmentor.core.limits import ARRAY_BYTES, CLASSES, INFLATION, check_fits_memory
 from augmentor.data.files import conform_array
 from augmentor.data.imageset import Dataset, ImageSet, check_class_name, real_provenance
 from augmentor.data.options import ReadOptions
@@ -64,6 +64,12 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
                 raise UserError(
                     f"{path}: '{key}' would take {size / 2**30:.1f} GiB once inflated (at most "
                     f"{ARRAY_BYTES.value() / 2**30:.1f} GiB); split the dataset, or {ARRAY_BYTES.lift()}"
+                )
+            stored = archive.zip.getinfo(f"{key}.npy").compress_size
+            if size > max(stored, 1 << 20) * INFLATION.value():  # savez_compressed of images: 2-10×
+                raise UserError(
+                    f"{path}: '{key}' claims {size:,} bytes from {stored:,} compressed, more than "
+                    f"{INFLATION.value()}× (a zip bomb?); save it again with numpy.savez, or {INFLATION.lift()}"
                 )
         total = sum(_declared_bytes(archive, key, path) for key in wanted)
         check_fits_memory(total, f"{path}: the arrays", "split the dataset or save it as an ImageFolder")
