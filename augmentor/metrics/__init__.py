@@ -1,1 +1,1 @@
-"""Scoring generated images: FID/KID in a domain classifier's features, diversity, memorisation, CAS."""
+"""Scoring generated images: FID/KID (domain classifier or local Inception-v3 features), diversity, copies, CAS."""

@@ -1,7 +1,8 @@
 """Domain features for FID/KID: a trained ``Classifier``'s penultimate vector instead of Inception's.
 
-Inception-v3 features describe 299×299 ImageNet photos and need a download; a classifier trained on the
-user's own domain (by default the shipped Fashion-MNIST one) is offline and sees what matters there.
+Inception-v3 features describe 299×299 ImageNet photos and need weights from elsewhere (``--inception FILE``,
+``metrics.inception``, for numbers that compare with papers); a classifier trained on the user's own domain
+(by default the shipped Fashion-MNIST one) ships offline and sees what matters there.
 ``Classifier.features`` computes them; ``FeatureModule`` only hands that to torchmetrics as an ``nn.Module``.
 """
 

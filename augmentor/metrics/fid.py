@@ -1,4 +1,4 @@
-"""FID and KID with torchmetrics, in the features of a domain classifier (never Inception, never a download).
+"""FID and KID with torchmetrics, in a domain classifier's features or local Inception weights' (never a download).
 
 torchmetrics accepts any ``nn.Module`` as ``feature`` (with a ``num_features`` attribute it is not probed
 with a dummy 299×299 image), so both routes below are torchmetrics' own arithmetic:

@@ -4,7 +4,9 @@ Every figure comes with its real-data reference at the same sample size ``n``, b
 biased at small ``n`` and a domain classifier's features have no absolute scale:
 
 - FID / KID between a sample of the real train split and the generated images; the floor F0 is the FID
-  between that train sample and a real test sample (FID/F0 near 1 means "as close as real data gets");
+  between that train sample and a real test sample (FID/F0 near 1 means "as close as real data gets").
+  They are in a domain classifier's features, or in Inception-v3's (pytorch-fid's network, from a local
+  weights file: ``inception=``) when they must compare with published numbers;
 - diversity: mean pairwise SSIM of generated images beside that of real ones;
 - memorisation: the share of generated images within ``d`` (RMS per pixel) of a real train image,
   beside the share of real test images that close to the train split;
@@ -28,6 +30,7 @@ from augmentor.metrics.quality import DEFAULT_MEMORISATION_THRESHOLD
 
 if TYPE_CHECKING:
     from augmentor.classifiers.classifier import Classifier
+    from augmentor.metrics.inception import InceptionFeatures
 
 DEFAULT_N = 2000
 DEFAULT_CAS_STEPS = 300
@@ -110,6 +113,7 @@ def score(
     real_src: str,
     *,
     features_run: Path | None = None,
+    inception: Path | str | None = None,
     n: int = DEFAULT_N,
     seed: int = 0,
     device: str = "auto",
@@ -120,16 +124,25 @@ def score(
     memorisation_threshold: float = DEFAULT_MEMORISATION_THRESHOLD,
     read_options: ReadOptions | None = None,
 ) -> dict[str, Any]:
-    """Score a DCGAN/VAE run, a folder of images, or ``baseline="noise"`` against ``real_src``."""
+    """Score a DCGAN/VAE run, a folder of images, or ``baseline="noise"`` against ``real_src``.
+
+    FID, F0 and KID use the features of the classifier run ``features_run`` (default: the shipped one), or of
+    Inception-v3 when ``inception`` names a local safetensors file of its weights (``metrics.inception``).
+    """
     from augmentor.core.console import warn
     from augmentor.data.readers import open_dataset
     from augmentor.metrics.features import FEATURES_FIX, load_features
+    from augmentor.metrics.inception import INCEPTION_FIX, load_inception
 
     started = time.perf_counter()
     if n < 2:
         raise UserError(f"--n {n}: FID and KID need at least 2 images")
     if cas and cas_steps < 1:  # else the CAS classifier's own check would name classify train's --steps
         raise UserError(f"--cas-steps {cas_steps}: give at least 1 step (or --no-cas)")
+    if inception is not None and features_run is not None:
+        raise UserError(f"give --features {features_run} or --inception {inception}, not both: one set of features")
+    # A wrong weights file fails here, before any data is read or image generated.
+    extractor = load_inception(inception) if inception is not None else None
     options = read_options or ReadOptions()
     real = open_dataset(real_src, options)
     pool, train, test = real.train, real.train, real.test
@@ -140,15 +153,15 @@ def score(
         test, train = train.take(np.sort(order[:held])), train.take(np.sort(order[held:]))
         warn(f"{real_src} has no test split; {held} train images are held out as the real reference")
     # The feature classifier is checked before anything is generated, so a wrong --features fails fast.
-    features = load_features(features_run)
-    features.check_images(train, real_src, FEATURES_FIX)
+    features = extractor if extractor is not None else load_features(features_run)
+    features.check_images(train, real_src, INCEPTION_FIX if extractor is not None else FEATURES_FIX)
     fake, kind, labelled = _target(target, baseline, train, n, seed, device, options)
     if (fake.channels, *fake.size) != (train.channels, *train.size):
         raise UserError(
             f"{target}: images are {_shape(fake)}, the real data ({real_src}) is {_shape(train)}; "
             "convert with --image-size/--channels"
         )
-    if set(features.class_names) != set(train.class_names):
+    if extractor is None and set(features.class_names) != set(train.class_names):
         warn(
             f"the feature classifier {features.run} was trained on other classes than {real_src}'s; "
             "pass --features RUN trained on this data for a domain-true FID/KID"
@@ -183,7 +196,7 @@ def score_images(
     train: ImageSet,
     test: ImageSet,
     *,
-    features: Classifier | Path | str | None = None,
+    features: Classifier | InceptionFeatures | Path | str | None = None,
     n: int = DEFAULT_N,
     seed: int = 0,
     device: str = "auto",
@@ -195,8 +208,10 @@ def score_images(
 ) -> dict[str, Any]:
     """The scores of in-memory ``fake`` images against a real ``train``/``test`` pair (see module doc).
 
-    ``features`` is a ``Classifier``, a classifier run folder, or None for the shipped one;
-    ``memorisation_pool`` defaults to ``train`` (all of it, not the ``n`` sample).
+    ``features`` (what FID, F0 and KID are computed in) is a ``Classifier``, a classifier run folder, None for
+    the shipped one, or ``metrics.inception.load_inception(FILE)``; diversity and memorisation are in pixels
+    and CAS trains its own classifiers, whatever the features. ``memorisation_pool`` defaults to ``train``
+    (all of it, not the ``n`` sample).
     """
     from augmentor.classifiers.classifier import Classifier
     from augmentor.classifiers.evaluate import align_classes
@@ -204,10 +219,12 @@ def score_images(
     from augmentor.data.measures import diversity, nearest_real_distances
     from augmentor.metrics.features import FEATURES_FIX, load_features
     from augmentor.metrics.fid import frechet_distance, kernel_distance
+    from augmentor.metrics.inception import INCEPTION_FIX, InceptionFeatures
     from augmentor.metrics.quality import classification_accuracy_score
 
-    if not isinstance(features, Classifier):
+    if not isinstance(features, Classifier | InceptionFeatures):
         features = load_features(Path(features) if features is not None else None)
+    inception = isinstance(features, InceptionFeatures)
     where = resolve_device(device)
     count = min(n, len(fake), len(train), len(test))
     if count < 2:
@@ -221,7 +238,7 @@ def score_images(
     fake_n = _sample(fake, count, seed, 4)
     train_n, test_n = _sample(train, count, seed, 5), _sample(test, count, seed, 6)
     for images, what in ((fake_n, "the images to score"), (train_n, "the real images")):
-        features.check_images(images, what, FEATURES_FIX)
+        features.check_images(images, what, INCEPTION_FIX if inception else FEATURES_FIX)
     features.to(where)
     f_fake, f_train, f_test = (features.features(s) for s in (fake_n, train_n, test_n))
     fid, f0 = frechet_distance(f_train, f_fake), frechet_distance(f_train, f_test)
@@ -232,7 +249,8 @@ def score_images(
     fake_near = nearest_real_distances(fake_n.images, pool.images, where)
     real_near = nearest_real_distances(test_n.images, train.images, where)
     scores: dict[str, Any] = {
-        "features": str(features.run),
+        # Which features, so a score is never compared with one in other features.
+        "features": features.description if inception else str(features.run),
         "n": count,
         "seed": seed,
         "device": str(where),
