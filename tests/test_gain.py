@@ -523,3 +523,104 @@ def test_gain_no_flip_keeps_flips_out_of_the_classic_pools(tmp_path):
     mirrored = arm.pool(real, 8, seed=1, models=models, flip=True)
     assert (kept.images == image[0]).all()
     assert (mirrored.images == image[0, :, :, ::-1]).all()
+
+
+# --- grouped training: each share's augmented arms as one grouped network (issue 10) --------------------------
+
+
+@pytest.fixture
+def float64():
+    """Float64 defaults, as in test_grouped: float32 rounding, blown up by Adam, would hide a real difference."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+def grouped_config(**overrides) -> GainConfig:
+    base = {
+        "per_class": (3,),
+        "arms": ARMS,
+        "draws": 2,
+        "budget": BUDGET,
+        "batch_size": 16,
+        "synthetic_share": SHARES,
+        "gen_steps": 4,
+        "gen_width": 8,
+        "validation_per_class": 2,
+        "curve_draws": 1,
+        "device": "cpu",
+        "workers": 1,
+    }
+    return GainConfig(**{**base, **overrides})
+
+
+def without_grouping(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("seconds", "grouped")} for r in records]
+
+
+def test_grouped_arms_score_as_trained_one_at_a_time(tmp_path, float64, monkeypatch):
+    import torch
+
+    from augmentor.experiments import gain as gain_module
+    from augmentor.experiments.arms import Arm
+
+    pool = Arm.pool
+
+    def float32_pool(*args, **kwargs):  # the generators take float32 only; the classifiers are what is compared
+        torch.set_default_dtype(torch.float32)
+        try:
+            return pool(*args, **kwargs)
+        finally:
+            torch.set_default_dtype(torch.float64)
+
+    monkeypatch.setattr(Arm, "pool", float32_pool)
+    scores = gain_module._scores
+
+    def with_proba(classifier, scored):  # each model's probabilities too: closer than accuracies can show
+        return {**scores(classifier, scored), "proba": classifier.proba(scored).numpy()}
+
+    monkeypatch.setattr(gain_module, "_scores", with_proba)
+    data = make_shapes_folder(tmp_path / "data", per_class=8, splits=True, seed=4)
+    dataset = open_dataset(str(data))
+    results = {}
+    for grouped in (False, True):
+        config = grouped_config(grouped=grouped)
+        results[grouped] = run_experiment(split_data(dataset.train, dataset.test, config, "x"), config)
+    alone, together = results[False], results[True]
+    for a, t in zip(alone.runs, together.runs, strict=True):
+        np.testing.assert_allclose(t.pop("proba"), a.pop("proba"), rtol=0, atol=1e-6)  # float64 up to rounding
+    assert without_grouping(together.runs) == without_grouping(alone.runs)  # the same accuracies and steps
+    assert together.curve_runs == alone.curve_runs and together.summary == alone.summary
+    assert [r.get("grouped", False) for r in together.runs] == [r["arm"] in AUGMENTED for r in alone.runs]
+    assert not any("grouped" in r for r in alone.runs)
+    assert (alone.config["grouped"], alone.config["grouped_runs"]) == (False, 0)
+    assert (together.config["grouped"], together.config["grouped_runs"]) == (True, 2 * len(AUGMENTED) * len(SHARES))
+
+
+def test_runs_that_cannot_be_grouped_train_one_at_a_time_after_one_warning(tmp_path):
+    data = make_shapes_folder(tmp_path / "data", per_class=8, splits=True, seed=4)
+    args = ["--per-class", "3", "--draws", "2", "--budget", "2", "--validation-per-class", "2", "--no-budget-curve"]
+    args += ["--arms", "real,classic:light,classic:light@soft", "--arch", "lenet5", *TINY]
+    results = {}
+    for flag in ("--grouped", "--no-grouped"):
+        result = run_cli("gain", data, *args, flag, "--out", tmp_path / flag)
+        assert result.exit_code == 0, result.stderr
+        results[flag] = json.loads((tmp_path / flag / "results.json").read_text())
+        warned = result.stderr.count("only the fast architecture trains grouped")
+        assert warned == (1 if flag == "--grouped" else 0), result.stderr  # once, not once per draw
+    assert (results["--grouped"]["config"]["grouped"], results["--grouped"]["config"]["grouped_runs"]) == (True, 0)
+    assert without_timings(results["--grouped"]["runs"]) == without_timings(results["--no-grouped"]["runs"])
+
+
+def test_grouping_is_on_by_default_on_cuda_only(monkeypatch):
+    import torch
+
+    assert not GainConfig(device="cpu").grouping()
+    assert GainConfig(device="cpu", grouped=True).grouping()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert GainConfig().grouping() and not GainConfig(grouped=False).grouping()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from augmentor.core.console import progress
+from augmentor.core.console import progress, warn
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output, staged_output
 from augmentor.core.parallel import default_workers
@@ -84,6 +84,8 @@ class GainConfig:
     budget_curve: bool = True
     curve_draws: int = 3  # draws the budget curve is measured on (it costs 7.75 real-only trainings per draw)
     development: bool = False
+    # Train the augmented arms of one share as one grouped network (``classifiers.grouped``); None: on CUDA only.
+    grouped: bool | None = None
 
     def validate(self) -> None:
         """Refuse bad counts, sizes, shares and modes, naming the flag (before any work)."""
@@ -145,6 +147,15 @@ class GainConfig:
     def seed(self, draw: int) -> int:
         """Draw ``draw``'s seed: 0, 1, … for reported draws; 1000, 1001, … for development draws."""
         return draw + (DEVELOPMENT_SEEDS if self.development else 0)
+
+    def grouping(self) -> bool:
+        """Whether runs with one step plan train together: as asked, else only on CUDA, where a `fast` step is
+        bound by kernel launches (K models cost about one); on 2 CPU cores it measured break-even."""
+        if self.grouped is not None:
+            return self.grouped
+        from augmentor.core.device import resolve_device
+
+        return resolve_device(self.device).type == "cuda"
 
 
 def parse_numbers(text: str, flag: str, kind: type = int) -> tuple:
@@ -265,6 +276,15 @@ def _scores(classifier: Classifier, scored: ImageSet) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Trained:
+    """A classifier trained ahead of its record (in a group): what its run record needs besides its scores."""
+
+    classifier: Classifier
+    seconds: float  # its own pool's time plus its share of the group's training
+    extra: dict[str, Any]
+
+
 class DrawRunner:
     """Trains every arm of one (N, draw) on the same real subset, at the same real exposure."""
 
@@ -273,9 +293,13 @@ class DrawRunner:
         # A draw's pool images by (sources, size): arms that differ only in labelling (`classic` and
         # `classic@soft`) get the same images from the same seed, so they are made once per draw.
         self.pool_images: dict[tuple, ImageSet] = {}
+        # Off for the rest of the study at the first CannotGroup: its causes (architecture, shapes) hold in
+        # every draw, so one warning says it all.
+        self.grouped = config.grouping()
 
     def run(self, n: int, seed: int, arms: list[Arm], advance) -> tuple[list[dict], list[dict]]:
         """Every arm's run record (and, when asked, this draw's budget-curve points)."""
+        from augmentor.classifiers.mixing import step_plan
         from augmentor.classifiers.train import train_classifier
 
         config, splits = self.config, self.splits
@@ -286,7 +310,10 @@ class DrawRunner:
         base["real_presentations"] = presentations
         runs: list[dict[str, Any]] = []
 
-        def record(arm: Arm, share: float, classifier: Classifier, started: float, **extra: Any) -> None:
+        def record(arm: Arm, share: float, classifier: Classifier, seconds: float, **extra: Any) -> None:
+            """``seconds``: the run's time before scoring; its scoring time is added."""
+            scoring = time.perf_counter()
+            scores = _scores(classifier, splits.scored)
             runs.append(
                 {
                     **base,
@@ -294,8 +321,8 @@ class DrawRunner:
                     "synthetic_share": share,
                     "steps": classifier.config["training"]["steps"],
                     **extra,
-                    **_scores(classifier, splits.scored),
-                    "seconds": round(time.perf_counter() - started, 2),
+                    **scores,
+                    "seconds": round(seconds + time.perf_counter() - scoring, 2),
                 }
             )
             advance(1)
@@ -303,29 +330,73 @@ class DrawRunner:
         started = time.perf_counter()
         teacher = train_classifier(real, _train_config(config, seed, presentations, finetune=False))
         self.models.remember_teacher(real, teacher)
-        record(arms[0], 0.0, teacher, started, labels=None)
-        from augmentor.classifiers.mixing import step_plan
-
+        record(arms[0], 0.0, teacher, time.perf_counter() - started, labels=None)
         # Each share's (real, synthetic) images per step, planned once: the pool's size and real-long's steps.
         plans = {s: step_plan(presentations, batch_size, s, config.finetune_real) for s in config.synthetic_share}
         long_steps = max(len(real_counts) for real_counts, _ in plans.values())
+        augmented = [arm for arm in arms[1:] if not arm.long]
+        together = self.train_groups(real, teacher, augmented, plans, seed, presentations) if self.grouped else {}
         for arm in arms[1:]:
             if arm.long:
                 started = time.perf_counter()
                 classifier = train_classifier(real, _train_config(config, seed, long_steps * batch_size, False))
-                record(arm, 0.0, classifier, started, labels=None)
+                record(arm, 0.0, classifier, time.perf_counter() - started, labels=None)
                 continue
             for share in config.synthetic_share:
+                if (arm.name, share) in together:
+                    done = together[(arm.name, share)]
+                    record(arm, share, done.classifier, done.seconds, **done.extra)
+                    continue
                 started = time.perf_counter()
                 pool = self.synthetic_pool(arm, real, teacher, int(plans[share][1].sum()), share, seed)
                 train_config = _train_config(config, seed, presentations, finetune=True)
                 classifier = train_classifier(real, train_config, synthetic=pool)
                 labels = arm.labels or config.labels
-                record(arm, share, classifier, started, labels=labels, pool_images=len(pool.images))
+                record(
+                    arm, share, classifier, time.perf_counter() - started, labels=labels, pool_images=len(pool.images)
+                )
         curve = self.budget_curve(real, seed, presentations, teacher, advance) if self.curve_wanted(seed) else []
         self.models.release(real)
         self.pool_images.clear()
         return runs, curve
+
+    def train_groups(
+        self,
+        real: ImageSet,
+        teacher: Classifier,
+        arms: list[Arm],
+        plans: dict[float, tuple[np.ndarray, np.ndarray]],
+        seed: int,
+        presentations: int,
+    ) -> dict[tuple[str, float], Trained]:
+        """The augmented ``arms`` of each share trained together, by (arm, share): at one share they share the
+        config and the step plan, so ``train_together`` trains each as ``train_classifier`` would. Empty (train
+        one at a time) for fewer than two arms, or when the runs cannot be grouped (warned once, then off)."""
+        from augmentor.classifiers.grouped import CannotGroup, train_together
+
+        config, trained = self.config, {}
+        if len(arms) < 2:  # a group of one launches what one run does: nothing to gain
+            return trained
+        train_config = _train_config(config, seed, presentations, finetune=True)
+        for share, (_, synthetic_counts) in plans.items():
+            pools, pool_seconds = [], []
+            for arm in arms:
+                started = time.perf_counter()
+                pools.append(self.synthetic_pool(arm, real, teacher, int(synthetic_counts.sum()), share, seed))
+                pool_seconds.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            try:
+                classifiers = train_together([real] * len(arms), [train_config] * len(arms), pools)
+            except CannotGroup as error:
+                warn(f"--grouped: {error.message}")
+                self.grouped = False
+                return trained
+            # The group's training time split evenly: K runs of the same steps cost the group about alike.
+            each = (time.perf_counter() - started) / len(arms)
+            for arm, pool, classifier, seconds in zip(arms, pools, classifiers, pool_seconds, strict=True):
+                extra = {"labels": arm.labels or config.labels, "pool_images": len(pool.images), "grouped": True}
+                trained[(arm.name, share)] = Trained(classifier, seconds + each, extra)
+        return trained
 
     def synthetic_pool(
         self, arm: Arm, real: ImageSet, teacher: Classifier, drawn: int, share: float, seed: int
@@ -437,6 +508,8 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
             "classic_baseline": baseline,
             "primary_arm": primary_arm(arms),
             "real_epochs_used": _epochs_used(config),
+            "grouped": config.grouping(),  # the setting, auto resolved; each run says whether it trained grouped
+            "grouped_runs": sum(bool(run.get("grouped")) for run in runs),
             "command": command,
         },
         runs=runs,
