@@ -492,6 +492,14 @@ def classify_train(
             "--cutmix", min=0.0, help="CutMix with Beta(α, α) shares, e.g. 1.0 (0: off; with --mixup: either)."
         ),
     ] = 0.0,
+    randaugment: Annotated[
+        str | None,
+        typer.Option(
+            "--randaugment",
+            help="RandAugment on every training image, in timm's spelling: rand-m9-n2 (magnitude M of 0-10, "
+            "N ops per image); torchvision's ops, seeded by --seed. Off by default.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     compile_mode: Annotated[
         str | None,
@@ -502,6 +510,14 @@ def classify_train(
         ),
     ] = None,
     device: Device = "auto",
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the interrupted run in --out where it stopped, with its own settings (only --steps, "
+            "--epochs and --device may change); bit-identical to an uninterrupted run on the CPU.",
+        ),
+    ] = False,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
     old_data: OldData = None,
@@ -510,9 +526,10 @@ def classify_train(
     skip_corrupt: SkipCorrupt = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train a classifier into a run folder (weights, config, metrics, curves, confusion matrix)."""
+    """Train a classifier into a run folder (weights, config, metrics, curves, confusion matrix); it keeps a
+    checkpoint while training, and SIGTERM or Ctrl-C stop it resumably (--resume)."""
     from augmentor.classifiers.classifier import train_run
-    from augmentor.classifiers.train import TrainConfig
+    from augmentor.classifiers.train import TrainConfig, TrainingInterrupted
 
     config = TrainConfig(
         arch=arch,
@@ -533,21 +550,34 @@ def classify_train(
         ema=ema,
         mixup=mixup,
         cutmix=cutmix,
+        randaugment=randaugment,
     )
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
-    result = train_run(
-        src,
-        config,
-        out,
-        test_src=test,
-        init=init,
-        read_options=options,
-        overwrite=overwrite,
-        synthetic_src=synthetic,
-        synthetic_share=synthetic_share,
-        synthetic_weight=synthetic_weight,
-        val_fraction=val_fraction,
-    )
+    try:
+        result = train_run(
+            src,
+            config,
+            out,
+            test_src=test,
+            init=init,
+            read_options=options,
+            overwrite=overwrite,
+            synthetic_src=synthetic,
+            synthetic_share=synthetic_share,
+            synthetic_weight=synthetic_weight,
+            val_fraction=val_fraction,
+            resume=resume,
+        )
+    except TrainingInterrupted as stopped:
+        from augmentor.classifiers.classifier import reading_flags
+
+        # The resume command in full: the same data read the same way (the fingerprint check refuses others);
+        # every other setting comes from the run itself.
+        again = shlex.join(
+            ["augmentor", "classify", "train", src, *reading_flags(options), "--out", str(out), "--resume"]
+        )
+        typer.echo(f"{stopped}; continue with: {again}", err=True)
+        raise typer.Exit(130) from None
     from augmentor.report.summaries import classifier_train_document, classifier_train_view
 
     _show(classifier_train_document(result.config, result.final, out), classifier_train_view, as_json)
@@ -728,6 +758,15 @@ def gain(
         bool,
         typer.Option("--development", help="Development draws scored on the validation split; test is not read."),
     ] = False,
+    grouped: Annotated[
+        bool | None,
+        typer.Option(
+            "--grouped/--no-grouped",
+            help="Train each share's augmented arms together as one grouped network (fast arch; each model as "
+            "alone, up to float rounding) [default: on CUDA, where it is faster].",
+            show_default=False,
+        ),
+    ] = None,
     device: Device = "auto",
     workers: Workers = 0,
     overwrite: Overwrite = False,
@@ -773,6 +812,7 @@ def gain(
         budget_curve=budget_curve,
         curve_draws=curve_draws,
         development=development,
+        grouped=grouped,
     )
     options = _read_options(data_dir, image_size, channels, False, old_data)
     result = run_gain(src, config, out, read_options=options, overwrite=overwrite, command=_command_line())
@@ -1029,6 +1069,16 @@ def score(
         Path | None,
         typer.Option("--features", help="Classifier RUN whose features FID/KID use (default: the shipped one)."),
     ] = None,
+    inception: Annotated[
+        Path | None,
+        typer.Option(
+            "--inception",
+            metavar="FILE",
+            help="FID/KID in Inception-v3 pool3 features, as pytorch-fid computes them, for numbers that compare "
+            "with papers: a local .safetensors of pytorch-fid's pt_inception-2015-12-05 weights (or torchvision's "
+            "inception_v3); nothing is downloaded.",
+        ),
+    ] = None,
     baseline: Annotated[
         str | None, typer.Option("--baseline", help="Score a reference instead of RUN|DIR: noise.")
     ] = None,
@@ -1058,6 +1108,7 @@ def score(
         target if input1 is None else input1,
         real,
         features_run=features,
+        inception=inception,
         n=n,
         seed=seed,
         device=device,

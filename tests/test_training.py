@@ -472,3 +472,222 @@ def test_model_ema_is_what_is_evaluated_and_kept(shapes_data, tmp_path):
     assert torch.allclose(average.model[0].weight, decay * before + (1 - decay) * model[0].weight)
     bad = run_cli("classify", "train", shapes_data, "--ema", "1.5", "--out", tmp_path / "x")
     assert bad.exit_code == 2 and not (tmp_path / "x").exists()
+
+
+def _stop_at(step: int):
+    """A ``should_stop`` that stops the run after ``step``, as SIGTERM would."""
+    return lambda done: done == step
+
+
+def _without_seconds(run: Path) -> tuple[list[dict], dict]:
+    """metrics.jsonl and config.json of a run, wall-clock times left out."""
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    config = json.loads((run / "config.json").read_text())
+    config["training"].pop("seconds")
+    return [{k: v for k, v in m.items() if "seconds" not in k} for m in metrics], config
+
+
+@pytest.mark.parametrize(
+    ("settings", "val_fraction", "stop"),
+    [
+        ({}, 0.0, 20),  # the `trained` fixture's run, stopped at an evaluation point
+        # Everything with a state of its own, stopped between evaluation points (a half-summed loss):
+        # EMA, best-so-far validation weights, mixup/CutMix's numpy stream, RandAugment's generator, cosine.
+        (
+            {"ema": 0.9, "mixup": 0.2, "cutmix": 1.0, "randaugment": "rand-m9-n2", "schedule": "cosine"},
+            0.25,
+            13,
+        ),
+    ],
+    ids=["plain", "ema-val-mix-randaugment"],
+)
+def test_an_interrupted_run_resumed_ends_bit_identical_to_an_uninterrupted_one(
+    trained_run, shapes_data, tmp_path, settings, val_fraction, stop
+):
+    from augmentor.classifiers.classifier import train_run
+    from augmentor.classifiers.train import TrainConfig, TrainingInterrupted
+
+    config = TrainConfig(steps=int(STEPS), batch_size=32, seed=3, **settings)
+    straight = trained_run
+    if settings:
+        straight = train_run(str(shapes_data), config, tmp_path / "straight", val_fraction=val_fraction).run
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted, match=f"interrupted at step {stop} of {STEPS}"):
+        train_run(str(shapes_data), config, run, val_fraction=val_fraction, should_stop=_stop_at(stop))
+    state = json.loads((run / "state.json").read_text())
+    assert state["step"] == stop and state["tensors"] == f"state-{stop:07d}.safetensors"
+    assert sorted(p.name for p in run.iterdir()) == [state["tensors"], "state.json"]  # results come at the end
+    # Resumed with no settings at all: the run's own are used (val_fraction included).
+    resumed = train_run(str(shapes_data), TrainConfig(), run, resume=True)
+    assert resumed.config["training"]["steps"] == int(STEPS)
+    assert (run / "model.safetensors").read_bytes() == (straight / "model.safetensors").read_bytes()
+    assert _without_seconds(run) == _without_seconds(straight)
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()][-1] == int(STEPS)
+
+
+def test_resume_refusals_name_the_folder_and_the_fix(trained_run, shapes_data, tmp_path):
+    """Each refusal is one line, exit 2, before any training: a folder that is no resumable classifier run,
+    other data, a differing setting, --overwrite with it, a finished run."""
+    from augmentor.classifiers.classifier import train_run
+    from augmentor.classifiers.train import TrainConfig, TrainingInterrupted
+
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted):
+        train_run(str(shapes_data), TrainConfig(steps=40, batch_size=32), run, should_stop=_stop_at(4))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+
+    def refused(*args: object) -> str:
+        result = run_cli("classify", "train", *args)
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+        return result.stderr
+
+    assert "holds an interrupted classifier run (step 4 of 40); pass --resume" in refused(shapes_data, "--out", run)
+    resume = ("--out", run, "--resume")
+    message = refused(shapes_data, *resume, "--lr", "0.01")
+    assert f"{run}: --resume goes on with the run's own settings, and --lr 0.01 differs from its 0.003" in message
+    assert "drop --lr" in message
+    assert "--no-flip differs from its --flip" in refused(shapes_data, *resume, "--no-flip")
+    assert "--val-fraction 0.2 differs from its 0.0" in refused(shapes_data, *resume, "--val-fraction", "0.2")
+    other = make_shapes_folder(tmp_path / "other", per_class=24, splits=True, seed=9)
+    message = refused(other, *resume)
+    assert f"{other}'s training images differ from the ones the run was trained with" in message
+    assert "--resume continues the run in it, --overwrite replaces it" in refused(shapes_data, *resume, "--overwrite")
+    assert "no such run folder to resume" in refused(shapes_data, "--out", tmp_path / "nothing", "--resume")
+    assert not (tmp_path / "nothing").exists()
+    (tmp_path / "empty").mkdir()
+    assert "holds no classifier training state" in refused(shapes_data, "--out", tmp_path / "empty", "--resume")
+    generative = tmp_path / "vae"
+    generative.mkdir()
+    (generative / "config.json").write_text('{"kind": "vae"}')
+    assert "is a 'vae' run, not a classifier run" in refused(shapes_data, "--out", generative, "--resume")
+    older = tmp_path / "older"  # a finished run from before checkpoints were kept
+    shutil.copytree(trained_run, older, ignore=shutil.ignore_patterns("state*"))
+    assert "finished before checkpoints were kept" in refused(shapes_data, "--out", older, "--resume")
+    message = refused(shapes_data, "--out", trained_run, "--resume")
+    assert f"{trained_run}: already finished at step 40; raise --steps" in message
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # no refusal touched the run
+
+
+def test_a_finished_run_trains_on_with_a_larger_budget(shapes_data, tmp_path):
+    run = tmp_path / "run"
+    args = ("classify", "train", shapes_data, "--out", run, "--batch-size", "32", "--json")
+    assert run_cli(*args, "--steps", "10").exit_code == 0
+    longer = run_cli(*args, "--steps", "16", "--resume")
+    assert longer.exit_code == 0, longer.stderr
+    assert json.loads(longer.stdout)["steps"] == 16
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps[:10] == list(range(1, 11)) and steps[-1] == 16 and steps == sorted(set(steps))
+    assert json.loads((run / "state.json").read_text())["step"] == 16
+
+
+def test_sigterm_saves_a_checkpoint_and_the_printed_command_resumes(shapes_data, tmp_path):
+    """The CLI on SIGTERM: checkpoint, exit 130, the resume command printed; that command goes on (here with a
+    smaller budget, so it ends soon)."""
+    import os
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "augmentor", "classify", "train", str(shapes_data), "--out", str(run)]
+    command += ["--steps", "20000", "--batch-size", "8", "--arch", "lenet5", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        # The first checkpoint (step 2000, the first evaluation point) says training is under way.
+        while process.poll() is None and time.monotonic() < deadline and not (run / "state.json").exists():
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    step = json.loads((run / "state.json").read_text())["step"]
+    assert 2000 <= step < 20000 and not (run / "config.json").exists()
+    assert f"interrupted at step {step} of 20000; continue with: augmentor classify train " in err
+    again = shlex.split(err.strip().splitlines()[-1].split("continue with: ", 1)[1])
+    assert again == ["augmentor", "classify", "train", str(shapes_data), "--out", str(run), "--resume"]
+    resumed = run_cli(*again[1:], "--steps", str(step + 3), "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["steps"] == step + 3 and (run / "config.json").is_file()
+    assert not list(run.glob(".*"))  # nothing half-written
+
+
+def test_randaugment_takes_timms_spelling_and_refuses_the_rest(shapes_data, tmp_path):
+    from augmentor.classifiers.augment import parse_randaugment
+    from augmentor.classifiers.train import TrainConfig
+    from augmentor.core.errors import UserError
+
+    assert parse_randaugment("rand-m9-n2") == parse_randaugment("rand-n2-m9") == parse_randaugment("rand-m9") == (2, 9)
+    assert TrainConfig(randaugment="RAND-n3-m0").randaugment == "rand-m0-n3"  # one spelling in the config
+    for bad in ("rand", "m9-n2", "rand-n2", "rand-m9-n0", "rand-m11", "rand-m9-m9", "rand-m9-mstd0.5", "2,9"):
+        with pytest.raises(UserError, match=r"give rand-mM-nN, e\.g\. rand-m9-n2"):
+            parse_randaugment(bad)
+    result = run_cli("classify", "train", shapes_data, "--randaugment", "rand-m9-inc1", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "timm's mstd, inc, p and w keys are not supported" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_randaugment_draws_per_image_from_its_generator(channels):
+    from augmentor.classifiers.augment import rand_augment
+
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.integers(0, 256, (64, channels, 16, 16), dtype=np.uint8))
+    kept = images.clone()
+    first = rand_augment(images, 2, 9, torch.Generator().manual_seed(1))
+    again = rand_augment(images, 2, 9, torch.Generator().manual_seed(1))
+    other = rand_augment(images, 2, 9, torch.Generator().manual_seed(2))
+    assert torch.equal(images, kept)  # the input is left alone
+    assert first.dtype == torch.uint8 and first.shape == images.shape
+    assert torch.equal(first, again) and not torch.equal(first, other)  # seeded: the same draws, or others
+    changed = (first != images).flatten(1).any(1)
+    assert changed.sum() > 48  # few images draw only ops that leave them as they were (Identity, ...)
+    # Each image its own ops: many different changes, where v2.RandAugment given the batch applies one to all.
+    shares = {round((first[i] != images[i]).float().mean().item(), 3) for i in range(64)}
+    assert len(shares) > 10
+
+
+def test_randaugment_training_learns_reruns_bit_identically_and_changes_the_weights(trained_run, shapes_data, tmp_path):
+    from safetensors.torch import load_file
+
+    from augmentor.classifiers.train import TrainConfig, train_classifier
+    from augmentor.data.readers import open_dataset
+
+    args = ("--steps", STEPS, "--batch-size", "32", "--seed", "3")  # the `trained` fixture's run, plus RandAugment
+    result = run_cli("classify", "train", shapes_data, *args, "--randaugment", "rand-n2-m9", "--out", tmp_path / "a")
+    assert result.exit_code == 0, result.stderr
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["training"]["randaugment"] == "rand-m9-n2"  # recorded, in one spelling
+    assert config["test"]["accuracy"] > 0.6  # grey images; chance is 1/3
+    again = train_classifier(
+        open_dataset(str(shapes_data)).train,
+        TrainConfig(steps=int(STEPS), batch_size=32, seed=3, randaugment="rand-m9-n2"),
+    )
+    saved, plain = load_file(tmp_path / "a" / "model.safetensors"), load_file(trained_run / "model.safetensors")
+    assert all(torch.equal(saved[k], v) for k, v in again.model.state_dict().items())  # the seed fixes the draws
+    assert any(not torch.equal(saved[k], plain[k]) for k in saved)  # and they change the batches
+    assert json.loads((trained_run / "config.json").read_text())["training"]["randaugment"] is None
+
+
+def test_checkpoints_come_at_evaluation_points_and_every_checkpoint_seconds(shapes_data, tmp_path, monkeypatch):
+    import augmentor.classifiers.train as training
+    from augmentor.data.readers import open_dataset
+
+    saved: list[int] = []
+    write = training._write_train_state
+    monkeypatch.setattr(training, "_write_train_state", lambda *a: (saved.append(a[2]["step"]), write(*a)))
+    train = open_dataset(str(shapes_data)).train
+    config = training.TrainConfig(steps=10, batch_size=16, evals=2)
+    training.train_classifier(train, config, checkpoint_dir=tmp_path / "a")
+    assert saved == [5, 10]  # the evaluation points, the last one included
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["state-0000010.safetensors", "state.json"]
+    saved.clear()
+    monkeypatch.setattr(training, "CHECKPOINT_SECONDS", 0.0)  # due at every (finite-checked) step
+    training.train_classifier(train, config, checkpoint_dir=tmp_path / "b")
+    assert saved == list(range(1, 11))

@@ -7,7 +7,10 @@ never import the training module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +20,7 @@ import torch
 from augmentor.classifiers.evaluate import align_classes, confusion_scores
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output
-from augmentor.core.runs import load_matching, read_run_config, read_weights, write_run
+from augmentor.core.runs import CONFIG_NAME, claim_run_folder, load_matching, read_run_config, read_weights, write_run
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
@@ -233,6 +236,8 @@ def train_run(
     synthetic_share: float = 0.5,
     synthetic_weight: float = 1.0,
     val_fraction: float = 0.0,
+    resume: bool = False,
+    should_stop: Callable[[int], bool] | None = None,
 ) -> Classifier:
     """Train on ``src``'s train split, score on ``--test`` (or ``src``'s test split), write the run.
 
@@ -241,65 +246,240 @@ def train_run(
 
     With ``synthetic_src`` (e.g. an ``expand`` output), its synthetic images are mixed into every batch at
     ``synthetic_share``, the budget still counted on the real images (``classifiers.mixing``).
+
+    The run folder holds a resumable checkpoint while training (``classifiers.train``); an interrupted run
+    raises ``TrainingInterrupted`` and ``resume=True`` continues it in ``out``, with its own settings (arguments
+    left at their defaults take the run's values; one that differs is refused), bit-identically on the CPU.
+    ``config.json`` and ``model.safetensors`` appear when training is done.
     """
-    from dataclasses import replace
-
-    from augmentor.classifiers.train import TrainingDiverged, check_trainable, train_classifier
+    from augmentor.classifiers.train import (
+        TrainingDiverged,
+        check_trainable,
+        has_train_state,
+        read_train_state,
+        resumed_config,
+        train_classifier,
+    )
     from augmentor.distributed.context import current
-    from augmentor.report.plots import confusion_png, training_curves_png
 
-    check_output(out, overwrite, source=src)
-    options = read_options or ReadOptions()
-    dataset = open_dataset(src, options)
-    test = _test_split(test_src, options) if test_src else dataset.test
-    train, validation = dataset.train, None
-    if val_fraction:
-        from augmentor.data.subset import split_fraction
-
-        train, validation = split_fraction(dataset.train, val_fraction, config.seed)
-    check_trainable(train)
-    if test is not None:
-        align_classes(train.class_names, test)
-    pool = synthetic_pool(synthetic_src, train, options, synthetic_share, synthetic_weight)
-    init_model, arch = initial_model(init, train, config.arch) if init else (None, config.arch)
-    if arch != config.arch:
-        config = replace(config, arch=arch)
     main = current().is_main  # under torchrun every rank trains, rank 0 alone writes
-    try:
-        classifier = train_classifier(train, config, test, init_model=init_model, synthetic=pool, validation=validation)
-    except TrainingDiverged as diverged:
-        if not main:
-            raise UserError(diverged.message) from None
-        write_run(
-            out,
-            config={"kind": "classifier", "arch": config.arch, "status": f"diverged at step {diverged.step}"},
-            state_dict=diverged.last_good,
-            metrics=[],
-            overwrite=overwrite,
-        )
-        raise UserError(f"{diverged.message}; the last good weights are in {out}") from None
-    classifier.config["source"] = {
-        "train": src,
-        "test": test_src or (src if test is not None else None),
+    state = None
+    asked_sources = {
+        "test": test_src,
         "init": init,
         "synthetic": synthetic_src,
-        "val_fraction": val_fraction or None,
+        "synthetic_share": synthetic_share,
+        "synthetic_weight": synthetic_weight,
+        "val_fraction": val_fraction,
     }
-    if not main:
+    if resume:
+        if overwrite:
+            raise UserError(f"{out}: --resume continues the run in it, --overwrite replaces it; give one of them")
+        if not out.is_dir():
+            raise UserError(f"{out}: no such run folder to resume; start it with --out {out} without --resume")
+    elif main and has_train_state(out) and not (out / CONFIG_NAME).is_file() and not overwrite:
+        step = _state_step(out)
+        raise UserError(
+            f"{out}: holds an interrupted classifier run{step}; pass --resume to continue it, or --overwrite to "
+            "start again"
+        )
+    else:
+        check_output(out, overwrite, source=src)
+    # The run folder is claimed (flock) by rank 0 for as long as it writes there: a resume claims it at once, a
+    # new run once its data is read (claiming creates the folder, which must not exist while SRC is read).
+    with contextlib.ExitStack() as claim:
+        if resume and main:
+            claim.enter_context(claim_run_folder(out))
+        if resume:  # the folder and the settings are checked before the dataset is read (which can take long)
+            state = read_train_state(out, tensors=False)
+            config = resumed_config(config, state.meta["config"], out)
+            saved_sources = state.meta["source"]
+            for name, value in asked_sources.items():
+                if value in (None, _SOURCE_DEFAULTS.get(name)) or value == saved_sources.get(name):
+                    continue
+                flag = "--" + name.replace("_", "-")
+                raise UserError(
+                    f"{out}: --resume goes on with the run's own data and settings, and {flag} {value} differs "
+                    f"from its {saved_sources.get(name)}; drop {flag} or start a new run"
+                )
+            test_src, init, synthetic_src = saved_sources["test"], saved_sources["init"], saved_sources["synthetic"]
+            synthetic_share, synthetic_weight = saved_sources["synthetic_share"], saved_sources["synthetic_weight"]
+            val_fraction = saved_sources["val_fraction"]
+        options = read_options or ReadOptions()
+        dataset = open_dataset(src, options)
+        test = _test_split(test_src, options) if test_src else dataset.test
+        train, validation = dataset.train, None
+        if val_fraction:
+            from augmentor.data.subset import split_fraction
+
+            train, validation = split_fraction(dataset.train, val_fraction, config.seed)
+        check_trainable(train)
+        if test is not None:
+            align_classes(train.class_names, test)
+        pool = synthetic_pool(synthetic_src, train, options, synthetic_share, synthetic_weight)
+        init_model = None
+        if state is not None:
+            _check_resumed_data(out, state.meta, src, train, test, validation, pool)
+            _check_not_finished(out, state.meta, config, len(train), pool is not None)
+            state = read_train_state(out)
+        else:
+            init_model, arch = initial_model(init, train, config.arch) if init else (None, config.arch)
+            if arch != config.arch:
+                config = replace(config, arch=arch)
+            if main:
+                claim.enter_context(claim_run_folder(out))
+                check_output(out, overwrite, source=src)  # again: another run may have filled it meanwhile
+                if overwrite:
+                    _empty_folder(out)  # what --overwrite replaces goes now: checkpoints are written in place
+        sources = {"train": src, "test": test_src, "init": init, "synthetic": synthetic_src}
+        sources.update(synthetic_share=synthetic_share, synthetic_weight=synthetic_weight, val_fraction=val_fraction)
+        info = {"source": sources, "reading": reading_flags(options)}  # for --resume's checks and messages
+        try:
+            classifier = train_classifier(
+                train,
+                config,
+                test,
+                init_model=init_model,
+                synthetic=pool,
+                validation=validation,
+                checkpoint_dir=out,
+                resume=state,
+                should_stop=should_stop,
+                state_info=info,
+            )
+        except TrainingDiverged as diverged:
+            if not main:
+                raise UserError(diverged.message) from None
+            write_run(
+                out,
+                config={"kind": "classifier", "arch": config.arch, "status": f"diverged at step {diverged.step}"},
+                state_dict=diverged.last_good,
+                metrics=[],
+                overwrite=True,  # the folder holds this run's checkpoints: a diverged run is not resumed
+            )
+            raise UserError(f"{diverged.message}; the last good weights are in {out}") from None
+        classifier.config["source"] = {
+            "train": src,
+            "test": test_src or (src if test is not None else None),
+            "init": init,
+            "synthetic": synthetic_src,
+            "val_fraction": val_fraction or None,
+        }
+        if not main:
+            return classifier
+        from augmentor.report.plots import confusion_png, training_curves_png
+
+        files = {"curves.png": training_curves_png(classifier.metrics)} if classifier.metrics else {}
+        if classifier.final is not None:
+            files["confusion.png"] = confusion_png(classifier.final["confusion"], classifier.class_names)
+        _write_finished(out, classifier.config, classifier.model.state_dict(), classifier.metrics, files)
+        classifier.run = out
         return classifier
-    files = {"curves.png": training_curves_png(classifier.metrics)} if classifier.metrics else {}
-    if classifier.final is not None:
-        files["confusion.png"] = confusion_png(classifier.final["confusion"], classifier.class_names)
-    write_run(
-        out,
-        config=classifier.config,
-        state_dict=classifier.model.state_dict(),
-        metrics=classifier.metrics,
-        files=files,
-        overwrite=overwrite,
-    )
-    classifier.run = out
-    return classifier
+
+
+_SOURCE_DEFAULTS = {"synthetic_share": 0.5, "synthetic_weight": 1.0, "val_fraction": 0.0}
+
+
+def _state_step(run: Path) -> str:
+    """' (step S of N)' from a checkpoint's JSON, or '' when it cannot be read."""
+    try:
+        meta = json.loads((run / "state.json").read_text())
+        return f" (step {int(meta['step'])} of {int(meta['steps'])})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def reading_flags(options: ReadOptions) -> list[str]:
+    """The flags that read the data as ``options`` do, for a message that asks for them again."""
+    flags = []
+    if options.data_dir is not None:
+        flags += ["--data-dir", str(options.data_dir)]
+    if options.image_size is not None:
+        flags += ["--image-size", "x".join(map(str, options.image_size))]
+    if options.channels is not None:
+        flags += ["--channels", str(options.channels)]
+    if options.skip_corrupt:
+        flags.append("--skip-corrupt")
+    return flags
+
+
+def _check_resumed_data(
+    run: Path,
+    meta: dict[str, Any],
+    src: str,
+    train: ImageSet,
+    test: ImageSet | None,
+    validation: ImageSet | None,
+    pool: SyntheticPool | None,
+) -> None:
+    """Refuse a resume on other images than the run's, naming which set differs."""
+    from augmentor.classifiers.train import _fingerprints
+    from augmentor.data.imageset import fingerprint
+
+    saved = meta["fingerprints"]
+    found = {"train": fingerprint(train), **_fingerprints(test, validation, pool)}
+    reading = " ".join(meta.get("reading") or []) or "no reading flags"
+    where = {
+        "train": f"{src}'s training images",
+        "validation": f"{src}'s validation images",
+        "test": "the test images",
+        "synthetic": "the --synthetic images",
+    }
+    for name in ("train", "validation", "test", "synthetic"):
+        if found[name] != saved.get(name):
+            raise UserError(
+                f"{run}: {where[name]} differ from the ones the run was trained with (dataset fingerprint); "
+                f"resume with the same data, read as the run read it ({reading}), or start a new run"
+            )
+
+
+def _check_not_finished(run: Path, meta: dict[str, Any], config: TrainConfig, images: int, mixing: bool) -> None:
+    """Refuse to resume a run that has already trained for the budget asked (and written its results)."""
+    from augmentor.classifiers.train import budget_steps
+
+    steps = meta["steps"] if mixing else budget_steps(config, images, min(config.batch_size, images))
+    try:
+        done = json.loads((run / CONFIG_NAME).read_text())["training"]["steps"] == meta["step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        done = False  # killed while writing its results: resuming writes them
+    if meta["step"] >= steps and done:
+        on = (
+            "a run with --synthetic keeps its budget"
+            if mixing
+            else "raise --steps (or --epochs) to train on (the learning-rate schedule is re-laid over the new budget)"
+        )
+        raise UserError(f"{run}: already finished at step {meta['step']}; {on}, or start a new run with --init {run}")
+
+
+def _empty_folder(folder: Path) -> None:
+    """Remove what ``folder`` holds, keeping the folder (its claim is a lock on it)."""
+    import shutil
+
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _write_finished(
+    out: Path, config: dict[str, Any], state_dict: dict[str, torch.Tensor], metrics: list, files: dict[str, bytes]
+) -> None:
+    """The finished run's files, written in place beside its checkpoint, each atomically; ``config.json`` last,
+    so a folder with it is complete (``read_run_config`` wants it and the weights)."""
+    from safetensors.torch import save
+
+    from augmentor import __version__
+    from augmentor.core.outdir import write_file_atomic
+    from augmentor.core.runs import METRICS_NAME, RUN_FORMAT_VERSION, WEIGHTS_NAME
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    write_file_atomic(out / WEIGHTS_NAME, save(tensors, metadata={"format": "pt"}))
+    write_file_atomic(out / METRICS_NAME, "".join(json.dumps(m) + "\n" for m in metrics).encode())
+    for name, data in files.items():
+        write_file_atomic(out / name, data)
+    document = {"format_version": RUN_FORMAT_VERSION, "augmentor_version": __version__, **config}
+    write_file_atomic(out / CONFIG_NAME, (json.dumps(document, indent=2) + "\n").encode())
 
 
 def synthetic_pool(

@@ -3,20 +3,42 @@
 One loop serves every architecture, CPU and GPU: bf16 autocast on CUDA, channels_last everywhere, fused
 AdamW on CUDA, label smoothing, a one-cycle or cosine schedule. CPU runs with the same seed are
 bit-identical.
+
+Given a checkpoint folder, the loop saves a resumable state there (``state.json`` naming one
+``state-STEP.safetensors``: weights, AdamW moments, EMA and best-so-far weights, every random generator's state,
+the unfinished permutation of the data order, the loss accumulators and the metrics so far) at every evaluation
+point, every ``CHECKPOINT_SECONDS`` between them, and when SIGTERM or Ctrl-C asks it to stop. A run resumed from
+it ends with the same weights, bit for bit on the CPU, as one that was never interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
 import math
+import os
+import signal
+import threading
 import time
-from dataclasses import asdict, dataclass
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augmentor.classifiers.augment import mix_batch, random_crop, random_flip, soft_targets
+from augmentor.classifiers.augment import (
+    mix_batch,
+    parse_randaugment,
+    rand_augment,
+    random_crop,
+    random_flip,
+    soft_targets,
+)
 from augmentor.classifiers.classifier import Classifier
 from augmentor.classifiers.evaluate import align_classes
 from augmentor.classifiers.mixing import SyntheticPool, real_order, step_plan, synthetic_order
@@ -25,7 +47,8 @@ from augmentor.core.device import channel_stats, resolve_device, seeded_generato
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.distributed import data_parallel
-from augmentor.distributed.context import current
+from augmentor.distributed.context import barrier, current
+from augmentor.generative.state_io import pack_optimizer, prefixed, unpack_optimizer, unprefixed
 
 SCHEDULES = ("onecycle", "cosine")
 ONECYCLE_MIN_STEPS = 8
@@ -33,6 +56,11 @@ FEW_STEPS = 100  # an epoch budget below this many steps (small data, default 10
 # torch.compile modes --compile accepts ("default" fuses kernels; "reduce-overhead" also replays CUDA graphs,
 # which is what a small model on a GPU needs: its steps are bound by kernel launches, not arithmetic).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+STATE_JSON = "state.json"  # the checkpoint's commit point: names the tensors file it goes with
+STATE_FORMAT = 1
+# Between evaluation points a checkpoint at most this often: evaluation points are 10% of the budget apart,
+# hours on a long run, and a preempted job should lose minutes, not hours.
+CHECKPOINT_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -62,8 +90,12 @@ class TrainConfig:
     ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and kept; 0 off
     mixup: float = 0.0  # Beta(α, α) of mixup's blend share; 0 off
     cutmix: float = 0.0  # Beta(α, α) of CutMix's kept share; 0 off (both on: each batch picks one)
+    randaugment: str | None = None  # timm's "rand-m9-n2": RandAugment on every training image; None off
 
     def __post_init__(self) -> None:
+        if self.randaugment is not None:  # kept in one spelling, so a resumed run's config compares equal
+            ops, magnitude = parse_randaugment(self.randaugment)
+            object.__setattr__(self, "randaugment", f"rand-m{magnitude}-n{ops}")
         for name, alpha in (("--mixup", self.mixup), ("--cutmix", self.cutmix)):
             if not (math.isfinite(alpha) and alpha >= 0):
                 raise UserError(f"{name} {alpha}: give the Beta distribution's α ≥ 0 (0 turns it off), e.g. 0.2")
@@ -82,6 +114,143 @@ class TrainingDiverged(UserError):
         super().__init__(message)
         self.last_good = last_good
         self.step = step
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on request (SIGTERM, Ctrl-C or ``should_stop``) at ``step`` of ``steps``; when it had a
+    checkpoint folder, the state it stopped in is saved there and ``--resume`` continues it."""
+
+    def __init__(self, step: int, steps: int, saved: bool) -> None:
+        super().__init__(f"interrupted at step {step} of {steps}")
+        self.step, self.steps, self.saved = step, steps, saved
+
+
+@dataclass
+class TrainState:
+    """A checkpoint read back: its tensors and its JSON (step, optimiser groups, metrics, config, data prints)."""
+
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+    @property
+    def step(self) -> int:
+        return int(self.meta["step"])
+
+    @property
+    def steps(self) -> int:
+        return int(self.meta["steps"])
+
+
+def has_train_state(run: Path) -> bool:
+    """Whether ``run`` holds a classifier checkpoint (finished or not)."""
+    return (run / STATE_JSON).is_file()
+
+
+def read_train_state(run: Path, *, tensors: bool = True) -> TrainState:
+    """The checkpoint in ``run``, or a UserError naming why there is none to resume (``tensors=False`` reads
+    the JSON only: enough for the checks made before the dataset is read)."""
+    fresh = f"start it again with --out {run} without --resume"
+    if not run.is_dir():
+        raise UserError(f"{run}: no such run folder to resume; {fresh}")
+    if not has_train_state(run):
+        kind = _run_kind(run)
+        if kind not in (None, "classifier"):
+            raise UserError(f"{run}: is a {kind!r} run, not a classifier run; resume it with `augmentor train {kind}`")
+        why = "finished before checkpoints were kept" if kind == "classifier" else "stopped before its first checkpoint"
+        raise UserError(f"{run}: holds no classifier training state ({STATE_JSON}): {why}; {fresh} (or --overwrite)")
+    try:
+        meta = json.loads((run / STATE_JSON).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise UserError(f"{run / STATE_JSON}: unreadable training state ({exc}); {fresh} (or --overwrite)") from None
+    if not isinstance(meta, dict) or meta.get("kind") != "classifier":
+        raise UserError(f"{run / STATE_JSON}: not a classifier training state; {fresh} (or --overwrite)")
+    if meta.get("format") != STATE_FORMAT:
+        raise UserError(f"{run / STATE_JSON}: state format {meta.get('format')!r} is not {STATE_FORMAT}; {fresh}")
+    if not tensors:
+        return TrainState({}, meta)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    name = str(meta.get("tensors", ""))
+    if os.sep in name or name.startswith(".") or not name.endswith(".safetensors"):
+        raise UserError(f"{run / STATE_JSON}: names {name!r} as its tensors file; {fresh} (or --overwrite)")
+    try:
+        return TrainState(load_file(str(run / name)), meta)
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{run / name}: unreadable training state ({exc}); {fresh} (or --overwrite)") from None
+
+
+def _run_kind(run: Path) -> str | None:
+    """The ``kind`` in ``run``'s config.json, if it has a readable one."""
+    try:
+        kind = json.loads((run / "config.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) else None
+
+
+def _write_train_state(folder: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Save a checkpoint atomically: the tensors under a new name, then ``state.json`` naming them replaced in
+    one rename (the commit), then older tensors files removed. A kill at any point leaves a consistent pair."""
+    from safetensors.torch import save
+
+    from augmentor.core.outdir import write_file_atomic
+
+    name = f"state-{meta['step']:07d}.safetensors"
+    write_file_atomic(folder / name, save(tensors))
+    write_file_atomic(folder / STATE_JSON, (json.dumps({**meta, "tensors": name}) + "\n").encode())
+    for old in folder.glob("state-*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _stop_requests(active: bool) -> Iterator[dict[str, bool]]:
+    """While ``active``: SIGTERM and Ctrl-C set a flag instead of killing the step in progress, so the loop
+    saves a checkpoint and stops (the CLI's own handler would unwind at once and lose the run)."""
+    flag = {"stop": False}
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def request_stop(signum: int, frame: Any) -> None:
+        flag["stop"] = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# What --resume may change: the budget (the schedule is re-laid over it) and the device name ("auto"/"cuda:0").
+_RESUME_FREE = {"steps", "epochs", "device"}
+_FLAGS = {"compile_mode": "--compile"}  # TrainConfig fields whose flag is not --field-name
+
+
+def resumed_config(asked: TrainConfig, saved: dict[str, Any], run: Path) -> TrainConfig:
+    """The config a resumed run goes on with: its own, but for a budget or device given anew. Any other flag
+    given with --resume that differs from the run's value is refused (it would be silently ignored); one left
+    at its default cannot be told from one not given, so it takes the run's value."""
+    default = TrainConfig()
+    known = {f.name for f in fields(TrainConfig)}
+    for name in sorted(known - _RESUME_FREE):
+        value = getattr(asked, name)
+        if value == getattr(default, name) or value == saved.get(name, getattr(default, name)):
+            continue
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+        given, own = (f"{flag} {value}", f"{saved.get(name)}") if not isinstance(value, bool) else (flag, "off")
+        if name == "flip":  # the one flag on by default: given as --no-flip
+            given, own, flag = "--no-flip", "--flip", "--no-flip"
+        raise UserError(
+            f"{run}: --resume goes on with the run's own settings, and {given} differs from its {own}; "
+            f"drop {flag} (only --steps, --epochs and --device may change) or start a new run"
+        )
+    kept = {k: v for k, v in saved.items() if k in known}
+    budget = {"steps": asked.steps, "epochs": asked.epochs} if asked.steps or asked.epochs else {}
+    device = {"device": asked.device} if asked.device != default.device else {}
+    return TrainConfig(**{**kept, **budget, **device})
 
 
 def check_trainable(train: ImageSet) -> None:
@@ -116,14 +285,34 @@ def make_schedule(optimizer: torch.optim.Optimizer, name: str, lr: float, steps:
     raise UserError(f"--schedule {name!r} is unknown; use one of {', '.join(SCHEDULES)}")
 
 
+class _IndexStream:
+    """Index batches of a fixed size from back-to-back permutations: every image equally often. Its generator's
+    state and ``pending`` (the unused rest of the current permutation) are all a checkpoint needs to go on."""
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        generator: torch.Generator,
+        device: torch.device,
+        pending: torch.Tensor | None = None,
+    ) -> None:
+        self.n, self.batch_size, self.generator, self.device = n, batch_size, generator, device
+        self.pending = torch.empty(0, dtype=torch.long, device=device) if pending is None else pending.to(device)
+
+    def take(self) -> torch.Tensor:
+        while self.pending.numel() < self.batch_size:
+            fresh = torch.randperm(self.n, device=self.device, generator=self.generator)
+            self.pending = torch.cat([self.pending, fresh])
+        batch, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
+        return batch
+
+
 def _batches(n: int, batch_size: int, steps: int, generator: torch.Generator, device: torch.device):
-    """Index batches of a fixed size from back-to-back permutations: every image equally often."""
-    pending = torch.empty(0, dtype=torch.long, device=device)
+    """``steps`` index batches of an ``_IndexStream``."""
+    stream = _IndexStream(n, batch_size, generator, device)
     for _ in range(steps):
-        while pending.numel() < batch_size:
-            pending = torch.cat([pending, torch.randperm(n, device=device, generator=generator)])
-        yield pending[:batch_size]
-        pending = pending[batch_size:]
+        yield stream.take()
 
 
 def _mixed_batches(real_counts, synthetic_counts, n_real: int, pool_size: int, seed: int, device: torch.device):
@@ -243,6 +432,11 @@ def train_classifier(
     init_model: torch.nn.Module | None = None,
     synthetic: SyntheticPool | None = None,
     validation: ImageSet | None = None,
+    *,
+    checkpoint_dir: Path | None = None,
+    resume: TrainState | None = None,
+    should_stop: Callable[[int], bool] | None = None,
+    state_info: dict[str, Any] | None = None,
 ) -> Classifier:
     """Train ``config.arch`` on ``train`` for the budget, scoring ``test`` along the way.
 
@@ -252,6 +446,10 @@ def train_classifier(
     With ``synthetic``, every batch mixes real images and pool images at the pool's share, the budget
     counted in real presentations (``config.real_presentations``, else steps × batch size of a real-only
     run). The ``Classifier`` comes back on the training device, with ``metrics`` and (given ``test``) ``final``.
+
+    With ``checkpoint_dir``, a resumable state is saved there (rank 0 alone writes; ``state_info`` goes into
+    its JSON) and SIGTERM / Ctrl-C stop the run after a checkpoint, raising ``TrainingInterrupted``, as does
+    ``should_stop(step)`` returning True. ``resume`` continues from such a state (``init_model`` is then unused).
     """
     from augmentor.classifiers.registry import create_model
 
@@ -259,12 +457,17 @@ def train_classifier(
     test = align_classes(train.class_names, test) if test is not None else None
     validation = align_classes(train.class_names, validation) if validation is not None else None
     device = resolve_device(config.device)
+    if resume is not None and resume.meta["device_type"] != device.type:
+        raise UserError(
+            f"--device {config.device}: the run was trained on {resume.meta['device_type']}, and its random streams "
+            f"(data order, augmentation) go on only there; resume it where {resume.meta['device_type']} is available"
+        )
     torch.manual_seed(config.seed)
     num_classes = len(train.class_names)
     height, width = train.size
     if height != width:
         raise UserError(f"classifiers take square images, got {height}×{width}; pass --image-size {max(height, width)}")
-    model = init_model or create_model(config.arch, num_classes, train.channels, height)
+    model = (init_model if resume is None else None) or create_model(config.arch, num_classes, train.channels, height)
     if config.freeze_backbone:
         for parameter in model.backbone_parameters():
             parameter.requires_grad_(False)
@@ -299,12 +502,20 @@ def train_classifier(
             pool_targets = torch.from_numpy(synthetic.targets).to(device)
     else:
         steps = budget_steps(config, len(train), batch_size)
-        if config.steps is None and steps < FEW_STEPS:
+        if config.steps is None and steps < FEW_STEPS and resume is None:
             epochs = config.epochs if config.epochs is not None else 10.0
             warn(
                 f"{epochs:g} epochs of {len(train)} images at batch {batch_size} is only {steps} optimiser steps, "
                 f"too few to learn much from small data; pass --steps {FEW_STEPS * 3} or more"
             )
+    start_step = resume.step if resume is not None else 0
+    if resume is not None and mixing and steps != resume.steps:
+        raise UserError(
+            f"the run mixes in synthetic images, whose step plan is fixed by its budget: keep its {resume.steps} "
+            f"steps (drop --steps/--epochs) or start a new run"
+        )
+    if start_step > steps:
+        raise UserError(f"the run is at step {start_step}, past the {steps} steps asked; give a larger budget")
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=cuda or None)
     # Under torchrun every rank draws the same global batch and trains on its rows (distributed.data_parallel).
@@ -318,6 +529,12 @@ def train_classifier(
     network, mark_step = compiled(network, config.compile_mode)
     schedule = make_schedule(optimizer, config.schedule, config.lr, steps)
     generator = seeded_generator(config.seed, device)
+    # RandAugment's op and sign draws: their own CPU generator (no device sync to group images by op), so the
+    # crop/flip stream is the same with or without it.
+    augment_ops = parse_randaugment(config.randaugment) if config.randaugment else None
+    augment_generator = torch.Generator().manual_seed(
+        int(np.random.SeedSequence([config.seed, 91]).generate_state(1)[0])
+    )
 
     drawn = int(synthetic_counts.sum()) if synthetic is not None else 0
     record = run_record(train, config, steps, batch_size, (mean, std), synthetic, drawn, device)
@@ -330,24 +547,90 @@ def train_classifier(
     eval_points = {max(1, round(steps * (k + 1) / max(1, config.evals))) for k in range(max(1, config.evals))}
     check_every = 1 if not cuda else 50  # a finite-loss check costs a device sync: rarer on GPU
     metrics: list[dict[str, Any]] = []
-    last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
     eval_seconds = 0.0  # kept apart so "train_seconds" measures training alone (time-to-accuracy)
-    started = time.perf_counter()
-    model.train()
-    if mixing:
-        batches = _mixed_batches(
-            real_counts, synthetic_counts, len(train), len(synthetic.images) if synthetic else 0, config.seed, device
-        )
-    else:
-        batches = ((index, None) for index in _batches(len(train), batch_size, steps, generator, device))
     presented = 0  # real images shown so far
-    mixing_batches = config.mixup > 0 or config.cutmix > 0
     mix_rng = np.random.default_rng([config.seed, 77])  # mixup/cutmix shares and boxes: seeded, on the CPU
     best: tuple[int, float, dict[str, torch.Tensor]] | None = None  # (step, validation accuracy, weights)
-    with progress(f"training {config.arch}", steps) as advance:
-        for step, (index, synthetic_index) in enumerate(batches, start=1):
+    stream = None if mixing else _IndexStream(len(train), batch_size, generator, device)
+    if resume is not None:
+        _load_state(resume, model, optimizer, schedule, average, device, stream, generator, augment_generator)
+        meta = resume.meta
+        metrics = [m for m in meta["metrics"] if m["step"] <= start_step]
+        loss_sum = resume.tensors["loss.sum"].to(device)
+        loss_count, presented, eval_seconds = meta["loss_count"], meta["presented"], meta["eval_seconds"]
+        mix_rng.bit_generator.state = meta["mix_rng"]
+        if meta["best"] is not None:
+            best = (meta["best"]["step"], meta["best"]["accuracy"], _unprefixed("best", resume.tensors, device))
+    # After a resume: the clock goes on from the checkpoint, the weights it saved are the last good ones.
+    started = time.perf_counter() - (resume.meta["seconds"] if resume is not None else 0.0)
+    last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.train()
+    if mixing:
+        batches = itertools.islice(
+            _mixed_batches(
+                real_counts,
+                synthetic_counts,
+                len(train),
+                len(synthetic.images) if synthetic else 0,
+                config.seed,
+                device,
+            ),
+            start_step,
+            None,
+        )
+    else:
+        batches = ((stream.take(), None) for _ in range(steps - start_step))
+    mixing_batches = config.mixup > 0 or config.cutmix > 0
+    writes = checkpoint_dir is not None and context.is_main  # under torchrun rank 0 alone writes
+    if writes:
+        prints = _fingerprints(test, validation, synthetic)
+
+    def save(step: int) -> None:
+        tensors = prefixed("model", model.state_dict())
+        packed, optimizer_meta = pack_optimizer("optimizer", optimizer.state_dict())
+        tensors.update(packed)
+        if average is not None:
+            tensors.update(prefixed("ema", average.model.state_dict()))
+        if best is not None:
+            tensors.update(prefixed("best", best[2]))
+        tensors["rng.data"] = generator.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()  # dropout draws from the global generators
+        if cuda:
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+        tensors["rng.randaugment"] = augment_generator.get_state()
+        if stream is not None:
+            tensors["data.pending"] = stream.pending.detach().cpu()
+        tensors["loss.sum"] = loss_sum.detach().cpu()
+        meta = {
+            "format": STATE_FORMAT,
+            "kind": "classifier",
+            "step": step,
+            "steps": steps,
+            "config": asdict(config),
+            "device_type": device.type,
+            "fingerprints": {"train": record["dataset"]["fingerprint"], **prints},
+            **(state_info or {}),
+            "optimizer": optimizer_meta,
+            "ema_updates": average.updates if average is not None else 0,
+            "best": {"step": best[0], "accuracy": best[1]} if best is not None else None,
+            "mix_rng": mix_rng.bit_generator.state,
+            "loss_count": loss_count,
+            "presented": presented,
+            "seconds": time.perf_counter() - started,
+            "eval_seconds": eval_seconds,
+            "metrics": metrics,
+        }
+        _write_train_state(checkpoint_dir, tensors, meta)
+
+    saved_at = time.perf_counter()
+    interruptible = checkpoint_dir is not None or should_stop is not None
+    with (
+        _stop_requests(checkpoint_dir is not None) as stop,
+        progress(f"training {config.arch}", steps - start_step) as advance,
+    ):
+        for step, (index, synthetic_index) in enumerate(batches, start=start_step + 1):
             mark_step()
             batch = images[index]
             if synthetic_index is not None:
@@ -355,6 +638,8 @@ def train_classifier(
             batch = random_crop(batch, config.crop_padding, generator)
             if config.flip:
                 batch = random_flip(batch, generator)
+            if augment_ops is not None:  # after crop and flip, as timm orders them
+                batch = rand_augment(batch, *augment_ops, augment_generator)
             shard = data_parallel.rows(len(batch), context)
             targets = pool_targets[synthetic_index] if synthetic_index is not None else None
             weight = synthetic.weight if synthetic is not None else 1.0
@@ -402,6 +687,14 @@ def train_classifier(
             loss_sum += loss.detach()
             loss_count += 1
             checkpoint = step % check_every == 0 or step in eval_points or step == steps
+            requested = interruptible and (stop["stop"] or (should_stop is not None and bool(should_stop(step))))
+            if not context.distributed:
+                stopping = requested
+                checkpoint = checkpoint or stopping  # nothing non-finite is saved
+            elif interruptible and checkpoint:  # every rank stops at the same step (a collective: check steps only)
+                stopping = bool(data_parallel.all_sum(torch.tensor(float(requested), device=device), context) > 0)
+            else:
+                stopping = False
             if checkpoint and context.distributed:  # every rank stops together, and logs the global loss
                 loss_sum = data_parallel.all_sum(loss_sum, context) / context.world_size
             if checkpoint and not torch.isfinite(loss_sum):
@@ -411,7 +704,8 @@ def train_classifier(
                     last_good,
                     step,
                 )
-            if step in eval_points or step == steps:
+            evaluation = step in eval_points or step == steps
+            if evaluation:
                 entry = {
                     "step": step,
                     "epoch": round(presented / len(train), 3),
@@ -435,7 +729,17 @@ def train_classifier(
                 if "val_accuracy" in entry and (best is None or entry["val_accuracy"] > best[1]):
                     scored = evaluated.model.state_dict()
                     best = (step, entry["val_accuracy"], {k: v.detach().clone() for k, v in scored.items()})
+            # Saved after a finite check only: at evaluation points, on a stop, and every CHECKPOINT_SECONDS.
+            if writes and (
+                evaluation or stopping or (checkpoint and time.perf_counter() - saved_at > CHECKPOINT_SECONDS)
+            ):
+                save(step)
+                saved_at = time.perf_counter()
             advance(1)
+            if stopping:
+                if context.distributed:  # the other ranks wait for rank 0's checkpoint before they exit
+                    barrier()
+                raise TrainingInterrupted(step, steps, saved=checkpoint_dir is not None)
     record["training"]["seconds"] = round(time.perf_counter() - started, 3)
     last_loss = metrics[-1]["train_loss"] if metrics else float("nan")
     if steps >= FEW_STEPS and num_classes > 1 and last_loss >= 0.95 * math.log(num_classes):
@@ -462,3 +766,72 @@ def train_classifier(
     classifier.metrics = metrics
     model.eval()
     return classifier
+
+
+def _fingerprints(
+    test: ImageSet | None, validation: ImageSet | None, synthetic: SyntheticPool | None
+) -> dict[str, str | None]:
+    """What a resume checks besides the training images: the same test, validation and synthetic images."""
+    import hashlib
+
+    pool = None
+    if synthetic is not None:
+        digest = hashlib.sha256(np.ascontiguousarray(synthetic.images).tobytes())
+        digest.update(np.ascontiguousarray(synthetic.targets).tobytes())
+        digest.update(repr((synthetic.share, synthetic.weight)).encode())
+        pool = digest.hexdigest()
+    return {
+        "test": fingerprint(test) if test is not None else None,
+        "validation": fingerprint(validation) if validation is not None else None,
+        "synthetic": pool,
+    }
+
+
+def _unprefixed(prefix: str, tensors: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in unprefixed(prefix, tensors).items()}
+
+
+def _load_state(
+    state: TrainState,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    average: WeightAverage | None,
+    device: torch.device,
+    stream: _IndexStream | None,
+    generator: torch.Generator,
+    augment_generator: torch.Generator,
+) -> None:
+    """Put a checkpoint's tensors back: weights, AdamW moments, EMA, schedule position and random states."""
+    from augmentor.core.runs import load_matching
+
+    tensors, meta = state.tensors, state.meta
+    load_matching(model, unprefixed("model", tensors), "the checkpoint's weights")
+    # The schedule replayed to the step over this run's budget (the same floats as the run computed, or the
+    # budget re-laid when --steps grew); the optimiser's own groups would hold the old budget's rates.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+        for _ in range(state.step):
+            schedule.step()
+    groups = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    optimizer.load_state_dict(unpack_optimizer("optimizer", tensors, meta["optimizer"]))
+    for group, replayed in zip(optimizer.param_groups, groups, strict=True):
+        group.update(replayed)
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            slots = optimizer.state.get(parameter, {})
+            for key, value in slots.items():
+                # Moments back in the parameter's memory layout (channels_last): the update's kernels, and so
+                # its rounding, follow the layout.
+                if torch.is_tensor(value) and value.shape == parameter.shape and value.stride() != parameter.stride():
+                    slots[key] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
+    if average is not None:
+        load_matching(average.model, unprefixed("ema", tensors), "the checkpoint's averaged weights")
+        average.updates = meta["ema_updates"]
+    generator.set_state(tensors["rng.data"])
+    augment_generator.set_state(tensors["rng.randaugment"])
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    if stream is not None:
+        stream.pending = tensors["data.pending"].to(device)
