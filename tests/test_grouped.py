@@ -190,6 +190,9 @@ def test_runs_that_differ_in_more_than_seed_and_data_are_refused(digits, monkeyp
         train_together(trains, [base, replace(base, arch="lenet5", batch_size=8)])
     with pytest.raises(CannotGroup, match="only the fast architecture"):
         train_together(trains, [replace(base, arch="lenet5"), replace(base, arch="lenet5", seed=1)])
+    augmented = replace(base, randaugment="rand-m9-n2")
+    with pytest.raises(CannotGroup, match="--randaugment runs train one at a time"):
+        train_together(trains, [augmented, replace(augmented, seed=1)])
     # An epoch budget over sets of other sizes: other step counts.
     epochs = replace(base, steps=None, epochs=2)
     with pytest.raises(CannotGroup, match="takes other batches"):

@@ -245,6 +245,8 @@ def _check_same_runs(
 ) -> tuple[bool, int, int, np.ndarray | None, np.ndarray | None]:
     """The runs' common plan; refuse runs that are not K copies of one run but for the seed and the data."""
     first = configs[0]
+    if first.randaugment:  # its per-image op draws are one generator's; K models would need K of them
+        raise CannotGroup("--randaugment runs train one at a time")
     for index, config in enumerate(configs[1:], start=1):
         differ = [
             f.name
