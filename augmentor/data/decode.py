@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import warnings
 import zlib
 from pathlib import Path
@@ -81,6 +82,10 @@ def read_image(path: Path, channels: int | None = None) -> tuple[np.ndarray, int
         raise BadImageFile(f"decompression-bomb guard: {exc} ({IMAGE_PIXELS.lift()})") from None
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as exc:
         raise BadImageFile(f"corrupt or truncated {expected} data ({exc})") from None
+    except (AssertionError, IndexError, KeyError, TypeError, struct.error) as exc:
+        # Pillow's decoders trust some chunks (a palette image without PLTE, an empty iCCP, a cut-off eXIf)
+        # and fail with these instead of an OSError: the file is as corrupt as any other
+        raise BadImageFile(f"corrupt {expected} data ({type(exc).__name__}: {exc})") from None
 
 
 def _misnamed_reason(path: Path, expected: str) -> str:

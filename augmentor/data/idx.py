@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -40,7 +43,7 @@ def read_idx_array(path: Path) -> np.ndarray:
             if len(dims) < 4 * ndim:
                 raise UserError(f"{path}: truncated IDX header")
             shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
-            expected = int(np.prod(shape, dtype=np.float64))
+            expected = math.prod(shape)
             if expected > ARRAY_BYTES.value():
                 raise UserError(
                     f"{path}: IDX header declares {shape}, {expected / 2**30:.1f} GiB of data (at most "
@@ -52,8 +55,14 @@ def read_idx_array(path: Path) -> np.ndarray:
                     f"{INFLATION.value()}× (a gzip bomb?); use an intact copy, or {INFLATION.lift()}"
                 )
             check_fits_memory(expected, f"{path}: the IDX data", "split the dataset")
-            data = handle.read(expected + 1)  # one byte more tells a longer file from an exact one
-    except (OSError, EOFError) as exc:
+            held = stored - handle.tell()
+            if path.suffix != ".gz" and path.is_file() and held != expected:  # known before a byte is read
+                raise UserError(
+                    f"{path}: IDX header promises {expected} bytes of data, file holds "
+                    f"{max(0, held) if held < expected else 'more'}; the file is truncated or corrupt"
+                )
+            data = _read_at_most(handle, expected + 1)  # one byte more tells a longer file from an exact one
+    except (OSError, EOFError, zlib.error) as exc:
         raise UserError(f"{path}: cannot read IDX data ({exc}); replace the file with an intact copy") from None
     if len(data) != expected:
         held = f"{len(data)}" if len(data) <= expected else "more"
@@ -63,6 +72,19 @@ def read_idx_array(path: Path) -> np.ndarray:
     if expected == 0:
         raise UserError(f"{path}: IDX header declares {shape}: the file holds no images")
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
+
+
+def _read_at_most(handle: BinaryIO, count: int, chunk: int = 64 << 20) -> bytes:
+    """Up to ``count`` bytes, read in chunks: memory follows the data that is really there, not the size a
+    (possibly hostile) header declares."""
+    parts, total = [], 0
+    while total < count:
+        part = handle.read(min(chunk, count - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
 
 
 def find_idx_file(folder: Path, stem: str, kind: str) -> Path | None:

@@ -51,7 +51,7 @@ def read_manifest_provenance(root: Path) -> dict[str, dict[str, Any]]:
     """Map each manifest path to its provenance fields, so re-reading an output keeps its sources."""
     try:
         records = read_manifest(root)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, a 5000-digit number, "[" × 2000
         return {}
     found: dict[str, dict[str, Any]] = {}
     for line, record in enumerate(records, start=1):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +43,11 @@ def _declared_bytes(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> int:
             version = np.lib.format.read_magic(member)
             header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, _, dtype = header(member)
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise UserError(f"{path}: '{key}' is not a readable array ({exc}); save it with numpy.savez") from None
-    return int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if any(side < 0 for side in shape):  # a hand-made header: numpy's own product would wrap around
+        raise UserError(f"{path}: '{key}' declares the shape {shape}; save it again with numpy.savez")
+    return math.prod(shape) * dtype.itemsize  # exact: a float product can round a bomb under the cap
 
 
 def read_npz(path: Path, options: ReadOptions) -> Dataset:
@@ -77,6 +81,8 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
             arrays = {k: archive[k] for k in wanted}
         except ValueError as exc:
             raise UserError(f"{path}: holds pickled objects, which are refused ({exc}); store plain arrays") from None
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise UserError(f"{path}: an array is corrupt ({exc}); save the file again with numpy.savez") from None
     labels = _checked_labels(arrays["labels"], "labels", path)
     if "class_names" in arrays:
         names = arrays["class_names"]
@@ -128,7 +134,7 @@ def _split(
 
 def _checked_labels(labels: np.ndarray, key: str, path: Path) -> np.ndarray:
     """A non-empty 1-D array of integers 0..2^63-1 (floats would be truncated, uint64 could wrap)."""
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":  # not "m": numpy counts timedelta64 as an integer
         raise UserError(
             f"{path}: '{key}' must be a 1-D array of non-negative integers, got {labels.dtype} {labels.shape}"
         )
