@@ -1016,3 +1016,40 @@ def test_a_compressed_npz_that_claims_to_inflate_far_is_refused_from_its_headers
     np.savez_compressed(tmp_path / "bomb.npz", images=images, labels=np.zeros(300_000, np.int64))
     assert (tmp_path / "bomb.npz").stat().st_size < 1 << 20
     assert_refused(run_cli("data", "info", tmp_path / "bomb.npz"), "'images' claims", "AUGMENTOR_MAX_INFLATION")
+
+
+def test_a_json_pipeline_with_a_5000_digit_integer_is_refused(tmp_path):
+    """Fuzz defect 11: json.loads raised a plain ValueError (int digit limit), not JSONDecodeError."""
+    (tmp_path / "p.json").write_bytes(b"1" * 5000)
+    assert_refused(run_cli("pipeline", "check", tmp_path / "p.json"), "p.json: not valid JSON", "A.save wrote")
+
+
+def test_a_yaml_pipeline_with_a_5000_digit_integer_is_refused(tmp_path):
+    """Fuzz defect 12: YAML's int constructor raised a plain ValueError."""
+    (tmp_path / "p.yaml").write_bytes(b"transform: " + b"1" * 5000)
+    assert_refused(run_cli("pipeline", "check", tmp_path / "p.yaml"), "p.yaml: not valid YAML", "A.save wrote")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"transform: {__class_fullname__: HorizontalFlip, 1: 2}\n",
+        b"transform: {__class_fullname__: HorizontalFlip, p: 2020-01-01}\n",
+        b"transform: {__class_fullname__: HorizontalFlip, p: !!binary aGVsbG8=}\n",
+        b"transform: {__class_fullname__: HorizontalFlip, p: !!set {a}}\n",
+        b"transform: {__class_fullname__: HorizontalFlip, ~: 1}\n",
+    ],
+)
+def test_a_yaml_pipeline_holding_what_json_cannot_is_refused(tmp_path, body):
+    """Fuzz defect 13: non-string keys, dates, bytes and sets passed validation, then broke the id's hash."""
+    (tmp_path / "p.yaml").write_bytes(body)
+    assert_refused(run_cli("pipeline", "check", tmp_path / "p.yaml"), "p.yaml: ", "transform", "A.save wrote")
+
+
+def test_a_flow_bracket_bomb_is_refused_in_well_under_a_second(tmp_path):
+    """Fuzz defect 14: 100 KB of `[` took >10 s in PyYAML's quadratic scanner, parsed twice."""
+    (tmp_path / "p.yaml").write_bytes(b"[" * 100_000)
+    start = time.monotonic()
+    result = run_cli("pipeline", "check", tmp_path / "p.yaml")
+    assert time.monotonic() - start < 2
+    assert_refused(result, "p.yaml: nested too deeply", "brackets more than", "AUGMENTOR_MAX_PIPELINE_DEPTH")

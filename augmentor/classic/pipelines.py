@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,15 +104,77 @@ def _digest(spec: dict[str, Any]) -> str:
 _SIZE_KEYS = ("height", "width", "size", "max_size", "min_height", "min_width", "crop_size")
 
 
-def _refuse_aliases(text: str) -> None:
-    """A.save never writes anchors' aliases, and a few hundred bytes of nested aliases expand to gigabytes
-    ("billion laughs"): refuse them from the event stream, before anything is built."""
+# A pipeline level nests as {transform: {transforms: [ {...} ]}}: a few flow brackets per level, plus an
+# argument's own list; A.save writes YAML in block style, so real files use far fewer.
+_FLOW_LEVELS_PER_DEPTH = 4
+_FLOW_LEVELS_MIN = 64
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _refuse_deep_brackets(text: str, path: Path) -> None:
+    """PyYAML's scanner is quadratic in flow nesting (100 KB of ``[`` takes seconds): bound the nesting from the
+    brackets alone, before any parser sees the text. Brackets inside quoted strings count too, so this
+    over-estimates, which only matters far above what a real pipeline holds."""
+    limit = max(_FLOW_LEVELS_MIN, _FLOW_LEVELS_PER_DEPTH * PIPELINE_DEPTH.value())
+    depth = 0
+    for bracket in re.sub(r"[^\[\]{}]+", "", text):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        if depth > limit:
+            raise UserError(
+                f"{path}: nested too deeply to be a pipeline (brackets more than {limit} deep); "
+                f"give the file A.save wrote, or "
+                f"{PIPELINE_DEPTH.lift()}"
+            )
+
+
+def _yaml_load(text: str) -> Any:
+    """``yaml.safe_load`` parsed once (with libyaml where installed), refusing aliases on the node graph:
+    A.save never writes them, and a few hundred bytes of nested aliases expand to gigabytes ("billion laughs")."""
     import yaml
 
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*name) are refused in pipeline files", event.start_mark
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        seen: set[int] = set()
+        stack = [root]
+        while stack:  # an alias is the composer handing out its anchor's node again
+            node = stack.pop()
+            if id(node) in seen:
+                raise yaml.composer.ComposerError(
+                    None, None, "YAML aliases (*name) are refused in pipeline files", node.start_mark
+                )
+            seen.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                stack.extend(item for pair in node.value for item in pair)
+        return loader.construct_document(root)  # plain data only: !!python/* tags are refused here
+    finally:
+        loader.dispose()
+
+
+def _refuse_non_json(document: Any, path: Path) -> None:
+    """Only what JSON can hold: str keys; str, number, bool, null, list and mapping values. YAML also gives
+    dates, bytes, sets and non-string keys, which A.save never writes and the pipeline id cannot hash."""
+    stack: list[tuple[Any, str]] = [(document, "the top level")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise UserError(
+                        f"{path}: key {key!r} at {where} is not a string ({type(key).__name__}); "
+                        "give the file A.save wrote"
+                    )
+                stack.append((value, key if where == "the top level" else f"{where}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node))
+        elif not isinstance(node, _PLAIN_SCALARS):
+            raise UserError(
+                f"{path}: {where} holds {type(node).__name__} data, which a pipeline file cannot; "
+                "give the file A.save wrote"
             )
 
 
@@ -132,23 +195,24 @@ def _parse(path: Path) -> dict[str, Any]:
             f"(at most {PIPELINE_BYTES.value():,}); give the file A.save wrote, or {PIPELINE_BYTES.lift()}"
         )
     text = path.read_text(encoding="utf-8", errors="replace")
+    _refuse_deep_brackets(text, path)
+    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
     try:
-        if path.suffix.lower() == ".json":
-            document = json.loads(text)
-        else:
-            _refuse_aliases(text)
-            document = yaml.safe_load(text)  # plain data only: !!python/* tags are refused here
+        document = json.loads(text) if kind == "JSON" else _yaml_load(text)
     except RecursionError:
         raise UserError(f"{path}: nested too deeply to be a pipeline; give the file A.save wrote") from None
     except yaml.constructor.ConstructorError as exc:
         tag = getattr(exc, "problem", "") or str(exc)
+        if "tag" not in tag:  # an unhashable key, a malformed !!set …: not an object, just not valid
+            raise UserError(f"{path}: not valid {kind} ({_one_line(exc)}); give the file A.save wrote") from None
         raise UserError(
             f"{path}: refused: the file holds a YAML tag that would create Python objects ({tag.strip()}); "
             "pipeline files may only hold plain data as written by A.save"
         ) from None
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        kind = "JSON" if path.suffix == ".json" else "YAML"
-        raise UserError(f"{path}: not valid {kind} ({_one_line(exc)})") from None
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: JSONDecodeError, a 5000-digit integer, a bad date
+        problem = _one_line(exc).split("; use sys.set_int_max_str_digits")[0]  # not the user's fix to make
+        raise UserError(f"{path}: not valid {kind} ({problem}); give the file A.save wrote") from None
+    _refuse_non_json(document, path)
     if not isinstance(document, dict) or not isinstance(document.get("transform"), dict):
         raise UserError(f"{path}: no top-level 'transform' mapping; expected the format albumentations' A.save writes")
     return document
