@@ -1053,3 +1053,60 @@ def test_a_flow_bracket_bomb_is_refused_in_well_under_a_second(tmp_path):
     result = run_cli("pipeline", "check", tmp_path / "p.yaml")
     assert time.monotonic() - start < 2
     assert_refused(result, "p.yaml: nested too deeply", "brackets more than", "AUGMENTOR_MAX_PIPELINE_DEPTH")
+
+
+def _edited_run(tmp_path: Path, kind: str, edit) -> Path:
+    """A copy of a shipped run folder whose config.json ``edit`` changed (a dict edit, or bytes to write)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(REPO / "weights" / "fashion-mnist" / kind, run)
+    if isinstance(edit, bytes):
+        (run / "config.json").write_bytes(edit)
+    else:
+        config = json.loads((run / "config.json").read_text())
+        edit(config)
+        (run / "config.json").write_text(json.dumps(config))
+    return run
+
+
+@pytest.mark.parametrize(
+    ("kind", "edit", "message"),
+    [
+        ("dcgan", b'{"format_version": ' + b"1" * 5000 + b"}", "number too long"),
+        ("dcgan", lambda c: c.update(kind=["dcgan"]), "'kind' ['dcgan']"),
+        ("dcgan", lambda c: c["model_args"].update(matent_dim=8), "'matent_dim' (known: latent_dim"),
+        ("vae", lambda c: c["model_args"].update(latent_dim=None), "latent_dim None"),
+        ("dcgan", lambda c: c["model_args"].update(num_classes="3"), "num_classes '3'"),
+        ("dcgan", lambda c: c["model_args"].update(channels=7.9e-150), "channels 7.9e-150"),
+        ("dcgan", lambda c: c["model_args"].update(channels=10**9), "channels 1000000000"),
+        ("dcgan", lambda c: c["model_args"].update(num_classes=10**9), "AUGMENTOR_MAX_CLASSES"),
+        ("dcgan", lambda c: c["model_args"].update(width=4096, latent_dim=4096), "AUGMENTOR_MAX_PARAMETERS"),
+        ("classifier", lambda c: c.pop("arch"), "'arch' None"),
+        ("classifier", lambda c: c["model_args"].pop("in_channels"), "no 'in_channels'"),
+        ("classifier", lambda c: c.update(normalisation=None), "'normalisation' None"),
+        ("classifier", lambda c: c["normalisation"].update(mean="x"), "normalisation mean 'x'"),
+        ("classifier", lambda c: c["normalisation"].update(std=[["0.3"]]), "normalisation std"),
+        ("classifier", lambda c: c["model_args"].update(num_classes=2**64), "num_classes 18446744073709551616"),
+    ],
+)
+def test_a_malformed_model_config_is_one_error_line_before_any_model_is_built(tmp_path, kind, edit, message):
+    """Issue 15-20: config.json values that crashed the loaders or built a model of many GB."""
+    import resource
+
+    from augmentor.classifiers.classifier import Classifier
+    from augmentor.core.errors import UserError
+    from augmentor.generative.generator import Generator
+
+    run = _edited_run(tmp_path, kind, edit)
+    loader = Classifier.from_run if kind == "classifier" else Generator.from_run
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(UserError) as refused:
+        loader(run)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 << 10  # KiB: no layer was allocated
+    text = str(refused.value)
+    assert message in text and "config.json" in text and "\n" not in text and "retrain the run" in text
+    if kind != "classifier":
+        result = run_cli("sample", run, "--per-class", "1", "--out", tmp_path / "s")
+        assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not (tmp_path / "s").exists()

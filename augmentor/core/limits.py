@@ -61,6 +61,7 @@ CLASSES = Cap("CLASSES", 100_000, "classes", "classes implied by labels without 
 MODEL_WIDTH = Cap("MODEL_WIDTH", 4096, "channels", "a run config's width or latent size")
 FRAMES = Cap("FRAMES", 1000, "frames", "interpolation frames (one row of pictures, one GIF)")
 SEEDS = Cap("SEEDS", 100_000, "seeds", "seeds in one --seeds list (one image each)")
+PARAMETERS = Cap("PARAMETERS", 200_000_000, "parameters", "a run's model, counted before allocation")
 
 CAPS = (
     IMAGE_PIXELS,
@@ -75,6 +76,7 @@ CAPS = (
     MODEL_WIDTH,
     FRAMES,
     SEEDS,
+    PARAMETERS,
 )
 
 

@@ -7,7 +7,9 @@ safetensors, everything else is JSON.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 from augmentor import __version__
 from augmentor.core.errors import UserError
-from augmentor.core.limits import IMAGE_SIDE, MODEL_WIDTH
+from augmentor.core.limits import CLASSES, IMAGE_SIDE, MODEL_WIDTH, PARAMETERS
 from augmentor.core.outdir import staged_output
 
 RUN_FORMAT_VERSION = 1
@@ -23,6 +25,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 METRICS_NAME = "metrics.jsonl"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
+CLASSIFIER_ARGS = ("num_classes", "in_channels", "image_size")  # what ``Classifier.from_run`` builds from
 
 
 def never_checkpointed(folder: Path) -> bool:
@@ -101,17 +104,26 @@ def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
         config = json.loads((run / CONFIG_NAME).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{run / CONFIG_NAME}: not valid JSON ({exc})") from None
+    except ValueError:  # an integer of more digits than Python converts (4300)
+        raise UserError(f"{run / CONFIG_NAME}: holds a number too long to read; retrain the run") from None
     except RecursionError:
         raise UserError(f"{run / CONFIG_NAME}: nested too deeply to be a run config; retrain the run") from None
     if not isinstance(config, dict):
         raise UserError(f"{run / CONFIG_NAME}: holds a {type(config).__name__}, not a run config; retrain the run")
     version = config.get("format_version")
     if version != RUN_FORMAT_VERSION:
-        raise UserError(f"{run}: run format version {version!r} is not supported (expected {RUN_FORMAT_VERSION})")
-    if kind is not None and config.get("kind") != kind:
-        raise UserError(f"{run}: is a {config.get('kind')!r} run, a {kind!r} run is needed here")
+        raise UserError(f"{run}: run format version {_show(version)} is not supported (expected {RUN_FORMAT_VERSION})")
+    known = _known_kinds()
+    if not isinstance(config.get("kind"), str) or config["kind"] not in known:
+        raise UserError(
+            f"{run / CONFIG_NAME}: 'kind' {_show(config.get('kind'))} is not one of {', '.join(known)}; retrain the run"
+        )
+    if kind is not None and config["kind"] != kind:
+        raise UserError(f"{run}: is a {config['kind']!r} run, a {kind!r} run is needed here")
     if "status" in config:  # a diverged run keeps its last good weights but records no classes
-        raise UserError(f"{run}: training {config['status']}; train it again (with a lower --lr)")
+        status = config["status"]
+        status = status if isinstance(status, str) and status.isprintable() and len(status) <= 80 else _show(status)
+        raise UserError(f"{run}: training {status}; train it again (with a lower --lr)")
     check_run_fields(config, run / CONFIG_NAME)
     return config
 
@@ -144,16 +156,128 @@ def check_run_fields(config: dict[str, Any], where: Path) -> None:
             f"{where}: 'image_shape' {shape!r} is not [channels 1 or 3, height, width ≤ {IMAGE_SIDE.value()}]; "
             f"retrain the run (or {IMAGE_SIDE.lift()})"
         )
-    arguments = config["model_args"]
-    if not isinstance(arguments, dict):
+    if not isinstance(config["model_args"], dict):
         raise UserError(f"{where}: 'model_args' must be an object; retrain the run")
-    for key in ("width", "latent_dim"):
-        value = arguments.get(key)
-        if value is not None and not (isinstance(value, int) and 1 <= value <= MODEL_WIDTH.value()):
+    check_model_config(config, where)
+
+
+def check_model_config(config: dict[str, Any], where: Path) -> None:
+    """The config's model, checked before any is built: ``model_args`` keys are the model constructor's
+    (a classifier's: ``CLASSIFIER_ARGS``), whole numbers in range and agreeing with ``image_shape`` and
+    ``class_names``, a classifier's normalisation one finite number per channel, and the model's parameters,
+    counted on the meta device (no memory), within ``PARAMETERS``. ``config`` has passed ``check_run_fields``."""
+    import torch
+
+    arguments, channels, height, width = config["model_args"], *config["image_shape"]
+    classes = len(config["class_names"])
+    if config["kind"] == "classifier":
+        from augmentor.classifiers.registry import create_model
+
+        expected: list[str] = list(CLASSIFIER_ARGS)
+        arch = config.get("arch")
+        if not isinstance(arch, str):
+            raise UserError(f"{where}: 'arch' {_show(arch)} is not an architecture name; retrain the run")
+        build: Any = lambda: {"model": create_model(arch, *(arguments[key] for key in CLASSIFIER_ARGS))}  # noqa: E731
+        ranges = {"num_classes": (2, CLASSES), "in_channels": (1, 3), "image_size": (1, IMAGE_SIDE)}
+        matches = {"num_classes": classes, "in_channels": channels, "image_size": height}
+    else:
+        from augmentor.generative.kinds import KINDS
+
+        kind = KINDS[config["kind"]]
+        expected = [name for name in inspect.signature(kind.model()).parameters if name != "self"]
+        build = lambda: kind.build(arguments)  # noqa: E731
+        conditional = config.get("conditional")
+        if not isinstance(conditional, bool):
+            raise UserError(f"{where}: 'conditional' {_show(conditional)} is not true or false; retrain the run")
+        ranges = {"num_classes": (0, CLASSES), "channels": (1, 3), "image_size": (1, IMAGE_SIDE)}
+        ranges |= {"latent_dim": (1, MODEL_WIDTH), "width": (1, MODEL_WIDTH)}
+        matches = {"num_classes": classes if conditional else 0, "channels": channels, "image_size": height}
+        if height != width:
+            raise UserError(f"{where}: 'image_shape' is not square, as a {kind.name} makes images; retrain the run")
+    unknown = sorted(set(arguments) - set(expected), key=str)
+    if unknown:
+        raise UserError(
+            f"{where}: model_args has no use for {_show(unknown[0])} (known: {', '.join(expected)}); retrain the run"
+        )
+    for key in expected:
+        if key not in arguments:
+            raise UserError(f"{where}: model_args has no {key!r}; it is not a complete run config (retrain the run)")
+        value = arguments[key]
+        low, high = ranges.get(key, (0, MODEL_WIDTH))
+        top = high if isinstance(high, int) else high.value()
+        if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= top):
+            lift = "" if isinstance(high, int) else f" (or {high.lift()})"
+            raise UserError(f"{where}: model_args {key} {_show(value)} is outside {low}..{top}; retrain the run{lift}")
+        if key in matches and value != matches[key]:
             raise UserError(
-                f"{where}: model_args {key} {value!r} is outside 1..{MODEL_WIDTH.value()}; retrain the run "
-                f"(or {MODEL_WIDTH.lift()})"
+                f"{where}: model_args {key} {value} disagrees with the run's image_shape/class_names "
+                f"({matches[key]}); retrain the run"
             )
+    if config["kind"] == "classifier":
+        _check_normalisation(config.get("normalisation"), channels, where)
+    try:
+        with torch.device("meta"), _skip_normal():  # shapes only: nothing is allocated, whatever the arguments ask
+            modules = build()
+    except (UserError, TypeError, ValueError, RuntimeError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise UserError(f"{where}: its model cannot be built ({text}); retrain the run") from None
+    count = sum(p.numel() for module in modules.values() for p in module.parameters())
+    if count > PARAMETERS.value():
+        raise UserError(
+            f"{where}: its model has {count:,} parameters, more than {PARAMETERS.value():,}; retrain the run "
+            f"smaller (or {PARAMETERS.lift()})"
+        )
+
+
+def _check_normalisation(normalisation: Any, channels: int, where: Path) -> None:
+    """A classifier's ``normalisation``: ``mean`` and ``std``, each one finite number per channel."""
+    if not isinstance(normalisation, dict):
+        raise UserError(f"{where}: 'normalisation' {_show(normalisation)} is not an object; retrain the run")
+    for key in ("mean", "std"):
+        values = normalisation.get(key)
+        fine = (
+            isinstance(values, list)
+            and len(values) == channels
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        )
+        if not fine:
+            raise UserError(
+                f"{where}: normalisation {key} {_show(values)} is not {channels} finite number(s), one per channel; "
+                "retrain the run"
+            )
+
+
+def _skip_normal() -> Any:
+    """A torch function mode that leaves ``normal_`` and ``torch.nn.init`` undone: on the meta device there are
+    no values to fill, and ``normal_``'s first call there imports ``torch._dynamo`` (~2 s added to every
+    command that loads a run)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class SkipNormal(TorchFunctionMode):
+        def __torch_function__(
+            self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+        ) -> Any:
+            if func is torch.Tensor.normal_ or getattr(func, "__module__", None) == "torch.nn.init":
+                return args[0] if args else (kwargs or {}).get("tensor")
+            return func(*args, **(kwargs or {}))
+
+    return SkipNormal()
+
+
+def _known_kinds() -> list[str]:
+    from augmentor.generative.kinds import KINDS  # imports no torch
+
+    return ["classifier", *KINDS]
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    """``repr`` cut short, for a value from a file in a one-line message."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def read_weights(run: Path) -> dict[str, Any]:

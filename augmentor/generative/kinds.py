@@ -23,6 +23,7 @@ class Kind:
 
     name: str
     build: Callable[[dict[str, Any]], dict[str, nn.Module]]  # model args → the modules a run trains, by name
+    model: Callable[[], type[nn.Module]]  # the class whose constructor takes a run's model args (their schema)
     sampler: str  # the module whose weights ``model.safetensors`` holds and that makes images
     can_encode: bool  # has an encoder: images → codes without optimisation
     adversarial: bool  # trained against a discriminator: two optimisers, and DiffAugment applies
@@ -30,6 +31,18 @@ class Kind:
     lr: float
     ema: float  # EMA decay of the sampling module; 0 is off
     loss_keys: tuple[str, str]  # the two losses ``losses.png`` plots
+
+
+def _dcgan_generator() -> type[nn.Module]:
+    from augmentor.generative.dcgan import DCGANGenerator
+
+    return DCGANGenerator
+
+
+def _conv_vae() -> type[nn.Module]:
+    from augmentor.generative.vae import ConvVAE
+
+    return ConvVAE
 
 
 def _build_dcgan(model_args: dict[str, Any]) -> dict[str, nn.Module]:
@@ -49,6 +62,7 @@ KINDS: dict[str, Kind] = {
     "dcgan": Kind(
         name="dcgan",
         build=_build_dcgan,
+        model=_dcgan_generator,
         sampler="generator",
         can_encode=False,
         adversarial=True,
@@ -60,6 +74,7 @@ KINDS: dict[str, Kind] = {
     "vae": Kind(
         name="vae",
         build=_build_vae,
+        model=_conv_vae,
         sampler="vae",
         can_encode=True,
         adversarial=False,
