@@ -112,3 +112,17 @@ def run_cli(*args: str, input: str | None = None) -> CliResult:
 def files_under(root: Path) -> set[str]:
     """Relative posix paths of every file below ``root``."""
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def float64():
+    """Float64 defaults for a test: in float32 a rounding difference near zero, blown up by Adam's
+    normalisation, would hide (or fake) a real difference between two ways of training."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)

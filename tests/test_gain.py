@@ -528,19 +528,6 @@ def test_gain_no_flip_keeps_flips_out_of_the_classic_pools(tmp_path):
 # --- grouped training: each share's augmented arms as one grouped network (issue 10) --------------------------
 
 
-@pytest.fixture
-def float64():
-    """Float64 defaults, as in test_grouped: float32 rounding, blown up by Adam, would hide a real difference."""
-    import torch
-
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(before)
-
-
 def grouped_config(**overrides) -> GainConfig:
     base = {
         "per_class": (3,),

@@ -9,7 +9,6 @@ any real difference in data, draws, loss or update would show.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -43,16 +42,6 @@ def digits() -> ImageSet:
 def per_class(data: ImageSet, start: int, count: int) -> ImageSet:
     """Images start … start+count-1 of every class: disjoint subsets for disjoint ranges."""
     return data.take(np.concatenate([np.flatnonzero(data.labels == c)[start : start + count] for c in range(10)]))
-
-
-@pytest.fixture
-def float64() -> Iterator[None]:
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(before)
 
 
 def randomised(model: torch.nn.Module, seed: int) -> torch.nn.Module:

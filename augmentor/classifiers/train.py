@@ -13,16 +13,13 @@ it ends with the same weights, bit for bit on the CPU, as one that was never int
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import math
 import os
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -45,6 +42,7 @@ from augmentor.classifiers.mixing import SyntheticPool, real_order, step_plan, s
 from augmentor.core.console import progress, warn
 from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
 from augmentor.core.errors import UserError
+from augmentor.core.stopping import stop_requests
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.distributed import data_parallel
 from augmentor.distributed.context import barrier, current
@@ -202,26 +200,6 @@ def _write_train_state(folder: Path, tensors: dict[str, torch.Tensor], meta: dic
     for old in folder.glob("state-*.safetensors"):
         if old.name != name:
             old.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _stop_requests(active: bool) -> Iterator[dict[str, bool]]:
-    """While ``active``: SIGTERM and Ctrl-C set a flag instead of killing the step in progress, so the loop
-    saves a checkpoint and stops (the CLI's own handler would unwind at once and lose the run)."""
-    flag = {"stop": False}
-    if not active or threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def request_stop(signum: int, frame: Any) -> None:
-        flag["stop"] = True
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 # What --resume may change: the budget (the schedule is re-laid over it) and the device name ("auto"/"cuda:0").
@@ -627,7 +605,7 @@ def train_classifier(
     saved_at = time.perf_counter()
     interruptible = checkpoint_dir is not None or should_stop is not None
     with (
-        _stop_requests(checkpoint_dir is not None) as stop,
+        stop_requests(checkpoint_dir is not None) as stop,
         progress(f"training {config.arch}", steps - start_step) as advance,
     ):
         for step, (index, synthetic_index) in enumerate(batches, start=start_step + 1):

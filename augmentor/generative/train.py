@@ -18,8 +18,6 @@ import contextlib
 import copy
 import json
 import math
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -45,6 +43,7 @@ from augmentor.core.runs import (
     read_metrics,
     read_run_config,
 )
+from augmentor.core.stopping import stop_requests
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.measures import mean_pairwise_ssim
 from augmentor.data.options import ReadOptions
@@ -140,25 +139,6 @@ class _EpochOrder:
         order = torch.cat([self._perm(e) for e in range(first, last + 1)])
         offset = start - first * self.n
         return order[offset : offset + self.batch_size]
-
-
-@contextlib.contextmanager
-def _stop_requests() -> Iterator[dict[str, bool]]:
-    """SIGINT / SIGTERM set a flag instead of killing the step in progress."""
-    flag = {"stop": False}
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def request_stop(signum: int, frame: Any) -> None:
-        flag["stop"] = True
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 class _Trainer:
@@ -533,7 +513,7 @@ def train_generative(
     best_diversity = min((m["diversity_ssim"] for m in metrics if "diversity_ssim" in m), default=1.0)
     for module in trainer.models.values():
         module.train()
-    with _stop_requests() as stop, progress(f"training {config.kind}", steps - start_step) as advance:
+    with stop_requests() as stop, progress(f"training {config.kind}", steps - start_step) as advance:
         while step < steps:
             generator = _step_generator(config.seed, step, rollbacks, device)
             index = order.batch(step)
