@@ -46,7 +46,6 @@ def runs(data, tmp_path_factory) -> dict[str, Path]:
         found[kind] = base / kind
     for name, change in {
         "other_classes": {"class_names": ["disk", "square", "star"]},
-        "other_shape": {"image_shape": [1, 32, 32]},
         "unconditional": {"conditional": False},
     }.items():
         shutil.copytree(base / "dcgan", base / name)
@@ -181,7 +180,11 @@ BAD = {
     "not a run": (["--per-class", "8", "--with", "dcgan:{tmp}/nope"], "not a run folder"),
     "wrong kind": (["--per-class", "8", "--with", "dcgan:{vae}"], "is a vae run"),
     "classes": (["--per-class", "8", "--with", "dcgan:{other_classes}"], "only in SRC: ['triangle']"),
-    "shape": (["--per-class", "8", "--with", "dcgan:{other_shape}"], "1×32×32 images (C×H×W) but SRC's are 1×28×28"),
+    # SRC read at 32 px against a 28 px run (a hand-edited image_shape is refused earlier, by the config check)
+    "shape": (
+        ["--per-class", "8", "--with", "dcgan:{dcgan}", "--image-size", "32"],
+        "1×28×28 images (C×H×W) but SRC's are 1×32×32",
+    ),
     "unconditional": (["--per-class", "8", "--with", "dcgan:{unconditional}"], "unconditional"),
     "pipeline": (["--per-class", "8", "--with", "classic:{tmp}/none.yaml"], "--with classic:"),
     "p zero": (["--per-class", "8", "--with", "classic", "--min-confidence", "0"], "--min-confidence 0.0"),

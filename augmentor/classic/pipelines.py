@@ -168,7 +168,8 @@ def _refuse_non_json(document: Any, path: Path) -> None:
                         f"{path}: key {key!r} at {where} is not a string ({type(key).__name__}); "
                         "give the file A.save wrote"
                     )
-                stack.append((value, key if where == "the top level" else f"{where}.{key}"))
+                name = key if key.isprintable() else repr(key)
+                stack.append((value, name if where == "the top level" else f"{where}.{name}"))
         elif isinstance(node, list):
             stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node))
         elif not isinstance(node, _PLAIN_SCALARS):

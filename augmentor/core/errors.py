@@ -10,6 +10,8 @@ class UserError(Exception):
     """
 
     def __init__(self, message: str, details: list[str] | None = None) -> None:
+        # One line whatever it quotes: a file or key name from hostile input may hold a line break
+        message = message.replace("\r", "\\r").replace("\n", "\\n")
         super().__init__(message)
         self.message = message
         self.details = list(details or [])
