@@ -101,13 +101,12 @@ def memory_budget() -> int | None:
     return None if os.environ.get(ARRAY_BYTES.variable) else available_memory()
 
 
-def check_fits_memory(declared: int, what: str, fix: str, budget: int | None = -1) -> None:
-    """Refuse data whose declared size exceeds the memory available (``budget``, by default now), before
+def check_fits_memory(declared: int, what: str, fix: str, budget: int | None) -> None:
+    """Refuse data whose declared size exceeds ``budget`` (``memory_budget()``: None checks nothing), before
     it is inflated or decoded."""
-    free = memory_budget() if budget == -1 else budget
-    if free is not None and declared > free:
+    if budget is not None and declared > budget:
         raise UserError(
-            f"{what} need {human_bytes(declared)} once decoded but {human_bytes(free)} of memory is available; "
+            f"{what} need {human_bytes(declared)} once decoded but {human_bytes(budget)} of memory is available; "
             f"{fix} (or {ARRAY_BYTES.lift()})"
         )
 

@@ -55,23 +55,25 @@ def remove_stale_staging(out: Path) -> None:
     """Delete staging folders that killed runs left beside ``out``."""
     if not out.parent.is_dir():
         return
+    for entry, pid in _staging_folders(out):
+        if pid is None or not _pid_alive(pid) or pid == os.getpid():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _staging_folders(out: Path) -> list[tuple[Path, int | None]]:
+    """Staging folders beside ``out`` and the pid each is named by (None: not a pid)."""
     prefix = f".{out.name}{_STAGING_TAG}"
+    found = []
     for entry in out.parent.iterdir():
         if entry.name.startswith(prefix):
             pid_text = entry.name[len(prefix) :].split("-")[0]
-            if not pid_text.isdigit() or not _pid_alive(int(pid_text)) or int(pid_text) == os.getpid():
-                shutil.rmtree(entry, ignore_errors=True)
+            found.append((entry, int(pid_text) if pid_text.isdigit() else None))
+    return found
 
 
 def _live_writer(out: Path) -> int | None:
     """The pid of another live process whose staging folder for ``out`` exists (stale ones are gone by now)."""
-    prefix = f".{out.name}{_STAGING_TAG}"
-    for entry in out.parent.iterdir():
-        if entry.name.startswith(prefix):
-            pid_text = entry.name[len(prefix) :].split("-")[0]
-            if pid_text.isdigit() and int(pid_text) != os.getpid():
-                return int(pid_text)
-    return None
+    return next((pid for _, pid in _staging_folders(out) if pid is not None and pid != os.getpid()), None)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from typing import BinaryIO
 import numpy as np
 
 from augmentor.core.errors import UserError
-from augmentor.core.limits import ARRAY_BYTES, INFLATION, check_fits_memory
+from augmentor.core.limits import ARRAY_BYTES, INFLATION, check_fits_memory, memory_budget
 from augmentor.data.files import conform_array
 from augmentor.data.imageset import Dataset, ImageSet, real_provenance
 from augmentor.data.options import ReadOptions
@@ -54,7 +54,7 @@ def read_idx_array(path: Path) -> np.ndarray:
                     f"{path}: {stored:,} gzip bytes claim {expected:,} bytes of data, more than "
                     f"{INFLATION.value()}× (a gzip bomb?); use an intact copy, or {INFLATION.lift()}"
                 )
-            check_fits_memory(expected, f"{path}: the IDX data", "split the dataset")
+            check_fits_memory(expected, f"{path}: the IDX data", "split the dataset", memory_budget())
             held = stored - handle.tell()
             if path.suffix != ".gz" and path.is_file() and held != expected:  # known before a byte is read
                 raise UserError(

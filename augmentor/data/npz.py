@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from augmentor.core.errors import UserError
-from augmentor.core.limits import ARRAY_BYTES, CLASSES, INFLATION, check_fits_memory
+from augmentor.core.limits import ARRAY_BYTES, CLASSES, INFLATION, check_fits_memory, memory_budget
 from augmentor.data.files import conform_array
 from augmentor.data.imageset import Dataset, ImageSet, check_class_name, real_provenance
 from augmentor.data.options import ReadOptions
@@ -62,8 +62,8 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
             if required not in keys:
                 raise UserError(f"{path}: no '{required}' array (found: {sorted(keys)}); save images= and labels=")
         wanted = [k for k in _KEYS if k in keys]
-        for key in wanted:
-            size = _declared_bytes(archive, key, path)
+        sizes = {key: _declared_bytes(archive, key, path) for key in wanted}
+        for key, size in sizes.items():
             if size > ARRAY_BYTES.value():
                 raise UserError(
                     f"{path}: '{key}' would take {size / 2**30:.1f} GiB once inflated (at most "
@@ -75,8 +75,8 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
                     f"{path}: '{key}' claims {size:,} bytes from {stored:,} compressed, more than "
                     f"{INFLATION.value()}× (a zip bomb?); save it again with numpy.savez, or {INFLATION.lift()}"
                 )
-        total = sum(_declared_bytes(archive, key, path) for key in wanted)
-        check_fits_memory(total, f"{path}: the arrays", "split the dataset or save it as an ImageFolder")
+        fix = "split the dataset or save it as an ImageFolder"
+        check_fits_memory(sum(sizes.values()), f"{path}: the arrays", fix, memory_budget())
         try:
             arrays = {k: archive[k] for k in wanted}
         except ValueError as exc:
