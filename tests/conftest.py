@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,31 @@ def run_cli(*args: str, input: str | None = None) -> CliResult:
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+# torchrun children in tests: one thread each, and a crash that says where it happened (faulthandler prints
+# every thread's Python stack on SIGABRT or SIGSEGV). TORCH_DISTRIBUTED_DEBUG=DETAIL, which would check the
+# ranks' collectives against each other, is left out: in torch 2.14 it crashes DDP on the CPU (SIGSEGV).
+TORCHRUN_ENV = {
+    **os.environ,
+    "OMP_NUM_THREADS": "1",
+    "NO_ALBUMENTATIONS_UPDATE": "1",
+    "PYTHONPATH": str(REPO),
+    "PYTHONFAULTHANDLER": "1",
+}
+
+
+def torchrun_failure(stderr: str, lines: int = 60) -> str:
+    """A failed torchrun's stderr for an assertion message, the ranks' own words last: torchrun's summary
+    (each rank's exit code) first, then the last ``lines`` lines the ranks printed, without the launcher's
+    log and traceback in between, so a log that keeps only the tail still shows the ranks' error."""
+    text = stderr.rstrip().splitlines()
+    agent = next((i for i, line in enumerate(text) if line.startswith("torch.") and "ChildFailedError" in line), None)
+    if agent is None:
+        return "\n".join(text[-lines:])
+    traceback = max((i for i in range(agent) if text[i].startswith("Traceback")), default=agent)
+    ranks = [line for line in text[:traceback] if not re.match(r"[EWI]\d{4} ", line)]  # the launcher's log
+    return "\n".join([*text[agent + 1 :], "--- the ranks' last lines ---", *ranks[-lines:]])
 
 
 def files_under(root: Path) -> set[str]:

@@ -16,10 +16,9 @@ from safetensors.torch import load_file
 
 from augmentor.core.errors import UserError
 from augmentor.distributed.jobs import assign, run_jobs
-from tests.conftest import make_shapes_folder
+from tests.conftest import TORCHRUN_ENV, make_shapes_folder, torchrun_failure
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(ROOT)}
 TINY_GENERATIVE = ["--width", "8", "--batch-size", "16", "--sample-every", "3", "--device", "cpu"]
 
 
@@ -28,8 +27,10 @@ def augmentor(*args: object, ranks: int = 0, wait: bool = True) -> subprocess.Co
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"] if ranks else []
     command = [sys.executable, *launcher, "-m", "augmentor", *map(str, args)]
     if not wait:
-        return subprocess.Popen(command, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(command, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        return subprocess.Popen(
+            command, env=TORCHRUN_ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    return subprocess.run(command, env=TORCHRUN_ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +86,8 @@ def test_gain_on_two_ranks_gives_the_single_process_numbers(data, tmp_path):
     args += ["--gen-steps", "4", "--gen-width", "8", "--batch-size", "16", "--device", "cpu", "--workers", "1"]
     one = augmentor(*args, "--out", tmp_path / "one")
     two = augmentor(*args, "--out", tmp_path / "two", ranks=2)
-    assert one.returncode == 0, one.stderr
-    assert two.returncode == 0, two.stderr
+    assert one.returncode == 0, torchrun_failure(one.stderr)
+    assert two.returncode == 0, torchrun_failure(two.stderr)
     results = [json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two")]
 
     def numbers(document: dict) -> tuple:
@@ -107,8 +108,8 @@ def test_a_data_parallel_step_gives_the_single_process_weights(data, tmp_path, m
     args += ["--device", "cpu", "--lr", "0.01", *mixing]
     one = augmentor(*args, "--out", tmp_path / "one")
     two = augmentor(*args, "--out", tmp_path / "two", ranks=2)
-    assert one.returncode == 0, one.stderr
-    assert two.returncode == 0, two.stderr
+    assert one.returncode == 0, torchrun_failure(one.stderr)
+    assert two.returncode == 0, torchrun_failure(two.stderr)
     assert "test_accuracy" in two.stdout  # rank 0's summary; the other rank printed nothing
     weights = [load_file(str(tmp_path / name / "model.safetensors")) for name in ("one", "two")]
     assert weights[0].keys() == weights[1].keys()
@@ -120,12 +121,12 @@ def test_a_data_parallel_step_gives_the_single_process_weights(data, tmp_path, m
 
 def test_two_rank_generative_run_resumes_exactly_and_on_one_rank(data, tmp_path):
     straight = augmentor("train", "vae", data, "--steps", "6", *TINY_GENERATIVE, "--out", tmp_path / "a", ranks=2)
-    assert straight.returncode == 0, straight.stderr
+    assert straight.returncode == 0, torchrun_failure(straight.stderr)
     for name, ranks in (("b", 2), ("c", 0)):
         first = augmentor("train", "vae", data, "--steps", "3", *TINY_GENERATIVE, "--out", tmp_path / name, ranks=2)
-        assert first.returncode == 0, first.stderr
+        assert first.returncode == 0, torchrun_failure(first.stderr)
         resumed = augmentor("train", "vae", data, "--steps", "6", "--resume", tmp_path / name, ranks=ranks)
-        assert resumed.returncode == 0, resumed.stderr
+        assert resumed.returncode == 0, torchrun_failure(resumed.stderr)
         assert json.loads((tmp_path / name / "state.json").read_text())["step"] == 6
         steps = [json.loads(line)["step"] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
         assert steps == sorted(set(steps)) and steps[-1] == 6

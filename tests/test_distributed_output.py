@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -21,9 +20,8 @@ from augmentor.classic.expand import ClassicConfig, run_classic
 from augmentor.data.options import ReadOptions
 from augmentor.distributed.output import shares
 from augmentor.synthetic.expand import ExpandConfig, run_expand
-from tests.conftest import REPO, make_shapes_folder
+from tests.conftest import REPO, TORCHRUN_ENV, make_shapes_folder, torchrun_failure
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(REPO)}
 TORCHRUN = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2")
 
 # Work that reaches both ranks: expand fills its two sources on different ranks and writes train and test
@@ -67,15 +65,18 @@ try:
 except UserError as error:
     report["error"] = [error.message, getattr(error, "every_rank", False)]
 report["left"] = sorted(p.name for p in work.iterdir())
+teardown()
+# A process group that outlives teardown keeps gloo's threads, which can abort the interpreter's shutdown.
+tasks = Path("/proc/self/task")
+report["gloo_threads"] = sorted(n for t in tasks.iterdir() if "gloo" in (n := (t / "comm").read_text().strip()))
 if context.is_main:
     print(json.dumps(report))
-teardown()
 """
 
 
 def torchrun(*args: object) -> subprocess.CompletedProcess:
     command = [*TORCHRUN, *(str(a) for a in args)]
-    return subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, cwd=REPO, env=TORCHRUN_ENV, capture_output=True, text=True, timeout=300)
 
 
 def contents(root: Path) -> dict[str, bytes]:
@@ -113,7 +114,7 @@ def script_run(data, vae, tmp_path_factory) -> tuple[dict, Path]:
     (root / "work").mkdir()
     (root / "script.py").write_text(SCRIPT)
     result = torchrun(root / "script.py", data, vae, root / "work")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, torchrun_failure(result.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1]), root / "work"
 
 
@@ -131,7 +132,7 @@ def test_sample_on_two_ranks_writes_the_bytes_of_one_process(vae, tmp_path):
     grid.unlink()
 
     result = torchrun("-m", "augmentor", *args)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, torchrun_failure(result.stderr)
     assert result.stdout.count("images:") == 1  # rank 0 alone prints
     assert_same_files(out, reference)
     assert grid.read_bytes() == reference_grid
@@ -156,12 +157,18 @@ def test_a_failing_rank_fails_every_rank_and_leaves_no_staging_folder(script_run
     assert report["left"] == ["classic", "expand"]  # no failing/, no staging folder
 
 
+def test_teardown_stops_every_gloo_thread(script_run):
+    # The script trains a judge (an optimiser step imports torch._dynamo, which imports torch.distributed.nn
+    # after the process group exists): left running, these threads can abort the interpreter's shutdown.
+    assert script_run[0]["gloo_threads"] == []
+
+
 def test_bad_input_on_two_ranks_is_one_error_and_no_output(tmp_path):
     out = tmp_path / "out"
     result = torchrun("-m", "augmentor", "sample", tmp_path / "missing", "--per-class", "3", "--out", out)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "not a run folder" in errors[0], result.stderr
-    assert result.returncode != 0 and re.search(r"exitcode\s*:\s*2\b", result.stderr), result.stderr
+    assert result.returncode != 0 and re.search(r"exitcode\s*:\s*2\b", result.stderr), torchrun_failure(result.stderr)
     assert list(tmp_path.iterdir()) == []
 
 

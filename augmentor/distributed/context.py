@@ -80,6 +80,14 @@ def setup(device: str = "auto") -> Context:
     if cuda:
         # More ranks than GPUs share them round-robin: several small gain jobs per GPU; DDP refuses it.
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
+    # torch.distributed.nn binds ``group=group.WORLD`` as default arguments when it is first imported; imported
+    # after init_process_group (torch._dynamo imports it, and an optimiser's first step imports torch._dynamo)
+    # those defaults hold the process group past destroy_process_group. Its worker threads then outlive
+    # teardown and may free a tensor during interpreter shutdown: "terminate called without an active
+    # exception", SIGABRT after the work is done (1 run in 15 of tests/test_distributed_output.py's script).
+    # Imported first, the defaults are the WORLD placeholder and teardown stops every gloo thread.
+    import torch.distributed.nn
+
     # Objects (job results, errors) travel over gloo; CUDA tensors (gradients) over NCCL.
     dist.init_process_group(backend="cpu:gloo,cuda:nccl" if cuda else "gloo")
     return current()
