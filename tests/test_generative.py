@@ -400,3 +400,33 @@ def test_sample_seeds_give_one_image_per_seed_whatever_else_is_asked_and_psi_pul
     assert refused.exit_code == 2 and "needs --class with --seeds" in refused.stderr
     both = run_cli("sample", run, "--seeds", "0-3", "--n", "4", "--class", "0", "--out", root / "d")
     assert both.exit_code == 2 and "without --n" in both.stderr
+
+
+def test_sample_renders_while_writing_in_bounded_groups_with_the_bytes_of_one_render(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import augmentor.data.writers as writers
+    from augmentor.generative.sample import SampleConfig, grid_of, grid_title, sample_labels, sample_run
+
+    train_generative(shapes_set(), tiny("vae", steps=2, sample_every=2), tmp_path / "run")
+    generator = Generator.from_run(tmp_path / "run")
+    config = SampleConfig(per_class=200, seed=4, device="cpu", workers=1)  # 600 images, decode batches of 256
+    labels = sample_labels(generator, config)
+    held = generator.generate(labels, 4, device="cpu")  # one call, all in memory
+    rendered: list[int | str] = []  # images per render call, "png" per chunk written
+    generate, write_chunk = Generator.generate, writers._write_chunk
+    monkeypatch.setattr(writers, "_write_chunk", lambda *a: rendered.append("png") or write_chunk(*a))
+    monkeypatch.setattr(
+        Generator, "generate", lambda self, lab, *a, **k: rendered.append(len(lab)) or generate(self, lab, *a, **k)
+    )
+    monkeypatch.setattr(writers, "_RENDERED_BYTES", 300 * 28 * 28)  # room for one batch at a time
+    sample_run(tmp_path / "run", config, tmp_path / "out", grid=tmp_path / "grid.png")
+    # Rendered one batch at a time, each written before the next is made (then the grid's batches again).
+    assert rendered[:6] == [256, "png", 256, "png", 88, "png"]
+    manifest = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert [record["latent_index"] for record in manifest] == list(range(600))
+    for record in manifest[::37]:  # each written PNG is the one-call image
+        written = np.asarray(Image.open(tmp_path / "out" / record["path"]))
+        assert np.array_equal(written, held.images[record["latent_index"], 0])
+    title = grid_title(tmp_path / "run", generator, labels)
+    assert (tmp_path / "grid.png").read_bytes() == grid_of(held, title=title)

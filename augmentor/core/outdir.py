@@ -11,7 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from augmentor.core.errors import UserError
@@ -154,11 +154,18 @@ def check_writable(path: Path) -> None:
 
 def write_file_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary name beside ``path``, then rename it into place."""
+    write_lines_atomic(path, [data])
+
+
+def write_lines_atomic(path: Path, parts: Iterable[bytes | str]) -> None:
+    """``write_file_atomic`` of ``parts`` joined, written as they come: a manifest of a million lines is never
+    one string in memory. Text is written as UTF-8."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            for part in parts:
+                handle.write(part.encode() if isinstance(part, str) else part)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

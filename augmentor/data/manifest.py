@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from augmentor.core.errors import UserError
-from augmentor.core.outdir import write_file_atomic
+from augmentor.core.outdir import write_file_atomic, write_lines_atomic
 from augmentor.data.imageset import PROVENANCE_KEYS
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -24,10 +25,10 @@ def manifest_record(path: str, split: str, class_name: str, provenance: dict[str
     return record
 
 
-def write_manifest(folder: Path, records: list[dict]) -> Path:
-    """Write ``manifest.jsonl`` atomically; callers write it last."""
+def write_manifest(folder: Path, records: Iterable[dict]) -> Path:
+    """Write ``manifest.jsonl`` atomically, line by line as ``records`` come; callers write it last."""
     path = folder / MANIFEST_NAME
-    write_file_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode())
+    write_lines_atomic(path, (json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return path
 
 

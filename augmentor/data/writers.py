@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import numpy as np
 
 from augmentor import __version__
 from augmentor.core.console import progress, warn
-from augmentor.core.outdir import check_output, write_file_atomic
+from augmentor.core.outdir import check_output, write_lines_atomic
 from augmentor.core.parallel import parallel_map
 from augmentor.data.imageset import PROVENANCE_KEYS, ImageSet
 from augmentor.data.manifest import (
@@ -28,6 +30,7 @@ from augmentor.data.manifest import (
 from augmentor.distributed.output import is_main, run_shares, shared_staging
 
 _CHUNK = 256  # images per worker task: large enough to amortise IPC, small enough for a smooth bar
+_RENDERED_BYTES = 32 << 20  # pixels rendered, then written, at a time (at least one batch of ``Rendering``)
 # Hugging Face's ``imagefolder`` builder reads this name; its ``file_name`` is relative to the file's folder.
 HF_METADATA_NAME = "metadata.jsonl"
 
@@ -40,6 +43,28 @@ class WriteResult:
     manifest: Path
     dataset_json: Path
     summary: dict
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """Pixels made while they are written, for a split given as ``unrendered`` (labels and provenance only).
+
+    ``render(start, stop)`` returns images ``start:stop`` of the split; it is called once for each range of
+    ``batches``, which tile the split in order, in bounded groups: the split is never held whole, and under
+    torchrun each rank renders only its share of the batches.
+    """
+
+    batches: list[tuple[int, int]]
+    render: Callable[[int, int], np.ndarray]
+
+
+def unrendered(
+    labels: np.ndarray, class_names: list[str], provenance: list[dict], shape: tuple[int, int, int]
+) -> ImageSet:
+    """An ImageSet of C×H×W images not made yet, for ``write_imagefolder(..., rendering=...)``: its pixels are
+    a read-only zero-stride view of the right shape, which takes no memory and is never written."""
+    blank = np.zeros((1, *shape), dtype=np.uint8)
+    return ImageSet(np.broadcast_to(blank, (len(labels), *shape)), labels, class_names, provenance)
 
 
 def encode_png(image_chw: np.ndarray) -> bytes:
@@ -87,6 +112,7 @@ def write_imagefolder(
     command: str = "",
     extra_summary: dict | None = None,
     extra_files: dict[str, bytes] | None = None,
+    rendering: Rendering | None = None,
 ) -> WriteResult:
     """Write ``splits`` under ``out`` atomically.
 
@@ -96,7 +122,12 @@ def write_imagefolder(
 
     Under torchrun every rank calls this with the same ``splits`` (it is collective): each rank writes its
     share of the PNGs into one staging folder and rank 0 writes the rest (``distributed.output``).
+
+    With ``rendering``, the one split is ``unrendered`` and its pixels are made batch by batch as they are
+    written (``Rendering``).
     """
+    if rendering is not None and len(splits) != 1:
+        raise ValueError("rendering writes one split")
     check_output(out, overwrite)
     flat = list(splits) == ["train"]
     relpaths = {name: _relative_paths(None if flat else name, s) for name, s in splits.items()}
@@ -112,36 +143,86 @@ def write_imagefolder(
         for paths in relpaths.values():
             for folder in sorted({p.rsplit("/", 1)[0] for p in paths}):
                 (staging / folder).mkdir(parents=True, exist_ok=True)  # every rank: exist_ok absorbs the race
-        split_names = list(splits)
-        shared = (staging, [(splits[n].images, relpaths[n]) for n in split_names])
-        tasks = [
-            (k, start, min(start + _CHUNK, len(splits[name])))
-            for k, name in enumerate(split_names)
-            for start in range(0, len(splits[name]), _CHUNK)
-        ]
-
-        def write_share(share: list[tuple[int, int, int]]) -> list[list[str]]:
-            with progress("writing PNGs", sum(stop - start for _, start, stop in share)) as advance:
-                return parallel_map(_write_chunk, shared, share, workers, on_result=lambda t, _: advance(t[2] - t[1]))
-
-        digests = [chunk for share in run_shares(tasks, write_share) for chunk in share]
+        if rendering is None:
+            digest_by_split = _write_held(staging, splits, relpaths, workers)
+        else:
+            name = next(iter(splits))
+            digest_by_split = {name: _write_rendered(staging, splits[name], relpaths[name], rendering, workers)}
         if is_main():
-            digest_by_split: dict[str, list[str]] = {name: [] for name in split_names}
-            for (k, _, _), chunk in zip(tasks, digests, strict=True):
-                digest_by_split[split_names[k]] += chunk
             for name, data in (extra_files or {}).items():
                 (staging / name).write_bytes(data)
             write_dataset_json(staging, summary)
-            records = [
-                manifest_record(path, name, s.class_names[label], prov, digest)
-                for name, s in splits.items()
-                for path, label, prov, digest in zip(
-                    relpaths[name], s.labels.tolist(), s.provenance, digest_by_split[name], strict=True
-                )
-            ]
-            write_hf_metadata(staging, records, flat)
-            write_manifest(staging, records)
+
+            def records() -> Iterator[dict]:  # made as they are written, twice, never held as a list
+                for name, s in splits.items():
+                    for path, label, prov, digest in zip(
+                        relpaths[name], s.labels.tolist(), s.provenance, digest_by_split[name], strict=True
+                    ):
+                        yield manifest_record(path, name, s.class_names[label], prov, digest)
+
+            write_hf_metadata(staging, records(), flat)
+            write_manifest(staging, records())
     return WriteResult(out, out / MANIFEST_NAME, out / DATASET_JSON_NAME, summary)
+
+
+def _write_held(
+    staging: Path, splits: dict[str, ImageSet], relpaths: dict[str, list[str]], workers: int
+) -> dict[str, list[str]]:
+    """Write every split's PNGs from the pixels in memory, each rank its share; the digests by split."""
+    split_names = list(splits)
+    shared = (staging, [(splits[n].images, relpaths[n]) for n in split_names])
+    tasks = [
+        (k, start, min(start + _CHUNK, len(splits[name])))
+        for k, name in enumerate(split_names)
+        for start in range(0, len(splits[name]), _CHUNK)
+    ]
+
+    def write_share(share: list[tuple[int, int, int]]) -> list[list[str]]:
+        with progress("writing PNGs", sum(stop - start for _, start, stop in share)) as advance:
+            return parallel_map(_write_chunk, shared, share, workers, on_result=lambda t, _: advance(t[2] - t[1]))
+
+    digests = [chunk for share in run_shares(tasks, write_share) for chunk in share]
+    digest_by_split: dict[str, list[str]] = {name: [] for name in split_names}
+    for (k, _, _), chunk in zip(tasks, digests, strict=True):
+        digest_by_split[split_names[k]] += chunk
+    return digest_by_split
+
+
+def _groups(batches: list[tuple[int, int]], images: int) -> list[list[tuple[int, int]]]:
+    """Consecutive ``batches`` gathered into groups spanning at most ``images`` (at least one batch each)."""
+    groups: list[list[tuple[int, int]]] = []
+    for batch in batches:
+        if groups and batch[1] - groups[-1][0][0] <= images:
+            groups[-1].append(batch)
+        else:
+            groups.append([batch])
+    return groups
+
+
+def _write_rendered(
+    staging: Path, image_set: ImageSet, relpaths: list[str], rendering: Rendering, workers: int
+) -> list[str]:
+    """Render and write one split in groups of whole batches holding about ``_RENDERED_BYTES`` of pixels, each
+    rank its share of the batches; the digests in order (only they travel between ranks, never pixels)."""
+    image_bytes = int(np.prod(image_set.images.shape[1:]))
+    per_group = max(1, _RENDERED_BYTES // max(1, image_bytes))
+
+    def write_share(share: list[tuple[int, int]]) -> list[str]:
+        digests: list[str] = []
+        with progress("rendering and writing PNGs", sum(stop - start for start, stop in share)) as advance:
+            for group in _groups(share, per_group):
+                first, last = group[0][0], group[-1][1]
+                parts = [rendering.render(start, stop) for start, stop in group]
+                pixels = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                chunks = [(0, start, min(start + _CHUNK, last - first)) for start in range(0, last - first, _CHUNK)]
+                shared = (staging, [(pixels, relpaths[first:last])])
+                written = parallel_map(
+                    _write_chunk, shared, chunks, workers, on_result=lambda t, _: advance(t[2] - t[1])
+                )
+                digests += [digest for chunk in written for digest in chunk]
+        return digests
+
+    return [digest for share in run_shares(rendering.batches, write_share) for digest in share]
 
 
 def hf_metadata_path(split: str, flat: bool) -> str:
@@ -176,15 +257,17 @@ def hf_metadata_record(record: dict, flat: bool) -> dict[str, str]:
     return line
 
 
-def write_hf_metadata(folder: Path, records: list[dict], flat: bool) -> list[Path]:
-    """Write one ``metadata.jsonl`` per split folder (one at the root when ``flat``) under ``folder``."""
-    lines: dict[str, list[str]] = {}
-    for record in records:
-        relpath = hf_metadata_path(record["split"], flat)
-        lines.setdefault(relpath, []).append(json.dumps(hf_metadata_record(record, flat), ensure_ascii=False) + "\n")
-    for relpath, text in lines.items():
-        write_file_atomic(folder / relpath, "".join(text).encode())
-    return [folder / relpath for relpath in lines]
+def write_hf_metadata(folder: Path, records: Iterable[dict], flat: bool) -> list[Path]:
+    """Write one ``metadata.jsonl`` per split folder (one at the root when ``flat``) under ``folder``, line by
+    line as ``records`` come (they come split by split, as ``write_imagefolder`` makes them)."""
+    written: list[Path] = []
+    for relpath, group in itertools.groupby(records, key=lambda record: hf_metadata_path(record["split"], flat)):
+        if folder / relpath in written:
+            raise ValueError(f"records of {relpath} are not together")
+        lines = (json.dumps(hf_metadata_record(record, flat), ensure_ascii=False) + "\n" for record in group)
+        write_lines_atomic(folder / relpath, lines)
+        written.append(folder / relpath)
+    return written
 
 
 def dataset_summary(splits: dict[str, ImageSet], command: str, extra: dict | None = None) -> dict:

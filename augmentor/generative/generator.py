@@ -305,12 +305,14 @@ class Generator:
         if psi is not None:
             codes = codes * psi
         images = self.decode(codes, labels, device=device)
-        provenance = [
-            {"source": self.kind, "run_id": self.run_id, "seed": seed, "latent_index": int(i)} for i in indices
+        return ImageSet(images, labels, list(self.class_names), self.provenance(indices, seed, psi))
+
+    def provenance(self, indices: np.ndarray, seed: int, psi: float | None = None) -> list[dict]:
+        """The provenance ``generate`` gives the images of latent ``indices`` (known before they are made)."""
+        extra = {} if psi is None else {"psi": psi}
+        return [
+            {"source": self.kind, "run_id": self.run_id, "seed": seed, "latent_index": int(i), **extra} for i in indices
         ]
-        if psi is not None:
-            provenance = [{**record, "psi": psi} for record in provenance]
-        return ImageSet(images, labels, list(self.class_names), provenance)
 
 
 def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output, check_output_file, write_file_atomic
 from augmentor.core.parallel import default_workers
 from augmentor.data.imageset import ImageSet
-from augmentor.data.writers import WriteResult, write_imagefolder
-from augmentor.distributed.output import is_main, on_every_rank, run_shares
+from augmentor.data.writers import Rendering, WriteResult, unrendered, write_imagefolder
+from augmentor.distributed.output import is_main, on_every_rank
 from augmentor.generative.generator import Generator, balanced_labels, decode_batch
 
 
@@ -73,7 +74,9 @@ def sample_run(
 ) -> WriteResult:
     """Generate the requested images and write them (and an optional grid PNG) atomically.
 
-    Under torchrun each rank renders and writes its share of the images (``distributed.output``).
+    The images are rendered batch by batch as they are written, never all held; under torchrun each rank
+    renders and writes its share of the batches (``distributed.output``). ``--seeds`` images are few and
+    rendered first.
     """
 
     def prepare() -> tuple[Generator, np.ndarray]:
@@ -85,9 +88,11 @@ def sample_run(
         return generator, sample_labels(generator, config)
 
     generator, labels = on_every_rank(prepare)
-    images = (
-        generate_per_seed(generator, labels, config) if config.seeds else generate_shared(generator, labels, config)
-    )
+    rendering = None
+    if config.seeds:
+        images = generate_per_seed(generator, labels, config)
+    else:
+        images, rendering = planned_images(generator, labels, config)
     extra = {"generator": {"run": str(run), "run_id": generator.run_id, "kind": generator.kind}, "seed": config.seed}
     if config.seeds:
         extra["seeds"] = list(config.seeds)
@@ -100,9 +105,11 @@ def sample_run(
         workers=config.workers or default_workers(),
         command=command,
         extra_summary=extra,
+        rendering=rendering,
     )
     if grid is not None and is_main():
-        write_file_atomic(grid, grid_of(images, title=grid_title(run, generator, images.labels)))
+        pixels = None if rendering is None else lambda indices: rendered_at(rendering, indices)
+        write_file_atomic(grid, grid_of(images, title=grid_title(run, generator, images.labels), pixels=pixels))
     return written
 
 
@@ -130,45 +137,60 @@ def generate_per_seed(generator: Generator, labels: np.ndarray, config: SampleCo
     )
 
 
-def generate_shared(generator: Generator, labels: np.ndarray, config: SampleConfig) -> ImageSet:
-    """``generator.generate(labels, …)``, each rank rendering a run of whole decode batches (so every image
-    is rendered in the batch it has in one process), the images gathered on every rank."""
+def planned_images(generator: Generator, labels: np.ndarray, config: SampleConfig) -> tuple[ImageSet, Rendering]:
+    """The images of ``generator.generate(labels, …)`` as labels and provenance, with how to render them: in
+    whole decode batches, so each image is made in the batch one call would make it in (the same bytes
+    whichever rank renders it, and however the writer groups the batches)."""
     step = decode_batch(config.device)
     batches = [(start, min(start + step, len(labels))) for start in range(0, len(labels), step)]
 
-    def render(share: list[tuple[int, int]]) -> ImageSet:
-        first, stop = (share[0][0], share[-1][1]) if share else (0, 0)
+    def render(start: int, stop: int) -> np.ndarray:
         return generator.generate(
-            labels[first:stop],
+            labels[start:stop],
             config.seed,
             truncation=config.truncation,
             device=config.device,
-            first_index=first,
+            first_index=start,
             psi=config.psi,
-        )
+        ).images
 
-    parts = run_shares(batches, render)
-    if len(parts) == 1:
-        return parts[0]
-    return ImageSet(
-        np.concatenate([p.images for p in parts]),
-        np.concatenate([p.labels for p in parts]),
-        list(generator.class_names),
-        [prov for p in parts for prov in p.provenance],
-    )
+    provenance = generator.provenance(np.arange(len(labels)), config.seed, config.psi)
+    images = unrendered(labels, list(generator.class_names), provenance, generator.image_shape)
+    return images, Rendering(batches, render)
 
 
-def grid_of(images: ImageSet, columns: int = 10, rows: int = 10, title: str | None = None) -> bytes:
-    """A quick-look PNG: up to ``rows`` rows, one class per row (named on its left) when labels vary."""
+def rendered_at(rendering: Rendering, indices: list[int]) -> np.ndarray:
+    """The images at ``indices`` (for the grid), each made in its own batch as when it was written."""
+    wanted = sorted(set(indices))
+    found: dict[int, np.ndarray] = {}
+    for start, stop in rendering.batches:
+        inside = [i for i in wanted if start <= i < stop]
+        if inside:
+            pixels = rendering.render(start, stop)
+            found.update({i: pixels[i - start] for i in inside})
+    return np.stack([found[i] for i in indices])
+
+
+def grid_of(
+    images: ImageSet,
+    columns: int = 10,
+    rows: int = 10,
+    title: str | None = None,
+    pixels: Callable[[list[int]], np.ndarray] | None = None,
+) -> bytes:
+    """A quick-look PNG: up to ``rows`` rows, one class per row (named on its left) when labels vary.
+    ``pixels(indices)`` gives the images shown when ``images`` holds no pixels (``unrendered``)."""
     from augmentor.report.grids import grid_png
 
-    picked = []
     classes = np.unique(images.labels)[:rows]
-    for label in classes:
-        picked.append(list(images.images[images.labels == label][:columns]))
     names: list[str] | None = [images.class_names[int(label)] for label in classes]
-    if len(picked) == 1:
-        flat = images.images[: columns * rows]
-        picked = [list(flat[r : r + columns]) for r in range(0, len(flat), columns)]
-        names = None  # rows are then just a wrapped sequence of one class
-    return grid_png(picked, gap_after_first=False, row_labels=names, title=title)
+    if len(classes) == 1:  # rows are then just a wrapped sequence of one class
+        shown = min(len(images), columns * rows)
+        picks = [list(range(r, min(r + columns, shown))) for r in range(0, shown, columns)]
+        names = None
+    else:
+        picks = [np.flatnonzero(images.labels == label)[:columns].tolist() for label in classes]
+    flat = [i for row in picks for i in row]
+    found = pixels(flat) if pixels is not None else images.images[flat]
+    at = {i: found[k] for k, i in enumerate(flat)}
+    return grid_png([[at[i] for i in row] for row in picks], gap_after_first=False, row_labels=names, title=title)
