@@ -242,3 +242,26 @@ def test_no_flip_drops_flips_for_every_class_and_writes_the_pipeline_that_ran(tm
     assert not any(type(t).__name__ == "HorizontalFlip" for t in saved.transforms)
     both = run_cli(*args, "--no-flip", "--no-flip-classes", "a", "--out", tmp_path / "both")
     assert both.exit_code == 2 and "drop --no-flip-classes" in both.stderr and not (tmp_path / "both").exists()
+
+
+def test_copies_are_made_while_written_in_bounded_groups_with_the_same_bytes(shapes_folder, tmp_path, monkeypatch):
+    import augmentor.classic.expand as classic
+    import augmentor.data.writers as writers
+
+    args = ["classic", shapes_folder, "--per-class", "1500", "--seed", "3", "--workers", "1"]  # 18 + 4,482 copies
+    assert run_cli(*args, "--out", tmp_path / "whole").exit_code == 0  # one group: all copies at once
+    events: list[int | str] = []  # copies per render, "png" per chunk written
+    render, write_chunk = classic.AugmentPlan.render, writers._write_chunk
+    monkeypatch.setattr(
+        classic.AugmentPlan, "render", lambda self, a, b, *r, **k: events.append(b - a) or render(self, a, b, *r, **k)
+    )
+    monkeypatch.setattr(writers, "_write_chunk", lambda *a: events.append("png") or write_chunk(*a))
+    monkeypatch.setattr(writers, "_RENDERED_BYTES", 2048 * 28 * 28)  # two write batches of 1,024 rows a group
+    assert run_cli(*args, "--out", tmp_path / "grouped").exit_code == 0
+    renders = [e for e in events if e != "png" and e > 1]  # (the preview makes its few copies one by one)
+    assert renders == [2048 - 18, 2048, 4500 - 2 * 2048]  # rows 0-2047 hold the 18 originals, then copies
+    assert events.index("png") < events.index(2048)  # the first group is written before the second is made
+    names = files_under(tmp_path / "whole") - {"dataset.json"}
+    assert names == files_under(tmp_path / "grouped") - {"dataset.json"}
+    for name in names:
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "grouped" / name).read_bytes(), name

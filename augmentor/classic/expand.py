@@ -21,11 +21,12 @@ from augmentor.core.parallel import default_workers, parallel_map
 from augmentor.data.imageset import Dataset, ImageSet
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
-from augmentor.data.writers import WriteResult, write_imagefolder
+from augmentor.data.writers import Rendering, WriteResult, unrendered, write_imagefolder
 from augmentor.distributed.output import on_every_rank, run_shares
 from augmentor.report.grids import grid_png
 
 _CHUNK = 128
+_WRITE_BATCH = 1024  # rows of the expanded split per unit of writing (a rank's share is whole units)
 _PREVIEW_ROWS = 10  # one row per class: all of a 10-class dataset
 _PREVIEW_COPIES = 7
 
@@ -88,6 +89,63 @@ def _augment_chunk(shared: tuple, task: tuple[int, int]) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class AugmentPlan:
+    """Augmented copies decided but not made: each copy's parent, seed and pipeline (with or without flips).
+
+    A copy depends only on its own row, so rows can be made in any pieces, anywhere (a worker, a rank)."""
+
+    image_set: ImageSet
+    parents: np.ndarray
+    seeds: np.ndarray
+    variant: np.ndarray  # 1: the parent's class is kept from flips
+    pipelines: tuple[Pipeline, Pipeline]  # (the pipeline, the pipeline without flips)
+
+    def __len__(self) -> int:
+        return len(self.parents)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.image_set.labels[self.parents]
+
+    def provenance(self) -> list[dict]:
+        origins = self.image_set.provenance
+        return [
+            {
+                "source": "classic",
+                "parent": origins[p].get("origin"),
+                "pipeline": self.pipelines[v].name,
+                "seed": int(s),
+            }
+            for p, s, v in zip(self.parents.tolist(), self.seeds.tolist(), self.variant.tolist(), strict=True)
+        ]
+
+    def render(self, start: int, stop: int, workers: int, advance=None) -> np.ndarray:
+        """Copies ``start:stop``, made in chunks over ``workers`` processes."""
+        shared = (self.image_set.images, self.parents, self.seeds, self.variant, self.pipelines)
+        tasks = [(a, min(a + _CHUNK, stop)) for a in range(start, stop, _CHUNK)]
+        on_result = None if advance is None else (lambda t, _: advance(t[1] - t[0]))
+        chunks = parallel_map(_augment_chunk, shared, tasks, workers, on_result=on_result)
+        return np.concatenate(chunks) if chunks else np.zeros((0, *self.image_set.images.shape[1:]), np.uint8)
+
+    def rows(self, indices: list[int]) -> dict[int, np.ndarray]:
+        """Copies at ``indices`` (a preview's few), each made alone, as in any chunk."""
+        return {i: self.render(i, i + 1, workers=1)[0] for i in indices}
+
+
+def augment_plan(
+    image_set: ImageSet,
+    pipeline: Pipeline,
+    parents: np.ndarray,
+    seed: int,
+    no_flip_labels: frozenset[int] = frozenset(),
+) -> AugmentPlan:
+    """One copy per entry of ``parents`` (indices into ``image_set``): every seed drawn, nothing made yet."""
+    seeds = np.random.SeedSequence([seed, 1]).generate_state(len(parents), dtype=np.uint32)
+    variant = np.isin(image_set.labels[parents], list(no_flip_labels)).astype(np.int64)
+    return AugmentPlan(image_set, parents, seeds, variant, (pipeline, pipeline.without_flips()))
+
+
 def augment(
     image_set: ImageSet,
     pipeline: Pipeline,
@@ -97,30 +155,20 @@ def augment(
     no_flip_labels: frozenset[int] = frozenset(),
     workers: int = 1,
 ) -> ImageSet:
-    """One augmented copy per entry of ``parents`` (indices into ``image_set``)."""
-    seeds = np.random.SeedSequence([seed, 1]).generate_state(len(parents), dtype=np.uint32)
-    variant = np.isin(image_set.labels[parents], list(no_flip_labels)).astype(np.int64)
-    pipelines = (pipeline, pipeline.without_flips())
-    shared = (image_set.images, parents, seeds, variant, pipelines)
-    tasks = [(s, min(s + _CHUNK, len(parents))) for s in range(0, len(parents), _CHUNK)]
+    """One augmented copy per entry of ``parents`` (indices into ``image_set``), all in memory."""
+    plan = augment_plan(image_set, pipeline, parents, seed, no_flip_labels)
+    tasks = [(s, min(s + _CHUNK, len(plan))) for s in range(0, len(plan), _CHUNK)]
 
     def augment_share(share: list[tuple[int, int]]) -> list[np.ndarray]:
+        if not share:
+            return []
         with progress(f"augmenting ({pipeline.name})", sum(stop - start for start, stop in share)) as advance:
-            return parallel_map(_augment_chunk, shared, share, workers, on_result=lambda t, _: advance(t[1] - t[0]))
+            return [plan.render(share[0][0], share[-1][1], workers, advance)]
 
     # Under torchrun each rank augments its share of the chunks (inside a gain job: all of them).
     chunks = [chunk for share in run_shares(tasks, augment_share) for chunk in share]
     images = np.concatenate(chunks) if chunks else np.zeros((0, *image_set.images.shape[1:]), np.uint8)
-    provenance = [
-        {
-            "source": "classic",
-            "parent": image_set.provenance[p].get("origin"),
-            "pipeline": pipelines[v].name,
-            "seed": int(s),
-        }
-        for p, s, v in zip(parents.tolist(), seeds.tolist(), variant.tolist(), strict=True)
-    ]
-    return ImageSet(images, image_set.labels[parents], list(image_set.class_names), provenance)
+    return ImageSet(images, plan.labels, list(image_set.class_names), plan.provenance())
 
 
 def choose_parents(image_set: ImageSet, config: ClassicConfig) -> np.ndarray:
@@ -170,13 +218,14 @@ def expand(
 
 
 def preview_rows(
-    originals: ImageSet, augmented: ImageSet, parents: np.ndarray
+    originals: ImageSet, augmented: ImageSet | AugmentPlan, parents: np.ndarray
 ) -> tuple[list[list[np.ndarray]], list[str]]:
     """Rows of one parent followed by its copies, one row per class (up to ``_PREVIEW_ROWS``), and each
     row's class name.
 
     Each class shows the parent with the most copies (the first such): ``--per-class`` spreads copies
-    thinly, and the first parent alone may have a single one.
+    thinly, and the first parent alone may have a single one. ``augmented`` may be a plan: the copies shown
+    are then made here.
     """
     by_parent: dict[int, list[int]] = {}
     for i, p in enumerate(parents.tolist()):
@@ -188,15 +237,40 @@ def preview_rows(
             chosen.append(max(candidates, key=lambda p: min(len(by_parent[p]), _PREVIEW_COPIES)))
         if len(chosen) == _PREVIEW_ROWS:
             break
-    rows = [[originals.images[p]] + [augmented.images[i] for i in by_parent[p][:_PREVIEW_COPIES]] for p in chosen]
+    shown = [i for p in chosen for i in by_parent[p][:_PREVIEW_COPIES]]
+    copies = augmented.rows(shown) if isinstance(augmented, AugmentPlan) else {i: augmented.images[i] for i in shown}
+    rows = [[originals.images[p]] + [copies[i] for i in by_parent[p][:_PREVIEW_COPIES]] for p in chosen]
     return rows, [originals.class_names[int(originals.labels[p])] for p in chosen]
 
 
-def preview_png(originals: ImageSet, augmented: ImageSet, parents: np.ndarray, pipeline_name: str) -> bytes:
+def preview_png(
+    originals: ImageSet, augmented: ImageSet | AugmentPlan, parents: np.ndarray, pipeline_name: str
+) -> bytes:
     """The preview grid: class names on the left, "original" then "copy 1", "copy 2"… above, the pipeline on top."""
     rows, names = preview_rows(originals, augmented, parents)
     columns = ["original"] + [f"copy {k}" for k in range(1, max(len(row) for row in rows))]
     return grid_png(rows, row_labels=names, column_labels=columns, title=pipeline_name)
+
+
+def planned_train(
+    train: ImageSet, copies: AugmentPlan, include_originals: bool, workers: int
+) -> tuple[ImageSet, Rendering]:
+    """The expanded train split (originals first when included, then the copies) as labels and provenance,
+    with how to render its rows: originals are copied, copies are made (``AugmentPlan.render``)."""
+    names = list(train.class_names)
+    held = len(train) if include_originals else 0
+    labels = np.concatenate([train.labels[:held], copies.labels])
+    provenance = train.provenance[:held] + copies.provenance()
+    expanded = unrendered(labels, names, provenance, train.images.shape[1:])
+
+    def render(start: int, stop: int) -> np.ndarray:
+        parts = [train.images[start : min(stop, held)]] if start < held else []
+        if stop > held:
+            parts.append(copies.render(max(start, held) - held, stop - held, workers))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    batches = [(start, min(start + _WRITE_BATCH, len(labels))) for start in range(0, len(labels), _WRITE_BATCH)]
+    return expanded, Rendering(batches, render)
 
 
 def run_classic(
@@ -210,7 +284,8 @@ def run_classic(
 ) -> ClassicResult:
     """Read ``src``, expand its train split, carry any test split over untouched, write ``out``.
 
-    Under torchrun each rank augments and writes its share of the images (``distributed.output``).
+    The copies are made as they are written, in bounded groups, never all held; under torchrun each rank
+    makes and writes its share of them (``distributed.output``).
     """
 
     def prepare() -> tuple[Pipeline, Dataset, tuple[np.ndarray, frozenset[int]]]:
@@ -226,13 +301,14 @@ def run_classic(
 
     pipeline, dataset, plan = on_every_rank(prepare)  # a bad input is then reported once
     train = dataset.train
-    expansion = expand(train, config, pipeline, plan=plan)
-    augmented = expansion.augmented
-    splits = {"train": expansion.expanded, **{k: v for k, v in dataset.splits.items() if k != "train"}}
+    parents, no_flip = plan
+    copies = augment_plan(train, pipeline, parents, config.seed, no_flip)
+    expanded, rendering = planned_train(train, copies, config.include_originals, config.workers or default_workers())
+    splits = {"train": expanded, **{k: v for k, v in dataset.splits.items() if k != "train"}}
     files = {"pipeline.yaml": pipeline.dump("yaml").encode()}
     if config.no_flip_classes:
         files["pipeline-noflip.yaml"] = pipeline.without_flips().dump("yaml").encode()
-    preview = preview_png(train, augmented, expansion.parents, pipeline.name) if len(augmented) else None
+    preview = preview_png(train, copies, parents, pipeline.name) if len(copies) else None
     if preview:
         files["preview.png"] = preview
     extra = {
@@ -256,5 +332,6 @@ def run_classic(
         command=command,
         extra_summary=extra,
         extra_files=files,
+        rendering={"train": rendering},
     )
     return ClassicResult(written, out / "preview.png" if preview else None)

@@ -49,9 +49,10 @@ class WriteResult:
 class Rendering:
     """Pixels made while they are written, for a split given as ``unrendered`` (labels and provenance only).
 
-    ``render(start, stop)`` returns images ``start:stop`` of the split; it is called once for each range of
-    ``batches``, which tile the split in order, in bounded groups: the split is never held whole, and under
-    torchrun each rank renders only its share of the batches.
+    ``batches`` tile the split in order; ``render(start, stop)`` returns images ``start:stop`` of the split
+    and is called for runs of whole batches of about ``_RENDERED_BYTES`` (so a renderer whose bytes depend
+    on its batches, a generator's decoder, keeps them): the split is never held whole, and under torchrun
+    each rank renders only its share of the batches.
     """
 
     batches: list[tuple[int, int]]
@@ -112,7 +113,7 @@ def write_imagefolder(
     command: str = "",
     extra_summary: dict | None = None,
     extra_files: dict[str, bytes] | None = None,
-    rendering: Rendering | None = None,
+    rendering: dict[str, Rendering] | None = None,
 ) -> WriteResult:
     """Write ``splits`` under ``out`` atomically.
 
@@ -123,11 +124,9 @@ def write_imagefolder(
     Under torchrun every rank calls this with the same ``splits`` (it is collective): each rank writes its
     share of the PNGs into one staging folder and rank 0 writes the rest (``distributed.output``).
 
-    With ``rendering``, the one split is ``unrendered`` and its pixels are made batch by batch as they are
-    written (``Rendering``).
+    A split named in ``rendering`` is ``unrendered``: its pixels are made as they are written (``Rendering``).
     """
-    if rendering is not None and len(splits) != 1:
-        raise ValueError("rendering writes one split")
+    rendering = rendering or {}
     check_output(out, overwrite)
     flat = list(splits) == ["train"]
     relpaths = {name: _relative_paths(None if flat else name, s) for name, s in splits.items()}
@@ -143,11 +142,10 @@ def write_imagefolder(
         for paths in relpaths.values():
             for folder in sorted({p.rsplit("/", 1)[0] for p in paths}):
                 (staging / folder).mkdir(parents=True, exist_ok=True)  # every rank: exist_ok absorbs the race
-        if rendering is None:
-            digest_by_split = _write_held(staging, splits, relpaths, workers)
-        else:
-            name = next(iter(splits))
-            digest_by_split = {name: _write_rendered(staging, splits[name], relpaths[name], rendering, workers)}
+        held = {name: s for name, s in splits.items() if name not in rendering}
+        digests = _write_held(staging, held, relpaths, workers) if held else {}
+        for name, plan in rendering.items():
+            digests[name] = _write_rendered(staging, splits[name], relpaths[name], plan, workers)
         if is_main():
             for name, data in (extra_files or {}).items():
                 (staging / name).write_bytes(data)
@@ -156,7 +154,7 @@ def write_imagefolder(
             def records() -> Iterator[dict]:  # made as they are written, twice, never held as a list
                 for name, s in splits.items():
                     for path, label, prov, digest in zip(
-                        relpaths[name], s.labels.tolist(), s.provenance, digest_by_split[name], strict=True
+                        relpaths[name], s.labels.tolist(), s.provenance, digests[name], strict=True
                     ):
                         yield manifest_record(path, name, s.class_names[label], prov, digest)
 
@@ -212,8 +210,7 @@ def _write_rendered(
         with progress("rendering and writing PNGs", sum(stop - start for start, stop in share)) as advance:
             for group in _groups(share, per_group):
                 first, last = group[0][0], group[-1][1]
-                parts = [rendering.render(start, stop) for start, stop in group]
-                pixels = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                pixels = rendering.render(first, last)
                 chunks = [(0, start, min(start + _CHUNK, last - first)) for start in range(0, last - first, _CHUNK)]
                 shared = (staging, [(pixels, relpaths[first:last])])
                 written = parallel_map(

@@ -105,7 +105,7 @@ def sample_run(
         workers=config.workers or default_workers(),
         command=command,
         extra_summary=extra,
-        rendering=rendering,
+        rendering={"train": rendering} if rendering else None,
     )
     if grid is not None and is_main():
         pixels = None if rendering is None else lambda indices: rendered_at(rendering, indices)
