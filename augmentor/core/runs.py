@@ -24,7 +24,8 @@ RUN_FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 METRICS_NAME = "metrics.jsonl"
-_PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
+# Checkpoint files of pickle-based formats: refused by name, never opened (unpickling runs code).
+PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"})
 CLASSIFIER_ARGS = ("num_classes", "in_channels", "image_size")  # what ``Classifier.from_run`` builds from
 
 
@@ -93,7 +94,7 @@ def write_run(
 
 def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
     """The run's config, after checking that ``run`` is a run folder (of ``kind`` when given)."""
-    if run.is_file() and run.suffix.lower() in _PICKLE_SUFFIXES:
+    if run.is_file() and run.suffix.lower() in PICKLE_SUFFIXES:
         raise UserError(
             f"{run}: pickled checkpoints are refused (loading them can run arbitrary code); "
             "give a run folder with config.json and model.safetensors"

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 DEFAULT_N = 2000
 DEFAULT_CAS_STEPS = 300
 BASELINES = ("noise",)
-_PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 
 
 def _rng(seed: int, purpose: int) -> np.random.Generator:
@@ -81,7 +80,7 @@ def _target(
     target: str | Path | None, baseline: str | None, like: ImageSet, n: int, seed: int, device: str, options
 ) -> tuple[ImageSet, str, bool]:
     """The images to score: a generator run's samples, a dataset's train split, or a baseline."""
-    from augmentor.core.runs import CONFIG_NAME, read_run_config
+    from augmentor.core.runs import CONFIG_NAME, PICKLE_SUFFIXES, read_run_config
     from augmentor.data.readers import open_dataset
 
     if baseline is not None:
@@ -93,7 +92,7 @@ def _target(
     if target is None:
         raise UserError("give a DCGAN/VAE run folder or a folder of images to score (or --baseline noise)")
     path = Path(target)
-    if path.is_file() and path.suffix.lower() in _PICKLE_SUFFIXES:
+    if path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
         read_run_config(path)  # refuses pickles with the project's message
     if path.is_dir() and (path / CONFIG_NAME).is_file():
         config = read_run_config(path)
