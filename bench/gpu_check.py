@@ -572,9 +572,19 @@ def part_gain(check: Check) -> dict[str, Any]:
     record["ranks"] = ranks
     found = read_json(ranked / "results.json")
     if found is not None:
+        jobs = found.get("jobs", [])
+        loads: dict[int, float] = {}
+        for job in jobs:
+            loads[job["rank"]] = loads.get(job["rank"], 0.0) + job["seconds"]
         record["results"] = {
             "wall_s": record.get("seconds"),
             "summary": [compact_row(row) for row in found.get("summary", [])],
+            # Where the wall time went: the slowest rank's jobs against the mean rank (startup is the rest).
+            "rank_seconds": {
+                "max": max(loads.values(), default=None),
+                "mean": round(sum(loads.values()) / ranks, 2),
+            },
+            "jobs": jobs,
         }
     if check.smoke or check.gain_one_process:
         alone = [sys.executable, *command, "--out", str(out)]

@@ -97,6 +97,11 @@ def test_gain_on_two_ranks_gives_the_single_process_numbers(data, tmp_path):
 
     assert len(results[0]["runs"]) == 3 * 5
     assert numbers(results[0]) == numbers(results[1])
+    # Each (N, draw) job says where it ran and for how long: every job on rank 0 alone, both ranks on two.
+    jobs = [[(job["draw"], job["rank"]) for job in document["jobs"]] for document in results]
+    assert jobs[0] == [(0, 0), (1, 0), (2, 0)] and {rank for _, rank in jobs[1]} == {0, 1}
+    assert all(job["seconds"] > 0 for document in results for job in document["jobs"])
+    assert sum(job["cost_share"] for job in results[1]["jobs"]) == pytest.approx(1, abs=1e-3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # one writer, no staging left
 
 

@@ -187,6 +187,8 @@ class GainResult:
     curve: list[dict[str, Any]] = field(default_factory=list)
     curve_runs: list[dict[str, Any]] = field(default_factory=list)
     generators: list[dict[str, Any]] = field(default_factory=list)  # each generator trained, with its last losses
+    # Each (N, draw) job: the rank it ran on, its planned cost and its wall seconds (how even the split was).
+    jobs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def split_data(train: ImageSet, test: ImageSet | None, config: GainConfig, where: str) -> Splits:
@@ -487,15 +489,20 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
     )
     with progress("gain experiment", mine) as advance:
 
-        def run_draw(job: tuple[int, int]) -> tuple[list[dict], list[dict], list[dict]]:
-            logged = len(models.log)
+        def run_draw(job: tuple[int, int]) -> tuple[list[dict], list[dict], list[dict], float]:
+            logged, started = len(models.log), time.perf_counter()
             draw_runs, draw_curve = runner.run(job[0], config.seed(job[1]), arms, advance)
-            return draw_runs, draw_curve, models.log[logged:]
+            return draw_runs, draw_curve, models.log[logged:], time.perf_counter() - started
 
         done = run_jobs(jobs, run_draw, costs=costs)
-    runs = [run for draw_runs, _, _ in done for run in draw_runs]
-    curve_runs = [point for _, draw_curve, _ in done for point in draw_curve]
-    generator_log = [entry for _, _, entries in done for entry in entries]
+    runs = [run for draw_runs, _, _, _ in done for run in draw_runs]
+    curve_runs = [point for _, draw_curve, _, _ in done for point in draw_curve]
+    generator_log = [entry for _, _, entries, _ in done for entry in entries]
+    total_cost = sum(costs)
+    job_log = [
+        {"per_class": n, "draw": draw, "rank": rank, "cost_share": round(cost / total_cost, 4), "seconds": round(t, 2)}
+        for (n, draw), rank, cost, (_, _, _, t) in zip(jobs, owners, costs, done, strict=True)
+    ]
     baseline = classic_baseline(arms, config)
     result = GainResult(
         config={
@@ -517,6 +524,7 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
         curve=summarise_curve(curve_runs),
         generators=generator_log,
         summary=summarise(runs, splits.class_names, baseline),
+        jobs=job_log,
     )
     return result
 
@@ -637,6 +645,7 @@ def write_report(out: Path, result: GainResult, class_names: list[str], overwrit
         "runs": result.runs,
         "curve_runs": result.curve_runs,
         "generators": result.generators,
+        "jobs": result.jobs,
     }
     files = {
         "report.md": report_markdown(result, class_names).encode(),
