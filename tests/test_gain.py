@@ -82,7 +82,7 @@ def test_report_files_and_summary(gain_run):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert document["report"] == str(out / "report.md")
     assert document["summary"] == results["summary"]
-    assert set(results) == {"config", "summary", "curve", "runs", "curve_runs", "generators"}
+    assert set(results) == {"config", "summary", "curve", "runs", "curve_runs", "generators", "jobs"}
     keys = {(row["per_class"], row["arm"], row["synthetic_share"]) for row in results["summary"]}
     expected = {(n, arm, 0.0) for n in NS for arm in ("real", "real-long")}
     expected |= {(n, arm, share) for n in NS for arm in AUGMENTED for share in SHARES}
