@@ -569,13 +569,9 @@ def classify_train(
             resume=resume,
         )
     except TrainingInterrupted as stopped:
-        from augmentor.classifiers.classifier import reading_flags
-
         # The resume command in full: the same data read the same way (the fingerprint check refuses others);
         # every other setting comes from the run itself.
-        again = shlex.join(
-            ["augmentor", "classify", "train", src, *reading_flags(options), "--out", str(out), "--resume"]
-        )
+        again = shlex.join(["augmentor", "classify", "train", src, *options.flags(), "--out", str(out), "--resume"])
         typer.echo(f"{stopped}; continue with: {again}", err=True)
         raise typer.Exit(130) from None
     from augmentor.report.summaries import classifier_train_document, classifier_train_view
@@ -842,16 +838,7 @@ def _train_generative(
     _show(document, generative_train_view, as_json)
     if result.interrupted:
         # The resume command in full: the same data read the same way, or the fingerprint check refuses it.
-        reading = []
-        if options.data_dir is not None:
-            reading += ["--data-dir", str(options.data_dir)]
-        if options.image_size is not None:
-            reading += ["--image-size", "x".join(map(str, options.image_size))]
-        if options.channels is not None:
-            reading += ["--channels", str(options.channels)]
-        if options.skip_corrupt:
-            reading.append("--skip-corrupt")
-        again = shlex.join(["augmentor", "train", kind, src, *reading, "--resume", str(result.out)])
+        again = shlex.join(["augmentor", "train", kind, src, *options.flags(), "--resume", str(result.out)])
         typer.echo(f"interrupted at step {result.step}; continue with: {again}", err=True)
         raise typer.Exit(130)
 

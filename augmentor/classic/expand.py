@@ -217,18 +217,16 @@ def expand(
     return Expansion(expanded, augmented, parents)
 
 
-def preview_rows(
-    originals: ImageSet, augmented: ImageSet | AugmentPlan, parents: np.ndarray
-) -> tuple[list[list[np.ndarray]], list[str]]:
+def preview_rows(copies: AugmentPlan) -> tuple[list[list[np.ndarray]], list[str]]:
     """Rows of one parent followed by its copies, one row per class (up to ``_PREVIEW_ROWS``), and each
-    row's class name.
+    row's class name; the copies shown are made here (a few dozen).
 
     Each class shows the parent with the most copies (the first such): ``--per-class`` spreads copies
-    thinly, and the first parent alone may have a single one. ``augmented`` may be a plan: the copies shown
-    are then made here.
+    thinly, and the first parent alone may have a single one.
     """
+    originals = copies.image_set
     by_parent: dict[int, list[int]] = {}
-    for i, p in enumerate(parents.tolist()):
+    for i, p in enumerate(copies.parents.tolist()):
         by_parent.setdefault(p, []).append(i)
     chosen: list[int] = []
     for label in range(len(originals.class_names)):
@@ -237,26 +235,22 @@ def preview_rows(
             chosen.append(max(candidates, key=lambda p: min(len(by_parent[p]), _PREVIEW_COPIES)))
         if len(chosen) == _PREVIEW_ROWS:
             break
-    shown = [i for p in chosen for i in by_parent[p][:_PREVIEW_COPIES]]
-    copies = augmented.rows(shown) if isinstance(augmented, AugmentPlan) else {i: augmented.images[i] for i in shown}
-    rows = [[originals.images[p]] + [copies[i] for i in by_parent[p][:_PREVIEW_COPIES]] for p in chosen]
+    made = copies.rows([i for p in chosen for i in by_parent[p][:_PREVIEW_COPIES]])
+    rows = [[originals.images[p]] + [made[i] for i in by_parent[p][:_PREVIEW_COPIES]] for p in chosen]
     return rows, [originals.class_names[int(originals.labels[p])] for p in chosen]
 
 
-def preview_png(
-    originals: ImageSet, augmented: ImageSet | AugmentPlan, parents: np.ndarray, pipeline_name: str
-) -> bytes:
+def preview_png(copies: AugmentPlan) -> bytes:
     """The preview grid: class names on the left, "original" then "copy 1", "copy 2"… above, the pipeline on top."""
-    rows, names = preview_rows(originals, augmented, parents)
+    rows, names = preview_rows(copies)
     columns = ["original"] + [f"copy {k}" for k in range(1, max(len(row) for row in rows))]
-    return grid_png(rows, row_labels=names, column_labels=columns, title=pipeline_name)
+    return grid_png(rows, row_labels=names, column_labels=columns, title=copies.pipelines[0].name)
 
 
-def planned_train(
-    train: ImageSet, copies: AugmentPlan, include_originals: bool, workers: int
-) -> tuple[ImageSet, Rendering]:
+def planned_train(copies: AugmentPlan, include_originals: bool, workers: int) -> tuple[ImageSet, Rendering]:
     """The expanded train split (originals first when included, then the copies) as labels and provenance,
     with how to render its rows: originals are copied, copies are made (``AugmentPlan.render``)."""
+    train = copies.image_set
     names = list(train.class_names)
     held = len(train) if include_originals else 0
     labels = np.concatenate([train.labels[:held], copies.labels])
@@ -303,12 +297,12 @@ def run_classic(
     train = dataset.train
     parents, no_flip = plan
     copies = augment_plan(train, pipeline, parents, config.seed, no_flip)
-    expanded, rendering = planned_train(train, copies, config.include_originals, config.workers or default_workers())
+    expanded, rendering = planned_train(copies, config.include_originals, config.workers or default_workers())
     splits = {"train": expanded, **{k: v for k, v in dataset.splits.items() if k != "train"}}
     files = {"pipeline.yaml": pipeline.dump("yaml").encode()}
     if config.no_flip_classes:
         files["pipeline-noflip.yaml"] = pipeline.without_flips().dump("yaml").encode()
-    preview = preview_png(train, copies, parents, pipeline.name) if len(copies) else None
+    preview = preview_png(copies) if len(copies) else None
     if preview:
         files["preview.png"] = preview
     extra = {

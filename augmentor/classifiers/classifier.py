@@ -333,7 +333,7 @@ def train_run(
                     _empty_folder(out)  # what --overwrite replaces goes now: checkpoints are written in place
         sources = {"train": src, "test": test_src, "init": init, "synthetic": synthetic_src}
         sources.update(synthetic_share=synthetic_share, synthetic_weight=synthetic_weight, val_fraction=val_fraction)
-        info = {"source": sources, "reading": reading_flags(options)}  # for --resume's checks and messages
+        info = {"source": sources, "reading": options.flags()}  # for --resume's checks and messages
         try:
             classifier = train_classifier(
                 train,
@@ -387,20 +387,6 @@ def _state_step(run: Path) -> str:
         return f" (step {int(meta['step'])} of {int(meta['steps'])})"
     except (OSError, ValueError, KeyError, TypeError):
         return ""
-
-
-def reading_flags(options: ReadOptions) -> list[str]:
-    """The flags that read the data as ``options`` do, for a message that asks for them again."""
-    flags = []
-    if options.data_dir is not None:
-        flags += ["--data-dir", str(options.data_dir)]
-    if options.image_size is not None:
-        flags += ["--image-size", "x".join(map(str, options.image_size))]
-    if options.channels is not None:
-        flags += ["--channels", str(options.channels)]
-    if options.skip_corrupt:
-        flags.append("--skip-corrupt")
-    return flags
 
 
 def _check_resumed_data(

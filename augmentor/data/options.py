@@ -38,6 +38,19 @@ class ReadOptions:
         """Refuse a conversion no reader can make, before any file is read."""
         check_channels(self.channels)
 
+    def flags(self) -> list[str]:
+        """The flags that read the data as these options do, for a message that asks for them again."""
+        flags = []
+        if self.data_dir is not None:
+            flags += ["--data-dir", str(self.data_dir)]
+        if self.image_size is not None:
+            flags += ["--image-size", "x".join(map(str, self.image_size))]
+        if self.channels is not None:
+            flags += ["--channels", str(self.channels)]
+        if self.skip_corrupt:
+            flags.append("--skip-corrupt")
+        return flags
+
 
 def parse_image_size(text: str | None) -> tuple[int, int] | None:
     """'28' → (28, 28); '32x48' → (32, 48) as height × width."""
