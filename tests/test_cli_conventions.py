@@ -247,6 +247,23 @@ def test_progress_on_a_log_is_a_plain_line_now_and_then(capsys, monkeypatch):
     assert lines[-1].startswith("training fast: 4/4 (100%)") and lines[-1].endswith("done")
 
 
+def test_progress_on_a_log_speaks_while_a_long_step_runs(capsys, monkeypatch):
+    """A step longer than the interval (a gain study's whole training) still gets its lines: a log
+    that stays silent for minutes reads as a hung job."""
+    import time
+
+    from augmentor.core import console
+
+    monkeypatch.setattr(console, "LOG_EVERY_SECONDS", 0.2)  # the heartbeat then wakes once a second
+    with console.progress("one long step", 2) as advance:
+        time.sleep(2.6)  # no step ends meanwhile
+        advance(2)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 3, lines
+    assert all(line.startswith("one long step: 0/2 (0%), 0:0") for line in lines[:-1]), lines
+    assert lines[-1].startswith("one long step: 2/2 (100%)") and lines[-1].endswith("done")
+
+
 def test_quiet_turns_progress_off_and_keeps_warnings(capsys, monkeypatch):
     from augmentor.core import console
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import TYPE_CHECKING
@@ -59,10 +60,11 @@ def warn(message: str) -> None:
     if _silenced["on"]:
         return
     # soft_wrap: never break a long path across lines (stderr is often a log, not a terminal).
-    stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+    with _WRITE_LOCK:  # not inside a progress line that a heartbeat thread is writing
+        stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
 
 
-LOG_EVERY_SECONDS = 30.0  # a non-terminal stderr (nohup, CI, a pipe) gets one plain line at most this often
+LOG_EVERY_SECONDS = 10.0  # a non-terminal stderr (nohup, CI, a pipe) gets one plain line at most this often
 
 
 def _clock(seconds: float) -> str:
@@ -71,43 +73,88 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minute:02d}:{second:02d}" if hours else f"{minute}:{second:02d}"
 
 
-def _log_lines(description: str, total: int) -> Callable[[int], None]:
-    """``advance(n)`` for a log: a line such as ``training fast: 120/500 (24%), 0:35 elapsed, ~1:51 left``
-    every LOG_EVERY_SECONDS, so a long job in a log is visibly alive; a short one prints nothing."""
-    import sys
-    import time
+class _LogLines:
+    """Progress for a log: a line such as ``training fast: 120/500 (24%), 0:35 elapsed, ~1:51 left`` every
+    LOG_EVERY_SECONDS, so a long job in a log is visibly alive; a short one prints nothing.
 
-    started = last = time.monotonic()
-    done = 0
+    A heartbeat thread writes the line when no step has ended within the interval: the gain study's steps
+    are whole trainings of a minute or more, and a log silent that long reads as a hung job.
+    """
 
-    def advance(n: int = 1) -> None:
-        nonlocal done, last
-        done += n
+    def __init__(self, description: str, total: int) -> None:
+        import time
+
+        self.description, self.total, self.done = description, total, 0
+        self.started = self.last = time.monotonic()
+        self._stopped = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name="augmentor-progress", daemon=True)
+        self._heartbeat.start()
+
+    def advance(self, n: int = 1) -> None:
+        with _WRITE_LOCK:
+            self.done += n
+            self._line(final=self.done >= self.total)
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._heartbeat.join()
+
+    def _beat(self) -> None:
+        # Wakes at least once a second, so a test that sets the interval to 0 gets its own lines only.
+        while not self._stopped.wait(max(LOG_EVERY_SECONDS, 1.0)):
+            with _WRITE_LOCK:
+                self._line(final=False)
+
+    def _line(self, final: bool) -> None:
+        """Write the line when the interval has passed since the start and since the last line (or at
+        the end of a job that ran past the interval)."""
+        import sys
+        import time
+
         now = time.monotonic()
-        if (now - last < LOG_EVERY_SECONDS and done < total) or now - started < LOG_EVERY_SECONDS:
+        if now - self.started < LOG_EVERY_SECONDS or (now - self.last < LOG_EVERY_SECONDS and not final):
             return
-        last = now
-        left = (now - started) / max(done, 1) * (total - done)
-        line = f"{description}: {done}/{total} ({100 * done // total}%), {_clock(now - started)} elapsed"
-        sys.stderr.write(f"{line}, ~{_clock(left)} left\n" if done < total else f"{line}, done\n")
+        self.last = now
+        done, total = self.done, self.total
+        line = f"{self.description}: {done}/{total} ({100 * done // total}%), {_clock(now - self.started)} elapsed"
+        if done >= total:
+            line += ", done"
+        elif done:
+            line += f", ~{_clock((now - self.started) / done * (total - done))} left"
+        sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
-    return advance
+
+def _hold_write_lock_across_fork() -> threading.Lock:
+    """The lock every log line is written under, held while a process forks (classic's workers), so a child
+    never starts with it, or stderr's own buffer lock, taken by a heartbeat thread it does not have."""
+    import os
+
+    lock = threading.Lock()
+    os.register_at_fork(before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release)
+    return lock
+
+
+_WRITE_LOCK = _hold_write_lock_across_fork()
 
 
 @contextlib.contextmanager
 def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     """A transient rich progress bar on stderr; yields ``advance(n)``.
 
-    On a non-terminal stderr (pipes, CI, logs) a plain line every LOG_EVERY_SECONDS instead (none for work
-    shorter than that).
+    On a non-terminal stderr (pipes, CI, logs) a plain line every LOG_EVERY_SECONDS instead, whether or not a
+    step ended (none for work shorter than that).
     """
     console = stderr()
     if total <= 0 or _silenced["on"] or _quiet["on"]:
         yield lambda n=1: None
         return
     if not console.is_terminal:
-        yield _log_lines(description, total)
+        lines = _LogLines(description, total)
+        try:
+            yield lines.advance
+        finally:
+            lines.close()
         return
     from rich.progress import (
         BarColumn,
