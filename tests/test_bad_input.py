@@ -571,6 +571,40 @@ def test_a_hostile_run_config_is_refused_before_anything_is_written(tmp_path, fi
     assert files_under(tmp_path) == before  # nothing written, inside --out or outside it
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("sample", "{run}", "--per-class", "1", "--out", "{out}"),
+        ("interpolate", "{run}", "--from", "1", "--to", "2", "--out", "{out}.png"),
+        ("edit", "{run}", "--direction", "d:x", "--out", "{out}"),
+        ("directions", "{run}", "--by", "class", "--out", "{out}"),
+        ("project", "{run}", "{image}", "--out", "{out}"),
+        ("expand", "{data}", "--with", "vae:{run}", "--per-class", "2", "--out", "{out}"),
+        ("score", "{run}", "--real", "{data}", "--n", "10"),
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_hostile_class_name_in_a_run_is_refused_by_every_command_that_takes_a_run(tmp_path, command):
+    """Issue 11: a run whose class_names held '../../dir' made sample and edit write outside --out."""
+    import shutil
+
+    data = make_shapes_folder(tmp_path / "data", per_class=2)
+    run = tmp_path / "run"
+    shutil.copytree(REPO / "weights" / "fashion-mnist" / "vae", run)
+    config = json.loads((run / "config.json").read_text())
+    config["class_names"][0] = "../../escaped"
+    (run / "config.json").write_text(json.dumps(config))
+    image = next((data / "disk").iterdir())
+    names = {"run": run, "out": tmp_path / "work" / "out", "data": data, "image": image}
+    before = files_under(tmp_path)
+    result = run_cli(*(part.format(**names) for part in command))
+    # score reads its reference data first, and says that the data has no test split
+    said = "".join(line + "\n" for line in result.stderr.splitlines() if not line.startswith("warning: "))
+    result = CliResult(result.exit_code, result.stdout, said)
+    assert_refused(result, "class name '../../escaped' is refused", "config.json")
+    assert files_under(tmp_path) == before  # nothing written, inside --out or outside it
+
+
 def test_a_run_config_that_is_not_an_object_is_refused(tmp_path):
     import shutil
 
@@ -746,6 +780,9 @@ def test_a_pipeline_that_cannot_run_on_the_images_is_one_error_line(tmp_path, sh
     assert_refused(result, "cannot run on 28×28×1 images", "CropSizeError", out=out)
     huge = _pipeline_file(tmp_path / "huge.json", "Resize", height=100_000, width=100_000)
     assert_refused(run_cli("pipeline", "check", huge), "huge.json", "at most 4096 px")
+    boxes = _pipeline_file(tmp_path / "boxes.json", "BBoxSafeRandomCrop")  # needs bounding boxes, not a size
+    result = run_cli("classic", shapes_folder, "--pipeline", boxes, "--per-image", "1", "--out", out)
+    assert_refused(result, "needs 'bboxes'", "bounding boxes, masks or keypoints", out=out)
 
 
 def test_pipeline_check_with_data_tests_the_datas_own_size(tmp_path):
@@ -802,6 +839,61 @@ def test_an_out_or_grid_that_cannot_be_written_is_refused_before_any_work(tmp_pa
                      tmp_path / "s", "--grid", "/proc/augmentor-grid.png")  # fmt: skip
     assert_refused(sample, "cannot write in /proc")
     assert not (tmp_path / "s").exists()
+    # Training commands create their run folder before the first step: the same one line, not a bare OSError.
+    unwritable = (("/proc/augmentor-run", "cannot write in /proc"), (under_a_file, "is a file, not a folder"))
+    for command in (("train", "dcgan"), ("train", "vae"), ("classify", "train")):
+        for out, reason in unwritable:
+            assert_refused(run_cli(*command, shapes_folder, "--steps", "1", "--out", out), reason)
+
+
+def test_a_folder_holding_someone_elses_config_json_is_not_taken_for_a_stopped_run(tmp_path, shapes_folder):
+    """Issue 11 audit: a folder holding only config.json was reused as a run stopped before its first
+    checkpoint, and a user's own config.json was replaced without --overwrite."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "config.json").write_text('{"my": "precious"}')
+    result = run_cli("train", "dcgan", shapes_folder, "--steps", "1", "--out", out)
+    assert_refused(result, "is not empty", "--overwrite")
+    assert (out / "config.json").read_text() == '{"my": "precious"}'
+
+
+def _claim_staging_together(out: str, barrier, results) -> None:
+    """One of two processes started together: look for another writer, claim ``out``'s staging folder."""
+    import augmentor.core.outdir as outdir
+    from augmentor.core.errors import UserError
+
+    looked = outdir._live_writer
+
+    def slow_look(target):  # both would look before either claims, were looking and claiming two steps
+        found = looked(target)
+        time.sleep(0.3)
+        return found
+
+    outdir._live_writer = slow_look
+    barrier.wait()
+    try:
+        outdir.open_staging(Path(out), overwrite=True)
+        results.put("claimed")
+    except UserError:
+        results.put("refused")
+
+
+def test_two_writers_started_together_cannot_both_claim_one_out(tmp_path):
+    """Issue 11 audit: two runs started at the same moment both passed the live-writer check, and one output
+    replaced the other; looking and claiming are one step now."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [
+        context.Process(target=_claim_staging_together, args=(str(tmp_path / "out"), barrier, results))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert sorted(results.get(timeout=5) for _ in workers) == ["claimed", "refused"]
 
 
 def test_links_out_of_the_dataset_and_unicode_twins_are_refused(tmp_path):
@@ -919,6 +1011,12 @@ def test_the_exif_orientation_applied_is_recorded_in_the_provenance(tmp_path):
     Image.fromarray(np.zeros((20, 12), np.uint8)).save(folder / "b.jpg")
     provenance = open_dataset(str(tmp_path / "photos")).train.provenance
     assert [record.get("exif_orientation") for record in provenance] == [6, None]
+    # ... and in the written manifest, on that photo's line alone (other lines keep their keys).
+    assert run_cli("data", "export", tmp_path / "photos", "--out", tmp_path / "out").exit_code == 0
+    lines = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    records = {record["origin"]: record for record in map(json.loads, lines)}
+    assert [records[name].get("exif_orientation") for name in ("bar/a.jpg", "bar/b.jpg")] == [6, None]
+    assert "exif_orientation" not in records["bar/b.jpg"]
 
 
 def test_caps_name_their_variable_and_the_variable_lifts_them(tmp_path, monkeypatch):
@@ -1082,11 +1180,16 @@ def _edited_run(tmp_path: Path, kind: str, edit) -> Path:
         ("dcgan", lambda c: c["model_args"].update(channels=10**9), "channels 1000000000"),
         ("dcgan", lambda c: c["model_args"].update(num_classes=10**9), "AUGMENTOR_MAX_CLASSES"),
         ("dcgan", lambda c: c["model_args"].update(width=4096, latent_dim=4096), "AUGMENTOR_MAX_PARAMETERS"),
+        ("dcgan", lambda c: c.pop("model_args"), "has no 'model_args'"),
+        ("vae", lambda c: c.pop("image_shape"), "has no 'image_shape'"),
+        ("dcgan", lambda c: c.pop("class_names"), "has no 'class_names'"),
         ("classifier", lambda c: c.pop("arch"), "'arch' None"),
         ("classifier", lambda c: c["model_args"].pop("in_channels"), "no 'in_channels'"),
         ("classifier", lambda c: c.update(normalisation=None), "'normalisation' None"),
         ("classifier", lambda c: c["normalisation"].update(mean="x"), "normalisation mean 'x'"),
         ("classifier", lambda c: c["normalisation"].update(std=[["0.3"]]), "normalisation std"),
+        ("classifier", lambda c: c["normalisation"].update(std=[0.0]), "normalisation std [0.0] must be positive"),
+        ("classifier", lambda c: c["normalisation"].update(std=[-1.0]), "normalisation std [-1.0] must be positive"),
         ("classifier", lambda c: c["model_args"].update(num_classes=2**64), "num_classes 18446744073709551616"),
     ],
 )

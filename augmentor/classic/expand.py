@@ -71,6 +71,11 @@ def _augment_chunk(shared: tuple, task: tuple[int, int]) -> np.ndarray:
             result = compose(image=images[parents[i]].transpose(1, 2, 0))["image"]
         except Exception as error:  # noqa: BLE001 - albumentations refuses the image: a crop larger than it, ...
             detail = " ".join(str(error).split())
+            if isinstance(error, KeyError):  # a transform of boxes, masks or keypoints: size is not the problem
+                raise UserError(
+                    f"pipeline {pipeline.name} needs {detail}, which classic expansion does not give (it passes the "
+                    "image alone); remove the transforms that work on bounding boxes, masks or keypoints only"
+                ) from None
             raise UserError(
                 f"pipeline {pipeline.name} cannot run on {images.shape[2]}×{images.shape[3]}×{images.shape[1]} "
                 f"images ({type(error).__name__}: {detail}); fix the pipeline for this size or resize the data "

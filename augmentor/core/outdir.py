@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -92,16 +93,45 @@ def open_staging(out: Path, overwrite: bool) -> Path:
     """A new empty staging folder beside ``out``, named by this process (``staged_output``'s first half)."""
     check_output(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(out)
-    writer = _live_writer(out)
-    if writer is not None:  # refused now, not after this run's work is done and its rename fails
-        raise UserError(
-            f"{out}: another augmentor process (pid {writer}) is writing it now; wait for it to finish or give "
-            "another --out"
-        )
-    staging = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}"
-    staging.mkdir()
+    with _folder_lock(out.parent):  # look and claim as one step: two runs started together cannot both pass
+        remove_stale_staging(out)
+        writer = _live_writer(out)
+        if writer is not None:  # refused now, not after this run's work is done and its rename fails
+            raise UserError(
+                f"{out}: another augmentor process (pid {writer}) is writing it now; wait for it to finish or "
+                "give another --out"
+            )
+        staging = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}"
+        staging.mkdir()
     return staging
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive flock on ``folder`` for a few milliseconds (released by the kernel if the process dies);
+    where flock is missing or refused (not POSIX, some network mounts), no lock."""
+    try:
+        import fcntl
+
+        handle = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        # Held for milliseconds by others; waited for up to 10 s, never forever (a lock this process holds
+        # through another descriptor would otherwise block it for good).
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.01)
+            except OSError:
+                break
+        yield
+    finally:
+        os.close(handle)  # closing the last descriptor releases the lock
 
 
 def publish(staging: Path, out: Path, overwrite: bool) -> None:
@@ -117,13 +147,20 @@ def publish(staging: Path, out: Path, overwrite: bool) -> None:
                 "Rerun with another --out, or with --overwrite to replace it"
             ) from None
         return
-    if out.exists():
-        old = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}-old"
-        os.replace(out, old)
-        os.replace(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, out)
+    try:
+        if out.exists():
+            old = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}-old"
+            os.replace(out, old)
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except OSError as exc:  # another program filled ``out`` between the two renames
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UserError(
+            f"{out}: could not be replaced ({(exc.strerror or type(exc).__name__).lower()}): something else wrote "
+            "it meanwhile; rerun with another --out"
+        ) from None
 
 
 def check_output_file(path: Path, overwrite: bool) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from augmentor import __version__
 from augmentor.core.errors import UserError
 from augmentor.core.limits import CLASSES, IMAGE_SIDE, MODEL_WIDTH, PARAMETERS
-from augmentor.core.outdir import staged_output
+from augmentor.core.outdir import check_writable, staged_output
 
 RUN_FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -35,7 +35,20 @@ def never_checkpointed(folder: Path) -> bool:
     if not folder.is_dir():
         return False
     entries = list(folder.iterdir())
-    return bool(entries) and all(e.name == CONFIG_NAME or (e.is_dir() and not any(e.iterdir())) for e in entries)
+    leftovers = all(e.name == CONFIG_NAME or (e.is_dir() and not any(e.iterdir())) for e in entries)
+    return bool(entries) and leftovers and _is_training_record(folder / CONFIG_NAME)
+
+
+def _is_training_record(path: Path) -> bool:
+    """``path`` is the config a training run writes before its first step (not a user's own config.json,
+    which a new run must never replace without --overwrite)."""
+    try:
+        if path.stat().st_size > 1 << 20:
+            return False
+        record = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and {"format_version", "kind", "training", "dataset"} <= record.keys()
 
 
 @contextlib.contextmanager
@@ -49,6 +62,7 @@ def claim_run_folder(folder: Path) -> Iterator[None]:
         yield
         return
     created = not folder.exists()
+    check_writable(folder / CONFIG_NAME)  # a read-only place, /proc or a file: one line, before any work
     folder.mkdir(parents=True, exist_ok=True)
     handle = os.open(folder, os.O_RDONLY)
     try:
@@ -231,7 +245,7 @@ def check_model_config(config: dict[str, Any], where: Path) -> None:
 
 
 def _check_normalisation(normalisation: Any, channels: int, where: Path) -> None:
-    """A classifier's ``normalisation``: ``mean`` and ``std``, each one finite number per channel."""
+    """A classifier's ``normalisation``: ``mean`` and ``std``, each one finite number per channel, std > 0."""
     if not isinstance(normalisation, dict):
         raise UserError(f"{where}: 'normalisation' {_show(normalisation)} is not an object; retrain the run")
     for key in ("mean", "std"):
@@ -246,6 +260,12 @@ def _check_normalisation(normalisation: Any, channels: int, where: Path) -> None
                 f"{where}: normalisation {key} {_show(values)} is not {channels} finite number(s), one per channel; "
                 "retrain the run"
             )
+    # A std of 0 divides by zero (every image the same input, 10% on Fashion-MNIST); a negative one flips it.
+    if not all(v > 0 for v in normalisation["std"]):
+        raise UserError(
+            f"{where}: normalisation std {_show(normalisation['std'])} must be positive (it divides the pixels); "
+            "retrain the run"
+        )
 
 
 def _skip_normal() -> Any:

@@ -29,6 +29,9 @@ PROVENANCE_KEYS = (
     "sigma",
     "neighbour",  # latent extrapolation: the same-class image whose code the parent's moved away from
 )
+# Fields a manifest line carries only where they apply (so the lines of ordinary images stay as they were):
+# the EXIF orientation a photo was turned upright by.
+OPTIONAL_PROVENANCE_KEYS = ("exif_orientation",)
 
 
 def real_provenance(origin: str) -> dict[str, Any]:

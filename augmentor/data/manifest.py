@@ -9,10 +9,11 @@ from typing import Any
 
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import write_file_atomic, write_lines_atomic
-from augmentor.data.imageset import PROVENANCE_KEYS
+from augmentor.data.imageset import OPTIONAL_PROVENANCE_KEYS, PROVENANCE_KEYS
 
 MANIFEST_NAME = "manifest.jsonl"
 DATASET_JSON_NAME = "dataset.json"
+_READ_KEYS = frozenset(PROVENANCE_KEYS + OPTIONAL_PROVENANCE_KEYS)
 FORMAT_VERSION = 2  # 2: explicit direction, strength and sigma fields in the manifest
 
 
@@ -21,6 +22,7 @@ def manifest_record(path: str, split: str, class_name: str, provenance: dict[str
     record: dict[str, Any] = {"path": path, "split": split, "class": class_name}
     for key in PROVENANCE_KEYS:
         record[key] = provenance.get(key)
+    record.update({key: provenance[key] for key in OPTIONAL_PROVENANCE_KEYS if provenance.get(key) is not None})
     record["sha256"] = sha256
     return record
 
@@ -58,7 +60,7 @@ def read_manifest_provenance(root: Path) -> dict[str, dict[str, Any]]:
     for line, record in enumerate(records, start=1):
         if not isinstance(record, dict) or "path" not in record:
             continue
-        fields = {k: v for k, v in upgrade_record(record).items() if k in PROVENANCE_KEYS and v is not None}
+        fields = {k: v for k, v in upgrade_record(record).items() if k in _READ_KEYS and v is not None}
         # Provenance is plain values (it is counted, compared and written again): a nested or odd value in
         # a manifest someone else wrote would surface later as a crash far from the file.
         odd = next((k for k, v in fields.items() if not isinstance(v, str | int | float | bool)), None)
