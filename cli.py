@@ -229,7 +229,8 @@ def _show(document: Any, view: Callable[[Any], list], as_json: bool) -> None:
         return
     from rich.console import Console
 
-    console = Console()
+    # A pipe or a log gets the table's own width (rich would cut it to 80 columns: "classi…" for two arms).
+    console = Console(width=None if sys.stdout.isatty() else 240)
     for item in view(document):
         if isinstance(item, str):
             typer.echo(item)

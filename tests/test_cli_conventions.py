@@ -264,6 +264,16 @@ def test_progress_on_a_log_speaks_while_a_long_step_runs(capsys, monkeypatch):
     assert lines[-1].startswith("one long step: 2/2 (100%)") and lines[-1].endswith("done")
 
 
+def test_tables_in_a_pipe_or_log_keep_their_full_width(tmp_path):
+    """Issue 12 audit: result tables written to a file were cut to 80 columns, so two long arm or class
+    names ended alike ("classi…")."""
+    folder = make_shapes_folder(tmp_path / "d", per_class=3)
+    long_name = "a_class_whose_name_is_longer_than_a_terminal_of_eighty_columns_" + "x" * 30
+    (folder / "disk").rename(folder / long_name)
+    result = run_cli("data", "info", folder)
+    assert result.exit_code == 0 and long_name in result.stdout and "…" not in result.stdout
+
+
 def test_quiet_turns_progress_off_and_keeps_warnings(capsys, monkeypatch):
     from augmentor.core import console
 

@@ -107,7 +107,9 @@ def test_info_hints_that_flips_change_digits_but_not_symmetric_shapes(digits_npz
     assert shapes["flip_sensitive"] == [] and shapes["hint"] is None
     small = make_shapes_folder(tmp_path / "few", per_class=6, seed=3)
     few = json.loads(run_cli("data", "info", small, "--json").stdout)["mirror"]
-    assert few["classes"] == {} and few["hint"] is None  # too few images to tell
+    assert few["classes"] == {} and few["flip_sensitive"] == []  # too few images to tell, and it says so
+    assert few["hint"].startswith("too few images to judge flip safety (it needs 30 per class)")
+    assert "hint: too few images to judge flip safety" in run_cli("data", "info", small).stdout
 
 
 def test_info_reports_duplicates(tmp_path):

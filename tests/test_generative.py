@@ -328,6 +328,12 @@ def test_non_finite_from_the_first_step_says_no_checkpoint_exists_and_the_folder
     assert json.loads((run / "state.json").read_text())["step"] == 3
 
 
+def test_a_vae_whose_huge_beta_overflows_is_told_to_lower_beta_not_the_lr(tmp_path):
+    """Issue 11 audit: --beta 1e308 overflows the loss at once, and the advice said 'lower --lr'."""
+    with pytest.raises(TrainingStopped, match=r"lower --beta \(now 1e\+308"):
+        train_generative(shapes_set(), tiny("vae", beta=1e308, max_nonfinite=0), tmp_path / "run")
+
+
 def test_a_run_folder_in_use_by_another_training_process_is_refused(tmp_path):
     from augmentor.core.runs import claim_run_folder
 
@@ -353,18 +359,26 @@ def test_resume_refuses_a_flag_it_would_ignore_and_takes_a_new_device(tmp_path):
 
 def test_a_class_whose_samples_are_one_image_repeated_is_a_collapse_warning():
     """Issue 12 item 8: one colour blob per class, alike within the class, used to pass without a word."""
-    from augmentor.generative.train import class_collapse_message, within_class_ssim
+    from augmentor.generative.train import class_collapse_message, collapse_advice, within_class_ssim
 
     data = shapes_set(per_class=8)
     real = within_class_ssim(data, 3, 8, seed=0)
     assert all(r < 0.75 for r in real)
     varied = np.concatenate([data.images[data.labels == k][:8] for k in range(3)])
-    assert class_collapse_message(varied, 8, real, data.class_names) == ""
+    advice = collapse_advice("vae", in_gain=False)
+    assert class_collapse_message(varied, 8, real, data.class_names, advice) == ""
     one_each = varied.copy()
     one_each[8:16] = one_each[8]  # the second class: its first image eight times
-    message = class_collapse_message(one_each, 8, real, data.class_names)
+    message = class_collapse_message(one_each, 8, real, data.class_names, advice)
     assert "the samples of 1 of 3 classes are nearly one image repeated" in message
     assert data.class_names[1] in message and data.class_names[0] not in message.split(":")[1]
+    assert message.endswith(
+        "try more --steps or a lower --beta (a strong KL term pulls every sample toward one mean image)"
+    )
+    # The advice names flags the command has: gain trains its generators itself (no --diffaugment there).
+    assert "--gen-steps" in collapse_advice("dcgan", in_gain=True) and "--diffaugment" in collapse_advice(
+        "dcgan", False
+    )
 
 
 def test_sample_seeds_give_one_image_per_seed_whatever_else_is_asked_and_psi_pulls_to_the_mean(tmp_path):

@@ -6,7 +6,13 @@ import hashlib
 from collections import defaultdict
 
 from augmentor.data.imageset import Dataset, ImageSet
-from augmentor.data.measures import MIRROR_SIGNAL, MIRROR_THRESHOLD, flip_sensitive, mirror_asymmetry
+from augmentor.data.measures import (
+    MIRROR_MIN_IMAGES,
+    MIRROR_SIGNAL,
+    MIRROR_THRESHOLD,
+    flip_sensitive,
+    mirror_asymmetry,
+)
 
 MAX_DUPLICATE_EXAMPLES = 5
 
@@ -62,12 +68,17 @@ def mirror_report(train: ImageSet) -> dict:
     face one way), where random flips show the model images unlike the data."""
     scores = mirror_asymmetry(train)
     flagged = flip_sensitive(scores)
-    hint = (
-        f"flips change how {len(flagged)} of {len(scores)} classes look ({', '.join(flagged[:6])}"
-        f"{', …' if len(flagged) > 6 else ''}): consider --no-flip (classic, classify train, gain) or "
-        "--no-flip-classes"
-        if flagged
-        else None
-    )
+    hint = None
+    if flagged:
+        hint = (
+            f"flips change how {len(flagged)} of {len(scores)} classes look ({', '.join(flagged[:6])}"
+            f"{', …' if len(flagged) > 6 else ''}): consider --no-flip (classic, classify train, gain) or "
+            "--no-flip-classes"
+        )
+    elif not scores and len(train):  # silence here would read as "flips are safe"
+        hint = (
+            f"too few images to judge flip safety (it needs {MIRROR_MIN_IMAGES} per class); digits, text and "
+            "objects that all face one way change under flips: then use --no-flip (classic, classify train, gain)"
+        )
     thresholds = {"asymmetry": MIRROR_THRESHOLD, "signal_to_noise": MIRROR_SIGNAL}
     return {"classes": scores, "thresholds": thresholds, "flip_sensitive": flagged, "hint": hint}

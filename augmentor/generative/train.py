@@ -527,6 +527,8 @@ def train_generative(
                 rollbacks += 1
                 if rollbacks > config.max_nonfinite:
                     advice = f"lower --lr (now {config.lr})"
+                    if config.kind == "vae" and config.beta > 1e3:  # a huge KL weight overflows whatever the lr
+                        advice = f"lower --beta (now {config.beta:g}; 1 is the plain VAE)"
                     if out is not None and saved_step > 0:
                         advice = f"{out} holds the last good checkpoint (step {saved_step}); {advice} and --resume"
                     elif out is not None:
@@ -573,7 +575,9 @@ def train_generative(
                         warn(message)
                         warnings.append(message)
                     if real_within is not None and step == steps:
-                        message = class_collapse_message(pictures, columns, real_within, grid_names or [])
+                        message = class_collapse_message(
+                            pictures, columns, real_within, grid_names or [], collapse_advice(config.kind, out is None)
+                        )
                         if message:
                             warn(message)
                             warnings.append(message)
@@ -611,7 +615,18 @@ COLLAPSE_SSIM = 0.75
 COLLAPSE_MARGIN = 0.3
 
 
-def class_collapse_message(pictures: np.ndarray, columns: int, real_within: list[float], names: list[str]) -> str:
+def collapse_advice(kind: str, in_gain: bool) -> str:
+    """What to try against collapse, in flags the command at hand has (``gain`` trains its generators itself)."""
+    if in_gain:
+        return "try more --gen-steps or another --gen-width, or compare with the other generative arm"
+    if kind == "dcgan":
+        return "try --diffaugment, more --steps, a lower --lr, or the VAE"
+    return "try more --steps or a lower --beta (a strong KL term pulls every sample toward one mean image)"
+
+
+def class_collapse_message(
+    pictures: np.ndarray, columns: int, real_within: list[float], names: list[str], advice: str
+) -> str:
     """A warning naming the classes whose grid row (one class per row) is nearly one image repeated."""
     collapsed = []
     for row, real in enumerate(real_within):
@@ -622,8 +637,7 @@ def class_collapse_message(pictures: np.ndarray, columns: int, real_within: list
         return ""
     return (
         f"per-class mode collapse: the samples of {len(collapsed)} of {len(real_within)} classes are nearly one "
-        f"image repeated (mean pairwise SSIM within the class): {', '.join(collapsed)}; try --diffaugment, more "
-        "--steps, a lower --lr, or the VAE"
+        f"image repeated (mean pairwise SSIM within the class): {', '.join(collapsed)}; {advice}"
     )
 
 
