@@ -652,6 +652,22 @@ def test_small_pipeline_bombs_are_refused_at_once(tmp_path, monkeypatch, name, c
     assert time.perf_counter() - started < 30  # not a timing target: a bomb would take minutes or fail
 
 
+def test_a_pipeline_bomb_is_refused_before_albumentations_is_imported(tmp_path):
+    """Issue 11 audit: the refusal came after importing albumentations (3 s and 700 MB of a fresh process);
+    the file is read and refused first, so a bomb costs what reading a few bytes costs."""
+    for name, content in (("laughs.yaml", _billion_laughs()), ("deep.json", _nested_compose(2000))):
+        (tmp_path / name).write_text(content)
+        script = (
+            "import sys\n"
+            "from augmentor.classic.pipelines import load_pipeline\n"
+            "from augmentor.core.errors import UserError\n"
+            f"try:\n    load_pipeline({str(tmp_path / name)!r})\nexcept UserError:\n    pass\n"
+            "print(sorted(m for m in ('albumentations', 'torch', 'cv2') if m in sys.modules))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.strip() == "[]", (name, done.stdout, done.stderr)
+
+
 def _npz_declaring(path: Path, shape: tuple[int, ...]) -> None:
     """A 300-byte .npz whose 'images' header declares ``shape`` (the data is not there): a bomb's signature."""
     import zipfile

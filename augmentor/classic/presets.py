@@ -6,12 +6,14 @@ a colour-only transform, so every preset works on 1- and 3-channel images alike.
 
 from __future__ import annotations
 
-from augmentor.classic.albu import BORDER_CONSTANT, A
-
+# albumentations is imported by the builders, not here: its import takes seconds and most of a GB, and a
+# hostile pipeline file (which only needs the preset names to be told apart) is refused before it.
 PRESET_NAMES = ("light", "medium", "heavy")
 
 
 def _light() -> list:
+    from augmentor.classic.albu import BORDER_CONSTANT, A
+
     return [
         A.Affine(
             rotate=(-8, 8),
@@ -27,6 +29,8 @@ def _light() -> list:
 
 
 def _medium() -> list:
+    from augmentor.classic.albu import BORDER_CONSTANT, A
+
     return [
         A.Affine(
             rotate=(-15, 15),
@@ -50,6 +54,8 @@ def _medium() -> list:
 
 
 def _heavy() -> list:
+    from augmentor.classic.albu import BORDER_CONSTANT, A
+
     return [
         A.Affine(
             rotate=(-25, 25),
@@ -89,4 +95,6 @@ _BUILDERS = {"light": _light, "medium": _medium, "heavy": _heavy}
 
 def build_preset(name: str):
     """A fresh ``A.Compose`` of the named preset."""
+    from augmentor.classic.albu import A
+
     return A.Compose(_BUILDERS[name]())
