@@ -381,6 +381,17 @@ def test_a_class_whose_samples_are_one_image_repeated_is_a_collapse_warning():
     )
 
 
+def test_a_dcgan_trained_at_a_huge_lr_warns_of_collapse_and_a_smoke_run_does_not():
+    """Issue 11/12 audit: --lr 1e6 gave identical samples without a word; a 12-step smoke run, whose
+    untrained samples are alike without having collapsed, warned every time."""
+    wrecked = train_generative(shapes_set(), tiny("dcgan", steps=100, lr=1e6, sample_every=50))
+    assert any(w.startswith("per-class mode collapse: the samples of 3 of 3 classes") for w in wrecked.warnings)
+    healthy = train_generative(shapes_set(), tiny("dcgan", steps=100, lr=2e-4, sample_every=50))
+    assert not any("collapse" in w for w in healthy.warnings)
+    smoke = train_generative(shapes_set(), tiny("dcgan", steps=12, lr=1e6))
+    assert not any("per-class mode collapse" in w for w in smoke.warnings)
+
+
 def test_sample_seeds_give_one_image_per_seed_whatever_else_is_asked_and_psi_pulls_to_the_mean(tmp_path):
     """StyleGAN's habits (issue 12): --seeds 0-3 --class C, one image per seed, the same image for a seed in
     any list; --psi scales the codes toward the prior's mean."""

@@ -574,7 +574,8 @@ def train_generative(
                         )
                         warn(message)
                         warnings.append(message)
-                    if real_within is not None and step == steps:
+                    # Not after a few steps: an untrained generator's samples are all alike without having collapsed.
+                    if real_within is not None and step == steps and steps >= COLLAPSE_MIN_STEPS:
                         message = class_collapse_message(
                             pictures, columns, real_within, grid_names or [], collapse_advice(config.kind, out is None)
                         )
@@ -613,6 +614,7 @@ def within_class_ssim(train: ImageSet, classes: int, per_class: int, seed: int) 
 # of that class plus COLLAPSE_MARGIN (real Fashion-MNIST classes sit at 0.14-0.52; the shipped DCGAN and VAE pass).
 COLLAPSE_SSIM = 0.75
 COLLAPSE_MARGIN = 0.3
+COLLAPSE_MIN_STEPS = 100  # fewer: a smoke test, not a model to judge
 
 
 def collapse_advice(kind: str, in_gain: bool) -> str:
