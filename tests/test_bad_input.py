@@ -761,6 +761,27 @@ def test_bad_idx_is_one_error_line(tmp_path, train, test, message):
     assert_refused(run_cli("data", "info", folder), message)
 
 
+def test_a_class_emptied_by_skip_corrupt_is_said_against_per_class(tmp_path):
+    """Issue 11: a class whose images were all skipped stayed at 0 against --per-class N without a word."""
+    folder = make_shapes_folder(tmp_path / "data", per_class=3)
+    for image in (folder / "disk").iterdir():
+        image.write_bytes(b"not a png")
+    result = run_cli("classic", folder, "--skip-corrupt", "--per-class", "5", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert "1 class has no training images ('disk')" in result.stderr and "get no folder ('disk')" in result.stderr
+    summary = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert summary["classes_without_images"] == ["disk"] and not (tmp_path / "out" / "disk").exists()
+
+
+def test_idx_test_labels_outside_the_train_classes_are_refused(tmp_path):
+    """Issue 11: IDX test labels were never checked against the classes the train split has."""
+    import gzip
+
+    folder = _write_idx_folder(tmp_path / "idx", (4, 28, 28), (4, 28, 28))  # train labels 0 and 1
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes((4,), bytes([0, 1, 7, 1]))))
+    assert_refused(run_cli("data", "info", folder), "t10k-labels-idx1-ubyte.gz", "label 7 is outside the 2 classes")
+
+
 def test_an_output_written_by_another_run_meanwhile_is_not_replaced(tmp_path):
     from augmentor.core.errors import UserError
     from augmentor.core.outdir import staged_output
