@@ -113,3 +113,53 @@ def test_log_axis_has_plain_labels_and_accuracy_bars_stay_in_0_to_100(monkeypatc
     for collection in axis.collections:  # the error-bar segments
         for segment in collection.get_segments():
             assert segment[:, 1].max() <= 100 + 1e-9 and segment[:, 1].min() >= -1e-9
+
+
+def _drawn(monkeypatch: pytest.MonkeyPatch, module: Any, make: Any, *args: Any) -> Any:
+    """The matplotlib figure ``make(*args)`` draws, caught before it is encoded."""
+    figures: list[Any] = []
+    real_png = module._png
+    monkeypatch.setattr(module, "_png", lambda figure: figures.append(figure) or real_png(figure))
+    make(*args)
+    (figure,) = figures
+    return figure
+
+
+def test_accuracy_and_difference_plots_have_titles_naming_what_is_plotted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from augmentor.report import gain_plots
+
+    summary = _summary((10, 100))
+    for row in summary:  # as mean_ci writes them: the number of draws
+        for key in ("accuracy", "vs_real"):
+            if key in row:
+                row[key]["n"] = 1 if row["arm"] == "vae" else 10
+    accuracy = _drawn(monkeypatch, gain_plots, accuracy_png, summary).axes[0].get_title()
+    difference = _drawn(monkeypatch, gain_plots, difference_png, summary).axes[0].get_title()
+    assert accuracy == "Test accuracy per arm at N real images per class\n(mean ± 95% t-interval over 1-10 draws)"
+    assert difference.startswith("Paired Δ test accuracy vs real-only at N real images per class\n(mean ± 95%")
+    for row in summary:
+        row["accuracy"]["n"] = 1
+    single = _drawn(monkeypatch, gain_plots, accuracy_png, summary).axes[0].get_title()
+    assert single.endswith("(one draw: no interval)")
+
+
+def test_training_curves_show_validation_accuracy_when_there_is_a_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """curves.png: test and validation accuracy, legend-labelled, and the best validation step marked."""
+    from augmentor.report import plots
+
+    metrics = [
+        {"step": 1, "train_loss": 1.0, "val_accuracy": 0.5, "test_accuracy": 0.4},
+        {"step": 2, "train_loss": 0.8, "val_accuracy": 0.7, "test_accuracy": 0.6},
+        {"step": 3, "train_loss": 0.7, "val_accuracy": 0.6, "test_accuracy": 0.65},
+    ]
+    figure = _drawn(monkeypatch, plots, plots.training_curves_png, metrics)
+    legend = [t.get_text() for axis in figure.axes if axis.get_legend() for t in axis.get_legend().get_texts()]
+    assert legend == ["training loss", "test accuracy", "validation accuracy", "best validation step"]
+    accuracy_axis = figure.axes[1]
+    validation = next(line for line in accuracy_axis.get_lines() if line.get_label() == "validation accuracy")
+    assert list(validation.get_ydata()) == [0.5, 0.7, 0.6]
+    marker = next(line for line in accuracy_axis.get_lines() if line.get_label() == "best validation step")
+    assert list(marker.get_xdata()) == [2, 2]
+    test_only = [{k: v for k, v in m.items() if k != "val_accuracy"} for m in metrics]
+    figure = _drawn(monkeypatch, plots, plots.training_curves_png, test_only)
+    assert [line.get_label() for line in figure.axes[1].get_lines()] == ["test accuracy"]

@@ -163,3 +163,30 @@ def test_the_filter_picture_has_a_title_and_row_ranges(tmp_path):
     bare_h, bare_w = np.asarray(Image.open(io.BytesIO(bare))).shape[:2]
     assert labelled.shape[0] > bare_h and labelled.shape[1] > bare_w  # title above, row ranges left
     assert (labelled[: labelled.shape[0] - bare_h] < 128).any()  # the title is drawn
+
+
+def test_cell_labels_are_drawn_under_each_image():
+    rows = _rows(count=2, columns=3)
+    bare_h, bare_w = _pixels(grid_png(rows, gap_after_first=False)).shape
+    picture = _pixels(grid_png(rows, gap_after_first=False, cell_labels=[["a", "b", "c"], ["d", "e", "f"]]))
+    assert picture.shape[1] == bare_w and picture.shape[0] > bare_h  # a line under each row, no wider
+    assert (picture < 128).any()  # the labels hold ink; the cells themselves are light grey
+    with pytest.raises(ValueError, match="cell labels"):
+        grid_png(rows, cell_labels=[["a", "b", "c"], ["d"]])
+
+
+def test_seed_grid_labels_each_image_with_its_seed_and_titles_psi(tmp_path, monkeypatch):
+    """`sample --seeds --psi --truncation --grid`: each image says its seed, the title says ψ and the truncation."""
+    import augmentor.report.grids as grids
+    from augmentor.generative.sample import SampleConfig, sample_run
+
+    calls: list[dict] = []
+    real = grids.grid_png
+    monkeypatch.setattr(grids, "grid_png", lambda *a, **k: calls.append(k) or real(*a, **k))
+    config = SampleConfig(class_name="Dress", seeds=tuple(range(12)), psi=0.7, truncation=1.5, device="cpu")
+    run = REPO / "weights" / "fashion-mnist" / "dcgan"
+    sample_run(run, config, tmp_path / "s", grid=tmp_path / "s.png")
+    (drawn,) = calls
+    assert drawn["cell_labels"] == [[f"seed {s}" for s in range(10)], ["seed 10", "seed 11"]]
+    assert drawn["title"] == "dcgan (dcgan), class Dress, psi=0.7, truncation 1.5"
+    assert (tmp_path / "s.png").is_file()

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors.numpy import load_file
 
 from augmentor.core.errors import UserError
 from augmentor.generative.train import GenerativeConfig, train_generative
-from augmentor.latent.inversion import project_run
+from augmentor.latent.inversion import (
+    FRAMES,
+    Projection,
+    ProjectionResult,
+    _frame_steps,
+    _optimise,
+    project_run,
+    write_projection,
+)
+from augmentor.report.grids import grid_picture
 from tests.conftest import REPO, run_cli
 from tests.test_generative import shapes_set
 
@@ -64,8 +75,10 @@ def test_dcgan_projection_finds_its_own_images(runs, tmp_path):
             gif.seek(gif.n_frames - 1)
             last = np.asarray(gif.convert("L"))
         projected = np.asarray(Image.open(folder / "projected.png"))
-        scale = last.shape[0] // projected.shape[0]  # the GIF is upscaled; its right half is the projection
-        assert np.abs(last[::scale, last.shape[1] // 2 :: scale].astype(int) - projected).max() <= 1
+        # The last frame is the labelled pair: "target" | "projected", titled with the final step.
+        pair = [[target[None], projected[None]]]
+        expected = grid_picture(pair, column_labels=["target", "projected"], title="step 100 of 100").convert("L")
+        assert np.abs(last.astype(int) - np.asarray(expected)).max() <= 1
     codes = load_file(out / "codes.safetensors")
     assert codes["codes"].shape == (3, 64) and codes["labels"].tolist() == [0, 0, 0]
     assert json.loads((out / "projection.json").read_text())["images"] == summary["images"]
@@ -120,3 +133,69 @@ def test_project_run_checks_out_and_steps_before_loading_the_model(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
     result = run_cli("project", missing, image, "--out", taken)
     assert result.exit_code == 2 and "--overwrite" in result.stderr
+
+
+class _Identity(torch.nn.Module):
+    """A "generator" whose 4-number code is its 2×2 picture, for ``_optimise``'s frame bookkeeping."""
+
+    def forward(self, z, labels):
+        return z.view(-1, 1, 2, 2)
+
+    def to_unit(self, x):
+        return x
+
+
+@pytest.mark.parametrize("steps", [0, 7, FRAMES, 65])
+def test_each_frame_knows_its_optimisation_step(steps):
+    frames: list = []
+    targets = torch.full((1, 1, 2, 2), 0.5)
+    _optimise(_Identity(), torch.zeros(1, 4), None, targets, steps, 0.0, None, frames)
+    assert len(frames) == len(_frame_steps(steps))
+    assert _frame_steps(steps)[0] == 0 and _frame_steps(steps)[-1] == steps
+
+
+def _fake_result(tmp_path, frame_steps):
+    """Two projections of files that share a name (from two folders), without a model."""
+    image = np.full((1, 28, 28), 200, np.uint8)
+    images = [
+        Projection(
+            path=tmp_path / folder / "real-000000.png",
+            original=image,
+            reconstruction=image,
+            code=np.zeros(4, np.float32),
+            label=0,
+            mse=0.0,
+            ssim=1.0,
+            random_code_mse=0.1,
+            frames=[image] * max(1, len(frame_steps)),
+            frame_steps=frame_steps,
+        )
+        for folder in ("a", "b")
+    ]
+    generator = SimpleNamespace(kind="dcgan", run_id="dcgan:0:run", where="run")
+    return ProjectionResult(generator, images, "disk", None, {"steps": 4})
+
+
+def test_projection_pictures_are_labelled(tmp_path, monkeypatch):
+    """reconstructions.png tells two same-named inputs apart; each GIF frame says target, projected and its step."""
+    import augmentor.report.grids as grids
+
+    calls: list[tuple[str, dict]] = []
+    for name in ("grid_png", "grid_picture"):
+        real = getattr(grids, name)
+        monkeypatch.setattr(
+            grids, name, lambda *a, _real=real, _name=name, **k: calls.append((_name, k)) or _real(*a, **k)
+        )
+    write_projection(_fake_result(tmp_path, [0, 2, 4]), tmp_path / "out")
+    rows = next(k for name, k in calls if name == "grid_png")["row_labels"]
+    assert rows == ["000 real-000000.png", "001 real-000000.png"]
+    frames = [k for name, k in calls if name == "grid_picture" and "row_labels" not in k]  # not grid_png's own
+    assert all(k["column_labels"] == ["target", "projected"] for k in frames)
+    assert [k["title"] for k in frames] == ["step 0 of 4", "step 2 of 4", "step 4 of 4"] * 2
+    with Image.open(tmp_path / "out" / "images" / "001-real-000000" / "optimisation.gif") as gif:
+        assert gif.n_frames == 3
+    calls.clear()
+    write_projection(_fake_result(tmp_path, []), tmp_path / "encoded")  # a VAE's encoder, no optimisation
+    assert [k["title"] for name, k in calls if name == "grid_picture" and "row_labels" not in k] == [
+        "encoder (dcgan)"
+    ] * 2

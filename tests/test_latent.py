@@ -102,6 +102,26 @@ def test_interpolation_gif_frames_say_their_pair_and_position(runs, tmp_path):
     assert not np.array_equal(bands[0], bands[1])  # the t changes
 
 
+def test_interpolation_title_and_row_labels_say_what_the_rows_are(runs, tmp_path, monkeypatch):
+    """A class pair's row is labelled by its classes and --class goes in the title only when it holds for every
+    row (seed and image rows); otherwise those rows carry it."""
+    import augmentor.latent.interpolate as interpolate
+
+    calls: list[dict] = []
+    monkeypatch.setattr(interpolate, "write_interpolation", lambda rows, out, overwrite, **k: calls.append(k) or out)
+    run = runs / "dcgan"
+    interpolate_run(run, ["disk", "1"], ["square", "2"], tmp_path / "mixed.png", frames=3, class_name="triangle")
+    interpolate_run(run, ["disk", "square"], ["square", "triangle"], tmp_path / "classes.png", frames=3, seed=4)
+    interpolate_run(run, ["1", "3"], ["2", "4"], tmp_path / "seeds.png", frames=3, class_name="triangle")
+    mixed, classes, seeds = calls
+    assert mixed["row_labels"] == ["disk -> square", "seed 1 -> seed 2, triangle"]
+    assert mixed["title"] == "slerp interpolation / class blend (dcgan)"  # no class for the whole picture
+    assert classes["row_labels"] == ["disk -> square", "square -> triangle"]
+    assert classes["title"] == "class blend (dcgan), code of seed 4"
+    assert seeds["row_labels"] == ["seed 1 -> seed 2", "seed 3 -> seed 4"]
+    assert seeds["title"] == "slerp interpolation (dcgan), class triangle"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

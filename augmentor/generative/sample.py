@@ -109,16 +109,25 @@ def sample_run(
     )
     if grid is not None and is_main():
         pixels = None if rendering is None else lambda indices: rendered_at(rendering, indices)
-        write_file_atomic(grid, grid_of(images, title=grid_title(run, generator, images.labels), pixels=pixels))
+        title = grid_title(run, generator, images.labels, psi=config.psi, truncation=config.truncation)
+        captions = [f"seed {seed}" for seed in config.seeds] if config.seeds else None
+        write_file_atomic(grid, grid_of(images, title=title, pixels=pixels, captions=captions))
     return written
 
 
-def grid_title(run: Path, generator: Generator, labels: np.ndarray) -> str:
-    """The run's folder name and kind, and the class when a conditional model made one class only."""
+def grid_title(
+    run: Path, generator: Generator, labels: np.ndarray, *, psi: float | None = None, truncation: float | None = None
+) -> str:
+    """The run's folder name and kind, the class when a conditional model made one class only, and ψ and the
+    truncation when they were used (spelled "psi": the labels' font has no Greek)."""
     title = f"{Path(os.path.abspath(run)).name or run} ({generator.kind})"  # "." named, symlinks kept
     classes = np.unique(labels)
     if generator.conditional and len(classes) == 1:
         title += f", class {generator.class_names[int(classes[0])]}"
+    if psi is not None:
+        title += f", psi={psi:g}"
+    if truncation is not None:
+        title += f", truncation {truncation:g}"
     return title
 
 
@@ -177,9 +186,11 @@ def grid_of(
     rows: int = 10,
     title: str | None = None,
     pixels: Callable[[list[int]], np.ndarray] | None = None,
+    captions: list[str] | None = None,
 ) -> bytes:
     """A quick-look PNG: up to ``rows`` rows, one class per row (named on its left) when labels vary.
-    ``pixels(indices)`` gives the images shown when ``images`` holds no pixels (``unrendered``)."""
+    ``pixels(indices)`` gives the images shown when ``images`` holds no pixels (``unrendered``); ``captions``
+    (one per image, e.g. its seed) are written under the images shown."""
     from augmentor.report.grids import grid_png
 
     classes = np.unique(images.labels)[:rows]
@@ -193,4 +204,6 @@ def grid_of(
     flat = [i for row in picks for i in row]
     found = pixels(flat) if pixels is not None else images.images[flat]
     at = {i: found[k] for k, i in enumerate(flat)}
-    return grid_png([[at[i] for i in row] for row in picks], gap_after_first=False, row_labels=names, title=title)
+    cells = None if captions is None else [[captions[i] for i in row] for row in picks]
+    pictures = [[at[i] for i in row] for row in picks]
+    return grid_png(pictures, gap_after_first=False, row_labels=names, title=title, cell_labels=cells)

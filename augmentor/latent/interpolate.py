@@ -105,9 +105,39 @@ def interpolate_run(
     check_interpolation_out(out, overwrite)  # before the model is loaded or any image inverted
     pairs = list(zip(starts, ends, strict=True))
     rows, generator = interpolation_rows(run, pairs, frames, method, seed, class_name)
-    labels = [f"{endpoint_name(start)} -> {endpoint_name(end)}" for start, end in pairs]
-    title = f"{method} interpolation ({generator.kind})" + (f", class {class_name}" if class_name else "")
+    labels, title = interpolation_labels(generator, pairs, method, seed, class_name)
     return write_interpolation(rows, out, overwrite, row_labels=labels, title=title)
+
+
+def interpolation_labels(
+    generator: Generator, pairs: list[tuple[str, str]], method: str, seed: int, class_name: str | None
+) -> tuple[list[str], str]:
+    """Each row's label and the title, saying what the rows are. A row with a class endpoint blends the class
+    with the code kept (``Dress -> Coat``); any other row moves the code by ``method`` within one class
+    (``--class``, else the first), named in the title when every row is such a row, else in the row's label."""
+
+    def is_class(text: str) -> bool:  # as resolve_endpoint reads it
+        return not text.lstrip("-").isdigit() and text in generator.class_names
+
+    fixed = None  # the class of seed and image endpoints
+    if generator.conditional:
+        fixed = generator.class_names[generator.class_index(class_name) if class_name is not None else 0]
+    blends = [is_class(start) or is_class(end) for start, end in pairs]
+
+    def name(text: str, blend: bool) -> str:
+        return f"{endpoint_name(text)} ({fixed})" if blend and fixed and not is_class(text) else endpoint_name(text)
+
+    labels = []
+    for (start, end), blend in zip(pairs, blends, strict=True):
+        label = f"{name(start, blend)} -> {name(end, blend)}"
+        labels.append(f"{label}, {fixed}" if fixed and not blend and any(blends) else label)
+    kinds = ([f"{method} interpolation"] if not all(blends) else []) + (["class blend"] if any(blends) else [])
+    title = f"{' / '.join(kinds)} ({generator.kind})"
+    if fixed and not any(blends):
+        title += f", class {fixed}"
+    if all(is_class(start) and is_class(end) for start, end in pairs):
+        title += f", code of seed {seed}"
+    return labels, title
 
 
 def endpoint_name(text: str) -> str:

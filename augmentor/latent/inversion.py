@@ -41,6 +41,7 @@ class Projection:
     ssim: float
     random_code_mse: float
     frames: list[np.ndarray] = field(default_factory=list)  # uint8 C×H×W reconstructions along the optimisation
+    frame_steps: list[int] = field(default_factory=list)  # the optimisation step of each frame (empty: no steps)
 
 
 @dataclass
@@ -178,6 +179,11 @@ def _optimise(
         return z.detach(), losses(z)
 
 
+def _frame_steps(steps: int) -> list[int]:
+    """The steps at which ``_optimise`` keeps its frames: every ``steps // FRAMES`` steps, then the last."""
+    return [*range(0, steps, max(1, steps // FRAMES)), steps]
+
+
 def _uint8(pixels01: torch.Tensor) -> np.ndarray:
     """A 0..1 float C×H×W picture as uint8, rounded as decoding rounds."""
     return (pixels01.float() * 255).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -242,6 +248,7 @@ def project(
         kept = (best.cpu() * n + torch.arange(n)).tolist()  # each image's best restart's rows
         frames = [[_uint8(shot[row]) for shot in snapshots] for row in kept]
         settings = {"steps": inversion_steps, "restarts": restarts}  # projection.json's key, kept as written
+        steps = inversion_steps
     else:
         codes = generator.encode(originals, labels_for(n), device=device_).to(device_)
         snapshots = []
@@ -251,6 +258,7 @@ def project(
             )
         frames = [[_uint8(shot[i]) for shot in snapshots] for i in range(n)]
         settings = {"refine_steps": refine_steps}
+        steps = refine_steps
     settings.update({"feature_weight": feature_weight if feature_loss is not None else 0.0, "seed": seed})
 
     reconstructions = generator.decode(codes, labels_for(n), device=device_)
@@ -268,6 +276,7 @@ def project(
             ssim=ssim(originals[i], reconstructions[i]),
             random_code_mse=float(np.mean([mse(originals[i], random) for random in baseline])),
             frames=frames[i] or [reconstructions[i]],
+            frame_steps=_frame_steps(steps) if frames[i] else [],
         )
         for i, path in enumerate(image_paths)
     ]
@@ -311,7 +320,7 @@ def write_projection(result: ProjectionResult, out: Path, overwrite: bool = Fals
     """``codes.safetensors``, ``projection.json`` and ``reconstructions.png`` in a folder that appears whole."""
     from safetensors.torch import save_file
 
-    from augmentor.report.grids import gif_bytes, grid_png, image_png
+    from augmentor.report.grids import grid_picture, grid_png, image_png, labelled_gif_bytes
 
     with staged_output(out, overwrite) as staging:
         save_file(
@@ -326,7 +335,7 @@ def write_projection(result: ProjectionResult, out: Path, overwrite: bool = Fals
         title = f"reconstructions ({result.generator.kind})" + (
             f", class {result.class_name}" if result.class_name else ""
         )
-        names = [p.path.name for p in result.images]
+        names = [f"{k:03d} {p.path.name}" for k, p in enumerate(result.images)]  # as images/NNN-NAME: unique
         grid = grid_png(rows, row_labels=names, column_labels=["original", "reconstructed"], title=title)
         (staging / "reconstructions.png").write_bytes(grid)
         # Per image, as StyleGAN's projector writes them: the target, the projection, the optimisation.
@@ -335,6 +344,11 @@ def write_projection(result: ProjectionResult, out: Path, overwrite: bool = Fals
             folder.mkdir(parents=True)
             (folder / "target.png").write_bytes(image_png(p.original))
             (folder / "projected.png").write_bytes(image_png(p.reconstruction))
-            frames = [np.concatenate([p.original, frame], axis=2) for frame in p.frames]  # target | code so far
-            (folder / "optimisation.gif").write_bytes(gif_bytes(frames, duration_ms=100))
+            steps = p.frame_steps[-1] if p.frame_steps else 0
+            captions = [f"step {s} of {steps}" for s in p.frame_steps] or [f"encoder ({result.generator.kind})"]
+            frames = [  # target | code so far, step by step
+                grid_picture([[p.original, frame]], column_labels=["target", "projected"], title=caption)
+                for frame, caption in zip(p.frames, captions, strict=True)
+            ]
+            (folder / "optimisation.gif").write_bytes(labelled_gif_bytes(frames, duration_ms=100))
     return out

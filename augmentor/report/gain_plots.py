@@ -104,14 +104,25 @@ def _lines(
     return _png(figure)
 
 
+def _over_draws(summary: list[dict[str, Any]], value: str) -> str:
+    """What the points and bars are: the mean and its 95% t-interval over the draws (their count from the rows)."""
+    counts = sorted({row[value]["n"] for row in summary if row.get(value) and row[value].get("n") is not None})
+    if counts == [1]:
+        return "one draw: no interval"
+    draws = "" if not counts else f"{counts[0]} " if len(counts) == 1 else f"{counts[0]}-{counts[-1]} "
+    return f"mean ± 95% t-interval over {draws}draws"
+
+
 def accuracy_png(summary: list[dict[str, Any]]) -> bytes:
     """Test accuracy (mean ± 95% CI) per arm against N."""
-    return _lines(_series(summary, "accuracy"), "test accuracy % (95% CI)", zero_line=False, top=1.0)
+    title = f"Test accuracy per arm at N real images per class\n({_over_draws(summary, 'accuracy')})"
+    return _lines(_series(summary, "accuracy"), "test accuracy % (95% CI)", zero_line=False, top=1.0, title=title)
 
 
 def difference_png(summary: list[dict[str, Any]]) -> bytes:
     """Paired difference to the real-only arm (mean ± 95% CI) against N."""
-    return _lines(_series(summary, "vs_real"), "Δ accuracy vs real-only, points (95% CI)", zero_line=True)
+    title = f"Paired Δ test accuracy vs real-only at N real images per class\n({_over_draws(summary, 'vs_real')})"
+    return _lines(_series(summary, "vs_real"), "Δ accuracy vs real-only, points (95% CI)", zero_line=True, title=title)
 
 
 def share_png(summary: list[dict[str, Any]]) -> bytes:

@@ -40,13 +40,17 @@ def grid_png(
     row_labels: list[str] | None = None,
     column_labels: list[str] | None = None,
     title: str | None = None,
+    cell_labels: list[list[str]] | None = None,
 ) -> bytes:
     """Draw rows of C×H×W uint8 images; a wider gap after each row's first image (the original).
 
-    ``row_labels`` go in a left margin, ``column_labels`` above the columns and ``title`` on top. Without
-    any of them the PNG is the bare grid, byte for byte as before labels existed.
+    ``row_labels`` go in a left margin, ``column_labels`` above the columns, ``title`` on top and
+    ``cell_labels`` (one per image, rows as ``rows``) in a line under each image. Without any of them the
+    PNG is the bare grid, byte for byte as before labels existed.
     """
-    picture = grid_picture(rows, gap_after_first, row_labels=row_labels, column_labels=column_labels, title=title)
+    picture = grid_picture(
+        rows, gap_after_first, row_labels=row_labels, column_labels=column_labels, title=title, cell_labels=cell_labels
+    )
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -59,28 +63,33 @@ def grid_picture(
     row_labels: list[str] | None = None,
     column_labels: list[str] | None = None,
     title: str | None = None,
+    cell_labels: list[list[str]] | None = None,
 ) -> Image.Image:
     """``grid_png``'s picture before encoding (a GIF's frames are labelled grids too)."""
     from PIL import Image
 
     if row_labels is not None and len(row_labels) != len(rows):
         raise ValueError(f"{len(row_labels)} row labels for {len(rows)} rows")
-    layout = _layout(rows, gap_after_first)
+    if cell_labels is not None and [len(r) for r in cell_labels] != [len(r) for r in rows]:
+        raise ValueError("cell labels must match the rows of images one for one")
+    caption_h = _line_box()[1] - _line_box()[0] + _PAD if cell_labels is not None else 0
+    layout = _layout(rows, gap_after_first, caption_h)
     if column_labels is not None and len(column_labels) != len(layout.column_x):
         raise ValueError(f"{len(column_labels)} column labels for {len(layout.column_x)} columns")
     picture = Image.fromarray(_draw_cells(rows, layout))
-    if row_labels is not None or column_labels is not None or title is not None:
-        picture = _labelled(picture, layout, row_labels, column_labels, title)
+    if row_labels is not None or column_labels is not None or title is not None or cell_labels is not None:
+        picture = _labelled(picture, layout, row_labels, column_labels, title, cell_labels)
     return picture
 
 
-def _layout(rows: list[list[np.ndarray]], gap_after_first: bool) -> _Layout:
+def _layout(rows: list[list[np.ndarray]], gap_after_first: bool, caption_h: int = 0) -> _Layout:
+    """``caption_h`` pixels are left free under every row for its images' labels (none by default)."""
     height, width = rows[0][0].shape[1:]
     scale = max(1, -(-_MIN_CELL // max(height, width)))
     cell_h, cell_w = height * scale, width * scale
     columns = max(len(r) for r in rows)
     extra = 3 * _GAP if gap_after_first else 0
-    row_y = [_GAP + r * (cell_h + _GAP) for r in range(len(rows))]
+    row_y = [_GAP + r * (cell_h + caption_h + _GAP) for r in range(len(rows))]
     column_x = [_GAP + c * (cell_w + _GAP) + (extra if c > 0 else 0) for c in range(columns)]
     return _Layout(
         scale,
@@ -88,7 +97,7 @@ def _layout(rows: list[list[np.ndarray]], gap_after_first: bool) -> _Layout:
         cell_w,
         row_y,
         column_x,
-        len(rows) * (cell_h + _GAP) + _GAP,
+        len(rows) * (cell_h + caption_h + _GAP) + _GAP,
         columns * (cell_w + _GAP) + _GAP + extra,
     )
 
@@ -165,8 +174,10 @@ def _labelled(
     row_labels: list[str] | None,
     column_labels: list[str] | None,
     title: str | None,
+    cell_labels: list[list[str]] | None = None,
 ) -> Image.Image:
-    """``picture`` on a larger white canvas: row labels left, column labels above, the title on top."""
+    """``picture`` on a larger white canvas: row labels left, column labels above, the title on top, each
+    cell label centred in the free line under its image."""
     from PIL import Image, ImageDraw
 
     glyph_top, glyph_bottom = _line_box()
@@ -190,21 +201,12 @@ def _labelled(
         _draw_text(draw, left + x + (layout.cell_w - _text_width(text)) // 2, _PAD + title_h, text)
     for y, label in zip(layout.row_y, rows, strict=True):
         _draw_text(draw, left - _PAD - _text_width(label), top + y + (layout.cell_h - line) // 2, label)
+    for y, labels in zip(layout.row_y, cell_labels or [[]] * len(layout.row_y), strict=True):
+        for x, label in zip(layout.column_x, labels, strict=False):  # a short row has fewer cells
+            text = _fitted(label, layout.cell_w + _GAP)
+            below = top + y + layout.cell_h + _PAD // 2
+            _draw_text(draw, left + x + (layout.cell_w - _text_width(text)) // 2, below, text)
     return canvas
-
-
-def gif_bytes(frames: list[np.ndarray], duration_ms: int = 80, bounce: bool = False, min_height: int = 96) -> bytes:
-    """An animated GIF of C×H×W uint8 frames (upscaled, nearest, to at least ``min_height`` pixels), looping;
-    ``bounce`` plays it forward then back."""
-    from PIL import Image
-
-    pictures = []
-    for frame in frames:
-        hwc = frame.transpose(1, 2, 0)
-        hwc = np.repeat(hwc, 3, axis=2) if hwc.shape[2] == 1 else hwc
-        scale = max(1, min_height // hwc.shape[0])
-        pictures.append(Image.fromarray(hwc.repeat(scale, 0).repeat(scale, 1)))
-    return labelled_gif_bytes(pictures, duration_ms, bounce)
 
 
 def labelled_gif_bytes(pictures: list[Image.Image], duration_ms: int = 80, bounce: bool = False) -> bytes:

@@ -23,20 +23,37 @@ def _png(figure: Any) -> bytes:
 
 
 def training_curves_png(metrics: list[dict[str, Any]]) -> bytes:
-    """Training loss (left axis) and test accuracy (right axis) against the step."""
+    """Training loss (left axis) and the test and validation accuracies (right axis) against the step; with a
+    validation split, its best step (the one `--keep best`, the default, keeps) is marked."""
     plt = _pyplot()
     figure, loss_axis = plt.subplots(figsize=(6, 3.5))
     steps = [m["step"] for m in metrics]
-    loss_axis.plot(steps, [m["train_loss"] for m in metrics], color="tab:blue", marker="o", ms=3)
+    lines = loss_axis.plot(
+        steps, [m["train_loss"] for m in metrics], color="tab:blue", marker="o", ms=3, label="training loss"
+    )
     loss_axis.set_xlabel("step")
     loss_axis.set_ylabel("training loss", color="tab:blue")
-    if any("test_accuracy" in m for m in metrics):
+    curves = [(key, label, colour) for key, label, colour in _ACCURACIES if any(key in m for m in metrics)]
+    if curves:
         acc_axis = loss_axis.twinx()
-        points = [(m["step"], m["test_accuracy"]) for m in metrics if "test_accuracy" in m]
-        acc_axis.plot(*zip(*points, strict=True), color="tab:orange", marker="o", ms=3)
-        acc_axis.set_ylabel("test accuracy", color="tab:orange")
+        for key, label, colour in curves:
+            points = [(m["step"], m[key]) for m in metrics if key in m]
+            lines += acc_axis.plot(*zip(*points, strict=True), color=colour, marker="o", ms=3, label=label)
+        if len(curves) > 1:
+            acc_axis.set_ylabel("accuracy")
+        else:
+            acc_axis.set_ylabel(curves[0][1], color=curves[0][2])
+        validated = [m for m in metrics if "val_accuracy" in m]
+        if validated:  # the first best, as training picks it
+            best = max(validated, key=lambda m: m["val_accuracy"])
+            lines.append(acc_axis.axvline(best["step"], color="grey", ls=":", lw=1, label="best validation step"))
+    if len(lines) > 1:
+        loss_axis.legend(handles=lines, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(lines))
     figure.tight_layout()
     return _png(figure)
+
+
+_ACCURACIES = (("test_accuracy", "test accuracy", "tab:orange"), ("val_accuracy", "validation accuracy", "tab:green"))
 
 
 def losses_png(metrics: list[dict[str, Any]], keys: tuple[str, ...]) -> bytes:
