@@ -668,6 +668,19 @@ def test_a_pipeline_bomb_is_refused_before_albumentations_is_imported(tmp_path):
         assert done.returncode == 0 and done.stdout.strip() == "[]", (name, done.stdout, done.stderr)
 
 
+def test_an_npz_whose_zip_claims_a_version_zipfile_cannot_read_is_one_line(tmp_path):
+    """Found by the fuzz test: a zip entry needing "version 12.7" raised zipfile's NotImplementedError."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=np.zeros((4, 8, 8), np.uint8), labels=np.array([0, 1, 0, 1]))
+    data = bytearray(buffer.getvalue())
+    entry = data.find(b"PK\x01\x02")  # the central directory's entries
+    while entry != -1:
+        data[entry + 6] = 127  # "version needed to extract": 12.7
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    (tmp_path / "v.npz").write_bytes(bytes(data))
+    assert_refused(run_cli("data", "info", tmp_path / "v.npz"), "v.npz", "zip file version 12.7")
+
+
 def _npz_declaring(path: Path, shape: tuple[int, ...]) -> None:
     """A 300-byte .npz whose 'images' header declares ``shape`` (the data is not there): a bomb's signature."""
     import zipfile

@@ -43,7 +43,7 @@ def _declared_bytes(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> int:
             version = np.lib.format.read_magic(member)
             header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, _, dtype = header(member)
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as exc:
         raise UserError(f"{path}: '{key}' is not a readable array ({exc}); save it with numpy.savez") from None
     if any(side < 0 for side in shape):  # a hand-made header: numpy's own product would wrap around
         raise UserError(f"{path}: '{key}' declares the shape {shape}; save it again with numpy.savez")
@@ -54,7 +54,7 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
     """Read a ``.npz`` file without ever unpickling (``allow_pickle=False``)."""
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as exc:  # zip version/method
         raise UserError(f"{path}: not a readable .npz file ({exc}); save it with numpy.savez") from None
     with archive:
         keys = set(archive.files)
@@ -81,7 +81,7 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
             arrays = {k: archive[k] for k in wanted}
         except ValueError as exc:
             raise UserError(f"{path}: holds pickled objects, which are refused ({exc}); store plain arrays") from None
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
             raise UserError(f"{path}: an array is corrupt ({exc}); save the file again with numpy.savez") from None
     labels = _checked_labels(arrays["labels"], "labels", path)
     if "class_names" in arrays:
