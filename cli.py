@@ -501,6 +501,14 @@ def classify_train(
             "N ops per image); torchvision's ops, seeded by --seed. Off by default.",
         ),
     ] = None,
+    tta: Annotated[
+        bool,
+        typer.Option(
+            "--tta",
+            help="Score every image with its mirror too (the mean of both class probabilities), in training's "
+            "evaluations and in eval/predict later. Off by default; for classes that flips do not change.",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     compile_mode: Annotated[
         str | None,
@@ -552,6 +560,7 @@ def classify_train(
         mixup=mixup,
         cutmix=cutmix,
         randaugment=randaugment,
+        tta=tta,
     )
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     try:

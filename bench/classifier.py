@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate of ours")
     parser.add_argument("--compile", choices=COMPILE_MODES, help="torch.compile mode for ours (default: eager)")
+    parser.add_argument("--tta", action="store_true", help="score with the mirror too (evaluation only, not timed)")
     parser.add_argument("--time-to-accuracy", action="store_true", help="also run part (b)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=float, default=10.0, help="epochs per time-to-accuracy run")
@@ -134,12 +135,20 @@ def main() -> None:
     dataset = open_dataset("fashion-mnist")
     device = str(resolve_device(args.device))
     base = TrainConfig(
-        arch=args.arch, batch_size=args.batch_size, lr=args.lr, device=args.device, compile_mode=args.compile
+        arch=args.arch,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=args.device,
+        compile_mode=args.compile,
+        tta=args.tta,
     )
     warm_s = warm_up(dataset.train, base)
     ours, ours_s = ours_images_per_second(dataset.train, base)
     peer, peer_s = peer_images_per_second(dataset.train, args.arch, args.device, args.batch_size)
-    print(f"device {device}, arch {args.arch}, batch {args.batch_size}, lr {args.lr:g}, compile {args.compile}")
+    print(
+        f"device {device}, arch {args.arch}, batch {args.batch_size}, lr {args.lr:g}, compile {args.compile}, "
+        f"tta {args.tta}"
+    )
     print(f"warm-up of 50 steps (with --compile: the compile): {warm_s:.1f} s; one epoch of 60,000 images:")
     print(f"{'method':<44}{'seconds':>9}{'images/s':>11}")
     print(f"{'ours (train_classifier)':<44}{ours_s:>9.2f}{ours:>11,.0f}")
@@ -152,6 +161,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "compile": args.compile,
+        "tta": args.tta,
         "warm_up_seconds": warm_s,
         "ours_images_per_s": ours,
         "peer_images_per_s": peer,

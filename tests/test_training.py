@@ -691,3 +691,24 @@ def test_checkpoints_come_at_evaluation_points_and_every_checkpoint_seconds(shap
     monkeypatch.setattr(training, "CHECKPOINT_SECONDS", 0.0)  # due at every (finite-checked) step
     training.train_classifier(train, config, checkpoint_dir=tmp_path / "b")
     assert saved == list(range(1, 11))
+
+
+def test_tta_scores_an_image_and_its_mirror_alike_and_is_kept_in_the_run(trained, shapes_data, shapes_test, tmp_path):
+    """--tta: the mean of the image's and its mirror's probabilities, in training's evaluations and after loading."""
+    images = torch.from_numpy(np.ascontiguousarray(shapes_test.images))
+    mirrored = images.flip(-1)
+    assert not torch.allclose(trained.proba(images), trained.proba(mirrored), atol=1e-4)  # plain: the mirror differs
+    out = tmp_path / "tta"
+    result = run_cli("classify", "train", shapes_data, "--steps", STEPS, "--batch-size", "32", "--seed", "3",
+                     "--tta", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "config.json").read_text())["training"]["tta"] is True
+    loaded = Classifier.from_run(out)
+    assert loaded.tta and torch.allclose(loaded.proba(images), loaded.proba(mirrored), atol=1e-5)
+    # The same weights scored without the mirror give the plain probabilities, and with it their mean.
+    loaded.tta = False
+    plain, flipped = loaded.proba(images), loaded.proba(mirrored)
+    loaded.tta = True
+    assert torch.allclose(loaded.proba(images), (plain + flipped) / 2, atol=1e-5)
+    scores = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert scores["test_accuracy"] == pytest.approx(loaded.evaluate(shapes_test)["accuracy"])

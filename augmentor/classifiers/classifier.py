@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -62,6 +63,8 @@ class Classifier:
         normalisation = config["normalisation"]
         self.mean = torch.tensor(normalisation["mean"], device=device).view(-1, 1, 1)
         self.std = torch.tensor(normalisation["std"], device=device).view(-1, 1, 1)
+        # --tta: every prediction averages the image's and its mirror's class probabilities (trained with --tta).
+        self.tta = bool((config.get("training") or {}).get("tta", False))
 
     @classmethod
     def from_run(cls, run: Path | str) -> Classifier:
@@ -142,13 +145,19 @@ class Classifier:
             yield batch.to(self.device, non_blocking=True)
 
     def _logits(self, images: Images) -> Iterator[torch.Tensor]:
-        """Logits per batch: bf16 autocast on CUDA, channels_last input (as in training)."""
+        """Logits per batch: bf16 autocast on CUDA, channels_last input (as in training); with ``tta`` the log of
+        the mean probability over the image and its mirror."""
         self.model.eval()
         cuda = self.device.type == "cuda"
         for batch in self._batches(images):
             inputs = self.normalise(batch).contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
                 logits = self.model(inputs)
+                if self.tta:  # log of the mean probability of the image and its mirror: softmax gives that mean
+                    both = torch.stack(
+                        [logits.float().log_softmax(1), self.model(inputs.flip(-1)).float().log_softmax(1)]
+                    )
+                    logits = torch.logsumexp(both, 0) - math.log(2)
             yield logits
 
     @torch.inference_mode()
