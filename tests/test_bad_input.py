@@ -1241,6 +1241,8 @@ def _edited_run(tmp_path: Path, kind: str, edit) -> Path:
         ("classifier", lambda c: c["normalisation"].update(std=[0.0]), "normalisation std [0.0] must be positive"),
         ("classifier", lambda c: c["normalisation"].update(std=[-1.0]), "normalisation std [-1.0] must be positive"),
         ("classifier", lambda c: c["model_args"].update(num_classes=2**64), "num_classes 18446744073709551616"),
+        ("classifier", lambda c: c.update(training=True), "'training' True is not an object"),
+        ("classifier", lambda c: c["training"].update(tta="yes"), "with a true/false 'tta'"),
     ],
 )
 def test_a_malformed_model_config_is_one_error_line_before_any_model_is_built(tmp_path, kind, edit, message):

@@ -64,7 +64,8 @@ class Classifier:
         self.mean = torch.tensor(normalisation["mean"], device=device).view(-1, 1, 1)
         self.std = torch.tensor(normalisation["std"], device=device).view(-1, 1, 1)
         # --tta: every prediction averages the image's and its mirror's class probabilities (trained with --tta).
-        self.tta = bool((config.get("training") or {}).get("tta", False))
+        training = config.get("training")  # checked by read_run_config when loaded; a record from training here
+        self.tta = isinstance(training, dict) and training.get("tta") is True
 
     @classmethod
     def from_run(cls, run: Path | str) -> Classifier:

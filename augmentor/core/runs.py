@@ -230,6 +230,11 @@ def check_model_config(config: dict[str, Any], where: Path) -> None:
             )
     if config["kind"] == "classifier":
         _check_normalisation(config.get("normalisation"), channels, where)
+        training = config.get("training", {})
+        if not isinstance(training, dict) or not isinstance(training.get("tta", False), bool):
+            raise UserError(
+                f"{where}: 'training' {_show(training)} is not an object with a true/false 'tta'; retrain the run"
+            )
     try:
         with torch.device("meta"), _skip_normal():  # shapes only: nothing is allocated, whatever the arguments ask
             modules = build()
