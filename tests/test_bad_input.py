@@ -808,6 +808,28 @@ def test_an_output_written_by_another_run_meanwhile_is_not_replaced(tmp_path):
     assert files_under(tmp_path) == {"out/theirs.txt"}  # theirs kept, no staging folder left
 
 
+def test_an_overwrite_that_cannot_finish_puts_the_previous_output_back(tmp_path, monkeypatch):
+    """Review: with --overwrite the old output is moved aside first; if the new one cannot take its place
+    the old one used to stay aside, under a name the next run cleans as stale."""
+    import augmentor.core.outdir as outdir
+    from augmentor.core.errors import UserError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "previous.txt").write_text("previous")
+    real_replace = outdir.os.replace
+
+    def refuse_the_new_one(source, target):
+        if ".partial-" in Path(source).name and not Path(source).name.endswith("-old"):
+            raise OSError(39, "Directory not empty")
+        real_replace(source, target)
+
+    monkeypatch.setattr(outdir.os, "replace", refuse_the_new_one)
+    with pytest.raises(UserError, match="could not be replaced"), outdir.staged_output(out, overwrite=True) as staging:
+        (staging / "new.txt").write_text("new")
+    assert files_under(tmp_path) == {"out/previous.txt"}  # the previous output back in place, no staging left
+
+
 def test_out_may_not_be_the_current_folder_or_above_it(tmp_path, monkeypatch, shapes_folder):
     monkeypatch.chdir(tmp_path)
     for out in (".", ".."):

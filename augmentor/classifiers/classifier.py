@@ -152,13 +152,13 @@ class Classifier:
         cuda = self.device.type == "cuda"
         for batch in self._batches(images):
             inputs = self.normalise(batch).contiguous(memory_format=torch.channels_last)
+            if self.tta:  # the image and its mirror in one forward pass (eval-mode BatchNorm: rows independent)
+                inputs = torch.cat([inputs, inputs.flip(-1)])
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
                 logits = self.model(inputs)
-                if self.tta:  # log of the mean probability of the image and its mirror: softmax gives that mean
-                    both = torch.stack(
-                        [logits.float().log_softmax(1), self.model(inputs.flip(-1)).float().log_softmax(1)]
-                    )
-                    logits = torch.logsumexp(both, 0) - math.log(2)
+            if self.tta:  # the log of the mean probability of the two: softmax then gives that mean
+                both = logits.float().log_softmax(1).view(2, len(batch), -1)
+                logits = torch.logsumexp(both, 0) - math.log(2)
             yield logits
 
     @torch.inference_mode()

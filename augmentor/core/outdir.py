@@ -147,20 +147,25 @@ def publish(staging: Path, out: Path, overwrite: bool) -> None:
                 "Rerun with another --out, or with --overwrite to replace it"
             ) from None
         return
+    old = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}-old" if out.exists() else None
     try:
-        if out.exists():
-            old = out.parent / f".{out.name}{_STAGING_TAG}{os.getpid()}-old"
+        if old is not None:
             os.replace(out, old)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        os.replace(staging, out)
     except OSError as exc:  # another program filled ``out`` between the two renames
         shutil.rmtree(staging, ignore_errors=True)
+        kept = ""
+        if old is not None and old.exists():
+            try:  # the previous output goes back (named by this pid, it would be cleaned as stale later)
+                os.replace(old, out)
+            except OSError:
+                kept = f"; the previous output is in {old}"
         raise UserError(
             f"{out}: could not be replaced ({(exc.strerror or type(exc).__name__).lower()}): something else wrote "
-            "it meanwhile; rerun with another --out"
+            f"it meanwhile; rerun with another --out{kept}"
         ) from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def check_output_file(path: Path, overwrite: bool) -> None:

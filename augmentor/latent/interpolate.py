@@ -53,14 +53,23 @@ class Endpoint:
     label: int
 
 
+def _is_seed(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def is_class_endpoint(generator: Generator, text: str) -> bool:
+    """A --from/--to that names one of the model's classes (a seed is never one, even a class named "3")."""
+    return not _is_seed(text) and text in generator.class_names
+
+
 def resolve_endpoint(generator: Generator, text: str, seed: int, label: int = 0) -> Endpoint:
     """``text`` is a seed (``7``), a class (``Sneaker``, with ``seed``'s code) or an image file.
 
     ``label`` is the class of seed and image endpoints (conditional models).
     """
-    if text.lstrip("-").isdigit():
+    if _is_seed(text):
         return Endpoint(generator.latents(np.array([0]), int(text))[0], label)
-    if text in generator.class_names:
+    if is_class_endpoint(generator, text):
         if not generator.conditional:
             raise UserError(f"{generator.where}: an unconditional model has no class to move to ({text!r})")
         return Endpoint(generator.latents(np.array([0]), seed)[0], generator.class_names.index(text))
@@ -116,16 +125,15 @@ def interpolation_labels(
     with the code kept (``Dress -> Coat``); any other row moves the code by ``method`` within one class
     (``--class``, else the first), named in the title when every row is such a row, else in the row's label."""
 
-    def is_class(text: str) -> bool:  # as resolve_endpoint reads it
-        return not text.lstrip("-").isdigit() and text in generator.class_names
-
     fixed = None  # the class of seed and image endpoints
     if generator.conditional:
         fixed = generator.class_names[generator.class_index(class_name) if class_name is not None else 0]
-    blends = [is_class(start) or is_class(end) for start, end in pairs]
+    blends = [is_class_endpoint(generator, start) or is_class_endpoint(generator, end) for start, end in pairs]
 
     def name(text: str, blend: bool) -> str:
-        return f"{endpoint_name(text)} ({fixed})" if blend and fixed and not is_class(text) else endpoint_name(text)
+        if blend and fixed and not is_class_endpoint(generator, text):  # a seed or image beside a class end
+            return f"{endpoint_name(text)} ({fixed})"
+        return endpoint_name(text)
 
     labels = []
     for (start, end), blend in zip(pairs, blends, strict=True):
@@ -135,14 +143,14 @@ def interpolation_labels(
     title = f"{' / '.join(kinds)} ({generator.kind})"
     if fixed and not any(blends):
         title += f", class {fixed}"
-    if all(is_class(start) and is_class(end) for start, end in pairs):
+    if all(is_class_endpoint(generator, start) and is_class_endpoint(generator, end) for start, end in pairs):
         title += f", code of seed {seed}"
     return labels, title
 
 
 def endpoint_name(text: str) -> str:
     """A short name for a --from/--to: ``seed 7``, a class name, or an image's file name."""
-    if text.lstrip("-").isdigit():
+    if _is_seed(text):
         return f"seed {text}"
     path = Path(text)
     return path.name if path.is_file() else text
