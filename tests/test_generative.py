@@ -385,7 +385,9 @@ def test_a_dcgan_trained_at_a_huge_lr_warns_of_collapse_and_a_smoke_run_does_not
     """Issue 11/12 audit: --lr 1e6 gave identical samples without a word; a 12-step smoke run, whose
     untrained samples are alike without having collapsed, warned every time."""
     wrecked = train_generative(shapes_set(), tiny("dcgan", steps=100, lr=1e6, sample_every=50))
-    assert any(w.startswith("per-class mode collapse: the samples of 3 of 3 classes") for w in wrecked.warnings)
+    (collapse,) = [w for w in wrecked.warnings if w.startswith("per-class mode collapse: the samples of 3 of 3")]
+    # A library call with no run folder is no gain run: the advice names train's flags, not gain's.
+    assert "--diffaugment" in collapse and "--gen-steps" not in collapse
     healthy = train_generative(shapes_set(), tiny("dcgan", steps=100, lr=2e-4, sample_every=50))
     assert not any("collapse" in w for w in healthy.warnings)
     smoke = train_generative(shapes_set(), tiny("dcgan", steps=12, lr=1e6))
@@ -407,6 +409,9 @@ def test_sample_seeds_give_one_image_per_seed_whatever_else_is_asked_and_psi_pul
     def images(*args: str, out) -> dict[int, str]:
         result = run_cli("sample", run, "--class", "Sneaker", *args, "--out", out)
         assert result.exit_code == 0, result.stderr
+        # One class was asked for: the nine left without images are no news (dataset.json still names them).
+        assert "have no images" not in result.stderr
+        assert len(json.loads((out / "dataset.json").read_text())["classes_without_images"]) == 9
         records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
         assert {r["class"] for r in records} == {"Sneaker"} and {r["latent_index"] for r in records} == {0}
         return {r["seed"]: r["sha256"] for r in records}

@@ -114,6 +114,7 @@ def write_imagefolder(
     extra_summary: dict | None = None,
     extra_files: dict[str, bytes] | None = None,
     rendering: dict[str, Rendering] | None = None,
+    asked_classes: bool = False,
 ) -> WriteResult:
     """Write ``splits`` under ``out`` atomically.
 
@@ -125,13 +126,15 @@ def write_imagefolder(
     share of the PNGs into one staging folder and rank 0 writes the rest (``distributed.output``).
 
     A split named in ``rendering`` is ``unrendered``: its pixels are made as they are written (``Rendering``).
+    ``asked_classes``: the user chose which classes to make (``sample --class``), so the classes left without
+    images are no surprise and get no warning (``dataset.json`` still lists them).
     """
     rendering = rendering or {}
     check_output(out, overwrite)
     flat = list(splits) == ["train"]
     relpaths = {name: _relative_paths(None if flat else name, s) for name, s in splits.items()}
     summary = dataset_summary(splits, command, extra_summary)
-    if summary.get("classes_without_images") and is_main():
+    if summary.get("classes_without_images") and is_main() and not asked_classes:
         empty = summary["classes_without_images"]
         warn(
             f"{len(empty)} class(es) have no images and get no folder ({', '.join(map(repr, empty[:5]))}): "

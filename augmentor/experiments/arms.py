@@ -107,7 +107,7 @@ class SubsetModels:
             sample_every=o.steps,
             log_every=o.steps,
         )
-        result = train_generative(real, config)  # kept in memory: no run folder is written
+        result = train_generative(real, config, in_gain=True)  # kept in memory: no run folder is written
         if result.generator.fingerprint != fingerprint(real):  # the honesty rule, checked
             raise UserError(f"internal: the {kind} was not trained on the arm's subset")
         self.log.append(

@@ -106,6 +106,7 @@ def sample_run(
         command=command,
         extra_summary=extra,
         rendering={"train": rendering} if rendering else None,
+        asked_classes=config.class_name is not None,
     )
     if grid is not None and is_main():
         pixels = None if rendering is None else lambda indices: rendered_at(rendering, indices)

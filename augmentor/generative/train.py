@@ -401,8 +401,12 @@ def train_generative(
     resume: bool = False,
     overwrite: bool = False,
     command: str = "",
+    in_gain: bool = False,
 ) -> GenerativeResult:
-    """Train a DCGAN or VAE on ``train`` (into the run folder ``out`` when given, or continue it with ``resume``)."""
+    """Train a DCGAN or VAE on ``train`` (into the run folder ``out`` when given, or continue it with ``resume``).
+
+    ``in_gain``: trained by the gain experiment, so a warning's advice names ``gain``'s flags, not ``train``'s.
+    """
     height, width = train.size
     if height != width:
         raise UserError(f"generative models take square images, got {height}×{width}; pass --image-size")
@@ -577,7 +581,7 @@ def train_generative(
                     # Not after a few steps: an untrained generator's samples are all alike without having collapsed.
                     if real_within is not None and step == steps and steps >= COLLAPSE_MIN_STEPS:
                         message = class_collapse_message(
-                            pictures, columns, real_within, grid_names or [], collapse_advice(config.kind, out is None)
+                            pictures, columns, real_within, grid_names or [], collapse_advice(config.kind, in_gain)
                         )
                         if message:
                             warn(message)
