@@ -12,6 +12,9 @@
     Targets on one H100: 1.0 s to 93%, 5 s to 94.5%.
 ``--compile MODE`` runs ours under ``torch.compile`` (``reduce-overhead``: CUDA graphs); the compile happens
 in a warm-up run before anything is timed, and its seconds are reported apart.
+(c) With ``--profile-steps N``: one step of ours under ``torch.profiler`` (``bench/op_profile.py``): wall, host
+    and device milliseconds, kernels launched, the costliest kernels and ops; says whether a step waits on
+    the host or keeps the GPU busy, and with what.
 
 Run:  .venv/bin/python bench/classifier.py [--arch fast] [--device auto] [--time-to-accuracy --seeds 5]
 Writes bench/results/classifier.json.
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from op_profile import print_profile, step_profile
 
 from augmentor.classifiers import create_model
 from augmentor.classifiers.train import COMPILE_MODES, TrainConfig, train_classifier
@@ -129,6 +133,7 @@ def main() -> None:
     parser.add_argument("--time-to-accuracy", action="store_true", help="also run part (b)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=float, default=10.0, help="epochs per time-to-accuracy run")
+    parser.add_argument("--profile-steps", type=int, default=0, help="also profile a step over N steps (0: off)")
     parser.add_argument("--out-json", type=Path, default=RESULTS / "classifier.json")
     args = parser.parse_args()
 
@@ -171,6 +176,16 @@ def main() -> None:
     if args.time_to_accuracy:
         results["time_to_accuracy"] = time_to_accuracy(dataset.train, dataset.test, base, args.seeds, args.epochs)
         print(f"mean training seconds to accuracy: {results['time_to_accuracy']['mean_seconds_to']}")
+    if args.profile_steps > 0:  # last: a profiler failure must not cost the figures above
+        try:
+            results["profile"] = step_profile(
+                lambda steps: train_classifier(dataset.train, replace(base, steps=steps, evals=1, seed=0)),
+                args.profile_steps,
+                torch.device(device),
+            )
+            print_profile("one training step", results["profile"])
+        except Exception as exc:  # noqa: BLE001 - recorded in the JSON instead
+            results["profile"] = {"error": f"{type(exc).__name__}: {exc}"}
     args.out_json.parent.mkdir(parents=True, exist_ok=True)
     args.out_json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out_json}")

@@ -26,6 +26,8 @@ batch size and the same number of optimiser steps, on the first ``--images`` Fas
       steady      the loop after the first ``--warmup`` steps (from the metrics logged every 50 steps).
     The peer gets loop and steady (its Dataset of PIL images is built untimed). Ratios: loop/loop and
     steady/steady.
+    With ``--profile-steps N``, one step of ours is also profiled (``bench/op_profile.py``): wall, host and
+    device milliseconds, kernels launched, the costliest kernels and ops.
 (c) Sampling.
     write  ours ``sample_run`` of ``--sample`` images (load the run, draw latents, render, encode the
            PNGs in worker processes, write the ImageFolder and manifest) against a peer loop: the plain
@@ -62,6 +64,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from op_profile import print_profile, step_profile
 
 from augmentor.core.device import resolve_device
 from augmentor.core.runs import read_weights
@@ -114,19 +117,24 @@ def load_train(count: int) -> ImageSet:
 # --- (a), (b): ours ---------------------------------------------------------------------------------
 
 
-def train_ours(train: ImageSet, kind: str, args: argparse.Namespace, device: torch.device, out: Path) -> dict:
-    """One ``train_generative`` run: end-to-end, loop and steady-state seconds and images/s."""
-    config = GenerativeConfig(
+def ours_config(kind: str, args: argparse.Namespace, device: torch.device, steps: int) -> GenerativeConfig:
+    """Our run's settings: ``steps`` optimiser steps, only the final grid and checkpoint."""
+    return GenerativeConfig(
         kind=kind,
         conditional=True,
         width=args.width,
-        steps=args.steps,
+        steps=steps,
         batch_size=args.batch_size,
         seed=0,
         device=str(device),
-        sample_every=args.steps,  # only the final grid and checkpoint
+        sample_every=steps,  # only the final grid and checkpoint
         log_every=max(1, min(50, args.warmup)),  # a metric at the warm-up's end: the steady rate starts there
     )
+
+
+def train_ours(train: ImageSet, kind: str, args: argparse.Namespace, device: torch.device, out: Path) -> dict:
+    """One ``train_generative`` run: end-to-end, loop and steady-state seconds and images/s."""
+    config = ours_config(kind, args, device, args.steps)
     sync(device)
     start = time.perf_counter()
     result = train_generative(train, config, out, overwrite=True)
@@ -471,6 +479,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=50, help="steps left out of the steady-state rate")
     parser.add_argument("--peer-workers", type=int, help="peer DataLoader workers (default 0 on CPU, 2 on CUDA)")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of dcgan,vae,sample")
+    parser.add_argument("--profile-steps", type=int, default=0, help="also profile a training step (0: off)")
     parser.add_argument("--tmp", type=Path, default=RESULTS / "tmp", help="where run folders and PNGs go")
     parser.add_argument("--out-json", type=Path, help="default: bench/results/generative-<timestamp>.json")
     args = parser.parse_args(argv)
@@ -519,6 +528,23 @@ def main(argv: list[str] | None = None) -> None:
                 "ratio_loop": ratio(ours["loop_images_per_s"], peer["loop_images_per_s"]),
                 "ratio_steady": ratio(ours["steady_images_per_s"], peer["steady_images_per_s"]),
             }
+            if args.profile_steps > 0:
+                note(
+                    started,
+                    f"{part}: ours under the profiler ({args.profile_steps} and {2 * args.profile_steps} steps)",
+                )
+                out = root / f"{part}-profiled"
+                try:
+                    results[part]["profile"] = step_profile(
+                        lambda steps, kind=part, out=out: train_generative(
+                            train, ours_config(kind, args, device, steps), out, overwrite=True
+                        ),
+                        args.profile_steps,
+                        device,
+                    )
+                    print_profile(f"{part}: one training step", results[part]["profile"])
+                except Exception as exc:  # noqa: BLE001 - recorded in the JSON, the rates above stand
+                    results[part]["profile"] = {"error": f"{type(exc).__name__}: {exc}"}
         if "sample" in args.parts:
             if "dcgan" not in args.parts:  # sampling needs a DCGAN run folder: a one-step one will do
                 one_step = argparse.Namespace(**{**vars(args), "steps": 1})

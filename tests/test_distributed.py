@@ -80,6 +80,45 @@ def test_run_jobs_gathers_results_in_order_and_raises_one_ranks_error_on_every_r
     assert outcomes[1 - failing]["error"] == f"job 3 found a bad file (on rank {failing})"
 
 
+def _two_rank_failure_stops_the_other(rank: int, port: int, folder: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    started = time.monotonic()
+
+    def job(k: int) -> None:
+        if k == 1:
+            time.sleep(0.5)
+            raise UserError("job 1 found a bad file")
+        while time.monotonic() - started < 60:  # a long job: a minute of work unless it is stopped
+            time.sleep(0.05)
+
+    outcome: dict = {}
+    try:
+        run_jobs([0, 1], job)  # equal costs: job r on rank r
+    except UserError as error:
+        outcome["error"] = error.message
+    outcome["seconds"] = time.monotonic() - started
+    outcome["squares"] = run_jobs([2, 3], lambda k: k * k)  # a later call is not stopped by the old failure
+    Path(folder, f"rank{rank}.json").write_text(json.dumps(outcome))
+    torch.distributed.destroy_process_group()
+
+
+def test_a_failed_job_stops_the_other_ranks_job_at_once(tmp_path):
+    """helper-26's audit: a rank whose job failed waited in the gather while the others finished their whole
+    share (a whole study, on a real run). Now the others stop within about a second, with its error."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torch.multiprocessing.spawn(_two_rank_failure_stops_the_other, args=(port, str(tmp_path)), nprocs=2)
+    outcomes = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert outcomes[1]["error"] == "job 1 found a bad file"
+    assert outcomes[0]["error"] == "job 1 found a bad file (on rank 1)"
+    assert outcomes[0]["seconds"] < 20, outcomes  # not the minute its job would have run
+    assert [o["squares"] for o in outcomes] == [[4, 9], [4, 9]]
+
+
 def test_gain_on_two_ranks_gives_the_single_process_numbers(data, tmp_path):
     args = ["gain", data, "--per-class", "3", "--draws", "3", "--budget", "3", "--validation-per-class", "4"]
     args += ["--arms", "real,real-long,classic:light,classic:light@soft,vae-jitter@soft", "--curve-draws", "1"]

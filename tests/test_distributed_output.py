@@ -181,11 +181,23 @@ def test_teardown_stops_every_gloo_thread(script_run):
     assert script_run[0]["gloo_threads"] == []
 
 
-def test_bad_input_on_two_ranks_is_one_error_and_no_output(tmp_path):
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["sample", "{missing}", "--per-class", "3"], "not a run folder"),
+        # These check their input on every rank outside any shared step: rank 1 used to print it again
+        # ("rank 1: error: …", helper-26's audit); it now stays quiet when rank 0 said the same.
+        (["gain", "{missing}", "--per-class", "5"], "missing"),
+        (["classify", "train", "fashion-mnist", "--arch", "nosuch"], "nosuch"),
+        (["train", "vae", "{missing}"], "missing"),
+    ],
+)
+def test_bad_input_on_two_ranks_is_one_error_and_no_output(tmp_path, command, says):
     out = tmp_path / "out"
-    result = torchrun("-m", "augmentor", "sample", tmp_path / "missing", "--per-class", "3", "--out", out)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "not a run folder" in errors[0], result.stderr
+    args = [str(tmp_path / "missing") if arg == "{missing}" else arg for arg in command]
+    result = torchrun("-m", "augmentor", *args, "--out", out)
+    errors = [line for line in result.stderr.splitlines() if re.match(r"(rank \d+: )?error:", line)]
+    assert len(errors) == 1 and errors[0].startswith("error:") and says in errors[0], result.stderr
     assert result.returncode != 0 and re.search(r"exitcode\s*:\s*2\b", result.stderr), torchrun_failure(result.stderr)
     assert list(tmp_path.iterdir()) == []
 

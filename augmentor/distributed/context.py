@@ -6,6 +6,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from augmentor.core.errors import UserError
 
@@ -107,3 +109,41 @@ def barrier() -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def store_client() -> Any:
+    """A client of the key-value store torchrun's rendezvous (or rank 0) serves at MASTER_ADDR:MASTER_PORT,
+    for word between ranks outside collectives; None without a launch or when it cannot be reached."""
+    try:
+        from torch.distributed import TCPStore
+
+        return TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            is_master=False,
+            timeout=timedelta(seconds=30),
+            wait_for_workers=False,
+        )
+    except (KeyError, ValueError, RuntimeError):
+        return None
+
+
+_ERROR_KEY = "augmentor/error"  # the error line rank 0 printed, so the other ranks need not print it again
+
+
+def tell_error(line: str) -> None:
+    """Rank 0 printed ``line``: the other ranks, which found the same bad input, stay quiet."""
+    if (store := store_client()) is not None:
+        with contextlib.suppress(RuntimeError):
+            store.set(_ERROR_KEY, line)
+
+
+def said_by_rank_zero(line: str, wait: float = 3.0) -> bool:
+    """Whether rank 0 printed this same ``line`` (waiting up to ``wait`` seconds for it to say)."""
+    if (store := store_client()) is None:
+        return False
+    try:
+        store.wait([_ERROR_KEY], timedelta(seconds=wait))
+        return store.get(_ERROR_KEY).decode() == line
+    except RuntimeError:  # rank 0 said nothing in time (an error of this rank alone), or the store is gone
+        return False

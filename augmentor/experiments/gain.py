@@ -487,7 +487,11 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
     mine = sum(
         trainings(config, arms, draw) for (_, draw), rank in zip(jobs, owners, strict=True) if rank == context.rank
     )
-    with progress("gain experiment", mine) as advance:
+    title = "gain experiment"
+    if context.distributed:  # the bar counts rank 0's own trainings: say so, with the whole study's count
+        total = sum(trainings(config, arms, draw) for _, draw in jobs)
+        title += f" (rank {context.rank}'s share: {mine} of {total} trainings on {context.world_size} ranks)"
+    with progress(title, mine) as advance:
 
         def run_draw(job: tuple[int, int]) -> tuple[list[dict], list[dict], list[dict], float]:
             logged, started = len(models.log), time.perf_counter()
