@@ -51,11 +51,14 @@ def sample_labels(generator: Generator, config: SampleConfig) -> np.ndarray:
         label = generator.class_index(config.class_name) if config.class_name is not None else 0
         return np.full(len(config.seeds), label, dtype=np.int64)
     if config.per_class is not None and (config.n is not None or config.class_name is not None):
-        raise UserError("give --per-class alone, or --n with an optional --class")
+        raise UserError(
+            "--per-class makes every class: give it without --n/--class, or --n N (--count N under torchrun) "
+            "with an optional --class"
+        )
     if config.per_class is not None:
         return balanced_labels(len(generator.class_names), config.per_class)
     if config.n is None:
-        raise UserError("give --n N (with an optional --class C) or --per-class N")
+        raise UserError("give --n N (--count N under torchrun; with an optional --class C) or --per-class N")
     if config.class_name is not None:
         return np.full(config.n, generator.class_index(config.class_name), dtype=np.int64)
     if not generator.conditional:
