@@ -26,6 +26,15 @@ never all held. Every command below runs in its own subprocess, one at a time, o
                   into float32 torch tensors (/255), the same ``fast`` classifier trained 10 steps of 128
                   (SGD), then scored on the test tensor in batches of 1,024 — the baseline cost of
                   holding the data plus torch.
+(d) expand  ours  ``augmentor expand fashion-mnist --with vae:weights/fashion-mnist/vae --per-class P --out DIR
+                  --seed 0 --device cpu`` with P = 6,000 + COUNT/10 (every class of the train split holds
+                  6,000): COUNT synthetic images added, written beside the 60,000 real train images and the
+                  10,000 test images carried over, all as PNG, with the manifest (the default ``--workers``);
+            peer  a plain script: the ``ConvVAE`` with the run's weights (``config.json`` model_args,
+                  ``model.safetensors``) decoding batches of 64 balanced labels with fresh noise, each image
+                  converted to uint8 and saved with PIL as soon as its batch is made (the loop of (a)), then
+                  the 60,000 train and 10,000 test images, read with gzip + numpy, saved with PIL as in (b).
+                  One process.
 
 Memory, per command (MiB, written MB):
   largest process  ``ru_maxrss`` from ``os.wait4`` on the command: the peak RSS of the largest single
@@ -41,10 +50,11 @@ Memory, per command (MiB, written MB):
 The verdict uses peak = max(largest process, tree PSS) against 2048 MB; the ratio is ours/peer on peak.
 Seconds are wall time of the whole command (other work on the machine skews them; memory is not).
 
-Run:  .venv/bin/python bench/memory.py [--quick] [--count N] [--parts sample,classic,gain]
+Run:  .venv/bin/python bench/memory.py [--quick] [--count N] [--parts sample,classic,gain,expand]
                                        [--interval S] [--tmp DIR] [--keep] [--out-json PATH]
 Writes bench/results/memory-<timestamp>.json. On 2 busy CPU cores ``--quick`` (10,000) took 3 minutes and
-the full size (100,000) 15 minutes; outputs go under ``--tmp`` and are deleted as each command ends.
+the full size (100,000) 15 minutes for sample, classic and gain; expand alone took 3 minutes with ``--quick``
+and 6 with ``--count 50000``. Outputs go under ``--tmp`` and are deleted as each command ends.
 Importing torch alone peaks at ~510 MB here (albumentations imports torch too): both sides start there.
 """
 
@@ -69,7 +79,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 RUN = ROOT / "weights" / "fashion-mnist" / "dcgan"
-PARTS = ("sample", "classic", "gain")
+VAE_RUN = ROOT / "weights" / "fashion-mnist" / "vae"
+PARTS = ("sample", "classic", "gain", "expand")
 FULL_COUNT = 100_000
 QUICK_COUNT = 10_000
 LIMIT_MB = 2048.0
@@ -117,32 +128,61 @@ def gain_per_class(count: int, folder: Path) -> int:
     return min(count // 10, int(np.bincount(labels).min()) - VALIDATION_PER_CLASS)
 
 
+def expand_per_class(count: int, folder: Path) -> int:
+    """The P expand uses: the largest train class (6,000) plus COUNT/10, so COUNT synthetic images in all."""
+    labels = read_idx_gz(folder / "train-labels-idx1-ubyte.gz")
+    return int(np.bincount(labels).max()) + count // 10
+
+
 # --- peers (each runs as `memory.py --peer PART`, in its own process) ------------------------------------
 
 
-def peer_sample(count: int, out: Path, folder: Path) -> None:
-    """Batches of 64 from the plain generator, each image saved with PIL as soon as it is made."""
+def load_model(run: Path, model_class: Any) -> tuple[Any, int]:
+    """``model_class`` built from the run's ``config.json`` model_args with its weights, in eval mode; classes."""
+    from augmentor.core.runs import read_weights
+
+    model_args = json.loads((run / "config.json").read_text())["model_args"]
+    model = model_class(**model_args)
+    model.load_state_dict(read_weights(run))
+    model.eval()
+    return model, int(model_args["num_classes"])
+
+
+def save_generated(model: Any, classes: int, count: int, out: Path, prefix: str = "") -> None:
+    """Batches of 64 balanced labels with fresh noise; each image to uint8 and saved with PIL per batch.
+
+    ``model(z, labels)`` gives images that ``model.to_unit`` maps to [0, 1] (DCGAN generator, VAE).
+    """
     import torch
     from PIL import Image
 
-    from augmentor.core.runs import read_weights
-    from augmentor.generative.dcgan import DCGANGenerator
-
-    config = json.loads((RUN / "config.json").read_text())
-    net_g = DCGANGenerator(**config["model_args"])
-    net_g.load_state_dict(read_weights(RUN))
-    net_g.eval()
-    classes = int(config["model_args"]["num_classes"])
     for k in range(classes):
         (out / str(k)).mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     with torch.no_grad():
         for first in range(0, count, BATCH):
             labels = torch.arange(first, min(first + BATCH, count)) % classes
-            fake = net_g(torch.randn(len(labels), net_g.latent_dim), labels)
-            pixels = ((fake + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+            fake = model.to_unit(model(torch.randn(len(labels), model.latent_dim), labels))
+            pixels = fake.mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
             for j, label in enumerate(labels.tolist()):
-                Image.fromarray(pixels[j, 0]).save(out / str(label) / f"{first + j:06d}.png")
+                Image.fromarray(pixels[j, 0]).save(out / str(label) / f"{prefix}{first + j:06d}.png")
+
+
+def save_split(images: np.ndarray, labels: np.ndarray, out: Path) -> None:
+    """Uint8 N×28×28 images into ``out/<label>/`` as PNG with PIL, one at a time."""
+    from PIL import Image
+
+    for label in np.unique(labels).tolist():
+        (out / str(label)).mkdir(parents=True, exist_ok=True)
+    for k, (image, label) in enumerate(zip(images, labels.tolist(), strict=True)):
+        Image.fromarray(image).save(out / str(label) / f"{k:06d}.png")
+
+
+def peer_sample(count: int, out: Path, folder: Path) -> None:
+    """Batches of 64 from the plain generator, each image saved with PIL as soon as it is made."""
+    from augmentor.generative.dcgan import DCGANGenerator
+
+    save_generated(*load_model(RUN, DCGANGenerator), count, out)
 
 
 def peer_classic(count: int, out: Path, folder: Path) -> None:
@@ -160,10 +200,7 @@ def peer_classic(count: int, out: Path, folder: Path) -> None:
         for j, parent in enumerate(rng.choice(members, count // 10)):
             augmented = compose(image=images[parent][:, :, None])["image"]
             Image.fromarray(augmented[:, :, 0]).save(out / "train" / str(label) / f"{j:06d}.png")
-    test_images, test_labels = read_split(folder, "t10k")
-    for k, (image, label) in enumerate(zip(test_images, test_labels.tolist(), strict=True)):
-        (out / "test" / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(out / "test" / str(label) / f"{k:06d}.png")
+    save_split(*read_split(folder, "t10k"), out / "test")
 
 
 def peer_gain(count: int, out: Path, folder: Path) -> None:
@@ -198,7 +235,16 @@ def peer_gain(count: int, out: Path, folder: Path) -> None:
     (out / "accuracy.json").write_text(json.dumps({"accuracy": correct / len(test_x)}) + "\n")
 
 
-PEERS = {"sample": peer_sample, "classic": peer_classic, "gain": peer_gain}
+def peer_expand(count: int, out: Path, folder: Path) -> None:
+    """COUNT images from the plain VAE decoder as in ``peer_sample``, then the train and test splits saved."""
+    from augmentor.generative.vae import ConvVAE
+
+    save_generated(*load_model(VAE_RUN, ConvVAE), count, out / "train", prefix="vae-")
+    save_split(*read_split(folder, "train"), out / "train")
+    save_split(*read_split(folder, "t10k"), out / "test")
+
+
+PEERS = {"sample": peer_sample, "classic": peer_classic, "gain": peer_gain, "expand": peer_expand}
 
 
 # --- measuring one command --------------------------------------------------------------------------
@@ -305,11 +351,13 @@ def command_for(side: str, part: str, count: int, out: Path, folder: Path) -> li
     data = [augmentor, part, "fashion-mnist", "--out", str(out), "--data-dir", str(folder), "--per-class"]
     if part == "classic":
         return [*data, str(count // 10), *CLASSIC_FLAGS]
+    if part == "expand":
+        return [*data, str(expand_per_class(count, folder)), "--with", f"vae:{VAE_RUN}", *SAMPLE_FLAGS]
     return [*data, str(gain_per_class(count, folder)), *GAIN_FLAGS]
 
 
 def expected_files(part: str, count: int) -> int | None:
-    return {"sample": count, "classic": count + 10_000}.get(part)
+    return {"sample": count, "classic": count + 10_000, "expand": count + 70_000}.get(part)
 
 
 # --- report -----------------------------------------------------------------------------------------
@@ -356,7 +404,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, help=f"images to sample / expand (default {FULL_COUNT:,})")
     parser.add_argument("--quick", action="store_true", help=f"--count {QUICK_COUNT:,}")
-    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of sample,classic,gain")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between /proc samples")
     parser.add_argument("--data-dir", type=Path, help="Fashion-MNIST IDX folder (default: as augmentor finds it)")
     parser.add_argument("--tmp", type=Path, default=RESULTS / "tmp", help="where the outputs go (deleted after)")
@@ -407,6 +455,8 @@ def main(argv: list[str] | None = None) -> None:
             row["pass"] = row["ours"]["peak_mb"] < LIMIT_MB
             if part == "gain":
                 row["per_class"] = gain_per_class(args.count, folder)
+            if part == "expand":
+                row["per_class"] = expand_per_class(args.count, folder)
             results[part] = row
     finally:
         if not args.keep:
