@@ -44,14 +44,16 @@ def reports_errors(command: _Command) -> _Command:
             if _state["debug"] or type(exc).__module__.split(".")[0] in ("typer", "click"):
                 raise
             from augmentor.core.console import rank_error, silenced
-            from augmentor.distributed.context import current, said_by_rank_zero, tell_error
+            from augmentor.distributed.context import launched, said_by_rank_zero, tell_error
 
             line = f"error: {exc.message}" if isinstance(exc, UserError) else f"error: {type(exc).__name__}: {exc}"
             if silenced():  # torchrun, rank > 0: rank 0 prints an error every rank shares
                 if not getattr(exc, "every_rank", False) and not said_by_rank_zero(line):
                     rank_error(line)
                 raise typer.Exit(2 if isinstance(exc, UserError) else 1) from None
-            if current().distributed:  # a bad input every rank found: the others need not print it too
+            # Under torchrun (its variables: importing torch here could fail, e.g. under a memory cap), a bad
+            # input every rank found need not be printed by the others too.
+            if launched():
                 tell_error(line)
             if isinstance(exc, UserError):
                 typer.echo(f"error: {exc.message}", err=True)
