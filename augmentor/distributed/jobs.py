@@ -72,13 +72,18 @@ class _PeerWatch:
     no signal handler can be set) or without a store to reach, it does nothing and ranks meet at the gather.
     """
 
-    def __init__(self) -> None:
-        self.key = f"augmentor/run_jobs/{next(_CALLS)}/failed"
+    def __init__(self, has_jobs: bool) -> None:
+        self.key = f"augmentor/run_jobs/{next(_CALLS)}/failed"  # numbered on every rank, jobs or not
         self.fired = self.published = False
         self.store: Any = None
         self.previous: Any = None
         self.done = threading.Event()
-        if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGUSR1"):
+        # The poll fires and close() stops it under one lock: a signal sent after close() could reach the
+        # restored default disposition, which ends the process.
+        self.lock = threading.Lock()
+        if not has_jobs or threading.current_thread() is not threading.main_thread():
+            return  # nothing of this rank's to stop, or no signal handler can be set from here
+        if not hasattr(signal, "SIGUSR1"):
             return
         self.store = store_client()
         if self.store is None:  # no store to reach: the gather alone tells the ranks
@@ -97,8 +102,10 @@ class _PeerWatch:
             except RuntimeError:  # the store went away (its host exited): the gather will say why
                 return
             if failed and not self.published:
-                self.fired = True
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                with self.lock:
+                    if not self.done.is_set():
+                        self.fired = True
+                        signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
                 return
 
     def publish(self) -> None:
@@ -109,10 +116,11 @@ class _PeerWatch:
                 self.store.set(self.key, str(os.environ.get("RANK", "?")))
 
     def close(self) -> None:
-        """Stop polling; a signal already sent but not yet handled is then ignored (idempotent)."""
-        self.done.set()
+        """Stop polling (idempotent). A signal sent but not yet handled meets the previous handler, which
+        Python skips when it is the default one."""
+        with self.lock:
+            self.done.set()
         if self.previous is not None:
-            signal.signal(signal.SIGUSR1, lambda signum, frame: None)
             signal.signal(signal.SIGUSR1, self.previous)
             self.previous = None
 
@@ -132,7 +140,7 @@ def run_jobs(
     mine: dict[int, R] = {}
     failure: BaseException | None = None
     stopped = False  # this rank's job was cut short because another rank's failed
-    watch = _PeerWatch()
+    watch = _PeerWatch(has_jobs=context.rank in owners)
     try:
         try:
             for index, job in enumerate(jobs):
