@@ -544,7 +544,8 @@ def classify_train(
     """Train a classifier into a run folder (weights, config, metrics, curves, confusion matrix); it keeps a
     checkpoint while training, and SIGTERM or Ctrl-C stop it resumably (--resume)."""
     from augmentor.classifiers.classifier import train_run
-    from augmentor.classifiers.train import TrainConfig, TrainingInterrupted
+    from augmentor.classifiers.train import TrainConfig
+    from augmentor.training.loop import TrainingInterrupted
 
     config = TrainConfig(
         arch=arch,
@@ -838,25 +839,28 @@ app.add_typer(train_app, name="train")
 
 
 def _train_generative(
-    kind: str, src: str, out: Path | None, resume: Path | None, overwrite: bool, options, as_json: bool, **flags: Any
+    kind: str, src: str, out: Path, resume: bool, overwrite: bool, options, as_json: bool, **flags: Any
 ) -> None:
     from augmentor.generative.train import GenerativeConfig, train_run
+    from augmentor.training.loop import TrainingInterrupted
 
     config = GenerativeConfig(kind=kind, **flags)
-    result = train_run(
-        src, config, out, resume=resume, read_options=options, overwrite=overwrite, command=_command_line()
-    )
+    try:
+        result = train_run(
+            src, config, out, resume=resume, read_options=options, overwrite=overwrite, command=_command_line()
+        )
+    except TrainingInterrupted as stopped:
+        # The resume command in full: the same data read the same way (the fingerprint check refuses others);
+        # every other setting comes from the run itself.
+        again = shlex.join(["augmentor", "train", kind, src, *options.flags(), "--out", str(out), "--resume"])
+        typer.echo(f"{stopped}; continue with: {again}", err=True)
+        raise typer.Exit(130) from None
     from augmentor.report.summaries import generative_train_document, generative_train_view
 
     document = generative_train_document(
-        result.out, kind, result.step, result.steps, result.interrupted, result.metrics, result.warnings
+        result.out, kind, result.step, result.steps, False, result.metrics, result.warnings
     )
     _show(document, generative_train_view, as_json)
-    if result.interrupted:
-        # The resume command in full: the same data read the same way, or the fingerprint check refuses it.
-        again = shlex.join(["augmentor", "train", kind, src, *options.flags(), "--resume", str(result.out)])
-        typer.echo(f"interrupted at step {result.step}; continue with: {again}", err=True)
-        raise typer.Exit(130)
 
 
 Conditional = Annotated[
@@ -885,12 +889,19 @@ DiffAugmentFlag = Annotated[
     bool, typer.Option("--diffaugment", help="DiffAugment (colour, shift, cutout) for small data.")
 ]
 SampleEvery = Annotated[int, typer.Option("--sample-every", min=1, help="Sample grid and checkpoint every K steps.")]
-Resume = Annotated[Path | None, typer.Option("--resume", help="Continue this run folder exactly where it stopped.")]
+Resume = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue the interrupted run in --out where it stopped, with its own settings (only --steps, "
+        "--epochs and --device may change); bit-identical to an uninterrupted run on the CPU.",
+    ),
+]
 MaxNonfinite = Annotated[
     int, typer.Option("--max-nonfinite", min=0, help="Rollbacks after a non-finite loss before stopping.")
 ]
 GenOut = Annotated[
-    Path | None, typer.Option("--out", "-o", help="Run folder (refused if not empty, unless --overwrite).")
+    Path, typer.Option("--out", "-o", help="Run folder (refused if not empty, unless --overwrite or --resume).")
 ]
 
 
@@ -898,14 +909,16 @@ GenOut = Annotated[
 @reports_errors
 def train_dcgan(
     src: Src,
-    out: GenOut = None,
+    out: GenOut,
     conditional: Conditional = None,
     latent_dim: LatentDim = None,
     width: Width = 64,
     steps: GenSteps = None,
     epochs: GenEpochs = None,
     batch_size: GenBatch = 64,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Generator learning rate (Adam, β1 0.5).")] = 2e-4,
+    lr: Annotated[
+        float | None, typer.Option("--lr", min=0.0, help="Generator learning rate (Adam, β1 0.5; default 2e-4).")
+    ] = None,
     lr_d: Annotated[float, typer.Option("--lr-d", min=0.0, help="Discriminator learning rate.")] = 2e-4,
     ema: Ema = None,
     diffaugment: DiffAugmentFlag = False,
@@ -913,7 +926,7 @@ def train_dcgan(
     device: Device = "auto",
     sample_every: SampleEvery = 500,
     max_nonfinite: MaxNonfinite = 3,
-    resume: Resume = None,
+    resume: Resume = False,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
     old_data: OldData = None,
@@ -952,21 +965,21 @@ def train_dcgan(
 @reports_errors
 def train_vae(
     src: Src,
-    out: GenOut = None,
+    out: GenOut,
     conditional: Conditional = None,
     latent_dim: LatentDim = None,
     width: Width = 64,
     steps: GenSteps = None,
     epochs: GenEpochs = None,
     batch_size: GenBatch = 64,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate (Adam).")] = 1e-3,
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Learning rate (Adam; default 1e-3).")] = None,
     beta: Annotated[float, typer.Option("--beta", min=0.0, help="Weight of the KL term (β-VAE).")] = 1.0,
     ema: Ema = None,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     device: Device = "auto",
     sample_every: SampleEvery = 500,
     max_nonfinite: MaxNonfinite = 3,
-    resume: Resume = None,
+    resume: Resume = False,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
     old_data: OldData = None,

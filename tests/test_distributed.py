@@ -169,12 +169,15 @@ def test_two_rank_generative_run_resumes_exactly_and_on_one_rank(data, tmp_path)
     for name, ranks in (("b", 2), ("c", 0)):
         first = augmentor("train", "vae", data, "--steps", "3", *TINY_GENERATIVE, "--out", tmp_path / name, ranks=2)
         assert first.returncode == 0, torchrun_failure(first.stderr)
-        resumed = augmentor("train", "vae", data, "--steps", "6", "--resume", tmp_path / name, ranks=ranks)
+        resumed = augmentor("train", "vae", data, "--steps", "6", "--out", tmp_path / name, "--resume", ranks=ranks)
         assert resumed.returncode == 0, torchrun_failure(resumed.stderr)
         assert json.loads((tmp_path / name / "state.json").read_text())["step"] == 6
         steps = [json.loads(line)["step"] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
         assert steps == sorted(set(steps)) and steps[-1] == 6
-    states = {name: load_file(str(tmp_path / name / "state.safetensors")) for name in "abc"}
+    states = {}
+    for name in "abc":
+        tensors = json.loads((tmp_path / name / "state.json").read_text())["tensors"]
+        states[name] = load_file(str(tmp_path / name / tensors))
     assert all(torch.equal(states["a"][k], states["b"][k]) for k in states["a"])  # same world size: exact
     # One rank after two: the same data stream, BatchNorm statistics over the whole batch instead of halves.
     assert states["c"].keys() == states["a"].keys()
@@ -206,10 +209,10 @@ def test_sigterm_on_one_rank_saves_once_and_stops_every_rank(data, tmp_path):
     workers = _children(process.pid)
     assert len(workers) == 2
     os.kill(workers[-1], signal.SIGTERM)  # one rank only
-    stdout, stderr = process.communicate(timeout=120)
+    _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0  # 130 from every rank, as one interrupted process: torchrun says failed
     state = json.loads((run / "state.json").read_text())
     assert 0 < state["step"] < 100000
-    assert f"steps:    {state['step']} of 100000" in stdout  # rank 0 saved the step every rank stopped at
-    assert stderr.count("interrupted at step") == 1
+    # Rank 0 saved the step every rank stopped at, and says it once.
+    assert stderr.count(f"interrupted at step {state['step']} of 100000; continue with:") == 1
     assert not list(tmp_path.glob(".*")) and not list(run.glob(".*"))  # nothing half-written

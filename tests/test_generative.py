@@ -18,8 +18,9 @@ from augmentor.data.imageset import ImageSet
 from augmentor.generative.dcgan import DCGANDiscriminator, DCGANGenerator
 from augmentor.generative.generator import Generator
 from augmentor.generative.kinds import KINDS
-from augmentor.generative.train import GenerativeConfig, TrainingStopped, train_generative
+from augmentor.generative.train import GenerativeConfig, train_generative
 from augmentor.generative.vae import ConvVAE
+from augmentor.training.loop import TrainingDiverged
 from tests.conftest import REPO, draw_shape, make_shapes_folder, run_cli
 
 
@@ -64,8 +65,9 @@ def test_unsupported_size_lists_the_supported_ones():
 def test_training_returns_the_generator_its_run_folder_loads(tmp_path, kind, monkeypatch):
     run = tmp_path / "run"
     result = train_generative(shapes_set(), tiny(kind), run)
-    for name in ("config.json", "model.safetensors", "state.safetensors", "metrics.jsonl", "losses.png"):
+    for name in ("config.json", "model.safetensors", "state.json", "state-0000012.safetensors", "metrics.jsonl"):
         assert (run / name).is_file(), name
+    assert (run / "losses.png").is_file() and not list(run.glob("state-00000[0-9][0-9].safetensors"))[1:]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-000006.png", "step-000012.png"]
     assert result.step == 12 and [m["step"] for m in result.metrics] == [3, 6, 9, 12]
     loaded = Generator.from_run(run)
@@ -90,7 +92,7 @@ def test_training_returns_the_generator_its_run_folder_loads(tmp_path, kind, mon
     assert np.array_equal(in_memory.generator.generate(labels, seed=5).images, made.images)
     for logged in (result.metrics, in_memory.metrics):
         for entry in logged:
-            entry.pop("seconds")
+            entry.pop("seconds"), entry.pop("train_seconds")
     assert in_memory.metrics == result.metrics
 
 
@@ -117,7 +119,7 @@ def test_loading_a_generator_imports_no_training_module():
     loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     modules = json.loads(loaded.stdout)
     assert "augmentor.generative.generator" in modules
-    for training in ("augmentor.generative.train", "augmentor.generative.diffaugment", "augmentor.generative.state_io"):
+    for training in ("augmentor.generative.train", "augmentor.generative.diffaugment", "augmentor.training.loop"):
         assert training not in modules, modules
 
 
@@ -129,8 +131,9 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path, kind):
     train_generative(data, tiny(kind, steps=12), tmp_path / "part", resume=True)
     whole = (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
     part = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
-    strip = [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in whole]
-    assert strip == [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in part]
+    timing = ("seconds", "train_seconds")
+    strip = [{k: v for k, v in json.loads(line).items() if k not in timing} for line in whole]
+    assert strip == [{k: v for k, v in json.loads(line).items() if k not in timing} for line in part]
     seconds = [json.loads(line)["seconds"] for line in part]
     assert seconds == sorted(seconds) and seconds[0] > 0  # the clock goes on after the resume, not from 0
     whole_weights = (tmp_path / "whole" / "model.safetensors").read_bytes()
@@ -157,7 +160,7 @@ def test_non_finite_loss_rolls_back_then_stops_without_a_nan_checkpoint(tmp_path
         return losses
 
     monkeypatch.setattr(generative._Trainer, "step", poisoned)
-    with pytest.raises(TrainingStopped, match=r"non-finite 3 times.*last good checkpoint \(step 6\)"):
+    with pytest.raises(TrainingDiverged, match=r"non-finite 3 times.*last good checkpoint \(step 6\)"):
         train_generative(shapes_set(), tiny("vae", steps=12, max_nonfinite=2), tmp_path / "run")
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert state["step"] == 6
@@ -204,10 +207,11 @@ def test_sigint_saves_and_exits_resumable(tmp_path, shapes_folder):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, err
-    assert f"continue with: augmentor train vae {shapes_folder} --resume {run}" in err  # the real source
+    assert f"continue with: augmentor train vae {shapes_folder} --out {run} --resume" in err  # the real source
     step = json.loads((run / "state.json").read_text())["step"]
     assert 0 < step < 100000
-    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == step
+    # No entry for the stop itself (a resumed run logs as an uninterrupted one); the sums since the last go on.
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] <= step
 
 
 def test_pickle_checkpoint_is_refused_and_its_payload_never_runs(tmp_path):
@@ -268,17 +272,19 @@ def test_train_run_checks_out_and_resume_before_reading_any_image(tmp_path):
     taken.mkdir()
     (taken / "x").write_text("x")
     cases = [
-        ({}, "give --out RUN for a new run, or --resume RUN to continue one"),
-        ({"out": tmp_path / "a", "resume": tmp_path / "b"}, "differ; give one of them"),
+        ({"out": tmp_path / "a", "resume": True, "overwrite": True}, "give one of them"),
         ({"out": taken}, "pass --overwrite"),
-        ({"resume": tmp_path / "no-run"}, "not a run folder"),
+        ({"out": tmp_path / "no-run", "resume": True}, "no such run folder to resume"),
+        ({"out": taken, "resume": True}, "not a run folder"),
     ]
     for kwargs, message in cases:
         with pytest.raises(UserError, match=message):
             train_run(missing, config, **kwargs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
-    result = run_cli("train", "vae", missing, "--out", str(tmp_path / "a"), "--resume", str(tmp_path / "b"))
-    assert result.exit_code == 2 and "differ" in result.stderr
+    result = run_cli("train", "vae", missing, "--out", str(tmp_path / "b"), "--resume")
+    assert result.exit_code == 2 and "no such run folder to resume" in result.stderr
+    missing_out = run_cli("train", "vae", missing)
+    assert missing_out.exit_code == 2 and "--out" in missing_out.stderr
 
 
 def test_sample_command_writes_a_readable_imagefolder(tmp_path):
@@ -316,12 +322,12 @@ def test_non_finite_from_the_first_step_says_no_checkpoint_exists_and_the_folder
 
     run = tmp_path / "run"
     monkeypatch.setattr(generative._Trainer, "step", poisoned)
-    with pytest.raises(TrainingStopped, match="no checkpoint was saved yet"):
+    with pytest.raises(TrainingDiverged, match="no checkpoint was saved yet"):
         train_generative(shapes_set(), tiny("vae", max_nonfinite=0), run)
     assert never_checkpointed(run)  # config.json alone
     monkeypatch.undo()
     data = make_shapes_folder(tmp_path / "data", per_class=6)
-    resumed = run_cli("train", "vae", data, "--resume", run)
+    resumed = run_cli("train", "vae", data, "--out", run, "--resume")
     assert resumed.exit_code == 2 and "nothing to resume" in resumed.stderr and f"--out {run}" in resumed.stderr
     again = run_cli("train", "vae", data, "--out", run, "--steps", "3", "--width", "8", "--batch-size", "8")
     assert again.exit_code == 0, again.stderr  # reused without --overwrite
@@ -330,7 +336,7 @@ def test_non_finite_from_the_first_step_says_no_checkpoint_exists_and_the_folder
 
 def test_a_vae_whose_huge_beta_overflows_is_told_to_lower_beta_not_the_lr(tmp_path):
     """Issue 11 audit: --beta 1e308 overflows the loss at once, and the advice said 'lower --lr'."""
-    with pytest.raises(TrainingStopped, match=r"lower --beta \(now 1e\+308"):
+    with pytest.raises(TrainingDiverged, match=r"lower --beta \(now 1e\+308"):
         train_generative(shapes_set(), tiny("vae", beta=1e308, max_nonfinite=0), tmp_path / "run")
 
 
@@ -350,9 +356,9 @@ def test_resume_refuses_a_flag_it_would_ignore_and_takes_a_new_device(tmp_path):
     run = tmp_path / "run"
     first = run_cli("train", "vae", data, "--out", run, "--steps", "3", "--width", "8", "--batch-size", "8")
     assert first.exit_code == 0, first.stderr
-    refused = run_cli("train", "vae", data, "--resume", run, "--steps", "6", "--width", "16")
+    refused = run_cli("train", "vae", data, "--out", run, "--resume", "--steps", "6", "--width", "16")
     assert refused.exit_code == 2 and "--width 16 differs from its 8" in refused.stderr
-    resumed = run_cli("train", "vae", data, "--resume", run, "--steps", "6", "--device", "cpu")
+    resumed = run_cli("train", "vae", data, "--out", run, "--resume", "--steps", "6", "--device", "cpu")
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads((run / "state.json").read_text())["step"] == 6
 

@@ -450,8 +450,9 @@ def test_mixup_and_cutmix_training_learns_and_reruns_bit_identically(shapes_data
 
 def test_model_ema_is_what_is_evaluated_and_kept(shapes_data, tmp_path):
     """--ema 0.99: the averaged weights are scored and saved; they differ from the last step's weights."""
-    from augmentor.classifiers.train import TrainConfig, WeightAverage, train_classifier
+    from augmentor.classifiers.train import TrainConfig, train_classifier
     from augmentor.data.readers import open_dataset
+    from augmentor.training.ema import WeightAverage
 
     data = open_dataset(str(shapes_data))
     plain = train_classifier(data.train, TrainConfig(steps=120, batch_size=32, seed=5), test=data.test)
@@ -505,7 +506,8 @@ def test_an_interrupted_run_resumed_ends_bit_identical_to_an_uninterrupted_one(
     trained_run, shapes_data, tmp_path, settings, val_fraction, stop
 ):
     from augmentor.classifiers.classifier import train_run
-    from augmentor.classifiers.train import TrainConfig, TrainingInterrupted
+    from augmentor.classifiers.train import TrainConfig
+    from augmentor.training.loop import TrainingInterrupted
 
     config = TrainConfig(steps=int(STEPS), batch_size=32, seed=3, **settings)
     straight = trained_run
@@ -529,7 +531,8 @@ def test_resume_refusals_name_the_folder_and_the_fix(trained_run, shapes_data, t
     """Each refusal is one line, exit 2, before any training: a folder that is no resumable classifier run,
     other data, a differing setting, --overwrite with it, a finished run."""
     from augmentor.classifiers.classifier import train_run
-    from augmentor.classifiers.train import TrainConfig, TrainingInterrupted
+    from augmentor.classifiers.train import TrainConfig
+    from augmentor.training.loop import TrainingInterrupted
 
     run = tmp_path / "run"
     with pytest.raises(TrainingInterrupted):
@@ -677,18 +680,19 @@ def test_randaugment_training_learns_reruns_bit_identically_and_changes_the_weig
 
 def test_checkpoints_come_at_evaluation_points_and_every_checkpoint_seconds(shapes_data, tmp_path, monkeypatch):
     import augmentor.classifiers.train as training
+    import augmentor.training.loop as loop
     from augmentor.data.readers import open_dataset
 
     saved: list[int] = []
-    write = training._write_train_state
-    monkeypatch.setattr(training, "_write_train_state", lambda *a: (saved.append(a[2]["step"]), write(*a)))
+    write = loop.write_checkpoint
+    monkeypatch.setattr(loop, "write_checkpoint", lambda *a: (saved.append(a[2]["step"]), write(*a)))
     train = open_dataset(str(shapes_data)).train
     config = training.TrainConfig(steps=10, batch_size=16, evals=2)
     training.train_classifier(train, config, checkpoint_dir=tmp_path / "a")
     assert saved == [5, 10]  # the evaluation points, the last one included
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["state-0000010.safetensors", "state.json"]
     saved.clear()
-    monkeypatch.setattr(training, "CHECKPOINT_SECONDS", 0.0)  # due at every (finite-checked) step
+    monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)  # due at every (finite-checked) step
     training.train_classifier(train, config, checkpoint_dir=tmp_path / "b")
     assert saved == list(range(1, 11))
 

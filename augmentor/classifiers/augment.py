@@ -1,4 +1,5 @@
-"""On-device batch augmentation for classifier training: random crop with padding, flips, RandAugment.
+"""On-device batch augmentation for classifier training: soft targets, mixup/CutMix, RandAugment (crop and flip are
+``training.batch_augment``'s, shared with the generators).
 
 Whole batches at once with one generator, so a training step has no per-sample work beyond RandAugment's
 grouping of the images by the op each drew.
@@ -10,26 +11,6 @@ import torch
 import torch.nn.functional as F
 
 from augmentor.core.errors import UserError
-
-
-def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Shift each image by up to ``padding`` pixels (zero fill), as pad-and-crop does."""
-    if padding <= 0:
-        return images
-    n, _, h, w = images.shape
-    padded = F.pad(images, (padding, padding, padding, padding))
-    offsets = torch.randint(0, 2 * padding + 1, (2, n), device=images.device, generator=generator)
-    rows = (offsets[0][:, None] + torch.arange(h, device=images.device))[:, None, :, None]
-    cols = (offsets[1][:, None] + torch.arange(w, device=images.device))[:, None, None, :]
-    batch = torch.arange(n, device=images.device)[:, None, None, None]
-    channel = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
-    return padded[batch, channel, rows, cols]
-
-
-def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror half of the images left-right."""
-    flip = torch.rand(images.shape[0], device=images.device, generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
 def soft_targets(

@@ -262,15 +262,10 @@ def train_run(
     left at their defaults take the run's values; one that differs is refused), bit-identically on the CPU.
     ``config.json`` and ``model.safetensors`` appear when training is done.
     """
-    from augmentor.classifiers.train import (
-        TrainingDiverged,
-        check_trainable,
-        has_train_state,
-        read_train_state,
-        resumed_config,
-        train_classifier,
-    )
+    from augmentor.classifiers.train import check_trainable, read_train_state, resumed_config, train_classifier
     from augmentor.distributed.context import current
+    from augmentor.training.checkpoint import has_checkpoint
+    from augmentor.training.loop import TrainingDiverged
 
     main = current().is_main  # under torchrun every rank trains, rank 0 alone writes
     state = None
@@ -287,7 +282,7 @@ def train_run(
             raise UserError(f"{out}: --resume continues the run in it, --overwrite replaces it; give one of them")
         if not out.is_dir():
             raise UserError(f"{out}: no such run folder to resume; start it with --out {out} without --resume")
-    elif main and has_train_state(out) and not (out / CONFIG_NAME).is_file() and not overwrite:
+    elif main and has_checkpoint(out) and not (out / CONFIG_NAME).is_file() and not overwrite:
         step = _state_step(out)
         raise UserError(
             f"{out}: holds an interrupted classifier run{step}; pass --resume to continue it, or --overwrite to "

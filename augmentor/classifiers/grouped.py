@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import copy
 import itertools
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,15 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from augmentor.classifiers.architectures import ClassifierNet, FastBlock, Scale
-from augmentor.classifiers.augment import mix_batch, random_crop, random_flip, soft_targets
+from augmentor.classifiers.augment import mix_batch, soft_targets
 from augmentor.classifiers.classifier import Classifier
 from augmentor.classifiers.evaluate import align_classes
 from augmentor.classifiers.mixing import SyntheticPool, step_plan
 from augmentor.classifiers.train import (
     FEW_STEPS,
     TrainConfig,
-    TrainingDiverged,
-    WeightAverage,
     _batches,
     _mixed_batches,
     budget_steps,
@@ -41,11 +39,14 @@ from augmentor.classifiers.train import (
     make_schedule,
     run_record,
 )
-from augmentor.core.console import progress, warn
+from augmentor.core.console import warn
 from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
 from augmentor.distributed.context import current
+from augmentor.training.batch_augment import random_crop, random_flip
+from augmentor.training.ema import WeightAverage
+from augmentor.training.loop import Plan, Progress, fit
 
 # The layers a `fast` network's features are made of: convolutions and norms are widened, the rest act on
 # each channel alone (GELU, max-pool), so K models' channels side by side never mix.
@@ -290,61 +291,254 @@ def train_together(
     same number of real and synthetic images at every step; otherwise ``CannotGroup`` (train one at a time).
 
     Returns K ``Classifier`` objects as ``train_classifier`` returns them (record, ``metrics``, ``final`` given
-    ``test``); ``training.seconds`` in each record is the whole group's time.
+    ``test``); ``training.seconds`` in each record is the whole group's time. A group keeps no checkpoint: it
+    is the gain experiment's, whose jobs restart whole.
     """
-    from augmentor.classifiers.registry import create_model
-
     count = len(trains)
     pools: list[SyntheticPool | None] = list(synthetic) if synthetic is not None else [None] * count
     if count == 0 or len(configs) != count or len(pools) != count:
         raise UserError(f"internal: {count} training sets, {len(configs)} configs and {len(pools)} synthetic pools")
-    context = current()
-    if context.distributed:  # train_classifier's DDP path shards each batch over ranks; a group has no such path
+    if current().distributed:  # train_classifier's DDP path shards each batch over ranks; a group has no such path
         raise CannotGroup("grouped training runs in one process; under torchrun train the models one at a time")
-    config = configs[0]
-    mixing, batch_size, steps, real_counts, synthetic_counts = _check_same_runs(trains, configs, pools)
-    for train in trains:
-        check_trainable(train)
-    first = trains[0]
-    test = align_classes(first.class_names, test) if test is not None else None
-    device = resolve_device(config.device)
-    num_classes = len(first.class_names)
-    height, width = first.size
-    if height != width:
-        raise UserError(f"classifiers take square images, got {height}×{width}; pass --image-size {max(height, width)}")
-    models = []
-    for run in configs:
-        torch.manual_seed(run.seed)  # each model's initial weights as train_classifier draws them
-        models.append(create_model(config.arch, num_classes, first.channels, height))
-    cuda = device.type == "cuda"
-    for model in models:
-        if config.freeze_backbone:
-            for parameter in model.backbone_parameters():
-                parameter.requires_grad_(False)
-        model.to(device).to(memory_format=torch.channels_last)
-    grouped = GroupedFast.from_models(models).to(memory_format=torch.channels_last)
-    if config.freeze_backbone:
-        for parameter in itertools.chain(grouped.features.parameters(), grouped.pool.parameters()):
-            parameter.requires_grad_(False)
+    task = GroupedTask(trains, configs, pools, test)
+    check_every = 1 if task.device.type != "cuda" else 50  # a finite-loss check costs a device sync: rarer on GPU
+    return task.finish(fit(task, Plan(task.steps, task.eval_points, check_every=check_every)))
 
-    data = [to_device(train, device) for train in trains]
-    stats = [channel_stats(images) for images, _ in data]
-    for index, (_, std) in enumerate(stats):
-        flat = [c for c, deviation in enumerate(std) if deviation < 2e-3]
-        if flat:
-            warn(
-                f"run {index}: channel {', '.join(map(str, flat))} of the training images is one flat value "
-                "everywhere: there is nothing in it to learn from (check the data, or --channels 1 for grey images "
-                "saved as colour)"
+
+class GroupedTask:
+    """K runs' step as one grouped network, their log entries and evaluations: the group's part of ``training.fit``."""
+
+    def __init__(
+        self,
+        trains: list[ImageSet],
+        configs: list[TrainConfig],
+        pools: list[SyntheticPool | None],
+        test: ImageSet | None,
+    ) -> None:
+        from augmentor.classifiers.registry import create_model
+
+        self.trains, self.configs, self.pools, self.count = trains, configs, pools, len(trains)
+        self.config = config = configs[0]
+        mixing, batch_size, steps, real_counts, synthetic_counts = _check_same_runs(trains, configs, pools)
+        for train in trains:
+            check_trainable(train)
+        first = trains[0]
+        self.test = align_classes(first.class_names, test) if test is not None else None
+        self.device = device = resolve_device(config.device)
+        self.cuda = device.type == "cuda"
+        self.steps, self.title = steps, f"training {self.count}× {config.arch} together"
+        self.num_classes = num_classes = len(first.class_names)
+        height, width = first.size
+        if height != width:
+            raise UserError(
+                f"classifiers take square images, got {height}×{width}; pass --image-size {max(height, width)}"
             )
-    if not mixing and config.steps is None and steps < FEW_STEPS:
-        epochs = config.epochs if config.epochs is not None else 10.0
-        warn(
-            f"{epochs:g} epochs of {len(first)} images at batch {batch_size} is only {steps} optimiser steps, "
-            f"too few to learn much from small data; pass --steps {FEW_STEPS * 3} or more"
+        self.models = []
+        for run in configs:
+            torch.manual_seed(run.seed)  # each model's initial weights as train_classifier draws them
+            self.models.append(create_model(config.arch, num_classes, first.channels, height))
+        for model in self.models:
+            if config.freeze_backbone:
+                for parameter in model.backbone_parameters():
+                    parameter.requires_grad_(False)
+            model.to(device).to(memory_format=torch.channels_last)
+        self.grouped = grouped = GroupedFast.from_models(self.models).to(memory_format=torch.channels_last)
+        if config.freeze_backbone:
+            for parameter in itertools.chain(grouped.features.parameters(), grouped.pool.parameters()):
+                parameter.requires_grad_(False)
+        self.data = [to_device(train, device) for train in trains]
+        stats = [_flat_channels_said(index, images) for index, (images, _) in enumerate(self.data)]
+        if not mixing and config.steps is None and steps < FEW_STEPS:
+            epochs = config.epochs if config.epochs is not None else 10.0
+            warn(
+                f"{epochs:g} epochs of {len(first)} images at batch {batch_size} is only {steps} optimiser steps, "
+                f"too few to learn much from small data; pass --steps {FEW_STEPS * 3} or more"
+            )
+        self.pool_images, self.pool_targets = _pools_on_device(trains, pools, num_classes, device)
+        self.pool_weights = [pool.weight if pool is not None else 1.0 for pool in pools]
+        self.weights = torch.tensor(self.pool_weights, device=device)
+        trainable = [p for p in grouped.parameters() if p.requires_grad]
+        # AdamW is elementwise, so one optimiser over the grouped tensors is K optimisers with one schedule.
+        self.optimizer = torch.optim.AdamW(
+            trainable, lr=config.lr, weight_decay=config.weight_decay, fused=self.cuda or None
         )
-    pool_images: list[torch.Tensor | None] = []
-    pool_targets: list[torch.Tensor | None] = []
+        if config.compile_mode is not None and not self.cuda:
+            warn(f"--compile {config.compile_mode} on the CPU: compiling takes minutes and the step runs no faster")
+        self.network, self.mark_step = compiled(grouped, config.compile_mode)
+        self.schedule = make_schedule(self.optimizer, config.schedule, config.lr, steps)
+        self.generators = [seeded_generator(run.seed, device) for run in configs]
+        self.classifiers: list[Classifier] = []
+        for train, run, model, pool, normalisation in zip(trains, configs, self.models, pools, stats, strict=True):
+            drawn = int(synthetic_counts.sum()) if pool is not None else 0
+            record = run_record(train, run, steps, batch_size, normalisation, pool, drawn, device)
+            self.classifiers.append(Classifier(model, record))
+        if self.test is not None:
+            self.classifiers[0].check_images(self.test, "the test set")
+        self.average = WeightAverage(grouped, config.ema) if config.ema else None
+        self.averaged = (
+            [copy.deepcopy(model).eval().requires_grad_(False) for model in self.models]
+            if self.average
+            else self.models
+        )
+        self.evaluated = [Classifier(model, c.config) for model, c in zip(self.averaged, self.classifiers, strict=True)]
+        evals = max(1, config.evals)
+        self.eval_points = {max(1, round(steps * (k + 1) / evals)) for k in range(evals)}
+        self.batches: list[Iterator[tuple[torch.Tensor, torch.Tensor | None]]] = []
+        for train, run, pool, generator in zip(trains, configs, pools, self.generators, strict=True):
+            if mixing:
+                pool_size = len(pool.images) if pool is not None else 0
+                self.batches.append(
+                    _mixed_batches(real_counts, synthetic_counts, len(train), pool_size, run.seed, device)
+                )
+            else:
+                self.batches.append((i, None) for i in _batches(len(train), batch_size, steps, generator, device))
+        self.presented = 0
+        self.lr_used = config.lr
+        self.mix_rngs = [np.random.default_rng([run.seed, 77]) for run in configs]
+        grouped.train()
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        config = self.config
+        self.mark_step()
+        mixing_batches = config.mixup > 0 or config.cutmix > 0
+        inputs, real_labels, targets, rows, row_weights = [], [], [], [], []
+        # Each model's batch from its own streams, drawn in train_classifier's order.
+        for k in range(self.count):
+            index, synthetic_index = next(self.batches[k])
+            images, labels = self.data[k]
+            batch = images[index]
+            if synthetic_index is not None:
+                batch = torch.cat([batch, self.pool_images[k][synthetic_index]])
+            batch = random_crop(batch, config.crop_padding, self.generators[k])
+            if config.flip:
+                batch = random_flip(batch, self.generators[k])
+            target = self.pool_targets[k][synthetic_index] if synthetic_index is not None else None
+            x = self.classifiers[k].normalise(batch)
+            if mixing_batches:
+                rows_k, weights_k = soft_targets(
+                    labels[index], target, self.num_classes, self.pool_weights[k], config.label_smoothing
+                )
+                x, rows_k, weights_k = mix_batch(
+                    x, rows_k, weights_k, config.mixup, config.cutmix, self.mix_rngs[k], self.generators[k]
+                )
+                rows.append(rows_k)
+                row_weights.append(weights_k)
+            inputs.append(x)
+            real_labels.append(labels[index])
+            if target is not None:
+                targets.append(target)
+        stacked = torch.cat(inputs, dim=1).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
+            logits = self.network(stacked)
+        if mixing_batches:
+            log_proba = F.log_softmax(logits.float(), dim=2)
+            losses = (-(torch.stack(rows, 1) * log_proba).sum(2) * torch.stack(row_weights, 1)).mean(0)
+        else:
+            losses = _grouped_loss(
+                logits.float(),
+                torch.stack(real_labels, 1),
+                torch.stack(targets, 1) if targets else None,
+                self.weights,
+                config.label_smoothing,
+            )
+        self.presented += len(real_labels[0])
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()  # a sum of per-model losses: each model's gradient is its own loss's
+        self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.grouped)
+        self.lr_used = self.optimizer.param_groups[0]["lr"]
+        self.schedule.step()
+        return {"loss": losses}
+
+    def log_entry(self, step: int, means: dict[str, Any]) -> dict[str, Any]:
+        """One entry for the group (``finish`` splits it per model): each model's mean loss in a list."""
+        return {"step": step, "presented": self.presented, "train_loss": means["loss"].tolist(), "lr": self.lr_used}
+
+    def evaluate(self, step: int, entry: dict[str, Any]) -> None:
+        self.grouped.copy_to(self.models)
+        if self.average is not None:
+            self.average.model.copy_to(self.averaged)
+        if self.test is not None:
+            entry["test_accuracy"] = [model.evaluate(self.test)["accuracy"] for model in self.evaluated]
+
+    def is_checkpoint_point(self, step: int) -> bool:
+        return False
+
+    def write_beside(self, folder: Path, step: int, metrics: list[dict[str, Any]]) -> None:
+        raise AssertionError("a group keeps no checkpoint")
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        raise AssertionError("a group keeps no checkpoint")
+
+    def snapshot(self) -> list[dict[str, torch.Tensor]]:
+        return [{k: v.detach().clone() for k, v in model.state_dict().items()} for model in self.models]
+
+    def restore(self, snapshot: Any, rollbacks: int) -> None:
+        raise AssertionError("a group takes no rollbacks (Plan.max_rollbacks is 0)")
+
+    def diverged_advice(self, step: int, last_good_step: int, rollbacks: int, sums: dict[str, torch.Tensor]) -> str:
+        bad = int((~torch.isfinite(sums["loss"])).nonzero()[0])
+        return (
+            f"run {bad} (seed {self.configs[bad].seed}): the loss became non-finite by step {step} (last finite "
+            f"check: step {last_good_step}); lower --lr (now {self.config.lr})"
+        )
+
+    def finish(self, progress: Progress) -> list[Classifier]:
+        """The K classifiers with the kept (averaged) weights, each with its own metrics and test scores."""
+        config, num_classes = self.config, self.num_classes
+        seconds = round(progress.seconds, 3)
+        (self.average.model if self.average is not None else self.grouped).copy_to(self.models)
+        for k, classifier in enumerate(self.classifiers):
+            metrics = [_entry_of(entry, k, len(self.trains[k])) for entry in progress.metrics]
+            classifier.config["training"]["seconds"] = seconds
+            last_loss = metrics[-1]["train_loss"] if metrics else float("nan")
+            if self.steps >= FEW_STEPS and num_classes > 1 and last_loss >= 0.95 * np.log(num_classes):
+                warn(
+                    f"run {k}: the training loss ended at {last_loss:.3f}, no better than guessing among "
+                    f"{num_classes} classes (ln {num_classes} = {np.log(num_classes):.3f}): the model learnt nothing; "
+                    f"lower --lr (now {config.lr:g}) or check the labels"
+                )
+            if self.test is not None:
+                classifier.final = classifier.evaluate(self.test)
+                classifier.config["test"] = {"accuracy": classifier.final["accuracy"], "images": len(self.test)}
+            classifier.metrics = metrics
+            classifier.model.eval()
+        return self.classifiers
+
+
+def _entry_of(entry: dict[str, Any], k: int, images: int) -> dict[str, Any]:
+    """Model ``k``'s metrics entry from the group's (whose losses and accuracies are lists over the models)."""
+    own = {
+        "step": entry["step"],
+        "epoch": round(entry["presented"] / images, 3),
+        "train_loss": round(entry["train_loss"][k], 5),
+    }
+    own.update(lr=entry["lr"], seconds=entry["seconds"], train_seconds=entry["train_seconds"])
+    if "test_accuracy" in entry:
+        own["test_accuracy"] = entry["test_accuracy"][k]
+    return own
+
+
+def _flat_channels_said(index: int, images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Run ``index``'s normalisation (per-channel mean and std); a flat channel is said."""
+    mean, std = channel_stats(images)
+    flat = [c for c, deviation in enumerate(std) if deviation < 2e-3]
+    if flat:
+        warn(
+            f"run {index}: channel {', '.join(map(str, flat))} of the training images is one flat value "
+            "everywhere: there is nothing in it to learn from (check the data, or --channels 1 for grey images "
+            "saved as colour)"
+        )
+    return mean, std
+
+
+def _pools_on_device(
+    trains: list[ImageSet], pools: list[SyntheticPool | None], num_classes: int, device: torch.device
+) -> tuple[list[torch.Tensor | None], list[torch.Tensor | None]]:
+    """Each run's synthetic pool images and targets on the device (None where a run has no pool)."""
+    images: list[torch.Tensor | None] = []
+    targets: list[torch.Tensor | None] = []
     for train, pool in zip(trains, pools, strict=True):
         if pool is not None and (
             pool.images.shape[1:] != train.images.shape[1:] or pool.targets.shape[1] != num_classes
@@ -353,152 +547,6 @@ def train_together(
                 f"internal: synthetic pool of shape {list(pool.images.shape[1:])} with "
                 f"{pool.targets.shape[1]} classes for a {list(train.images.shape[1:])} set of {num_classes}"
             )
-        pool_images.append(torch.from_numpy(pool.images).to(device) if pool is not None else None)
-        pool_targets.append(torch.from_numpy(pool.targets).to(device) if pool is not None else None)
-    pool_weights = [pool.weight if pool is not None else 1.0 for pool in pools]
-    weights = torch.tensor(pool_weights, device=device)
-
-    trainable = [p for p in grouped.parameters() if p.requires_grad]
-    # AdamW is elementwise, so one optimiser over the grouped tensors is K optimisers with one schedule.
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=cuda or None)
-    if config.compile_mode is not None and not cuda:
-        warn(
-            f"--compile {config.compile_mode} on the CPU: measured on 2 cores, it compiled for a minute and then "
-            "ran a `fast` step 1.4x slower than without"
-        )
-    network, mark_step = compiled(grouped, config.compile_mode)
-    schedule = make_schedule(optimizer, config.schedule, config.lr, steps)
-    generators = [seeded_generator(run.seed, device) for run in configs]
-
-    classifiers: list[Classifier] = []
-    for train, run, model, pool, (mean, std) in zip(trains, configs, models, pools, stats, strict=True):
-        drawn = int(synthetic_counts.sum()) if pool is not None else 0
-        record = run_record(train, run, steps, batch_size, (mean, std), pool, drawn, device)
-        classifiers.append(Classifier(model, record))
-    if test is not None:
-        classifiers[0].check_images(test, "the test set")
-    average = WeightAverage(grouped, config.ema) if config.ema else None
-    averaged = [copy.deepcopy(model).eval().requires_grad_(False) for model in models] if average else models
-    evaluated = [Classifier(model, c.config) for model, c in zip(averaged, classifiers, strict=True)]
-    eval_points = {max(1, round(steps * (k + 1) / max(1, config.evals))) for k in range(max(1, config.evals))}
-    check_every = 1 if not cuda else 50  # a finite-loss check costs a device sync: rarer on GPU
-    metrics: list[list[dict[str, Any]]] = [[] for _ in range(count)]
-    last_good = [_state(model) for model in models]
-    loss_sum = torch.zeros(count, device=device)
-    loss_count = 0
-    eval_seconds = 0.0
-    started = time.perf_counter()
-    grouped.train()
-    batches: list[Iterator[tuple[torch.Tensor, torch.Tensor | None]]] = []
-    for train, run, pool, generator in zip(trains, configs, pools, generators, strict=True):
-        if mixing:
-            pool_size = len(pool.images) if pool is not None else 0
-            batches.append(_mixed_batches(real_counts, synthetic_counts, len(train), pool_size, run.seed, device))
-        else:
-            batches.append((index, None) for index in _batches(len(train), batch_size, steps, generator, device))
-    presented = 0
-    mixing_batches = config.mixup > 0 or config.cutmix > 0
-    mix_rngs = [np.random.default_rng([run.seed, 77]) for run in configs]
-    with progress(f"training {count}× {config.arch} together", steps) as advance:
-        for step in range(1, steps + 1):
-            mark_step()
-            inputs, real_labels, targets, rows, row_weights = [], [], [], [], []
-            # Each model's batch from its own streams, drawn in train_classifier's order.
-            for k in range(count):
-                index, synthetic_index = next(batches[k])
-                images, labels = data[k]
-                batch = images[index]
-                if synthetic_index is not None:
-                    batch = torch.cat([batch, pool_images[k][synthetic_index]])
-                batch = random_crop(batch, config.crop_padding, generators[k])
-                if config.flip:
-                    batch = random_flip(batch, generators[k])
-                target = pool_targets[k][synthetic_index] if synthetic_index is not None else None
-                x = classifiers[k].normalise(batch)
-                if mixing_batches:
-                    rows_k, weights_k = soft_targets(
-                        labels[index], target, num_classes, pool_weights[k], config.label_smoothing
-                    )
-                    x, rows_k, weights_k = mix_batch(
-                        x, rows_k, weights_k, config.mixup, config.cutmix, mix_rngs[k], generators[k]
-                    )
-                    rows.append(rows_k)
-                    row_weights.append(weights_k)
-                inputs.append(x)
-                real_labels.append(labels[index])
-                if target is not None:
-                    targets.append(target)
-            stacked = torch.cat(inputs, dim=1).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                logits = network(stacked)
-            if mixing_batches:
-                log_proba = F.log_softmax(logits.float(), dim=2)
-                losses = (-(torch.stack(rows, 1) * log_proba).sum(2) * torch.stack(row_weights, 1)).mean(0)
-            else:
-                losses = _grouped_loss(
-                    logits.float(),
-                    torch.stack(real_labels, 1),
-                    torch.stack(targets, 1) if targets else None,
-                    weights,
-                    config.label_smoothing,
-                )
-            presented += len(real_labels[0])
-            optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()  # a sum of per-model losses: each model's gradient is its own loss's
-            optimizer.step()
-            if average is not None:
-                average.update(grouped)
-            lr_used = optimizer.param_groups[0]["lr"]
-            schedule.step()
-            loss_sum += losses.detach()
-            loss_count += 1
-            checkpoint = step % check_every == 0 or step in eval_points or step == steps
-            if checkpoint and not bool(torch.isfinite(loss_sum).all()):
-                bad = int((~torch.isfinite(loss_sum)).nonzero()[0])
-                last_step = metrics[bad][-1]["step"] if metrics[bad] else 0
-                raise TrainingDiverged(
-                    f"run {bad} (seed {configs[bad].seed}): the loss became non-finite by step {step} (last finite "
-                    f"check: step {last_step}); lower --lr (now {config.lr})",
-                    last_good[bad],
-                    step,
-                )
-            if step in eval_points or step == steps:
-                now = time.perf_counter()
-                train_losses = (loss_sum / loss_count).tolist()
-                loss_sum.zero_()
-                loss_count = 0
-                grouped.copy_to(models)
-                if average is not None:
-                    average.model.copy_to(averaged)
-                for k in range(count):
-                    entry = {
-                        "step": step,
-                        "epoch": round(presented / len(trains[k]), 3),
-                        "train_loss": round(train_losses[k], 5),
-                        "lr": lr_used,
-                        "seconds": round(now - started, 3),
-                        "train_seconds": round(now - started - eval_seconds, 3),
-                    }
-                    if test is not None:
-                        entry["test_accuracy"] = evaluated[k].evaluate(test)["accuracy"]
-                    metrics[k].append(entry)
-                eval_seconds += time.perf_counter() - now
-                last_good = [_state(model) for model in models]
-            advance(1)
-    seconds = round(time.perf_counter() - started, 3)
-    (average.model if average is not None else grouped).copy_to(models)  # the averaged weights are the ones kept
-    for k, classifier in enumerate(classifiers):
-        classifier.config["training"]["seconds"] = seconds
-        last_loss = metrics[k][-1]["train_loss"] if metrics[k] else float("nan")
-        if steps >= FEW_STEPS and num_classes > 1 and last_loss >= 0.95 * np.log(num_classes):
-            warn(
-                f"run {k}: the training loss ended at {last_loss:.3f}, no better than guessing among {num_classes} "
-                f"classes (ln {num_classes} = {np.log(num_classes):.3f}): the model learnt nothing; lower --lr (now "
-                f"{config.lr:g}) or check the labels"
-            )
-        if test is not None:
-            classifier.final = classifier.evaluate(test)
-            classifier.config["test"] = {"accuracy": classifier.final["accuracy"], "images": len(test)}
-        classifier.metrics = metrics[k]
-        classifier.model.eval()
-    return classifiers
+        images.append(torch.from_numpy(pool.images).to(device) if pool is not None else None)
+        targets.append(torch.from_numpy(pool.targets).to(device) if pool is not None else None)
+    return images, targets

@@ -1,26 +1,19 @@
-"""Classifier training: the dataset resident on the device, augmentation there, a fixed step budget.
+"""Classifier training as a task of the one training loop (``augmentor.training.loop``).
 
-One loop serves every architecture, CPU and GPU: bf16 autocast on CUDA, channels_last everywhere, fused
-AdamW on CUDA, label smoothing, a one-cycle or cosine schedule. CPU runs with the same seed are
-bit-identical.
-
-Given a checkpoint folder, the loop saves a resumable state there (``state.json`` naming one
-``state-STEP.safetensors``: weights, AdamW moments, EMA and best-so-far weights, every random generator's state,
-the unfinished permutation of the data order, the loss accumulators and the metrics so far) at every evaluation
-point, every ``CHECKPOINT_SECONDS`` between them, and when SIGTERM or Ctrl-C asks it to stop. A run resumed from
-it ends with the same weights, bit for bit on the CPU, as one that was never interrupted.
+The dataset is resident on the device and augmented there; bf16 autocast on CUDA, channels_last everywhere,
+fused AdamW on CUDA, label smoothing, a one-cycle or cosine schedule; CPU runs with the same seed are
+bit-identical. The task's checkpoint holds the weights, AdamW moments, EMA and best-so-far weights, every random
+generator's state and the unfinished permutation of the data order, so a resumed run ends with the same
+weights, bit for bit on the CPU, as one never interrupted.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
-import os
-import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +21,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augmentor.classifiers.augment import (
-    mix_batch,
-    parse_randaugment,
-    rand_augment,
-    random_crop,
-    random_flip,
-    soft_targets,
-)
+from augmentor.classifiers.augment import mix_batch, parse_randaugment, rand_augment, soft_targets
 from augmentor.classifiers.classifier import Classifier
 from augmentor.classifiers.evaluate import align_classes
 from augmentor.classifiers.mixing import SyntheticPool, real_order, step_plan, synthetic_order
-from augmentor.core.console import progress, warn
+from augmentor.core.console import warn
 from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
 from augmentor.core.errors import UserError
-from augmentor.core.stopping import stop_requests
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.distributed import data_parallel
-from augmentor.distributed.context import barrier, current
-from augmentor.generative.state_io import pack_optimizer, prefixed, unpack_optimizer, unprefixed
+from augmentor.distributed.context import current
+from augmentor.training.batch_augment import random_crop, random_flip
+from augmentor.training.checkpoint import (
+    Checkpoint,
+    has_checkpoint,
+    pack_optimizer,
+    prefixed,
+    read_checkpoint,
+    unpack_optimizer,
+    unprefixed,
+)
+from augmentor.training.ema import WeightAverage
+from augmentor.training.loop import Plan, Progress, fit
+from augmentor.training.resume import check_resume_flags
 
 SCHEDULES = ("onecycle", "cosine")
 ONECYCLE_MIN_STEPS = 8
@@ -54,11 +51,7 @@ FEW_STEPS = 100  # an epoch budget below this many steps (small data, default 10
 # torch.compile modes --compile accepts ("default" fuses kernels; "reduce-overhead" also replays CUDA graphs,
 # which is what a small model on a GPU needs: its steps are bound by kernel launches, not arithmetic).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-STATE_JSON = "state.json"  # the checkpoint's commit point: names the tensors file it goes with
-STATE_FORMAT = 1
-# Between evaluation points a checkpoint at most this often: evaluation points are 10% of the budget apart,
-# hours on a long run, and a preempted job should lose minutes, not hours.
-CHECKPOINT_SECONDS = 600.0
+KIND = "classifier"
 
 
 @dataclass(frozen=True)
@@ -108,81 +101,25 @@ class TrainConfig:
             raise UserError(f"--compile {self.compile_mode!r} is unknown; use one of {', '.join(COMPILE_MODES)}")
 
 
-class TrainingDiverged(UserError):
-    """The loss became non-finite; ``last_good`` holds the weights of the last finite check."""
-
-    def __init__(self, message: str, last_good: dict[str, torch.Tensor], step: int) -> None:
-        super().__init__(message)
-        self.last_good = last_good
-        self.step = step
-
-
-class TrainingInterrupted(Exception):
-    """Training stopped on request (SIGTERM, Ctrl-C or ``should_stop``) at ``step`` of ``steps``; when it had a
-    checkpoint folder, the state it stopped in is saved there and ``--resume`` continues it."""
-
-    def __init__(self, step: int, steps: int, saved: bool) -> None:
-        super().__init__(f"interrupted at step {step} of {steps}")
-        self.step, self.steps, self.saved = step, steps, saved
-
-
-@dataclass
-class TrainState:
-    """A checkpoint read back: its tensors and its JSON (step, optimiser groups, metrics, config, data prints)."""
-
-    tensors: dict[str, torch.Tensor]
-    meta: dict[str, Any]
-
-    @property
-    def step(self) -> int:
-        return int(self.meta["step"])
-
-    @property
-    def steps(self) -> int:
-        return int(self.meta["steps"])
-
-
-def has_train_state(run: Path) -> bool:
-    """Whether ``run`` holds a classifier checkpoint (finished or not)."""
-    return (run / STATE_JSON).is_file()
-
-
-def read_train_state(run: Path, *, tensors: bool = True) -> TrainState:
-    """The checkpoint in ``run``, or a UserError naming why there is none to resume (``tensors=False`` reads
-    the JSON only: enough for the checks made before the dataset is read)."""
+def read_train_state(run: Path, *, tensors: bool = True) -> Checkpoint:
+    """The classifier checkpoint in ``run``, or a UserError naming why there is none to resume (``tensors=False``
+    reads the JSON only: enough for the checks made before the dataset is read)."""
     fresh = f"start it again with --out {run} without --resume"
     if not run.is_dir():
         raise UserError(f"{run}: no such run folder to resume; {fresh}")
-    if not has_train_state(run):
+    if not has_checkpoint(run):
         kind = _run_kind(run)
-        if kind not in (None, "classifier"):
+        if kind not in (None, KIND):
             raise UserError(f"{run}: is a {kind!r} run, not a classifier run; resume it with `augmentor train {kind}`")
-        why = "finished before checkpoints were kept" if kind == "classifier" else "stopped before its first checkpoint"
-        raise UserError(f"{run}: holds no classifier training state ({STATE_JSON}): {why}; {fresh} (or --overwrite)")
-    try:
-        meta = json.loads((run / STATE_JSON).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise UserError(f"{run / STATE_JSON}: unreadable training state ({exc}); {fresh} (or --overwrite)") from None
-    if not isinstance(meta, dict) or meta.get("kind") != "classifier":
-        raise UserError(f"{run / STATE_JSON}: not a classifier training state; {fresh} (or --overwrite)")
-    if meta.get("format") != STATE_FORMAT:
-        raise UserError(f"{run / STATE_JSON}: state format {meta.get('format')!r} is not {STATE_FORMAT}; {fresh}")
-    if not tensors:
-        return TrainState({}, meta)
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    name = str(meta.get("tensors", ""))
-    if os.sep in name or name.startswith(".") or not name.endswith(".safetensors"):
-        raise UserError(f"{run / STATE_JSON}: names {name!r} as its tensors file; {fresh} (or --overwrite)")
-    try:
-        return TrainState(load_file(str(run / name)), meta)
-    except (SafetensorError, OSError) as exc:
-        raise UserError(f"{run / name}: unreadable training state ({exc}); {fresh} (or --overwrite)") from None
+        why = "finished before checkpoints were kept" if kind == KIND else "stopped before its first checkpoint"
+        raise UserError(f"{run}: holds no classifier training state (state.json): {why}; {fresh} (or --overwrite)")
+    return read_checkpoint(run, KIND, f"{fresh} (or --overwrite)", tensors=tensors)
 
 
 def _run_kind(run: Path) -> str | None:
     """The ``kind`` in ``run``'s config.json, if it has a readable one."""
+    import json
+
     try:
         kind = json.loads((run / "config.json").read_text()).get("kind")
     except (OSError, ValueError, AttributeError):
@@ -190,44 +127,12 @@ def _run_kind(run: Path) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _write_train_state(folder: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Save a checkpoint atomically: the tensors under a new name, then ``state.json`` naming them replaced in
-    one rename (the commit), then older tensors files removed. A kill at any point leaves a consistent pair."""
-    from safetensors.torch import save
-
-    from augmentor.core.outdir import write_file_atomic
-
-    name = f"state-{meta['step']:07d}.safetensors"
-    write_file_atomic(folder / name, save(tensors))
-    write_file_atomic(folder / STATE_JSON, (json.dumps({**meta, "tensors": name}) + "\n").encode())
-    for old in folder.glob("state-*.safetensors"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
-
-
-# What --resume may change: the budget (the schedule is re-laid over it) and the device name ("auto"/"cuda:0").
-_RESUME_FREE = {"steps", "epochs", "device"}
-_FLAGS = {"compile_mode": "--compile"}  # TrainConfig fields whose flag is not --field-name
-
-
 def resumed_config(asked: TrainConfig, saved: dict[str, Any], run: Path) -> TrainConfig:
-    """The config a resumed run goes on with: its own, but for a budget or device given anew. Any other flag
-    given with --resume that differs from the run's value is refused (it would be silently ignored); one left
-    at its default cannot be told from one not given, so it takes the run's value."""
+    """The config a resumed run goes on with: its own, but for a budget or device given anew (any other flag
+    that differs from the run's value is refused: ``training.resume``)."""
     default = TrainConfig()
-    known = {f.name for f in fields(TrainConfig)}
-    for name in sorted(known - _RESUME_FREE):
-        value = getattr(asked, name)
-        if value == getattr(default, name) or value == saved.get(name, getattr(default, name)):
-            continue
-        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
-        given, own = (f"{flag} {value}", f"{saved.get(name)}") if not isinstance(value, bool) else (flag, "off")
-        if name == "flip":  # the one flag on by default: given as --no-flip
-            given, own, flag = "--no-flip", "--flip", "--no-flip"
-        raise UserError(
-            f"{run}: --resume goes on with the run's own settings, and {given} differs from its {own}; "
-            f"drop {flag} (only --steps, --epochs and --device may change) or start a new run"
-        )
+    check_resume_flags(asked, saved, default, run, {"compile_mode": "--compile"})
+    known = {f for f in asdict(default)}
     kept = {k: v for k, v in saved.items() if k in known}
     budget = {"steps": asked.steps, "epochs": asked.epochs} if asked.steps or asked.epochs else {}
     device = {"device": asked.device} if asked.device != default.device else {}
@@ -372,28 +277,6 @@ def run_record(
     }
 
 
-class WeightAverage:
-    """An exponential moving average of a model's weights and buffers (model EMA, as timm's ModelEmaV2),
-    its decay ramped as min(decay, (1 + t) / (10 + t)) so early steps do not pin it to the initial weights."""
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        import copy
-
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        self.decay, self.updates = decay, 0
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        ours = [t for t in self.model.state_dict().values() if t.is_floating_point()]
-        theirs = [t.detach() for t in model.state_dict().values() if t.is_floating_point()]
-        torch._foreach_lerp_(ours, theirs, 1 - decay)
-        for mine, live in zip(self.model.buffers(), model.buffers(), strict=True):
-            if not mine.is_floating_point():  # counters (BatchNorm's num_batches_tracked) follow the model
-                mine.copy_(live)
-
-
 def compiled(network: torch.nn.Module, mode: str | None) -> tuple[torch.nn.Module, Any]:
     """``network`` under ``torch.compile(mode=...)`` (unchanged for None), and the call that starts a step.
 
@@ -415,7 +298,7 @@ def train_classifier(
     validation: ImageSet | None = None,
     *,
     checkpoint_dir: Path | None = None,
-    resume: TrainState | None = None,
+    resume: Checkpoint | None = None,
     should_stop: Callable[[int], bool] | None = None,
     state_info: dict[str, Any] | None = None,
 ) -> Classifier:
@@ -432,8 +315,6 @@ def train_classifier(
     its JSON) and SIGTERM / Ctrl-C stop the run after a checkpoint, raising ``TrainingInterrupted``, as does
     ``should_stop(step)`` returning True. ``resume`` continues from such a state (``init_model`` is then unused).
     """
-    from augmentor.classifiers.registry import create_model
-
     check_trainable(train)
     test = align_classes(train.class_names, test) if test is not None else None
     validation = align_classes(train.class_names, validation) if validation is not None else None
@@ -444,43 +325,71 @@ def train_classifier(
             f"(data order, augmentation) go on only there; resume it where {resume.meta['device_type']} is available"
         )
     torch.manual_seed(config.seed)
-    num_classes = len(train.class_names)
+    model = _build_model(train, config, None if resume is not None else init_model, device)
+    batch_size = min(config.batch_size, len(train))
+    steps, plan_counts = _budget(config, train, synthetic, batch_size, resume)
+    task = ClassifierTask(config, train, test, validation, model, synthetic, steps, batch_size, plan_counts, device)
+    progress_so_far = None
+    if resume is not None:
+        task.load(resume)
+        progress_so_far = Progress.from_checkpoint(resume, device)
+    info = {
+        "config": asdict(config),
+        "device_type": device.type,
+        "fingerprints": {"train": task.record["dataset"]["fingerprint"], **_fingerprints(test, validation, synthetic)},
+        **(state_info or {}),
+    }
+    plan = Plan(
+        steps,
+        task.eval_points,
+        check_every=1 if device.type != "cuda" else 50,  # a finite-loss check costs a device sync: rarer on GPU
+        folder=checkpoint_dir,
+        kind=KIND,
+        info=info if checkpoint_dir is not None and current().is_main else {},
+        should_stop=should_stop,
+    )
+    return task.finish(fit(task, plan, progress_so_far))
+
+
+def _build_model(
+    train: ImageSet, config: TrainConfig, init_model: torch.nn.Module | None, device: torch.device
+) -> torch.nn.Module:
+    """The network to train (``init_model`` or a fresh ``config.arch``), frozen as asked, on ``device``."""
+    from augmentor.classifiers.registry import create_model
+
     height, width = train.size
     if height != width:
         raise UserError(f"classifiers take square images, got {height}×{width}; pass --image-size {max(height, width)}")
-    model = (init_model if resume is None else None) or create_model(config.arch, num_classes, train.channels, height)
+    model = init_model or create_model(config.arch, len(train.class_names), train.channels, height)
     if config.freeze_backbone:
         for parameter in model.backbone_parameters():
             parameter.requires_grad_(False)
-    model.to(device)
-    cuda = device.type == "cuda"
-    # channels_last pays on CPU too: oneDNN's convolutions ran a `fast` step 1.5× faster with it.
-    model.to(memory_format=torch.channels_last)
+    # channels_last pays on CPU too: oneDNN's convolutions run faster with it (README, Performance).
+    return model.to(device).to(memory_format=torch.channels_last)
 
-    images, labels = to_device(train, device)
-    mean, std = channel_stats(images)
-    flat = [c for c, deviation in enumerate(std) if deviation < 2e-3]  # at channel_stats' floor: no spread
-    if flat:
-        warn(
-            f"channel {', '.join(map(str, flat))} of the training images is one flat value everywhere: there is "
-            "nothing in it to learn from (check the data, or --channels 1 for grey images saved as colour)"
-        )
-    batch_size = min(config.batch_size, len(train))
+
+def _budget(
+    config: TrainConfig,
+    train: ImageSet,
+    synthetic: SyntheticPool | None,
+    batch_size: int,
+    resume: Checkpoint | None,
+) -> tuple[int, tuple[np.ndarray, np.ndarray] | None]:
+    """The step budget, and with mixing the step plan's (real, synthetic) images per step."""
+    num_classes = len(train.class_names)
     mixing = config.real_presentations is not None or synthetic is not None
+    plan_counts = None
     if mixing:
         presentations = config.real_presentations or budget_steps(config, len(train), batch_size) * batch_size
-        real_counts, synthetic_counts = step_plan(
-            presentations, batch_size, synthetic.share if synthetic else 0.0, config.finetune_real
-        )
-        steps = len(real_counts)
-        if synthetic is not None:
-            if synthetic.images.shape[1:] != train.images.shape[1:] or synthetic.targets.shape[1] != num_classes:
-                raise UserError(
-                    f"internal: synthetic pool of shape {list(synthetic.images.shape[1:])} with "
-                    f"{synthetic.targets.shape[1]} classes for a {list(train.images.shape[1:])} set of {num_classes}"
-                )
-            pool_images = torch.from_numpy(synthetic.images).to(device)
-            pool_targets = torch.from_numpy(synthetic.targets).to(device)
+        plan_counts = step_plan(presentations, batch_size, synthetic.share if synthetic else 0.0, config.finetune_real)
+        steps = len(plan_counts[0])
+        if synthetic is not None and (
+            synthetic.images.shape[1:] != train.images.shape[1:] or synthetic.targets.shape[1] != num_classes
+        ):
+            raise UserError(
+                f"internal: synthetic pool of shape {list(synthetic.images.shape[1:])} with "
+                f"{synthetic.targets.shape[1]} classes for a {list(train.images.shape[1:])} set of {num_classes}"
+            )
     else:
         steps = budget_steps(config, len(train), batch_size)
         if config.steps is None and steps < FEW_STEPS and resume is None:
@@ -497,256 +406,290 @@ def train_classifier(
         )
     if start_step > steps:
         raise UserError(f"the run is at step {start_step}, past the {steps} steps asked; give a larger budget")
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=cuda or None)
-    # Under torchrun every rank draws the same global batch and trains on its rows (distributed.data_parallel).
-    context = current()
-    network = data_parallel.wrap(model, device, context)
-    if config.compile_mode is not None and not cuda:
-        warn(
-            f"--compile {config.compile_mode} on the CPU: measured on 2 cores, it compiled for a minute and then "
-            "ran a `fast` step 1.4x slower than without"
+    return steps, plan_counts
+
+
+class ClassifierTask:
+    """One classifier's step, log entry, evaluations and checkpoint: the classifier's part of ``training.fit``."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train: ImageSet,
+        test: ImageSet | None,
+        validation: ImageSet | None,
+        model: torch.nn.Module,
+        synthetic: SyntheticPool | None,
+        steps: int,
+        batch_size: int,
+        plan_counts: tuple[np.ndarray, np.ndarray] | None,
+        device: torch.device,
+    ) -> None:
+        self.config, self.train, self.test, self.validation = config, train, test, validation
+        self.model, self.synthetic, self.steps, self.device = model, synthetic, steps, device
+        self.title = f"training {config.arch}"
+        self.cuda = device.type == "cuda"
+        self.num_classes = len(train.class_names)
+        self.images, self.labels = to_device(train, device)
+        normalisation = _channel_stats(self.images)
+        if synthetic is not None:
+            self.pool_images = torch.from_numpy(synthetic.images).to(device)
+            self.pool_targets = torch.from_numpy(synthetic.targets).to(device)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            trainable, lr=config.lr, weight_decay=config.weight_decay, fused=self.cuda or None
         )
-    network, mark_step = compiled(network, config.compile_mode)
-    schedule = make_schedule(optimizer, config.schedule, config.lr, steps)
-    generator = seeded_generator(config.seed, device)
-    # RandAugment's op and sign draws: their own CPU generator (no device sync to group images by op), so the
-    # crop/flip stream is the same with or without it.
-    augment_ops = parse_randaugment(config.randaugment) if config.randaugment else None
-    augment_generator = torch.Generator().manual_seed(
-        int(np.random.SeedSequence([config.seed, 91]).generate_state(1)[0])
-    )
-
-    drawn = int(synthetic_counts.sum()) if synthetic is not None else 0
-    record = run_record(train, config, steps, batch_size, (mean, std), synthetic, drawn, device)
-    classifier = Classifier(model, record)
-    if test is not None:
-        classifier.check_images(test, "the test set")  # before training, not at the first evaluation
-    average = WeightAverage(model, config.ema) if config.ema else None
-    evaluated = Classifier(average.model, record) if average else classifier  # what evaluations score
-    # Log (and evaluate, with a test set) at ``evals`` points; each is also a "last good" checkpoint.
-    eval_points = {max(1, round(steps * (k + 1) / max(1, config.evals))) for k in range(max(1, config.evals))}
-    check_every = 1 if not cuda else 50  # a finite-loss check costs a device sync: rarer on GPU
-    metrics: list[dict[str, Any]] = []
-    loss_sum = torch.zeros((), device=device)
-    loss_count = 0
-    eval_seconds = 0.0  # kept apart so "train_seconds" measures training alone (time-to-accuracy)
-    presented = 0  # real images shown so far
-    mix_rng = np.random.default_rng([config.seed, 77])  # mixup/cutmix shares and boxes: seeded, on the CPU
-    best: tuple[int, float, dict[str, torch.Tensor]] | None = None  # (step, validation accuracy, weights)
-    stream = None if mixing else _IndexStream(len(train), batch_size, generator, device)
-    if resume is not None:
-        _load_state(resume, model, optimizer, schedule, average, device, stream, generator, augment_generator)
-        meta = resume.meta
-        metrics = [m for m in meta["metrics"] if m["step"] <= start_step]
-        loss_sum = resume.tensors["loss.sum"].to(device)
-        loss_count, presented, eval_seconds = meta["loss_count"], meta["presented"], meta["eval_seconds"]
-        mix_rng.bit_generator.state = meta["mix_rng"]
-        if meta["best"] is not None:
-            best = (meta["best"]["step"], meta["best"]["accuracy"], _unprefixed("best", resume.tensors, device))
-    # After a resume: the clock goes on from the checkpoint, the weights it saved are the last good ones.
-    started = time.perf_counter() - (resume.meta["seconds"] if resume is not None else 0.0)
-    last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.train()
-    if mixing:
-        batches = itertools.islice(
-            _mixed_batches(
-                real_counts,
-                synthetic_counts,
-                len(train),
-                len(synthetic.images) if synthetic else 0,
-                config.seed,
-                device,
-            ),
-            start_step,
-            None,
+        # Under torchrun every rank draws the same global batch and trains on its rows (distributed.data_parallel).
+        self.context = current()
+        network = data_parallel.wrap(model, device, self.context)
+        if config.compile_mode is not None and not self.cuda:
+            warn(f"--compile {config.compile_mode} on the CPU: compiling takes minutes and the step runs no faster")
+        self.network, self.mark_step = compiled(network, config.compile_mode)
+        self.schedule = make_schedule(self.optimizer, config.schedule, config.lr, steps)
+        self.generator = seeded_generator(config.seed, device)
+        # RandAugment's op and sign draws: their own CPU generator (no device sync to group images by op), so the
+        # crop/flip stream is the same with or without it.
+        self.augment_ops = parse_randaugment(config.randaugment) if config.randaugment else None
+        self.augment_generator = torch.Generator().manual_seed(
+            int(np.random.SeedSequence([config.seed, 91]).generate_state(1)[0])
         )
-    else:
-        batches = ((stream.take(), None) for _ in range(steps - start_step))
-    mixing_batches = config.mixup > 0 or config.cutmix > 0
-    writes = checkpoint_dir is not None and context.is_main  # under torchrun rank 0 alone writes
-    if writes:
-        prints = _fingerprints(test, validation, synthetic)
+        drawn = int(plan_counts[1].sum()) if synthetic is not None else 0
+        self.record = run_record(train, config, steps, batch_size, normalisation, synthetic, drawn, device)
+        self.classifier = Classifier(model, self.record)
+        if test is not None:
+            self.classifier.check_images(test, "the test set")  # before training, not at the first evaluation
+        self.average = WeightAverage(model, config.ema) if config.ema else None
+        self.evaluated = Classifier(self.average.model, self.record) if self.average else self.classifier
+        # Log (and evaluate, with a test set) at ``evals`` points; each is also a "last good" snapshot.
+        evals = max(1, config.evals)
+        self.eval_points = {max(1, round(steps * (k + 1) / evals)) for k in range(evals)}
+        self.presented = 0  # real images shown so far
+        self.lr_used = config.lr
+        self.mix_rng = np.random.default_rng([config.seed, 77])  # mixup/cutmix shares and boxes: seeded, on the CPU
+        self.best: tuple[int, float, dict[str, torch.Tensor]] | None = None  # (step, validation accuracy, weights)
+        self.plan_counts = plan_counts
+        self.stream = None if plan_counts is not None else _IndexStream(len(train), batch_size, self.generator, device)
+        self.batches = self._batches_from(0)
+        model.train()
 
-    def save(step: int) -> None:
-        tensors = prefixed("model", model.state_dict())
-        packed, optimizer_meta = pack_optimizer("optimizer", optimizer.state_dict())
-        tensors.update(packed)
-        if average is not None:
-            tensors.update(prefixed("ema", average.model.state_dict()))
-        if best is not None:
-            tensors.update(prefixed("best", best[2]))
-        tensors["rng.data"] = generator.get_state()
-        tensors["rng.torch"] = torch.get_rng_state()  # dropout draws from the global generators
-        if cuda:
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
-        tensors["rng.randaugment"] = augment_generator.get_state()
-        if stream is not None:
-            tensors["data.pending"] = stream.pending.detach().cpu()
-        tensors["loss.sum"] = loss_sum.detach().cpu()
-        meta = {
-            "format": STATE_FORMAT,
-            "kind": "classifier",
-            "step": step,
-            "steps": steps,
-            "config": asdict(config),
-            "device_type": device.type,
-            "fingerprints": {"train": record["dataset"]["fingerprint"], **prints},
-            **(state_info or {}),
-            "optimizer": optimizer_meta,
-            "ema_updates": average.updates if average is not None else 0,
-            "best": {"step": best[0], "accuracy": best[1]} if best is not None else None,
-            "mix_rng": mix_rng.bit_generator.state,
-            "loss_count": loss_count,
-            "presented": presented,
-            "seconds": time.perf_counter() - started,
-            "eval_seconds": eval_seconds,
-            "metrics": metrics,
-        }
-        _write_train_state(checkpoint_dir, tensors, meta)
+    def _batches_from(self, step: int):
+        """(real indices, synthetic indices or None) per step, from step ``step`` on."""
+        if self.plan_counts is None:
+            return ((self.stream.take(), None) for _ in itertools.count())
+        real_counts, synthetic_counts = self.plan_counts
+        pool_size = len(self.synthetic.images) if self.synthetic else 0
+        mixed = _mixed_batches(real_counts, synthetic_counts, len(self.train), pool_size, self.config.seed, self.device)
+        return itertools.islice(mixed, step, None)
 
-    saved_at = time.perf_counter()
-    interruptible = checkpoint_dir is not None or should_stop is not None
-    with (
-        stop_requests(checkpoint_dir is not None) as stop,
-        progress(f"training {config.arch}", steps - start_step) as advance,
-    ):
-        for step, (index, synthetic_index) in enumerate(batches, start=start_step + 1):
-            mark_step()
-            batch = images[index]
-            if synthetic_index is not None:
-                batch = torch.cat([batch, pool_images[synthetic_index]])
-            batch = random_crop(batch, config.crop_padding, generator)
-            if config.flip:
-                batch = random_flip(batch, generator)
-            if augment_ops is not None:  # after crop and flip, as timm orders them
-                batch = rand_augment(batch, *augment_ops, augment_generator)
-            shard = data_parallel.rows(len(batch), context)
-            targets = pool_targets[synthetic_index] if synthetic_index is not None else None
-            weight = synthetic.weight if synthetic is not None else 1.0
-            if mixing_batches:  # on the whole (global) batch, so the ranks' shards are those of one process
-                inputs = classifier.normalise(batch)
-                rows, row_weights = soft_targets(labels[index], targets, num_classes, weight, config.label_smoothing)
-                inputs, rows, row_weights = mix_batch(
-                    inputs, rows, row_weights, config.mixup, config.cutmix, mix_rng, generator
-                )
-                if shard is not None:
-                    shard = shard.to(device)
-                    inputs, rows, row_weights = inputs[shard], rows[shard], row_weights[shard]
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            else:
-                if shard is not None:
-                    batch = batch[shard.to(device)]
-                inputs = classifier.normalise(batch).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                logits = network(inputs)
-            if mixing_batches:
-                per_row = -(rows * F.log_softmax(logits.float(), dim=1)).sum(dim=1) * row_weights
-                if shard is not None:
-                    loss = per_row.sum() * data_parallel.loss_scale(
-                        len(index) + (len(targets) if targets is not None else 0), context
-                    )
-                else:
-                    loss = per_row.mean()
-            elif shard is not None:
-                scale = data_parallel.loss_scale(len(index) + (len(targets) if targets is not None else 0), context)
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        config, context = self.config, self.context
+        self.mark_step()
+        index, synthetic_index = next(self.batches)
+        batch = self.images[index]
+        if synthetic_index is not None:
+            batch = torch.cat([batch, self.pool_images[synthetic_index]])
+        batch = random_crop(batch, config.crop_padding, self.generator)
+        if config.flip:
+            batch = random_flip(batch, self.generator)
+        if self.augment_ops is not None:  # after crop and flip, as timm orders them
+            batch = rand_augment(batch, *self.augment_ops, self.augment_generator)
+        shard = data_parallel.rows(len(batch), context)
+        targets = self.pool_targets[synthetic_index] if synthetic_index is not None else None
+        weight = self.synthetic.weight if self.synthetic is not None else 1.0
+        global_rows = len(index) + (len(targets) if targets is not None else 0)
+        if config.mixup > 0 or config.cutmix > 0:  # on the whole (global) batch: the ranks' shards are one process's
+            loss = self._mixed_batch_loss(batch, index, targets, weight, shard, global_rows)
+        else:
+            if shard is not None:
+                batch = batch[shard.to(self.device)]
+            inputs = self.classifier.normalise(batch).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
+                logits = self.network(inputs)
+            smoothing = config.label_smoothing
+            if shard is not None:
+                scale = data_parallel.loss_scale(global_rows, context)
                 loss = _shard_loss(
-                    logits.float(), shard.to(device), labels[index], targets, weight, config.label_smoothing, scale
+                    logits.float(), shard.to(self.device), self.labels[index], targets, weight, smoothing, scale
                 )
             elif targets is None:
-                loss = F.cross_entropy(logits.float(), labels[index], label_smoothing=config.label_smoothing)
+                loss = F.cross_entropy(logits.float(), self.labels[index], label_smoothing=smoothing)
             else:
-                loss = _mixed_loss(logits.float(), labels[index], targets, weight, config.label_smoothing)
-            presented += len(index)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if average is not None:
-                average.update(model)
-            lr_used = optimizer.param_groups[0]["lr"]
-            schedule.step()
-            loss_sum += loss.detach()
-            loss_count += 1
-            checkpoint = step % check_every == 0 or step in eval_points or step == steps
-            requested = interruptible and (stop["stop"] or (should_stop is not None and bool(should_stop(step))))
-            if not context.distributed:
-                stopping = requested
-                checkpoint = checkpoint or stopping  # nothing non-finite is saved
-            elif interruptible and checkpoint:  # every rank stops at the same step (a collective: check steps only)
-                stopping = bool(data_parallel.all_sum(torch.tensor(float(requested), device=device), context) > 0)
-            else:
-                stopping = False
-            if checkpoint and context.distributed:  # every rank stops together, and logs the global loss
-                loss_sum = data_parallel.all_sum(loss_sum, context) / context.world_size
-            if checkpoint and not torch.isfinite(loss_sum):
-                raise TrainingDiverged(
-                    f"the loss became non-finite by step {step} (last finite check: step "
-                    f"{metrics[-1]['step'] if metrics else 0}); lower --lr (now {config.lr})",
-                    last_good,
-                    step,
-                )
-            evaluation = step in eval_points or step == steps
-            if evaluation:
-                entry = {
-                    "step": step,
-                    "epoch": round(presented / len(train), 3),
-                    "train_loss": round(float(loss_sum) / loss_count, 5),
-                    "lr": lr_used,
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "train_seconds": round(time.perf_counter() - started - eval_seconds, 3),
-                }
-                loss_sum.zero_()
-                loss_count = 0
-                if context.is_main:  # the weights are the same on every rank
-                    eval_started = time.perf_counter()
-                    if validation is not None:
-                        entry["val_accuracy"] = evaluated.evaluate(validation)["accuracy"]
-                    if test is not None:
-                        entry["test_accuracy"] = evaluated.evaluate(test)["accuracy"]
-                    model.train()
-                    eval_seconds += time.perf_counter() - eval_started
-                metrics.append(entry)
-                last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if "val_accuracy" in entry and (best is None or entry["val_accuracy"] > best[1]):
-                    scored = evaluated.model.state_dict()
-                    best = (step, entry["val_accuracy"], {k: v.detach().clone() for k, v in scored.items()})
-            # Saved after a finite check only: at evaluation points, on a stop, and every CHECKPOINT_SECONDS.
-            if writes and (
-                evaluation or stopping or (checkpoint and time.perf_counter() - saved_at > CHECKPOINT_SECONDS)
-            ):
-                save(step)
-                saved_at = time.perf_counter()
-            advance(1)
-            if stopping:
-                if context.distributed:  # the other ranks wait for rank 0's checkpoint before they exit
-                    barrier()
-                raise TrainingInterrupted(step, steps, saved=checkpoint_dir is not None)
-    record["training"]["seconds"] = round(time.perf_counter() - started, 3)
-    last_loss = metrics[-1]["train_loss"] if metrics else float("nan")
-    if steps >= FEW_STEPS and num_classes > 1 and last_loss >= 0.95 * math.log(num_classes):
-        warn(
-            f"the training loss ended at {last_loss:.3f}, no better than guessing among {num_classes} classes "
-            f"(ln {num_classes} = {math.log(num_classes):.3f}): the model learnt nothing; lower --lr (now "
-            f"{config.lr:g}) or check the labels"
+                loss = _mixed_loss(logits.float(), self.labels[index], targets, weight, smoothing)
+        self.presented += len(index)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.model)
+        self.lr_used = self.optimizer.param_groups[0]["lr"]
+        self.schedule.step()
+        return {"loss": loss}
+
+    def _mixed_batch_loss(self, batch, index, targets, weight, shard, global_rows) -> torch.Tensor:
+        """Mixup / CutMix over the soft targets of the whole batch, then this rank's rows."""
+        config = self.config
+        inputs = self.classifier.normalise(batch)
+        rows, row_weights = soft_targets(self.labels[index], targets, self.num_classes, weight, config.label_smoothing)
+        inputs, rows, row_weights = mix_batch(
+            inputs, rows, row_weights, config.mixup, config.cutmix, self.mix_rng, self.generator
         )
-    if average is not None:  # the averaged weights are the ones evaluated, so the ones kept
-        model.load_state_dict(average.model.state_dict())
-    if best is not None:
-        if config.keep == "best":
-            model.load_state_dict(best[2])
-        record["validation"] = {
-            "images": len(validation),
-            "best_step": best[0],
-            "best_accuracy": best[1],
-            "kept": config.keep,
-            "kept_step": best[0] if config.keep == "best" else steps,
+        if shard is not None:
+            shard = shard.to(self.device)
+            inputs, rows, row_weights = inputs[shard], rows[shard], row_weights[shard]
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
+            logits = self.network(inputs)
+        per_row = -(rows * F.log_softmax(logits.float(), dim=1)).sum(dim=1) * row_weights
+        if shard is not None:
+            return per_row.sum() * data_parallel.loss_scale(global_rows, self.context)
+        return per_row.mean()
+
+    def log_entry(self, step: int, means: dict[str, Any]) -> dict[str, Any]:
+        epoch = round(self.presented / len(self.train), 3)
+        return {"step": step, "epoch": epoch, "train_loss": round(means["loss"], 5), "lr": self.lr_used}
+
+    def evaluate(self, step: int, entry: dict[str, Any]) -> None:
+        if not self.context.is_main:  # the weights are the same on every rank
+            return
+        if self.validation is not None:
+            entry["val_accuracy"] = self.evaluated.evaluate(self.validation)["accuracy"]
+        if self.test is not None:
+            entry["test_accuracy"] = self.evaluated.evaluate(self.test)["accuracy"]
+        self.model.train()
+        if "val_accuracy" in entry and (self.best is None or entry["val_accuracy"] > self.best[1]):
+            scored = self.evaluated.model.state_dict()
+            self.best = (step, entry["val_accuracy"], {k: v.detach().clone() for k, v in scored.items()})
+
+    def is_checkpoint_point(self, step: int) -> bool:
+        return step in self.eval_points or step == self.steps
+
+    def write_beside(self, folder: Path, step: int, metrics: list[dict[str, Any]]) -> None:
+        """Nothing: a classifier run's results are written when it is done."""
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def restore(self, snapshot: Any, rollbacks: int) -> None:
+        raise AssertionError("a classifier run takes no rollbacks (Plan.max_rollbacks is 0)")
+
+    def diverged_advice(self, step: int, last_good_step: int, rollbacks: int, sums: dict[str, torch.Tensor]) -> str:
+        return (
+            f"the loss became non-finite by step {step} (last finite check: step {last_good_step}); lower --lr "
+            f"(now {self.config.lr})"
+        )
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = prefixed("model", self.model.state_dict())
+        packed, optimizer_meta = pack_optimizer("optimizer", self.optimizer.state_dict())
+        tensors.update(packed)
+        if self.average is not None:
+            tensors.update(prefixed("ema", self.average.model.state_dict()))
+        if self.best is not None:
+            tensors.update(prefixed("best", self.best[2]))
+        tensors["rng.data"] = self.generator.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()  # dropout draws from the global generators
+        if self.cuda:
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        tensors["rng.randaugment"] = self.augment_generator.get_state()
+        if self.stream is not None:
+            tensors["data.pending"] = self.stream.pending.detach().cpu()
+        meta = {
+            "optimizer": optimizer_meta,
+            "ema_updates": self.average.updates if self.average is not None else 0,
+            "best": {"step": self.best[0], "accuracy": self.best[1]} if self.best is not None else None,
+            "mix_rng": self.mix_rng.bit_generator.state,
+            "presented": self.presented,
         }
-    if test is not None and context.is_main:
-        classifier.final = classifier.evaluate(test)
-        record["test"] = {"accuracy": classifier.final["accuracy"], "images": len(test)}
-    classifier.metrics = metrics
-    model.eval()
-    return classifier
+        return tensors, meta
+
+    def load(self, checkpoint: Checkpoint) -> None:
+        """Put a checkpoint back: weights, AdamW moments, EMA, schedule position, random states, data order."""
+        from augmentor.core.runs import load_matching
+
+        tensors, meta, device = checkpoint.tensors, checkpoint.meta, self.device
+        load_matching(self.model, unprefixed("model", tensors), "the checkpoint's weights")
+        # The schedule replayed to the step over this run's budget (the same floats as the run computed, or the
+        # budget re-laid when --steps grew); the optimiser's own groups would hold the old budget's rates.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+            for _ in range(checkpoint.step):
+                self.schedule.step()
+        optimizer = self.optimizer
+        groups = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+        optimizer.load_state_dict(unpack_optimizer("optimizer", tensors, meta["optimizer"]))
+        for group, replayed in zip(optimizer.param_groups, groups, strict=True):
+            group.update(replayed)
+        for group in optimizer.param_groups:
+            for parameter in group["params"]:
+                slots = optimizer.state.get(parameter, {})
+                for key, value in slots.items():
+                    # Moments back in the parameter's memory layout (channels_last): the update's kernels, and so
+                    # its rounding, follow the layout.
+                    if (
+                        torch.is_tensor(value)
+                        and value.shape == parameter.shape
+                        and value.stride() != parameter.stride()
+                    ):
+                        slots[key] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
+        if self.average is not None:
+            load_matching(self.average.model, unprefixed("ema", tensors), "the checkpoint's averaged weights")
+            self.average.updates = meta["ema_updates"]
+        self.generator.set_state(tensors["rng.data"])
+        self.augment_generator.set_state(tensors["rng.randaugment"])
+        torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+        if self.stream is not None:
+            self.stream.pending = tensors["data.pending"].to(device)
+        self.presented, self.mix_rng.bit_generator.state = meta["presented"], meta["mix_rng"]
+        if meta["best"] is not None:
+            best = {k: v.to(device) for k, v in unprefixed("best", tensors).items()}
+            self.best = (meta["best"]["step"], meta["best"]["accuracy"], best)
+        self.batches = self._batches_from(checkpoint.step)
+
+    def finish(self, progress: Progress) -> Classifier:
+        """The trained classifier: the kept weights (EMA, best validation point), its record, metrics and scores."""
+        config, record, model = self.config, self.record, self.model
+        metrics = progress.metrics
+        record["training"]["seconds"] = round(progress.seconds, 3)
+        last_loss = metrics[-1]["train_loss"] if metrics else float("nan")
+        classes = self.num_classes
+        if self.steps >= FEW_STEPS and classes > 1 and last_loss >= 0.95 * math.log(classes):
+            warn(
+                f"the training loss ended at {last_loss:.3f}, no better than guessing among {classes} classes "
+                f"(ln {classes} = {math.log(classes):.3f}): the model learnt nothing; lower --lr (now "
+                f"{config.lr:g}) or check the labels"
+            )
+        if self.average is not None:  # the averaged weights are the ones evaluated, so the ones kept
+            model.load_state_dict(self.average.model.state_dict())
+        if self.best is not None:
+            if config.keep == "best":
+                model.load_state_dict(self.best[2])
+            record["validation"] = {
+                "images": len(self.validation),
+                "best_step": self.best[0],
+                "best_accuracy": self.best[1],
+                "kept": config.keep,
+                "kept_step": self.best[0] if config.keep == "best" else self.steps,
+            }
+        if self.test is not None and self.context.is_main:
+            self.classifier.final = self.classifier.evaluate(self.test)
+            record["test"] = {"accuracy": self.classifier.final["accuracy"], "images": len(self.test)}
+        self.classifier.metrics = metrics
+        model.eval()
+        return self.classifier
+
+
+def _channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """The training images' per-channel mean and std (the run's normalisation); a flat channel is said."""
+    mean, std = channel_stats(images)
+    flat = [c for c, deviation in enumerate(std) if deviation < 2e-3]  # at channel_stats' floor: no spread
+    if flat:
+        warn(
+            f"channel {', '.join(map(str, flat))} of the training images is one flat value everywhere: there is "
+            "nothing in it to learn from (check the data, or --channels 1 for grey images saved as colour)"
+        )
+    return mean, std
 
 
 def _fingerprints(
@@ -766,53 +709,3 @@ def _fingerprints(
         "validation": fingerprint(validation) if validation is not None else None,
         "synthetic": pool,
     }
-
-
-def _unprefixed(prefix: str, tensors: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in unprefixed(prefix, tensors).items()}
-
-
-def _load_state(
-    state: TrainState,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: Any,
-    average: WeightAverage | None,
-    device: torch.device,
-    stream: _IndexStream | None,
-    generator: torch.Generator,
-    augment_generator: torch.Generator,
-) -> None:
-    """Put a checkpoint's tensors back: weights, AdamW moments, EMA, schedule position and random states."""
-    from augmentor.core.runs import load_matching
-
-    tensors, meta = state.tensors, state.meta
-    load_matching(model, unprefixed("model", tensors), "the checkpoint's weights")
-    # The schedule replayed to the step over this run's budget (the same floats as the run computed, or the
-    # budget re-laid when --steps grew); the optimiser's own groups would hold the old budget's rates.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
-        for _ in range(state.step):
-            schedule.step()
-    groups = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
-    optimizer.load_state_dict(unpack_optimizer("optimizer", tensors, meta["optimizer"]))
-    for group, replayed in zip(optimizer.param_groups, groups, strict=True):
-        group.update(replayed)
-    for group in optimizer.param_groups:
-        for parameter in group["params"]:
-            slots = optimizer.state.get(parameter, {})
-            for key, value in slots.items():
-                # Moments back in the parameter's memory layout (channels_last): the update's kernels, and so
-                # its rounding, follow the layout.
-                if torch.is_tensor(value) and value.shape == parameter.shape and value.stride() != parameter.stride():
-                    slots[key] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
-    if average is not None:
-        load_matching(average.model, unprefixed("ema", tensors), "the checkpoint's averaged weights")
-        average.updates = meta["ema_updates"]
-    generator.set_state(tensors["rng.data"])
-    augment_generator.set_state(tensors["rng.randaugment"])
-    torch.set_rng_state(tensors["rng.torch"])
-    if "rng.cuda" in tensors and device.type == "cuda":
-        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
-    if stream is not None:
-        stream.pending = tensors["data.pending"].to(device)

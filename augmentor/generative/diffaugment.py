@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from augmentor.classifiers.augment import random_crop
+from augmentor.training.batch_augment import random_crop
 
 
 def diff_augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

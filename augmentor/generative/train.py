@@ -18,7 +18,6 @@ import contextlib
 import copy
 import json
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from augmentor import __version__
-from augmentor.core.console import progress, warn
+from augmentor.core.console import warn
 from augmentor.core.device import resolve_device, to_device
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output, write_file_atomic
@@ -40,24 +39,30 @@ from augmentor.core.runs import (
     WEIGHTS_NAME,
     claim_run_folder,
     never_checkpointed,
-    read_metrics,
     read_run_config,
 )
-from augmentor.core.stopping import stop_requests
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.measures import mean_pairwise_ssim
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.distributed import data_parallel
-from augmentor.distributed.context import Context, barrier, current
+from augmentor.distributed.context import current
 from augmentor.generative.diffaugment import diff_augment
 from augmentor.generative.generator import Generator
 from augmentor.generative.kinds import get_kind
-from augmentor.generative.state_io import pack_optimizer, prefixed, unpack_optimizer, unprefixed
 from augmentor.report.plots import losses_png
-
-STATE_TENSORS = "state.safetensors"
-STATE_JSON = "state.json"
+from augmentor.training.checkpoint import (
+    Checkpoint,
+    has_checkpoint,
+    pack_optimizer,
+    prefixed,
+    read_checkpoint,
+    unpack_optimizer,
+    unprefixed,
+)
+from augmentor.training.ema import WeightAverage
+from augmentor.training.loop import Plan, Progress, fit
+from augmentor.training.resume import check_resume_flags
 
 
 @dataclass(frozen=True)
@@ -104,13 +109,8 @@ class GenerativeResult:
     out: Path | None
     step: int
     steps: int
-    interrupted: bool = False
     metrics: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-class TrainingStopped(UserError):
-    """The loss stayed non-finite after the allowed rollbacks."""
 
 
 def _step_generator(seed: int, step: int, rollbacks: int, device: torch.device) -> torch.Generator:
@@ -164,10 +164,9 @@ class _Trainer:
             }
         else:
             self.optimizers = {"vae": torch.optim.Adam(self.models["vae"].parameters(), lr=config.lr, fused=fused)}
-        self.ema = copy.deepcopy(self.models[self.kind.sampler]).eval() if config.ema else None
-        if self.ema is not None:
-            self.ema.requires_grad_(False)
-        self.updates = 0  # optimiser steps taken, for the EMA warm-up (restored on resume)
+        # The sampler's average keeps the live module's buffers (BatchNorm statistics) as they are.
+        sampler = self.models[self.kind.sampler]
+        self.average = WeightAverage(sampler, config.ema, average_buffers=False) if config.ema else None
         # Under torchrun: DDP views that average gradients over the ranks (the EMA copy above stays plain).
         self.context = current()
         self.parallel: dict[str, torch.nn.Module] = {}
@@ -179,7 +178,7 @@ class _Trainer:
 
     @property
     def sampler(self) -> torch.nn.Module:
-        return self.ema if self.ema is not None else self.models[self.kind.sampler]
+        return self.average.model if self.average is not None else self.models[self.kind.sampler]
 
     def step(
         self,
@@ -198,8 +197,8 @@ class _Trainer:
                 losses = self._gan_step(images, labels, generator, shard, batch_size)
             else:
                 losses = self._vae_step(images, labels, generator, shard, batch_size)
-        self.updates += 1
-        self._update_ema()
+        if self.average is not None:
+            self.average.update(self.models[self.kind.sampler])
         return losses
 
     def _noise(self, rows: int, dim: int, generator: torch.Generator, shard: torch.Tensor | None, batch_size):
@@ -257,24 +256,13 @@ class _Trainer:
         self.optimizers["vae"].step()
         return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        if self.ema is None:
-            return
-        source = self.models[self.kind.sampler]
-        # Warm-up: early on the average follows the weights closely instead of remembering the initialisation.
-        decay = min(self.config.ema, (1 + self.updates) / (10 + self.updates))
-        ema_params = list(self.ema.parameters())
-        torch._foreach_lerp_(ema_params, [p.detach() for p in source.parameters()], 1 - decay)
-        for ema_buffer, buffer in zip(self.ema.buffers(), source.buffers(), strict=True):
-            ema_buffer.copy_(buffer)
-
     def snapshot(self) -> dict[str, Any]:
         """An in-memory copy of everything a rollback restores."""
         return {
             "models": {k: copy.deepcopy(m.state_dict()) for k, m in self.models.items()},
             "optimizers": {k: copy.deepcopy(o.state_dict()) for k, o in self.optimizers.items()},
-            "ema": copy.deepcopy(self.ema.state_dict()) if self.ema is not None else None,
+            "ema": copy.deepcopy(self.average.model.state_dict()) if self.average is not None else None,
+            "updates": self.average.updates if self.average is not None else 0,
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -282,8 +270,9 @@ class _Trainer:
             m.load_state_dict(snapshot["models"][k])
         for k, o in self.optimizers.items():
             o.load_state_dict(snapshot["optimizers"][k])
-        if self.ema is not None:
-            self.ema.load_state_dict(snapshot["ema"])
+        if self.average is not None:
+            self.average.model.load_state_dict(snapshot["ema"])
+            self.average.updates = snapshot["updates"]
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors: dict[str, torch.Tensor] = {}
@@ -294,8 +283,9 @@ class _Trainer:
             packed, info = pack_optimizer(f"optimizer.{name}", optimizer.state_dict())
             tensors.update(packed)
             meta["optimizers"][name] = info
-        if self.ema is not None:
-            tensors.update(prefixed("ema", self.ema.state_dict()))
+        if self.average is not None:
+            tensors.update(prefixed("ema", self.average.model.state_dict()))
+            meta["updates"] = self.average.updates
         return tensors, meta
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], where: Path) -> None:
@@ -305,8 +295,9 @@ class _Trainer:
             load_matching(module, unprefixed(f"model.{name}", tensors), f"{where} ({name})")
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(unpack_optimizer(f"optimizer.{name}", tensors, meta["optimizers"][name]))
-        if self.ema is not None:
-            load_matching(self.ema, unprefixed("ema", tensors), f"{where} (ema)")
+        if self.average is not None:
+            load_matching(self.average.model, unprefixed("ema", tensors), f"{where} (ema)")
+            self.average.updates = meta["updates"]
 
 
 class _VAEObjective(torch.nn.Module):
@@ -321,31 +312,6 @@ class _VAEObjective(torch.nn.Module):
         self, pixels: torch.Tensor, labels: torch.Tensor | None, beta: float, noise: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.vae.loss(pixels, labels, beta, noise)
-
-
-def _agree(nonfinite: bool, stopping: bool, context: Context) -> tuple[bool, bool]:
-    """Under torchrun, any rank's non-finite loss or stop request (SIGTERM) holds for every rank."""
-    if not context.distributed:
-        return nonfinite, stopping
-    flags = data_parallel.all_sum(torch.tensor([float(nonfinite), float(stopping)]), context)
-    return bool(flags[0] > 0), bool(flags[1] > 0)
-
-
-_RESUME_FREE = ("kind", "steps", "epochs", "device")  # what --resume may change: the budget and where it runs
-
-
-def _check_resume_flags(asked: GenerativeConfig, saved: dict[str, Any], run: Path) -> None:
-    """Refuse a flag given with --resume that the run would silently ignore (its own value wins)."""
-    default = GenerativeConfig(kind=asked.kind)
-    for name in asdict(asked):
-        value = getattr(asked, name)
-        if name in _RESUME_FREE or value == getattr(default, name) or value == saved.get(name):
-            continue
-        flag = "--" + name.replace("_", "-")
-        raise UserError(
-            f"{run}: --resume continues the run with its own settings, and {flag} {value} differs from its "
-            f"{saved.get(name)}; drop {flag} (only --steps and --device may change), or start a new run"
-        )
 
 
 def _budget(config: GenerativeConfig, n: int) -> int:
@@ -378,21 +344,6 @@ def _evaluating(module: torch.nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-def _resume_state(out: Path, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    record = read_run_config(out, kind=kind)
-    if not (out / STATE_TENSORS).is_file() or not (out / STATE_JSON).is_file():
-        raise UserError(f"{out}: has no {STATE_TENSORS}/{STATE_JSON} to resume from (shipped weights keep none)")
-    try:
-        tensors = load_file(str(out / STATE_TENSORS))
-        meta = json.loads((out / STATE_JSON).read_text())
-    except (SafetensorError, OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{out}: unreadable training state ({exc}); start a new run instead") from None
-    return record, tensors, meta
-
-
 def train_generative(
     train: ImageSet,
     config: GenerativeConfig,
@@ -405,6 +356,7 @@ def train_generative(
 ) -> GenerativeResult:
     """Train a DCGAN or VAE on ``train`` (into the run folder ``out`` when given, or continue it with ``resume``).
 
+    With ``out``, SIGTERM / Ctrl-C stop the run after a checkpoint there and raise ``TrainingInterrupted``.
     ``in_gain``: trained by the gain experiment, so a warning's advice names ``gain``'s flags, not ``train``'s.
     """
     height, width = train.size
@@ -414,193 +366,206 @@ def train_generative(
         raise UserError("a generative model needs at least 2 training images")
     if resume and out is None:
         raise ValueError("resume needs the run folder to continue")
-    asked = config  # as given: on --resume, a flag that differs from the run's own value is refused
-    config = config.resolved(len(train.class_names))
-    kind = get_kind(config.kind)
-    device = resolve_device(config.device)
-    dataset_print = fingerprint(train)
-    num_classes = len(train.class_names) if config.conditional else 0
-    model_args = {
-        "latent_dim": config.latent_dim,
-        "num_classes": num_classes,
-        "channels": train.channels,
-        "image_size": height,
-        "width": config.width,
-    }
-    start_step, rollbacks, metrics = 0, 0, []
+    checkpoint = None
     if resume:
-        record, state, meta = _resume_state(out, config.kind)
-        if record["dataset"]["fingerprint"] != dataset_print:
-            raise UserError(f"{out}: was trained on other images (dataset fingerprint differs); resume with its data")
-        saved = record["training"]
-        _check_resume_flags(asked, saved, out)
-        # The saved run decides everything but the budget, which may be extended, and the device.
-        device_name = asked.device if asked.device != GenerativeConfig.device else saved["device"]
-        config = GenerativeConfig(
-            **{**saved, "steps": config.steps or saved["steps"], "epochs": None, "device": device_name}
-        )
-        device = resolve_device(config.device)
-        model_args = record["model_args"]
-        start_step, rollbacks = meta["step"], meta.get("rollbacks", 0)
-        metrics = [m for m in read_metrics(out) if m["step"] <= start_step]
-    elif out is not None:
-        check_output(out, overwrite)
-        if overwrite and out.exists() and current().is_main:
-            import shutil
+        checkpoint, config, model_args = _resumed(out, config, train)
+    else:
+        config = config.resolved(len(train.class_names))
+        model_args = {
+            "latent_dim": config.latent_dim,
+            "num_classes": len(train.class_names) if config.conditional else 0,
+            "channels": train.channels,
+            "image_size": height,
+            "width": config.width,
+        }
+        if out is not None:
+            check_output(out, overwrite)
+            if overwrite and out.exists() and current().is_main:
+                import shutil
 
-            shutil.rmtree(out)
+                shutil.rmtree(out)
+    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     trainer = _Trainer(config, model_args, device)
-    if resume:
-        trainer.load_state(state, meta, out)
-        trainer.updates = meta.get("updates", start_step)
+    progress_so_far = None
+    if checkpoint is not None:
+        trainer.load_state(checkpoint.tensors, checkpoint.meta, out)
+        progress_so_far = Progress.from_checkpoint(checkpoint, device)
     steps = _budget(config, len(train))
-    if start_step >= steps:
-        raise UserError(f"{out}: already trained for {start_step} of {steps} steps; pass a larger --steps to go on")
+    if progress_so_far is not None and progress_so_far.step >= steps:
+        raise UserError(
+            f"{out}: already trained for {progress_so_far.step} of {steps} steps; pass a larger --steps to go on"
+        )
     config = GenerativeConfig(**{**asdict(config), "steps": steps, "epochs": None})
-    images, labels = to_device(train, device)
-    order = _EpochOrder(len(train), min(config.batch_size, len(train)), config.seed, device)
-    grid_z, grid_labels, grid_rows, columns = _grid_codes(config, num_classes, device)
-    grid_names = list(train.class_names[:grid_rows]) if config.conditional else None  # row r shows class r
-    real_diversity = mean_pairwise_ssim(train.images[np.random.default_rng(config.seed).permutation(len(train))[:24]])
-    # Within a class: a conditional model can make one image per class (a colour blob for each) while the
-    # classes differ from each other, which the across-grid measure above does not see.
-    real_within = within_class_ssim(train, grid_rows, columns, config.seed) if config.conditional else None
     record = {
         "format_version": RUN_FORMAT_VERSION,
         "augmentor_version": __version__,
         "kind": config.kind,
         "arch": config.kind,
         "model_args": model_args,
-        "conditional": bool(num_classes),
+        "conditional": bool(model_args["num_classes"]),
         "class_names": list(train.class_names),
         "image_shape": [train.channels, height, width],
         "training": asdict(config),
-        "dataset": {"fingerprint": dataset_print, "images": len(train)},
+        "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
         "command": command,
         "device": str(device),
     }
-    warnings: list[str] = []
-    saved_step = start_step  # the step of the last checkpoint
-    context = trainer.context
-    if not context.is_main:
-        out = None  # under torchrun rank 0 alone writes the run folder
-    if out is not None:
+    if out is not None and current().is_main:  # under torchrun rank 0 alone writes the run folder
         out.mkdir(parents=True, exist_ok=True)
         write_file_atomic(out / CONFIG_NAME, (json.dumps(record, indent=2) + "\n").encode())
-
-    def checkpoint(step: int) -> None:
-        from safetensors.torch import save_file
-
-        tensors, meta = trainer.state_tensors()
-        meta.update(step=step, rollbacks=rollbacks, updates=trainer.updates)
-        staging = out / f".{STATE_TENSORS}.tmp"
-        save_file(tensors, str(staging))
-        staging.replace(out / STATE_TENSORS)
-        write_file_atomic(out / STATE_JSON, json.dumps(meta).encode())
-        weights = out / f".{WEIGHTS_NAME}.tmp"
-        save_file({k: v.detach().cpu().contiguous() for k, v in trainer.sampler.state_dict().items()}, str(weights))
-        weights.replace(out / WEIGHTS_NAME)
-        write_file_atomic(out / METRICS_NAME, "".join(json.dumps(m) + "\n" for m in metrics).encode())
-        if metrics:
-            write_file_atomic(out / "losses.png", losses_png(metrics, kind.loss_keys))
-
-    sums: dict[str, torch.Tensor] = {}
-    count = 0
-    snapshot, snapshot_step = trainer.snapshot(), start_step
-    snapshot_every = max(1, min(config.log_every, 50))
-    started = time.perf_counter()
-    # After a resume the clock goes on from the last kept entry: metrics.jsonl's seconds are training time in all.
-    seconds_before = metrics[-1]["seconds"] if metrics else 0.0
-    step = start_step
-    interrupted = False
-    best_diversity = min((m["diversity_ssim"] for m in metrics if "diversity_ssim" in m), default=1.0)
-    for module in trainer.models.values():
-        module.train()
-    with stop_requests() as stop, progress(f"training {config.kind}", steps - start_step) as advance:
-        while step < steps:
-            generator = _step_generator(config.seed, step, rollbacks, device)
-            index = order.batch(step)
-            shard = data_parallel.rows(len(index), context)  # every rank draws the global batch, keeps its rows
-            local = index if shard is None else index[shard.to(device)]
-            batch_labels = labels[local] if num_classes else None
-            parallel = () if shard is None else (shard, len(index))
-            losses = trainer.step(images[local], batch_labels, generator, *parallel)
-            nonfinite, stopping = _agree(not torch.isfinite(losses["loss"]), stop["stop"], context)
-            if nonfinite:  # caught within the step: nothing non-finite is saved
-                rollbacks += 1
-                if rollbacks > config.max_nonfinite:
-                    advice = f"lower --lr (now {config.lr})"
-                    if config.kind == "vae" and config.beta > 1e3:  # a huge KL weight overflows whatever the lr
-                        advice = f"lower --beta (now {config.beta:g}; 1 is the plain VAE)"
-                    if out is not None and saved_step > 0:
-                        advice = f"{out} holds the last good checkpoint (step {saved_step}); {advice} and --resume"
-                    elif out is not None:
-                        advice = f"no checkpoint was saved yet; {advice} and run the same command again"
-                    error = TrainingStopped(
-                        f"the loss became non-finite {rollbacks} times (last at step {step + 1}); {advice}"
-                    )
-                    error.every_rank = context.distributed  # type: ignore[attr-defined] - rank 0 reports it
-                    raise error
-                warn(f"non-finite loss at step {step + 1}: rolled back to step {snapshot_step} (rollback {rollbacks})")
-                trainer.restore(snapshot)
-                trainer.updates = snapshot_step
-                advance(snapshot_step - step)
-                step, sums, count = snapshot_step, {}, 0
-                continue
-            step += 1
-            for key, value in losses.items():
-                sums[key] = sums.get(key, 0) + value
-            count += 1
-            advance(1)
-            if step % snapshot_every == 0:
-                snapshot, snapshot_step = trainer.snapshot(), step
-            sample_now = step % config.sample_every == 0 or step == steps
-            if step % config.log_every == 0 or sample_now or stopping:
-                entry = {"step": step, "epoch": round(step * order.batch_size / len(train), 3)}
-                if context.distributed:  # the ranks' mean losses (every rank reaches this step together)
-                    sums = {k: data_parallel.all_sum(v, context) / context.world_size for k, v in sums.items()}
-                entry.update({k: round(float(v) / max(count, 1), 5) for k, v in sums.items()})
-                entry["seconds"] = round(seconds_before + time.perf_counter() - started, 3)
-                sums, count = {}, 0
-                if sample_now and context.is_main:
-                    # The generator as it stands at this step, through the same decode as sampling.
-                    with _evaluating(trainer.sampler):
-                        pictures = Generator(trainer.sampler, record, out).decode(grid_z, grid_labels, device=device)
-                    diversity = mean_pairwise_ssim(pictures)
-                    entry["diversity_ssim"] = round(diversity, 4)
-                    # Collapse is a drop in diversity: early samples are all alike, so compare with the best seen.
-                    best_diversity = min(best_diversity, diversity)
-                    if diversity > max(0.6, real_diversity + 0.25) and diversity > best_diversity + 0.15:
-                        message = (
-                            f"possible mode collapse at step {step}: samples' mean pairwise SSIM {diversity:.2f} "
-                            f"against {real_diversity:.2f} among real images"
-                        )
-                        warn(message)
-                        warnings.append(message)
-                    # Not after a few steps: an untrained generator's samples are all alike without having collapsed.
-                    if real_within is not None and step == steps and steps >= COLLAPSE_MIN_STEPS:
-                        message = class_collapse_message(
-                            pictures, columns, real_within, grid_names or [], collapse_advice(config.kind, in_gain)
-                        )
-                        if message:
-                            warn(message)
-                            warnings.append(message)
-                    if out is not None:
-                        title = f"{config.kind} step {step}"
-                        _write_grid(out / "samples" / f"step-{step:06d}.png", pictures, columns, title, grid_names)
-                metrics.append(entry)
-            if (sample_now or stopping) and out is not None:
-                saved_step = step
-                checkpoint(step)
-            if stopping:
-                interrupted = True
-                break
-    if context.distributed:  # the other ranks wait for rank 0's checkpoint before they exit
-        barrier()
+    task = GenerativeTask(config, trainer, train, record, out, in_gain)
+    log_points = set(range(config.log_every, steps + 1, config.log_every)) | {
+        s for s in range(1, steps + 1) if task.is_checkpoint_point(s)
+    }
+    plan = Plan(
+        steps,
+        log_points,
+        check_every=1,  # every step: a rollback must not replay more than the one bad step
+        snapshot_every=max(1, min(config.log_every, 50)),
+        max_rollbacks=config.max_nonfinite,
+        folder=out,
+        kind=config.kind,
+    )
+    progress = fit(task, plan, progress_so_far)
     # A CPU copy built as ``Generator.from_run`` builds it, so both give the same images.
     trained = Generator.from_weights(record, trainer.sampler.state_dict(), out, "the trained weights")
-    return GenerativeResult(trained, out, step, steps, interrupted, metrics, warnings)
+    return GenerativeResult(trained, out, progress.step, steps, progress.metrics, task.warnings)
+
+
+def _resumed(
+    out: Path, asked: GenerativeConfig, train: ImageSet
+) -> tuple[Checkpoint, GenerativeConfig, dict[str, Any]]:
+    """The checkpoint in ``out``, the config the run goes on with (its own, but for a budget or device given anew;
+    any other flag that differs is refused: ``training.resume``) and its model arguments."""
+    record = read_run_config(out, kind=asked.kind)
+    fresh = "start a new run instead"
+    if not has_checkpoint(out):
+        raise UserError(
+            f"{out}: has no training state (state.json) to resume from (shipped weights keep none); {fresh}"
+        )
+    checkpoint = read_checkpoint(out, asked.kind, fresh)
+    if record["dataset"]["fingerprint"] != fingerprint(train):
+        raise UserError(f"{out}: was trained on other images (dataset fingerprint differs); resume with its data")
+    saved = record["training"]
+    check_resume_flags(asked, saved, GenerativeConfig(kind=asked.kind), out)
+    budget = {"steps": asked.steps, "epochs": asked.epochs} if asked.steps or asked.epochs else {}
+    device = {"device": asked.device} if asked.device != GenerativeConfig.device else {}
+    return checkpoint, GenerativeConfig(**{**saved, **budget, **device}), record["model_args"]
+
+
+class GenerativeTask:
+    """A DCGAN's or VAE's step, log entry, sample grids and checkpoint: the generators' part of ``training.fit``."""
+
+    def __init__(
+        self,
+        config: GenerativeConfig,
+        trainer: _Trainer,
+        train: ImageSet,
+        record: dict[str, Any],
+        out: Path | None,
+        in_gain: bool,
+    ) -> None:
+        self.config, self.trainer, self.train, self.record, self.in_gain = config, trainer, train, record, in_gain
+        self.device, self.context = trainer.device, trainer.context
+        self.out = out if self.context.is_main else None  # where this rank writes (rank 0 alone)
+        self.title = f"training {config.kind}"
+        self.rollbacks = 0
+        self.saved_step = 0  # the step of the last checkpoint, for the divergence advice
+        self.warnings: list[str] = []
+        self.conditional = bool(record["conditional"])
+        self.images, self.labels = to_device(train, self.device)
+        self.order = _EpochOrder(len(train), min(config.batch_size, len(train)), config.seed, self.device)
+        num_classes = len(train.class_names) if self.conditional else 0
+        self.grid_z, self.grid_labels, rows, self.columns = _grid_codes(config, num_classes, self.device)
+        self.grid_names = list(train.class_names[:rows]) if self.conditional else None  # row r shows class r
+        picked = np.random.default_rng(config.seed).permutation(len(train))[:24]
+        self.real_diversity = mean_pairwise_ssim(train.images[picked])
+        # Within a class: a conditional model can make one image per class (a colour blob for each) while the
+        # classes differ from each other, which the across-grid measure above does not see.
+        self.real_within = within_class_ssim(train, rows, self.columns, config.seed) if self.conditional else None
+        self.best_diversity = 1.0
+        for module in trainer.models.values():
+            module.train()
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        generator = _step_generator(self.config.seed, step - 1, self.rollbacks, self.device)
+        index = self.order.batch(step - 1)
+        shard = data_parallel.rows(len(index), self.context)  # every rank draws the global batch, keeps its rows
+        local = index if shard is None else index[shard.to(self.device)]
+        batch_labels = self.labels[local] if self.conditional else None
+        parallel = () if shard is None else (shard, len(index))
+        return self.trainer.step(self.images[local], batch_labels, generator, *parallel)
+
+    def log_entry(self, step: int, means: dict[str, Any]) -> dict[str, Any]:
+        entry = {"step": step, "epoch": round(step * self.order.batch_size / len(self.train), 3)}
+        return entry | {k: round(v, 5) for k, v in means.items()}
+
+    def is_checkpoint_point(self, step: int) -> bool:
+        return step % self.config.sample_every == 0 or step == self.config.steps
+
+    def evaluate(self, step: int, entry: dict[str, Any]) -> None:
+        """At a sample point: the generator as it stands, through the same decode as sampling, judged for collapse."""
+        if not self.is_checkpoint_point(step) or not self.context.is_main:
+            return
+        sampler, config = self.trainer.sampler, self.config
+        with _evaluating(sampler):
+            pictures = Generator(sampler, self.record, self.out).decode(
+                self.grid_z, self.grid_labels, device=self.device
+            )
+        diversity = mean_pairwise_ssim(pictures)
+        entry["diversity_ssim"] = round(diversity, 4)
+        # Collapse is a drop in diversity: early samples are all alike, so compare with the best seen.
+        self.best_diversity = min(self.best_diversity, diversity)
+        if diversity > max(0.6, self.real_diversity + 0.25) and diversity > self.best_diversity + 0.15:
+            self._warn(
+                f"possible mode collapse at step {step}: samples' mean pairwise SSIM {diversity:.2f} against "
+                f"{self.real_diversity:.2f} among real images"
+            )
+        # Not after a few steps: an untrained generator's samples are all alike without having collapsed.
+        if self.real_within is not None and step == config.steps and config.steps >= COLLAPSE_MIN_STEPS:
+            advice = collapse_advice(config.kind, self.in_gain)
+            self._warn(class_collapse_message(pictures, self.columns, self.real_within, self.grid_names or [], advice))
+        if self.out is not None:
+            title = f"{config.kind} step {step}"
+            _write_grid(self.out / "samples" / f"step-{step:06d}.png", pictures, self.columns, title, self.grid_names)
+
+    def _warn(self, message: str) -> None:
+        if message:
+            warn(message)
+            self.warnings.append(message)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return self.trainer.state_tensors()
+
+    def write_beside(self, folder: Path, step: int, metrics: list[dict[str, Any]]) -> None:
+        """The sampling weights, metrics.jsonl and losses.png, as of this checkpoint."""
+        from safetensors.torch import save
+
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.trainer.sampler.state_dict().items()}
+        write_file_atomic(folder / WEIGHTS_NAME, save(weights))
+        write_file_atomic(folder / METRICS_NAME, "".join(json.dumps(m) + "\n" for m in metrics).encode())
+        if metrics:
+            write_file_atomic(folder / "losses.png", losses_png(metrics, self.trainer.kind.loss_keys))
+        self.saved_step = step
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.trainer.snapshot()
+
+    def restore(self, snapshot: Any, rollbacks: int) -> None:
+        self.trainer.restore(snapshot)
+        self.rollbacks = rollbacks  # the steps after a rollback draw other noise (their seeds count rollbacks)
+
+    def diverged_advice(self, step: int, last_good_step: int, rollbacks: int, sums: dict[str, torch.Tensor]) -> str:
+        config, out = self.config, self.out
+        advice = f"lower --lr (now {config.lr})"
+        if config.kind == "vae" and config.beta > 1e3:  # a huge KL weight overflows whatever the lr
+            advice = f"lower --beta (now {config.beta:g}; 1 is the plain VAE)"
+        if out is not None and self.saved_step > 0:
+            advice = f"{out} holds the last good checkpoint (step {self.saved_step}); {advice} and --resume"
+        elif out is not None:
+            advice = f"no checkpoint was saved yet; {advice} and run the same command again"
+        return f"the loss became non-finite {rollbacks} times (last at step {step}); {advice}"
 
 
 def within_class_ssim(train: ImageSet, classes: int, per_class: int, seed: int) -> list[float]:
@@ -660,34 +625,37 @@ def _write_grid(
 def train_run(
     src: str,
     config: GenerativeConfig,
-    out: Path | None = None,
+    out: Path,
     *,
-    resume: Path | None = None,
+    resume: bool = False,
     read_options: ReadOptions | None = None,
     overwrite: bool = False,
     command: str = "",
 ) -> GenerativeResult:
-    """Train ``src``'s train split into a new DCGAN / VAE run folder ``out``, or continue the run ``resume``."""
-    if resume is not None and out is not None and Path(resume) != Path(out):
-        raise UserError(f"--resume {resume} and --out {out} differ; give one of them (--resume continues in place)")
-    if resume is None and out is None:
-        raise UserError("give --out RUN for a new run, or --resume RUN to continue one")
-    run = Path(resume if resume is not None else out)
-    # Under torchrun rank 0 alone writes, so rank 0 alone claims the folder.
-    with claim_run_folder(run) if current().is_main else contextlib.nullcontext():
-        # The run folder is checked before the dataset is read, which can take far longer than the refusal.
-        if resume is not None:
-            if never_checkpointed(run):
+    """Train ``src``'s train split into a new DCGAN / VAE run folder ``out``, or continue the run in it (``resume``)."""
+    if resume and overwrite:
+        raise UserError(f"{out}: --resume continues the run in it, --overwrite replaces it; give one of them")
+    if resume and not out.is_dir():  # before the claim, which creates the folder
+        raise UserError(f"{out}: no such run folder to resume; start it with --out {out} without --resume")
+    main = current().is_main  # under torchrun rank 0 alone writes, so rank 0 alone claims the folder
+    with contextlib.ExitStack() as claim:
+        # The run folder is checked before the dataset is read, which can take far longer than the refusal; a new
+        # run claims it once the data is read (claiming creates the folder, which a refusal must not leave).
+        if resume:
+            if main:
+                claim.enter_context(claim_run_folder(out))
+            if never_checkpointed(out):
                 raise UserError(
-                    f"{run}: stopped before its first checkpoint, so there is nothing to resume; start it again "
-                    f"with --out {run} (the folder is reused)"
+                    f"{out}: stopped before its first checkpoint, so there is nothing to resume; start it again "
+                    f"with --out {out} without --resume (the folder is reused)"
                 )
-            read_run_config(run, kind=config.kind)
-        else:
-            if never_checkpointed(run) and current().is_main:
-                (run / CONFIG_NAME).unlink()  # the config of a run that saved nothing: start afresh
-            check_output(run, overwrite, source=src)
+            read_run_config(out, kind=config.kind)
+        elif not never_checkpointed(out):
+            check_output(out, overwrite, source=src)
         dataset = open_dataset(src, read_options or ReadOptions())
-        return train_generative(
-            dataset.train, config, run, resume=resume is not None, overwrite=overwrite, command=command
-        )
+        if not resume and main:
+            claim.enter_context(claim_run_folder(out))
+            if never_checkpointed(out):
+                (out / CONFIG_NAME).unlink()  # the config of a run that saved nothing: start afresh
+            check_output(out, overwrite, source=src)  # again: another run may have filled it meanwhile
+        return train_generative(dataset.train, config, out, resume=resume, overwrite=overwrite, command=command)
