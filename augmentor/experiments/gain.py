@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from augmentor.classifiers.train import TrainConfig
 
 # The default budget in passes over the real subset: 3000 / N within [30, 300]. The study's budget curves put
-# the real-only plateau at 300 passes for 10 per class (4× adds +0.12 points) and near 30–60 at 100 per class.
+# the real-only plateau at 300 passes for 10 per class and near 30–60 at 100 per class (README, "The gain study").
 DEFAULT_PASSES_TIMES_N = 3000.0
 DEFAULT_REAL_EPOCHS_RANGE = (30.0, 300.0)
 
@@ -150,7 +150,7 @@ class GainConfig:
 
     def grouping(self) -> bool:
         """Whether runs with one step plan train together: as asked, else only on CUDA, where a `fast` step is
-        bound by kernel launches (K models cost about one); on 2 CPU cores it measured break-even."""
+        bound by kernel launches (K models cost about one); on a CPU it measured no gain (README, "Scaling out")."""
         if self.grouped is not None:
             return self.grouped
         from augmentor.core.device import resolve_device

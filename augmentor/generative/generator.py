@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 CHUNK = 1024
 ENCODE_BATCH = 512
-# A CPU renders a batch in pieces whose widest feature map (float32) stays within this. At 28 px a 256-row
-# batch moves ~40 MB of activations and still page-faulted at times (9-26 faults an image) where 128-row
-# pieces did not; at 64 px 32-row pieces ran 40 % faster than 256-row batches.
+# A CPU renders a batch in pieces whose widest feature map (float32) stays within this: a whole 256-row batch
+# at 28 px still page-faulted at times where 128-row pieces did not, and at 64 px small pieces ran faster than
+# whole batches (figures in the README, "Scaling out").
 PIECE_BYTES = 8 << 20
 MIN_PIECE = 16  # checked to give their batch's bits; MKL takes another path for 1-5 rows, with other bits
 Labels: TypeAlias = "np.ndarray | torch.Tensor | None"  # class numbers, or N×K class weights (a blend of classes)
@@ -62,9 +62,9 @@ def _keep_freed_memory() -> None:
 
     glibc serves blocks above its mmap threshold with mmap and gives the heap's free top back above its
     trim threshold; freeing an mmapped block raises both (to its size and twice that), up to a 32 MiB cap
-    (mallopt(3)). Left low, every piece's buffers came back as fresh zeroed pages: 35-50 minor page faults
-    an image and a fifth to a quarter of the CPU time in the kernel. This block is allocated and freed untouched; other
-    allocators just map and unmap it."""
+    (mallopt(3)). Left low, every piece's buffers came back as fresh zeroed pages: minor page faults on every
+    image and much of the CPU time in the kernel (README, "Scaling out"). This block is allocated and freed
+    untouched; other allocators just map and unmap it."""
     import torch
 
     torch.empty(30 << 20, dtype=torch.uint8)  # freed at once, which raises the thresholds
