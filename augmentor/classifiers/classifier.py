@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from augmentor.classifiers.architectures import ClassifierNet
     from augmentor.classifiers.mixing import SyntheticPool
     from augmentor.classifiers.train import TrainConfig
+    from augmentor.training.loop import TrainingDiverged
 
 BATCH = 1024
 Images = np.ndarray | torch.Tensor | ImageSet  # uint8 N×C×H×W
@@ -298,15 +299,7 @@ def train_run(
         if resume:  # the folder and the settings are checked before the dataset is read (which can take long)
             state = read_train_state(out, tensors=False)
             config = resumed_config(config, state.meta["config"], out)
-            saved_sources = state.meta["source"]
-            for name, value in asked_sources.items():
-                if value in (None, _SOURCE_DEFAULTS.get(name)) or value == saved_sources.get(name):
-                    continue
-                flag = "--" + name.replace("_", "-")
-                raise UserError(
-                    f"{out}: --resume goes on with the run's own data and settings, and {flag} {value} differs "
-                    f"from its {saved_sources.get(name)}; drop {flag} or start a new run"
-                )
+            saved_sources = _resumed_sources(out, asked_sources, state.meta["source"])
             test_src, init, synthetic_src = saved_sources["test"], saved_sources["init"], saved_sources["synthetic"]
             synthetic_share, synthetic_weight = saved_sources["synthetic_share"], saved_sources["synthetic_weight"]
             val_fraction = saved_sources["val_fraction"]
@@ -353,16 +346,7 @@ def train_run(
                 state_info=info,
             )
         except TrainingDiverged as diverged:
-            if not main:
-                raise UserError(diverged.message) from None
-            write_run(
-                out,
-                config={"kind": "classifier", "arch": config.arch, "status": f"diverged at step {diverged.step}"},
-                state_dict=diverged.last_good,
-                metrics=[],
-                overwrite=True,  # the folder holds this run's checkpoints: a diverged run is not resumed
-            )
-            raise UserError(f"{diverged.message}; the last good weights are in {out}") from None
+            _keep_last_good(out, config, diverged, main)
         classifier.config["source"] = {
             "train": src,
             "test": test_src or (src if test is not None else None),
@@ -370,16 +354,48 @@ def train_run(
             "synthetic": synthetic_src,
             "val_fraction": val_fraction or None,
         }
-        if not main:
-            return classifier
-        from augmentor.report.plots import confusion_png, training_curves_png
-
-        files = {"curves.png": training_curves_png(classifier.metrics)} if classifier.metrics else {}
-        if classifier.final is not None:
-            files["confusion.png"] = confusion_png(classifier.final["confusion"], classifier.class_names)
-        _write_finished(out, classifier.config, classifier.model.state_dict(), classifier.metrics, files)
-        classifier.run = out
+        if main:
+            _write_trained(out, classifier)
         return classifier
+
+
+def _resumed_sources(out: Path, asked: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """The run's own data and source settings for a resume; a given one that differs is refused (it would be
+    silently ignored)."""
+    for name, value in asked.items():
+        if value in (None, _SOURCE_DEFAULTS.get(name)) or value == saved.get(name):
+            continue
+        flag = "--" + name.replace("_", "-")
+        raise UserError(
+            f"{out}: --resume goes on with the run's own data and settings, and {flag} {value} differs "
+            f"from its {saved.get(name)}; drop {flag} or start a new run"
+        )
+    return saved
+
+
+def _keep_last_good(out: Path, config: TrainConfig, diverged: TrainingDiverged, main: bool) -> NoReturn:
+    """A diverged run: its last good weights replace its checkpoints in ``out`` (rank 0), then the error."""
+    if not main:
+        raise UserError(diverged.message) from None
+    write_run(
+        out,
+        config={"kind": "classifier", "arch": config.arch, "status": f"diverged at step {diverged.step}"},
+        state_dict=diverged.last_good,
+        metrics=[],
+        overwrite=True,  # the folder holds this run's checkpoints: a diverged run is not resumed
+    )
+    raise UserError(f"{diverged.message}; the last good weights are in {out}") from None
+
+
+def _write_trained(out: Path, classifier: Classifier) -> None:
+    """The finished run's files: config, weights, metrics, its curves and confusion pictures."""
+    from augmentor.report.plots import confusion_png, training_curves_png
+
+    files = {"curves.png": training_curves_png(classifier.metrics)} if classifier.metrics else {}
+    if classifier.final is not None:
+        files["confusion.png"] = confusion_png(classifier.final["confusion"], classifier.class_names)
+    _write_finished(out, classifier.config, classifier.model.state_dict(), classifier.metrics, files)
+    classifier.run = out
 
 
 _SOURCE_DEFAULTS = {"synthetic_share": 0.5, "synthetic_weight": 1.0, "val_fraction": 0.0}

@@ -2,12 +2,17 @@
 
 Class conditioning: a label embedding joins the latent code in the generator; the discriminator uses a
 projection (Miyato & Koyama): its score gains the inner product of a class embedding with its features.
-Pure modules, no I/O. Images are in [-1, 1] (tanh); ``to_unit`` maps them to [0, 1].
+Pure modules, no I/O. Images are in [-1, 1] (tanh); ``to_unit`` maps them to [0, 1]. ``AdversarialTraining`` is
+the kind's training hook (its optimisers and step), importing nothing of training until it is built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from augmentor.generative.layers import ClassEmbedding, LatentDecoder, down_convs, ladder, up_convs
@@ -74,3 +79,59 @@ def init_dcgan(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+class AdversarialTraining:
+    """The DCGAN kind's training hook: two Adam optimisers (β1 0.5) and the non-saturating GAN step, with
+    DiffAugment on everything the discriminator sees when asked. ``generative.train`` owns the rest."""
+
+    def __init__(self, models: dict[str, nn.Module], config: Any, device: torch.device, distributed: bool) -> None:
+        from augmentor.distributed import data_parallel
+
+        self.models, self.config = models, config
+        betas = (0.5, 0.999)
+        self.optimizers = {  # fused Adam: one kernel per step
+            "generator": torch.optim.Adam(models["generator"].parameters(), lr=config.lr, betas=betas, fused=True),
+            "discriminator": torch.optim.Adam(
+                models["discriminator"].parameters(), lr=config.lr_d, betas=betas, fused=True
+            ),
+        }
+        # Under torchrun: DDP views that average gradients over the ranks.
+        self.parallel = {name: data_parallel.wrap(m, device) for name, m in models.items()} if distributed else {}
+
+    def step(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+        generator: torch.Generator,
+        noise: Callable[[int, int], torch.Tensor],
+        share: float,
+    ) -> dict[str, torch.Tensor]:
+        """One discriminator and one generator update on a uint8 batch; ``share`` scales this rank's losses."""
+        from augmentor.generative.diffaugment import diff_augment
+
+        g, d = self.models["generator"], self.models["discriminator"]
+        g_parallel, d_parallel = self.parallel.get("generator", g), self.parallel.get("discriminator", d)
+        real = images.float() / 127.5 - 1
+        fake = g_parallel(noise(len(real), g.latent_dim), labels)
+        augment = self.config.diffaugment
+
+        def view(x: torch.Tensor) -> torch.Tensor:
+            return diff_augment(x, generator) if augment else x
+
+        d_loss = (
+            F.softplus(-d_parallel(view(real), labels).float()).mean()
+            + F.softplus(d_parallel(view(fake.detach()), labels).float()).mean()
+        )
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        (d_loss * share if share != 1.0 else d_loss).backward()
+        self.optimizers["discriminator"].step()
+        # The plain D (not its DDP view): only G's gradients are wanted, and G's DDP view reduces them.
+        g_loss = F.softplus(-d(view(fake), labels).float()).mean()  # the non-saturating loss
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        # D's gradients from this pass would be discarded anyway: not computing them saves time.
+        d.requires_grad_(False)
+        (g_loss * share if share != 1.0 else g_loss).backward()
+        d.requires_grad_(True)
+        self.optimizers["generator"].step()
+        return {"loss": d_loss.detach() + g_loss.detach(), "d_loss": d_loss.detach(), "g_loss": g_loss.detach()}

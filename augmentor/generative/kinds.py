@@ -1,7 +1,8 @@
 """The registry of generative kinds: what each one builds, which module samples, and what it can do.
 
-Everything that differs between a DCGAN and a VAE outside the training step lives in one ``Kind`` entry,
-so the rest of the package asks the entry (or the ``Generator``) instead of comparing kind names.
+Everything that differs between a DCGAN and a VAE lives in the kind's module (its networks and its training
+hook) and one ``Kind`` entry here, so the rest of the package asks the entry (or the ``Generator``) instead of
+comparing kind names. A new kind is one new module and one entry (README, "Adding a generator kind").
 Importing this module builds nothing and imports no torch; ``build`` imports the architectures.
 """
 
@@ -26,11 +27,16 @@ class Kind:
     model: Callable[[], type[nn.Module]]  # the class whose constructor takes a run's model args (their schema)
     sampler: str  # the module whose weights ``model.safetensors`` holds and that makes images
     can_encode: bool  # has an encoder: images → codes without optimisation
-    adversarial: bool  # trained against a discriminator: two optimisers, and DiffAugment applies
+    adversarial: bool  # trained against a discriminator: DiffAugment applies
+    # The class that trains the kind's modules: built from (modules, config, device, distributed), it holds the
+    # optimisers by name and takes one ``step(images, labels, generator, noise, share)``; generative.train and
+    # training.fit do everything else (data order, EMA, checkpoints, rollbacks, sample grids).
+    training: Callable[[], type]
     latent_dim: int
     lr: float
     ema: float  # EMA decay of the sampling module; 0 is off
     loss_keys: tuple[str, str]  # the two losses ``losses.png`` plots
+    collapse_advice: str  # what ``train KIND`` can try when its samples collapse
 
 
 def _dcgan_generator() -> type[nn.Module]:
@@ -43,6 +49,18 @@ def _conv_vae() -> type[nn.Module]:
     from augmentor.generative.vae import ConvVAE
 
     return ConvVAE
+
+
+def _dcgan_training() -> type:
+    from augmentor.generative.dcgan import AdversarialTraining
+
+    return AdversarialTraining
+
+
+def _vae_training() -> type:
+    from augmentor.generative.vae import VAETraining
+
+    return VAETraining
 
 
 def _build_dcgan(model_args: dict[str, Any]) -> dict[str, nn.Module]:
@@ -66,10 +84,12 @@ KINDS: dict[str, Kind] = {
         sampler="generator",
         can_encode=False,
         adversarial=True,
+        training=_dcgan_training,
         latent_dim=64,
         lr=2e-4,
         ema=0.999,
         loss_keys=("d_loss", "g_loss"),
+        collapse_advice="try --diffaugment, more --steps, a lower --lr, or the VAE",
     ),
     "vae": Kind(
         name="vae",
@@ -78,10 +98,14 @@ KINDS: dict[str, Kind] = {
         sampler="vae",
         can_encode=True,
         adversarial=False,
+        training=_vae_training,
         latent_dim=32,
         lr=1e-3,
         ema=0.0,
         loss_keys=("reconstruction", "kl"),
+        collapse_advice=(
+            "try more --steps or a lower --beta (a strong KL term pulls every sample toward one mean image)"
+        ),
     ),
 }
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from augmentor import __version__
 from augmentor.core.console import warn
@@ -47,7 +46,6 @@ from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.distributed import data_parallel
 from augmentor.distributed.context import current
-from augmentor.generative.diffaugment import diff_augment
 from augmentor.generative.generator import Generator
 from augmentor.generative.kinds import get_kind
 from augmentor.report.plots import losses_png
@@ -152,29 +150,12 @@ class _Trainer:
         self.models = self.kind.build(model_args)
         for module in self.models.values():
             module.to(device)
-        fused = True  # fused Adam: one kernel per step, 6–11% faster on CPU too
-        if self.kind.adversarial:
-            self.optimizers = {
-                "generator": torch.optim.Adam(
-                    self.models["generator"].parameters(), lr=config.lr, betas=(0.5, 0.999), fused=fused
-                ),
-                "discriminator": torch.optim.Adam(
-                    self.models["discriminator"].parameters(), lr=config.lr_d, betas=(0.5, 0.999), fused=fused
-                ),
-            }
-        else:
-            self.optimizers = {"vae": torch.optim.Adam(self.models["vae"].parameters(), lr=config.lr, fused=fused)}
+        self.context = current()
+        self.training = self.kind.training()(self.models, config, device, self.context.distributed)
+        self.optimizers: dict[str, torch.optim.Optimizer] = self.training.optimizers
         # The sampler's average keeps the live module's buffers (BatchNorm statistics) as they are.
         sampler = self.models[self.kind.sampler]
         self.average = WeightAverage(sampler, config.ema, average_buffers=False) if config.ema else None
-        # Under torchrun: DDP views that average gradients over the ranks (the EMA copy above stays plain).
-        self.context = current()
-        self.parallel: dict[str, torch.nn.Module] = {}
-        if self.context.distributed:
-            if self.kind.adversarial:
-                self.parallel = {name: data_parallel.wrap(self.models[name], device) for name in self.models}
-            else:
-                self.parallel = {"vae": data_parallel.wrap(_VAEObjective(self.models["vae"]), device)}
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -192,11 +173,12 @@ class _Trainer:
 
         Under torchrun ``images`` are this rank's ``shard`` (row numbers) of a global batch of ``batch_size``.
         """
+
+        def noise(rows: int, dim: int) -> torch.Tensor:
+            return self._noise(rows, dim, generator, shard, batch_size)
+
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
-            if self.kind.adversarial:
-                losses = self._gan_step(images, labels, generator, shard, batch_size)
-            else:
-                losses = self._vae_step(images, labels, generator, shard, batch_size)
+            losses = self.training.step(images, labels, generator, noise, self._share(len(images), batch_size))
         if self.average is not None:
             self.average.update(self.models[self.kind.sampler])
         return losses
@@ -210,51 +192,6 @@ class _Trainer:
     def _share(self, rows: int, batch_size: int | None) -> float:
         """A rank's mean loss × this, averaged by DDP over ranks, is the global batch mean (unequal shards too)."""
         return 1.0 if batch_size is None else rows * self.context.world_size / batch_size
-
-    def _gan_step(
-        self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator, shard, batch_size
-    ) -> dict:
-        g, d = self.models["generator"], self.models["discriminator"]
-        g_parallel, d_parallel = self.parallel.get("generator", g), self.parallel.get("discriminator", d)
-        real = images.float() / 127.5 - 1
-        z = self._noise(len(real), g.latent_dim, generator, shard, batch_size)
-        fake = g_parallel(z, labels)
-        share = self._share(len(real), batch_size)
-        augment = self.config.diffaugment
-
-        def view(x: torch.Tensor) -> torch.Tensor:
-            return diff_augment(x, generator) if augment else x
-
-        d_loss = (
-            F.softplus(-d_parallel(view(real), labels).float()).mean()
-            + F.softplus(d_parallel(view(fake.detach()), labels).float()).mean()
-        )
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        (d_loss * share if share != 1.0 else d_loss).backward()
-        self.optimizers["discriminator"].step()
-        # The plain D (not its DDP view): only G's gradients are wanted, and G's DDP view reduces them.
-        g_loss = F.softplus(-d(view(fake), labels).float()).mean()  # the non-saturating loss
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        # D's gradients from this pass would be discarded anyway: not computing them saves ~13% of a CPU step.
-        d.requires_grad_(False)
-        (g_loss * share if share != 1.0 else g_loss).backward()
-        d.requires_grad_(True)
-        self.optimizers["generator"].step()
-        return {"loss": d_loss.detach() + g_loss.detach(), "d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
-
-    def _vae_step(
-        self, images: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator, shard, batch_size
-    ) -> dict:
-        vae = self.models["vae"]
-        pixels = images.float() / 255
-        noise = self._noise(len(pixels), vae.latent_dim, generator, shard, batch_size)
-        objective = self.parallel["vae"] if self.parallel else vae.loss
-        loss, reconstruction, kl = objective(pixels, labels, self.config.beta, noise)
-        self.optimizers["vae"].zero_grad(set_to_none=True)
-        share = self._share(len(pixels), batch_size)
-        (loss * share if share != 1.0 else loss).backward()
-        self.optimizers["vae"].step()
-        return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
     def snapshot(self) -> dict[str, Any]:
         """An in-memory copy of everything a rollback restores."""
@@ -298,20 +235,6 @@ class _Trainer:
         if self.average is not None:
             load_matching(self.average.model, unprefixed("ema", tensors), f"{where} (ema)")
             self.average.updates = meta["updates"]
-
-
-class _VAEObjective(torch.nn.Module):
-    """The VAE's loss as a forward pass: DDP reduces gradients of what runs through forward, and
-    ``VAE.forward`` decodes samples."""
-
-    def __init__(self, vae: torch.nn.Module) -> None:
-        super().__init__()
-        self.vae = vae
-
-    def forward(
-        self, pixels: torch.Tensor, labels: torch.Tensor | None, beta: float, noise: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.vae.loss(pixels, labels, beta, noise)
 
 
 def _budget(config: GenerativeConfig, n: int) -> int:
@@ -590,9 +513,7 @@ def collapse_advice(kind: str, in_gain: bool) -> str:
     """What to try against collapse, in flags the command at hand has (``gain`` trains its generators itself)."""
     if in_gain:
         return "try more --gen-steps or another --gen-width, or compare with the other generative arm"
-    if kind == "dcgan":
-        return "try --diffaugment, more --steps, a lower --lr, or the VAE"
-    return "try more --steps or a lower --beta (a strong KL term pulls every sample toward one mean image)"
+    return get_kind(kind).collapse_advice
 
 
 def class_collapse_message(

@@ -1,10 +1,14 @@
 """A convolutional VAE (Kingma & Welling), optionally class-conditional; β weights the KL term.
 
-The encoder mirrors the DCGAN discriminator and the decoder its generator. Pure module, no I/O.
+The encoder mirrors the DCGAN discriminator and the decoder its generator. Pure module, no I/O; ``VAETraining`` is
+the kind's training hook (its optimiser and step).
 Pixels are in [0, 1]; the decoder returns logits (Bernoulli likelihood), ``to_unit`` applies the sigmoid.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -62,3 +66,47 @@ class ConvVAE(LatentDecoder):
         reconstruction = F.binary_cross_entropy_with_logits(logits, images.float(), reduction="sum") / len(images)
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(images)
         return reconstruction + beta * kl, reconstruction, kl
+
+
+class VAETraining:
+    """The VAE kind's training hook: one Adam optimiser and the negative-ELBO step. ``generative.train`` owns
+    the rest."""
+
+    def __init__(self, models: dict[str, nn.Module], config: Any, device: torch.device, distributed: bool) -> None:
+        from augmentor.distributed import data_parallel
+
+        self.vae, self.config = models["vae"], config
+        self.optimizers = {"vae": torch.optim.Adam(self.vae.parameters(), lr=config.lr, fused=True)}
+        # Under torchrun: DDP reduces the gradients of what runs through forward, so the loss is one.
+        self.objective = data_parallel.wrap(_Objective(self.vae), device) if distributed else self.vae.loss
+
+    def step(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+        generator: torch.Generator,
+        noise: Callable[[int, int], torch.Tensor],
+        share: float,
+    ) -> dict[str, torch.Tensor]:
+        """One update on a uint8 batch; ``share`` scales this rank's loss."""
+        pixels = images.float() / 255
+        loss, reconstruction, kl = self.objective(
+            pixels, labels, self.config.beta, noise(len(pixels), self.vae.latent_dim)
+        )
+        self.optimizers["vae"].zero_grad(set_to_none=True)
+        (loss * share if share != 1.0 else loss).backward()
+        self.optimizers["vae"].step()
+        return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
+
+
+class _Objective(nn.Module):
+    """The VAE's loss as a forward pass (``ConvVAE.forward`` decodes samples), for DDP."""
+
+    def __init__(self, vae: ConvVAE) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(
+        self, pixels: torch.Tensor, labels: torch.Tensor | None, beta: float, noise: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.vae.loss(pixels, labels, beta, noise)

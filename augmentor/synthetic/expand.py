@@ -247,45 +247,15 @@ def run_expand(
         lambda k: fill_quota(sources[k], quotas[k], gates),
         costs=[float(quota.sum()) for quota in quotas],
     )
-    synthetic = []
-    records = []
-    for k, (spec, source, quota, (images, stats)) in enumerate(zip(specs, sources, quotas, filled, strict=True)):
-        synthetic.append(images)
-        shortfall = {
-            names[c]: int(quota[c] - stats["kept"][c]) for c in range(len(names)) if stats["kept"][c] < quota[c]
-        }
-        if shortfall:
-            missing = ", ".join(f"{c} {n}" for c, n in shortfall.items())
-            warnings.append(
-                f"--with {spec.text}: short of its quota after {int(stats['generated'].sum())} tries ({missing} "
-                "missing); lower --min-confidence / --dedupe, or improve the source"
-            )
-        records.append(
-            {
-                "name": spec.text,
-                "kind": spec.kind,
-                **source.record,
-                "seed": stream_seed(config.seed, k),
-                "quota": dict(zip(names, quota.tolist(), strict=True)),
-                "generated": dict(zip(names, stats["generated"].tolist(), strict=True)),
-                "kept": dict(zip(names, stats["kept"].tolist(), strict=True)),
-                "dropped": stats["dropped"],
-                "surplus": stats["surplus"],
-                "rounds": stats["rounds"],
-                "shortfall": shortfall,
-            }
-        )
+    synthetic = [images for images, _ in filled]
+    records = [
+        _source_record(spec, source, quota, stats, names, stream_seed(config.seed, k), warnings)
+        for k, (spec, source, quota, (_, stats)) in enumerate(zip(specs, sources, quotas, filled, strict=True))
+    ]
     for message in warnings:
         warn(message)
 
-    gate_record = {
-        "order": list(GATE_ORDER),
-        "min_confidence": None if config.min_confidence is None else {"p": config.min_confidence, "classifier": judge},
-        "dedupe": None
-        if config.dedupe is None
-        else {"d": config.dedupe, "distance": "RMS pixel difference (0..1) to the nearest real train image"},
-        "round_limit": ROUND_LIMIT,
-    }
+    gate_record = _gate_record(config, judge)
     quota_record = {"per_class": config.per_class} if config.per_class is not None else {"ratio": config.ratio}
     extra = {
         "source": src,
@@ -315,3 +285,47 @@ def run_expand(
         extra_files=files,
     )
     return ExpandResult(written, records, gate_record, warnings)
+
+
+def _source_record(
+    spec: SourceSpec,
+    source: Source,
+    quota: np.ndarray,
+    stats: dict[str, Any],
+    names: list[str],
+    seed: int,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """One source's entry in dataset.json (quota, tries, kept, drops); a shortfall is added to ``warnings``."""
+    shortfall = {names[c]: int(quota[c] - stats["kept"][c]) for c in range(len(names)) if stats["kept"][c] < quota[c]}
+    if shortfall:
+        missing = ", ".join(f"{c} {n}" for c, n in shortfall.items())
+        warnings.append(
+            f"--with {spec.text}: short of its quota after {int(stats['generated'].sum())} tries ({missing} "
+            "missing); lower --min-confidence / --dedupe, or improve the source"
+        )
+    return {
+        "name": spec.text,
+        "kind": spec.kind,
+        **source.record,
+        "seed": seed,
+        "quota": dict(zip(names, quota.tolist(), strict=True)),
+        "generated": dict(zip(names, stats["generated"].tolist(), strict=True)),
+        "kept": dict(zip(names, stats["kept"].tolist(), strict=True)),
+        "dropped": stats["dropped"],
+        "surplus": stats["surplus"],
+        "rounds": stats["rounds"],
+        "shortfall": shortfall,
+    }
+
+
+def _gate_record(config: ExpandConfig, judge: dict[str, Any] | None) -> dict[str, Any]:
+    """The gates as dataset.json records them: their order, settings and round limit."""
+    return {
+        "order": list(GATE_ORDER),
+        "min_confidence": None if config.min_confidence is None else {"p": config.min_confidence, "classifier": judge},
+        "dedupe": None
+        if config.dedupe is None
+        else {"d": config.dedupe, "distance": "RMS pixel difference (0..1) to the nearest real train image"},
+        "round_limit": ROUND_LIMIT,
+    }
