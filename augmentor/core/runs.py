@@ -1,23 +1,22 @@
 """Run folders: ``config.json`` + ``model.safetensors`` + ``metrics.jsonl`` + plots.
 
 Training output and shipped weights share this format. Nothing here unpickles: weights are
-safetensors, everything else is JSON.
+safetensors, everything else is JSON. Nothing here knows a model either: the capability that writes a run
+kind (classifiers, generative) registers the check of its model config with ``register_run_kind``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
-import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from augmentor import __version__
 from augmentor.core.errors import UserError
-from augmentor.core.limits import CLASSES, IMAGE_SIDE, MODEL_WIDTH, PARAMETERS
+from augmentor.core.limits import IMAGE_SIDE, MODEL_WIDTH, PARAMETERS, Cap
 from augmentor.core.outdir import check_writable, staged_output
 
 RUN_FORMAT_VERSION = 1
@@ -26,7 +25,18 @@ WEIGHTS_NAME = "model.safetensors"
 METRICS_NAME = "metrics.jsonl"
 # Checkpoint files of pickle-based formats: refused by name, never opened (unpickling runs code).
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"})
-CLASSIFIER_ARGS = ("num_classes", "in_channels", "image_size")  # what ``Classifier.from_run`` builds from
+
+ModelCheck = Callable[[dict[str, Any], Path], None]  # (config, config.json's path) → raises UserError
+Range = tuple[int, int | Cap]  # a model argument's lowest and highest value (a cap: the variable's)
+# Run kind → the check of its model config. Core reads every run folder but knows no model: the classifiers
+# and generative packages register their kinds when imported.
+_MODEL_CHECKS: dict[str, ModelCheck] = {}
+
+
+def register_run_kind(kind: str, check: ModelCheck) -> None:
+    """Let ``read_run_config`` accept runs of ``kind``: ``check(config, where)`` refuses a config whose model
+    is malformed or too large, before any is built (after ``check_run_fields``'s model-free checks)."""
+    _MODEL_CHECKS[kind] = check
 
 
 def never_checkpointed(folder: Path) -> bool:
@@ -127,17 +137,22 @@ def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
         raise UserError(f"{run / CONFIG_NAME}: holds a {type(config).__name__}, not a run config; retrain the run")
     version = config.get("format_version")
     if version != RUN_FORMAT_VERSION:
-        raise UserError(f"{run}: run format version {_show(version)} is not supported (expected {RUN_FORMAT_VERSION})")
-    known = _known_kinds()
+        raise UserError(
+            f"{run}: run format version {show_value(version)} is not supported (expected {RUN_FORMAT_VERSION})"
+        )
+    known = sorted(_MODEL_CHECKS)  # one order, whichever capability registered first
     if not isinstance(config.get("kind"), str) or config["kind"] not in known:
         raise UserError(
-            f"{run / CONFIG_NAME}: 'kind' {_show(config.get('kind'))} is not one of {', '.join(known)}; retrain the run"
+            f"{run / CONFIG_NAME}: 'kind' {show_value(config.get('kind'))} is not one of {', '.join(known)}; "
+            "retrain the run"
         )
     if kind is not None and config["kind"] != kind:
         raise UserError(f"{run}: is a {config['kind']!r} run, a {kind!r} run is needed here")
     if "status" in config:  # a diverged run keeps its last good weights but records no classes
         status = config["status"]
-        status = status if isinstance(status, str) and status.isprintable() and len(status) <= 80 else _show(status)
+        status = (
+            status if isinstance(status, str) and status.isprintable() and len(status) <= 80 else show_value(status)
+        )
         raise UserError(f"{run}: training {status}; train it again (with a lower --lr)")
     check_run_fields(config, run / CONFIG_NAME)
     return config
@@ -173,46 +188,21 @@ def check_run_fields(config: dict[str, Any], where: Path) -> None:
         )
     if not isinstance(config["model_args"], dict):
         raise UserError(f"{where}: 'model_args' must be an object; retrain the run")
-    check_model_config(config, where)
+    _MODEL_CHECKS[config["kind"]](config, where)
 
 
-def check_model_config(config: dict[str, Any], where: Path) -> None:
-    """The config's model, checked before any is built: ``model_args`` keys are the model constructor's
-    (a classifier's: ``CLASSIFIER_ARGS``), whole numbers in range and agreeing with ``image_shape`` and
-    ``class_names``, a classifier's normalisation one finite number per channel, and the model's parameters,
-    counted on the meta device (no memory), within ``PARAMETERS``. ``config`` has passed ``check_run_fields``."""
-    import torch
-
-    arguments, channels, height, width = config["model_args"], *config["image_shape"]
-    classes = len(config["class_names"])
-    if config["kind"] == "classifier":
-        from augmentor.classifiers.registry import create_model
-
-        expected: list[str] = list(CLASSIFIER_ARGS)
-        arch = config.get("arch")
-        if not isinstance(arch, str):
-            raise UserError(f"{where}: 'arch' {_show(arch)} is not an architecture name; retrain the run")
-        build: Any = lambda: {"model": create_model(arch, *(arguments[key] for key in CLASSIFIER_ARGS))}  # noqa: E731
-        ranges = {"num_classes": (2, CLASSES), "in_channels": (1, 3), "image_size": (1, IMAGE_SIDE)}
-        matches = {"num_classes": classes, "in_channels": channels, "image_size": height}
-    else:
-        from augmentor.generative.kinds import KINDS
-
-        kind = KINDS[config["kind"]]
-        expected = [name for name in inspect.signature(kind.model()).parameters if name != "self"]
-        build = lambda: kind.build(arguments)  # noqa: E731
-        conditional = config.get("conditional")
-        if not isinstance(conditional, bool):
-            raise UserError(f"{where}: 'conditional' {_show(conditional)} is not true or false; retrain the run")
-        ranges = {"num_classes": (0, CLASSES), "channels": (1, 3), "image_size": (1, IMAGE_SIDE)}
-        ranges |= {"latent_dim": (1, MODEL_WIDTH), "width": (1, MODEL_WIDTH)}
-        matches = {"num_classes": classes if conditional else 0, "channels": channels, "image_size": height}
-        if height != width:
-            raise UserError(f"{where}: 'image_shape' is not square, as a {kind.name} makes images; retrain the run")
+def check_model_args(
+    config: dict[str, Any], where: Path, expected: list[str], ranges: dict[str, Range], matches: dict[str, int]
+) -> None:
+    """``model_args`` holds exactly the ``expected`` keys (the model constructor's), each a whole number in its
+    range (``ranges``, else 0..``MODEL_WIDTH``) and equal to the value ``matches`` gives it, if any (what
+    ``image_shape`` and ``class_names`` imply)."""
+    arguments = config["model_args"]
     unknown = sorted(set(arguments) - set(expected), key=str)
     if unknown:
         raise UserError(
-            f"{where}: model_args has no use for {_show(unknown[0])} (known: {', '.join(expected)}); retrain the run"
+            f"{where}: model_args has no use for {show_value(unknown[0])} (known: {', '.join(expected)}); "
+            "retrain the run"
         )
     for key in expected:
         if key not in arguments:
@@ -222,21 +212,23 @@ def check_model_config(config: dict[str, Any], where: Path) -> None:
         top = high if isinstance(high, int) else high.value()
         if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= top):
             lift = "" if isinstance(high, int) else f" (or {high.lift()})"
-            raise UserError(f"{where}: model_args {key} {_show(value)} is outside {low}..{top}; retrain the run{lift}")
+            raise UserError(
+                f"{where}: model_args {key} {show_value(value)} is outside {low}..{top}; retrain the run{lift}"
+            )
         if key in matches and value != matches[key]:
             raise UserError(
                 f"{where}: model_args {key} {value} disagrees with the run's image_shape/class_names "
                 f"({matches[key]}); retrain the run"
             )
-    if config["kind"] == "classifier":
-        _check_normalisation(config.get("normalisation"), channels, where)
-        training = config.get("training", {})
-        if not isinstance(training, dict) or not isinstance(training.get("tta", False), bool):
-            raise UserError(
-                f"{where}: 'training' {_show(training)} is not an object with a true/false 'tta'; retrain the run"
-            )
+
+
+def check_model_size(build: Callable[[], dict[str, Any]], where: Path) -> None:
+    """Build the run's modules (``build``: name → module) on the meta device, so no memory is allocated
+    whatever the arguments ask, and refuse a model of more than ``PARAMETERS`` parameters."""
+    import torch
+
     try:
-        with torch.device("meta"), _skip_normal():  # shapes only: nothing is allocated, whatever the arguments ask
+        with torch.device("meta"), _skip_normal():
             modules = build()
     except (UserError, TypeError, ValueError, RuntimeError) as exc:
         text = " ".join(str(exc).split())[:200]
@@ -246,30 +238,6 @@ def check_model_config(config: dict[str, Any], where: Path) -> None:
         raise UserError(
             f"{where}: its model has {count:,} parameters, more than {PARAMETERS.value():,}; retrain the run "
             f"smaller (or {PARAMETERS.lift()})"
-        )
-
-
-def _check_normalisation(normalisation: Any, channels: int, where: Path) -> None:
-    """A classifier's ``normalisation``: ``mean`` and ``std``, each one finite number per channel, std > 0."""
-    if not isinstance(normalisation, dict):
-        raise UserError(f"{where}: 'normalisation' {_show(normalisation)} is not an object; retrain the run")
-    for key in ("mean", "std"):
-        values = normalisation.get(key)
-        fine = (
-            isinstance(values, list)
-            and len(values) == channels
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-        )
-        if not fine:
-            raise UserError(
-                f"{where}: normalisation {key} {_show(values)} is not {channels} finite number(s), one per channel; "
-                "retrain the run"
-            )
-    # A std of 0 divides by zero (every image the same input, 10% on Fashion-MNIST); a negative one flips it.
-    if not all(v > 0 for v in normalisation["std"]):
-        raise UserError(
-            f"{where}: normalisation std {_show(normalisation['std'])} must be positive (it divides the pixels); "
-            "retrain the run"
         )
 
 
@@ -291,13 +259,7 @@ def _skip_normal() -> Any:
     return SkipNormal()
 
 
-def _known_kinds() -> list[str]:
-    from augmentor.generative.kinds import KINDS  # imports no torch
-
-    return ["classifier", *KINDS]
-
-
-def _show(value: Any, limit: int = 40) -> str:
+def show_value(value: Any, limit: int = 40) -> str:
     """``repr`` cut short, for a value from a file in a one-line message."""
     try:
         text = repr(value)

@@ -623,24 +623,11 @@ def summarise_curve(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def plateau_note(curve: list[dict[str, Any]], n: int) -> str:
-    """Whether the chosen budget is at the real-only plateau at ``n`` (within half a point of more budget)."""
-    points = {row["multiplier"]: row["accuracy"]["mean"] for row in curve if row["per_class"] == n}
-    if 1.0 not in points or not any(m > 1 for m in points):
-        return ""
-    best_more = max(v for m, v in points.items() if m > 1)
-    gap = 100 * (best_more - points[1.0])
-    if gap <= 0.5:
-        return f"at the plateau (more budget adds {gap:+.2f} points)"
-    return f"NOT at the plateau: more budget adds {gap:+.2f} points; raise --real-epochs"
-
-
 def write_report(out: Path, result: GainResult, class_names: list[str], overwrite: bool) -> Path:
     """``report.md``, ``results.json`` and the plots, atomically."""
     import json
 
-    from augmentor.experiments.gain_report import report_markdown
-    from augmentor.report.gain_plots import accuracy_png, budget_png, difference_png, gain_vs_n_png, share_png
+    from augmentor.report.gain_report import report_files
 
     document = {
         "config": result.config,
@@ -651,17 +638,7 @@ def write_report(out: Path, result: GainResult, class_names: list[str], overwrit
         "generators": result.generators,
         "jobs": result.jobs,
     }
-    files = {
-        "report.md": report_markdown(result, class_names).encode(),
-        "results.json": (json.dumps(document, indent=2) + "\n").encode(),
-        "accuracy.png": accuracy_png(result.summary),
-        "difference.png": difference_png(result.summary),
-        "gain_vs_n.png": gain_vs_n_png(result.summary, "classic" if result.config["classic_baseline"] else "real"),
-    }
-    if result.curve:
-        files["budget.png"] = budget_png(result.curve)
-    if len(result.config["synthetic_share"]) > 1:
-        files["share.png"] = share_png(result.summary)
+    files = {**report_files(result, class_names), "results.json": (json.dumps(document, indent=2) + "\n").encode()}
     with staged_output(out, overwrite) as staging:
         for name, data in files.items():
             (staging / name).write_bytes(data)

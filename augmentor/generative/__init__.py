@@ -3,3 +3,5 @@ rollback, DiffAugment), the ``Generator`` that training returns and ``Generator.
 ``augmentor sample``.
 
 This is the only package that knows the kinds apart; everything else asks the ``Generator`` or the registry."""
+
+from augmentor.generative import run_config  # noqa: F401  (registers the generative run kinds)

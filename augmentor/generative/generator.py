@@ -108,6 +108,8 @@ class Generator:
     @classmethod
     def from_run(cls, run: Path | str) -> Generator:
         """Load a DCGAN or VAE run folder (weights checked tensor by tensor)."""
+        import augmentor.classifiers  # noqa: F401  (registers the classifier kind: its runs are named, not unknown)
+
         run = Path(run)
         config = read_run_config(run)
         if config.get("kind") not in KINDS:

@@ -80,6 +80,9 @@ def _target(
     target: str | Path | None, baseline: str | None, like: ImageSet, n: int, seed: int, device: str, options
 ) -> tuple[ImageSet, str, bool]:
     """The images to score: a generator run's samples, a dataset's train split, or a baseline."""
+    # Every run kind that read_run_config may meet here, registered by the capability that owns it
+    import augmentor.classifiers
+    import augmentor.generative  # noqa: F401
     from augmentor.core.runs import CONFIG_NAME, PICKLE_SUFFIXES, read_run_config
     from augmentor.data.readers import open_dataset
 

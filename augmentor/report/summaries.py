@@ -12,14 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from augmentor.report.tables import (
-    confusion_table,
-    counts_table,
-    gain_table,
-    info_table,
-    pipeline_table,
-    score_table,
-)
+from augmentor.report.gain_report import budget_line, gain_table
+from augmentor.report.tables import confusion_table, counts_table, info_table, pipeline_table, score_table
 
 if TYPE_CHECKING:
     from augmentor.classic.check import PipelineReport
@@ -266,7 +260,5 @@ def gain_document(result: GainResult, out: Path) -> dict[str, Any]:
 def gain_view(result: GainResult, report: Path) -> View:
     """The results table, then the report's path: both on stdout (the table is the result; progress and
     warnings are what goes to stderr)."""
-    from augmentor.experiments.gain_report import budget_line
-
     c = result.config
     return [gain_table(result.summary, c["arch"], budget_line(c)), f"report: {report}"]

@@ -101,33 +101,6 @@ def confusion_table(scores: dict[str, Any]) -> Table:
     return table
 
 
-def percent_interval(stats: dict[str, Any], signed: bool = False) -> str:
-    """A mean ± 95% interval (``mean_ci``'s dict) in percent, signed for differences."""
-    mean = f"{100 * stats['mean']:+.2f}" if signed else f"{100 * stats['mean']:.2f}"
-    return mean if stats["ci"] is None else f"{mean} ± {100 * stats['ci']:.2f}"
-
-
-def gain_table(summary: list[dict[str, Any]], arch: str, budget: str) -> Table:
-    """``augmentor gain``: accuracy per (N, arm, share) and the paired differences to real and classic."""
-    table = Table(title=f"gain experiment: {arch}, {budget}")
-    for column in ("N", "arm", "share", "steps", "accuracy %", "Δ vs real", "verdict", "Δ vs classic", "p (Holm)"):
-        table.add_column(column, justify="left" if column in ("arm", "verdict") else "right")
-    for row in summary:
-        real, classic = row.get("vs_real"), row.get("vs_classic")
-        table.add_row(
-            str(row["per_class"]),
-            row["arm"],
-            f"{row['synthetic_share']:g}",
-            str(row["steps"]),
-            percent_interval(row["accuracy"]),
-            percent_interval(real, True) if real else "–",
-            real["verdict"] if real else "–",
-            percent_interval(classic, True) if classic else "–",
-            "–" if not classic or classic["p_holm"] is None else f"{classic['p_holm']:.3f}",
-        )
-    return table
-
-
 def score_table(result: dict[str, Any]) -> Table:
     """``augmentor score``: the scored images beside the real reference."""
 

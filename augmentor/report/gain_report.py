@@ -1,11 +1,45 @@
-"""The gain experiment's human report: the claim per N, the tables, the budget curve, how to read them."""
+"""The gain experiment's rendering: ``report.md`` (the claim per N, the tables, the budget curve, how to read
+them), its plots' files, and the results table the CLI prints. It takes the experiment's result and never
+imports the experiment: ``experiments.gain`` calls it.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.table import Table
+
+from augmentor.report.gain_plots import accuracy_png, budget_png, difference_png, gain_vs_n_png, share_png
+
 if TYPE_CHECKING:
     from augmentor.experiments.gain import GainResult
+
+
+def percent_interval(stats: dict[str, Any], signed: bool = False) -> str:
+    """A mean ± 95% interval (``mean_ci``'s dict) in percent, signed for differences."""
+    mean = f"{100 * stats['mean']:+.2f}" if signed else f"{100 * stats['mean']:.2f}"
+    return mean if stats["ci"] is None else f"{mean} ± {100 * stats['ci']:.2f}"
+
+
+def gain_table(summary: list[dict[str, Any]], arch: str, budget: str) -> Table:
+    """``augmentor gain``: accuracy per (N, arm, share) and the paired differences to real and classic."""
+    table = Table(title=f"gain experiment: {arch}, {budget}")
+    for column in ("N", "arm", "share", "steps", "accuracy %", "Δ vs real", "verdict", "Δ vs classic", "p (Holm)"):
+        table.add_column(column, justify="left" if column in ("arm", "verdict") else "right")
+    for row in summary:
+        real, classic = row.get("vs_real"), row.get("vs_classic")
+        table.add_row(
+            str(row["per_class"]),
+            row["arm"],
+            f"{row['synthetic_share']:g}",
+            str(row["steps"]),
+            percent_interval(row["accuracy"]),
+            percent_interval(real, True) if real else "–",
+            real["verdict"] if real else "–",
+            percent_interval(classic, True) if classic else "–",
+            "–" if not classic or classic["p_holm"] is None else f"{classic['p_holm']:.3f}",
+        )
+    return table
 
 
 def _pct(value: float | None) -> str:
@@ -17,8 +51,6 @@ def _p(value: float | None) -> str:
 
 
 def _interval(stats: dict[str, Any] | None, signed: bool = False) -> str:
-    from augmentor.report.tables import percent_interval
-
     return "–" if not stats else percent_interval(stats, signed)
 
 
@@ -64,8 +96,6 @@ def budget_line(c: dict[str, Any]) -> str:
 
 def report_markdown(result: GainResult, class_names: list[str]) -> str:
     """The whole report as Markdown."""
-    from augmentor.experiments.gain import plateau_note
-
     c = result.config
     scored = c["scored_on"]
     seeds = f"{c['draws']} paired draws (seeds {c['seed_first']}…{c['seed_first'] + c['draws'] - 1})"
@@ -158,3 +188,31 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
         plots.append("`share.png` (accuracy against the synthetic share)")
     lines += ["", "Plots: " + ", ".join(plots) + ".", "", f"Command: `{c['command']}`", ""]
     return "\n".join(lines)
+
+
+def plateau_note(curve: list[dict[str, Any]], n: int) -> str:
+    """Whether the chosen budget is at the real-only plateau at ``n`` (within half a point of more budget)."""
+    points = {row["multiplier"]: row["accuracy"]["mean"] for row in curve if row["per_class"] == n}
+    if 1.0 not in points or not any(m > 1 for m in points):
+        return ""
+    best_more = max(v for m, v in points.items() if m > 1)
+    gap = 100 * (best_more - points[1.0])
+    if gap <= 0.5:
+        return f"at the plateau (more budget adds {gap:+.2f} points)"
+    return f"NOT at the plateau: more budget adds {gap:+.2f} points; raise --real-epochs"
+
+
+def report_files(result: GainResult, class_names: list[str]) -> dict[str, bytes]:
+    """``report.md`` and the plots it names, by file name."""
+    c = result.config
+    files = {
+        "report.md": report_markdown(result, class_names).encode(),
+        "accuracy.png": accuracy_png(result.summary),
+        "difference.png": difference_png(result.summary),
+        "gain_vs_n.png": gain_vs_n_png(result.summary, "classic" if c["classic_baseline"] else "real"),
+    }
+    if result.curve:
+        files["budget.png"] = budget_png(result.curve)
+    if len(c["synthetic_share"]) > 1:
+        files["share.png"] = share_png(result.summary)
+    return files
