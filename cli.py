@@ -189,6 +189,15 @@ Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder (refused i
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")]
 Workers = Annotated[int, typer.Option("--workers", min=0, help="Worker processes (0: one per core, up to 8).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
+# Every training command's --resume: the same flag, the same rule (augmentor.training.resume).
+Resume = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue the interrupted run in --out where it stopped, with its own settings (only --steps, "
+        "--epochs and --device may change); bit-identical to an uninterrupted run on the CPU.",
+    ),
+]
 
 
 def _renamed(value: _T, old_value: _T | None, old: str, new: str, default: _T | None = None) -> _T:
@@ -525,14 +534,7 @@ def classify_train(
         ),
     ] = None,
     device: Device = "auto",
-    resume: Annotated[
-        bool,
-        typer.Option(
-            "--resume",
-            help="Continue the interrupted run in --out where it stopped, with its own settings (only --steps, "
-            "--epochs and --device may change); bit-identical to an uninterrupted run on the CPU.",
-        ),
-    ] = False,
+    resume: Resume = False,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
     old_data: OldData = None,
@@ -857,9 +859,7 @@ def _train_generative(
         raise typer.Exit(130) from None
     from augmentor.report.summaries import generative_train_document, generative_train_view
 
-    document = generative_train_document(
-        result.out, kind, result.step, result.steps, False, result.metrics, result.warnings
-    )
+    document = generative_train_document(result.out, kind, result.step, result.steps, result.metrics, result.warnings)
     _show(document, generative_train_view, as_json)
 
 
@@ -889,14 +889,6 @@ DiffAugmentFlag = Annotated[
     bool, typer.Option("--diffaugment", help="DiffAugment (colour, shift, cutout) for small data.")
 ]
 SampleEvery = Annotated[int, typer.Option("--sample-every", min=1, help="Sample grid and checkpoint every K steps.")]
-Resume = Annotated[
-    bool,
-    typer.Option(
-        "--resume",
-        help="Continue the interrupted run in --out where it stopped, with its own settings (only --steps, "
-        "--epochs and --device may change); bit-identical to an uninterrupted run on the CPU.",
-    ),
-]
 MaxNonfinite = Annotated[
     int, typer.Option("--max-nonfinite", min=0, help="Rollbacks after a non-finite loss before stopping.")
 ]

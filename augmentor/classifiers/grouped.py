@@ -1,8 +1,8 @@
 """Several `fast` classifiers trained as one grouped network, each exactly as ``train_classifier`` trains it alone.
 
-A `fast` step on a GPU is bound by kernel launches (about 7 ms whatever the batch), so K small models trained one
-after another pay K times the launches. ``GroupedFast`` holds K copies of `fast` as one module: every convolution
-a grouped one (groups=K), every BatchNorm over K×C channels (so its statistics stay per model), the head one
+A `fast` step on a GPU is bound by kernel launches whatever the batch (README, Scaling out), so K small models
+trained one after another pay K times the launches. ``GroupedFast`` holds K copies of `fast` as one module: every
+convolution a grouped one (groups=K), every BatchNorm over K×C channels (so its statistics stay per model), the head one
 batched matrix product. The K models' batches go in stacked along the channels and each model's channels only
 ever meet its own weights, so the forward, the gradients of the summed per-model losses and AdamW's elementwise
 update are those of K separate runs, up to float rounding. ``train_together`` runs that loop with each model's

@@ -140,14 +140,15 @@ def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
         raise UserError(
             f"{run}: run format version {show_value(version)} is not supported (expected {RUN_FORMAT_VERSION})"
         )
+    # Another kind than the one asked for is named as such first: its capability may not be imported (registered).
+    if kind is not None and isinstance(config.get("kind"), str) and config["kind"] != kind:
+        raise UserError(f"{run}: is a {show_value(config['kind'])} run, a {kind!r} run is needed here")
     known = sorted(_MODEL_CHECKS)  # one order, whichever capability registered first
     if not isinstance(config.get("kind"), str) or config["kind"] not in known:
         raise UserError(
             f"{run / CONFIG_NAME}: 'kind' {show_value(config.get('kind'))} is not one of {', '.join(known)}; "
             "retrain the run"
         )
-    if kind is not None and config["kind"] != kind:
-        raise UserError(f"{run}: is a {config['kind']!r} run, a {kind!r} run is needed here")
     if "status" in config:  # a diverged run keeps its last good weights but records no classes
         status = config["status"]
         status = (
@@ -243,8 +244,8 @@ def check_model_size(build: Callable[[], dict[str, Any]], where: Path) -> None:
 
 def _skip_normal() -> Any:
     """A torch function mode that leaves ``normal_`` and ``torch.nn.init`` undone: on the meta device there are
-    no values to fill, and ``normal_``'s first call there imports ``torch._dynamo`` (~2 s added to every
-    command that loads a run)."""
+    no values to fill, and ``normal_``'s first call there imports ``torch._dynamo`` (seconds added to every
+    command that loads a run: README, Classifiers and training)."""
     import torch
     from torch.overrides import TorchFunctionMode
 

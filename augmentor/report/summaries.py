@@ -184,7 +184,7 @@ def eval_view(scores: dict[str, Any]) -> View:
 
 
 def generative_train_document(
-    out: Path, kind: str, step: int, steps: int, interrupted: bool, metrics: list[dict], warnings: list[str]
+    out: Path, kind: str, step: int, steps: int, metrics: list[dict], warnings: list[str]
 ) -> dict[str, Any]:
     """``augmentor train dcgan|vae``: the run folder, how far it got and its last logged losses."""
     return {
@@ -192,7 +192,6 @@ def generative_train_document(
         "kind": kind,
         "step": step,
         "steps": steps,
-        "interrupted": interrupted,
         "last": metrics[-1] if metrics else None,
         "warnings": warnings,
     }
