@@ -71,7 +71,6 @@ class Classifier:
     @classmethod
     def from_run(cls, run: Path | str) -> Classifier:
         """Rebuild a classifier from its run folder (architecture from config.json, safetensors weights), on the CPU."""
-        import augmentor.generative  # noqa: F401  (registers dcgan and vae: their runs are named, not unknown)
         from augmentor.classifiers.registry import create_model
 
         run = Path(run)

@@ -38,6 +38,7 @@ from augmentor.classifiers.train import (
     compiled,
     make_schedule,
     run_record,
+    update,
 )
 from augmentor.core.console import warn
 from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
@@ -442,13 +443,8 @@ class GroupedTask:
                 config.label_smoothing,
             )
         self.presented += len(real_labels[0])
-        self.optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()  # a sum of per-model losses: each model's gradient is its own loss's
-        self.optimizer.step()
-        if self.average is not None:
-            self.average.update(self.grouped)
-        self.lr_used = self.optimizer.param_groups[0]["lr"]
-        self.schedule.step()
+        # A sum of per-model losses: each model's gradient is its own loss's.
+        self.lr_used = update(losses.sum(), self.optimizer, self.schedule, self.average, self.grouped)
         return {"loss": losses}
 
     def log_entry(self, step: int, means: dict[str, Any]) -> dict[str, Any]:

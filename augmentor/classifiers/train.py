@@ -277,6 +277,20 @@ def run_record(
     }
 
 
+def update(
+    loss: torch.Tensor, optimizer: torch.optim.Optimizer, schedule: Any, average: WeightAverage | None, module: Any
+) -> float:
+    """Backward, the optimiser's step, the weight average and the schedule's step; the rate the step used."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if average is not None:
+        average.update(module)
+    used = optimizer.param_groups[0]["lr"]
+    schedule.step()
+    return used
+
+
 def compiled(network: torch.nn.Module, mode: str | None) -> tuple[torch.nn.Module, Any]:
     """``network`` under ``torch.compile(mode=...)`` (unchanged for None), and the call that starts a step.
 
@@ -516,13 +530,7 @@ class ClassifierTask:
             else:
                 loss = _mixed_loss(logits.float(), self.labels[index], targets, weight, smoothing)
         self.presented += len(index)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        if self.average is not None:
-            self.average.update(self.model)
-        self.lr_used = self.optimizer.param_groups[0]["lr"]
-        self.schedule.step()
+        self.lr_used = update(loss, self.optimizer, self.schedule, self.average, self.model)
         return {"loss": loss}
 
     def _mixed_batch_loss(self, batch, index, targets, weight, shard, global_rows) -> torch.Tensor:
