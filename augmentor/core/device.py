@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from augmentor.core.errors import UserError
-from augmentor.data.imageset import ImageSet
+
+if TYPE_CHECKING:
+    from augmentor.data.imageset import ImageSet
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -162,7 +162,7 @@ def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
 def check_run_fields(config: dict[str, Any], where: Path) -> None:
     """Refuse a config whose fields would write outside ``--out`` (class names become folder names) or
     allocate without bound (image shape): run folders arrive from other people, as datasets do."""
-    from augmentor.data.imageset import check_class_name
+    from augmentor.core.names import check_class_name
 
     missing = [key for key in ("class_names", "image_shape", "model_args") if key not in config]
     if missing:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from augmentor.core.console import warn
 from augmentor.core.errors import UserError
+from augmentor.core.names import check_class_name
 from augmentor.data.files import ImageFile, decode_files
-from augmentor.data.imageset import Dataset, ImageSet, check_class_name
+from augmentor.data.imageset import Dataset, ImageSet
 from augmentor.data.manifest import read_manifest_provenance
 from augmentor.data.options import ReadOptions, follows_symlinks
 

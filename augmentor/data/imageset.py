@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from augmentor.core.errors import UserError
-
 # The manifest fields every item carries; readers fill ``source="real"`` and ``origin``.
 # direction/strength (latent edits) and sigma (latent jitter) were packed into "pipeline" before format 2.
 PROVENANCE_KEYS = (
@@ -37,27 +35,6 @@ OPTIONAL_PROVENANCE_KEYS = ("exif_orientation",)
 def real_provenance(origin: str) -> dict[str, Any]:
     """Provenance of an image read from the user's data."""
     return {"source": "real", "origin": origin}
-
-
-def check_class_name(name: str, where: str) -> None:
-    """Refuse a class name that could not be a single folder inside the output directory."""
-    reason = None
-    if not isinstance(name, str) or name == "":
-        reason = "it is empty"
-    elif name in (".", ".."):
-        reason = f"'{name}' would leave the output folder"
-    elif "\x00" in name:
-        reason = "it contains a NUL byte"
-    elif "/" in name or "\\" in name:
-        reason = "it contains a path separator"
-    elif name != name.strip():
-        reason = "it starts or ends with white space"
-    elif any(ord(ch) < 32 for ch in name):
-        reason = "it contains a control character"
-    if reason:
-        raise UserError(
-            f"{where}: class name {name!r} is refused because {reason}; rename the class to a plain folder name"
-        )
 
 
 @dataclass

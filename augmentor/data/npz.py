@@ -11,8 +11,9 @@ import numpy as np
 
 from augmentor.core.errors import UserError
 from augmentor.core.limits import ARRAY_BYTES, CLASSES, INFLATION, check_fits_memory, memory_budget
+from augmentor.core.names import check_class_name
 from augmentor.data.files import conform_array
-from augmentor.data.imageset import Dataset, ImageSet, check_class_name, real_provenance
+from augmentor.data.imageset import Dataset, ImageSet, real_provenance
 from augmentor.data.options import ReadOptions
 
 
