@@ -8,14 +8,16 @@ the kind's training hook (its optimisers and step), importing nothing of trainin
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from augmentor.generative.layers import ClassEmbedding, LatentDecoder, down_convs, ladder, up_convs
+
+if TYPE_CHECKING:
+    from augmentor.generative.kinds import StepInputs
 
 
 class DCGANGenerator(LatentDecoder):
@@ -99,21 +101,15 @@ class AdversarialTraining:
         # Under torchrun: DDP views that average gradients over the ranks.
         self.parallel = {name: data_parallel.wrap(m, device) for name, m in models.items()} if distributed else {}
 
-    def step(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor | None,
-        generator: torch.Generator,
-        noise: Callable[[int, int], torch.Tensor],
-        share: float,
-    ) -> dict[str, torch.Tensor]:
+    def step(self, batch: StepInputs) -> dict[str, torch.Tensor]:
         """One discriminator and one generator update on a uint8 batch; ``share`` scales this rank's losses."""
         from augmentor.generative.diffaugment import diff_augment
 
         g, d = self.models["generator"], self.models["discriminator"]
         g_parallel, d_parallel = self.parallel.get("generator", g), self.parallel.get("discriminator", d)
-        real = images.float() / 127.5 - 1
-        fake = g_parallel(noise(len(real), g.latent_dim), labels)
+        labels, generator, share = batch.labels, batch.generator, batch.share
+        real = batch.images.float() / 127.5 - 1
+        fake = g_parallel(batch.noise(len(real), g.latent_dim), labels)
         augment = self.config.diffaugment
 
         def view(x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,21 @@ from typing import TYPE_CHECKING, Any
 from augmentor.core.errors import UserError
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """What a kind's training hook gets for one step: a uint8 batch (this rank's rows of it under torchrun), its
+    labels (None when unconditional), the step's generator, the global batch's latent noise for this rank's rows
+    (``noise(rows, dim)``) and the factor that makes this rank's mean loss the global one under DDP."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    generator: torch.Generator
+    noise: Callable[[int, int], torch.Tensor]
+    share: float
 
 
 @dataclass(frozen=True)
@@ -29,7 +43,7 @@ class Kind:
     can_encode: bool  # has an encoder: images → codes without optimisation
     adversarial: bool  # trained against a discriminator: DiffAugment applies
     # The class that trains the kind's modules: built from (modules, config, device, distributed), it holds the
-    # optimisers by name and takes one ``step(images, labels, generator, noise, share)``; generative.train and
+    # optimisers by name and takes one ``step(StepInputs)``; generative.train and
     # training.fit do everything else (data order, EMA, checkpoints, rollbacks, sample grids).
     training: Callable[[], type]
     latent_dim: int

@@ -47,17 +47,9 @@ from augmentor.data.readers import open_dataset
 from augmentor.distributed import data_parallel
 from augmentor.distributed.context import current
 from augmentor.generative.generator import Generator
-from augmentor.generative.kinds import get_kind
+from augmentor.generative.kinds import StepInputs, get_kind
 from augmentor.report.plots import losses_png
-from augmentor.training.checkpoint import (
-    Checkpoint,
-    has_checkpoint,
-    pack_optimizer,
-    prefixed,
-    read_checkpoint,
-    unpack_optimizer,
-    unprefixed,
-)
+from augmentor.training import checkpoint as checkpoints
 from augmentor.training.ema import WeightAverage
 from augmentor.training.loop import Plan, Progress, fit
 from augmentor.training.resume import check_resume_flags
@@ -178,7 +170,9 @@ class _Trainer:
             return self._noise(rows, dim, generator, shard, batch_size)
 
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
-            losses = self.training.step(images, labels, generator, noise, self._share(len(images), batch_size))
+            losses = self.training.step(
+                StepInputs(images, labels, generator, noise, self._share(len(images), batch_size))
+            )
         if self.average is not None:
             self.average.update(self.models[self.kind.sampler])
         return losses
@@ -215,13 +209,13 @@ class _Trainer:
         tensors: dict[str, torch.Tensor] = {}
         meta: dict[str, Any] = {"optimizers": {}}
         for name, module in self.models.items():
-            tensors.update(prefixed(f"model.{name}", module.state_dict()))
+            tensors.update(checkpoints.prefixed(f"model.{name}", module.state_dict()))
         for name, optimizer in self.optimizers.items():
-            packed, info = pack_optimizer(f"optimizer.{name}", optimizer.state_dict())
+            packed, info = checkpoints.pack_optimizer(f"optimizer.{name}", optimizer.state_dict())
             tensors.update(packed)
             meta["optimizers"][name] = info
         if self.average is not None:
-            tensors.update(prefixed("ema", self.average.model.state_dict()))
+            tensors.update(checkpoints.prefixed("ema", self.average.model.state_dict()))
             meta["updates"] = self.average.updates
         return tensors, meta
 
@@ -229,11 +223,13 @@ class _Trainer:
         from augmentor.core.runs import load_matching
 
         for name, module in self.models.items():
-            load_matching(module, unprefixed(f"model.{name}", tensors), f"{where} ({name})")
+            load_matching(module, checkpoints.unprefixed(f"model.{name}", tensors), f"{where} ({name})")
         for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(unpack_optimizer(f"optimizer.{name}", tensors, meta["optimizers"][name]))
+            optimizer.load_state_dict(
+                checkpoints.unpack_optimizer(f"optimizer.{name}", tensors, meta["optimizers"][name])
+            )
         if self.average is not None:
-            load_matching(self.average.model, unprefixed("ema", tensors), f"{where} (ema)")
+            load_matching(self.average.model, checkpoints.unprefixed("ema", tensors), f"{where} (ema)")
             self.average.updates = meta["updates"]
 
 
@@ -358,16 +354,16 @@ def train_generative(
 
 def _resumed(
     out: Path, asked: GenerativeConfig, train: ImageSet
-) -> tuple[Checkpoint, GenerativeConfig, dict[str, Any]]:
+) -> tuple[checkpoints.Checkpoint, GenerativeConfig, dict[str, Any]]:
     """The checkpoint in ``out``, the config the run goes on with (its own, but for a budget or device given anew;
     any other flag that differs is refused: ``training.resume``) and its model arguments."""
     record = read_run_config(out, kind=asked.kind)
     fresh = "start a new run instead"
-    if not has_checkpoint(out):
+    if not checkpoints.has_checkpoint(out):
         raise UserError(
             f"{out}: has no training state (state.json) to resume from (shipped weights keep none); {fresh}"
         )
-    checkpoint = read_checkpoint(out, asked.kind, fresh)
+    checkpoint = checkpoints.read_checkpoint(out, asked.kind, fresh)
     if record["dataset"]["fingerprint"] != fingerprint(train):
         raise UserError(f"{out}: was trained on other images (dataset fingerprint differs); resume with its data")
     saved = record["training"]

@@ -7,14 +7,16 @@ Pixels are in [0, 1]; the decoder returns logits (Bernoulli likelihood), ``to_un
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from augmentor.generative.layers import ClassEmbedding, LatentDecoder, down_convs, up_convs
+
+if TYPE_CHECKING:
+    from augmentor.generative.kinds import StepInputs
 
 
 class ConvVAE(LatentDecoder):
@@ -80,21 +82,13 @@ class VAETraining:
         # Under torchrun: DDP reduces the gradients of what runs through forward, so the loss is one.
         self.objective = data_parallel.wrap(_Objective(self.vae), device) if distributed else self.vae.loss
 
-    def step(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor | None,
-        generator: torch.Generator,
-        noise: Callable[[int, int], torch.Tensor],
-        share: float,
-    ) -> dict[str, torch.Tensor]:
+    def step(self, batch: StepInputs) -> dict[str, torch.Tensor]:
         """One update on a uint8 batch; ``share`` scales this rank's loss."""
-        pixels = images.float() / 255
-        loss, reconstruction, kl = self.objective(
-            pixels, labels, self.config.beta, noise(len(pixels), self.vae.latent_dim)
-        )
+        pixels = batch.images.float() / 255
+        noise = batch.noise(len(pixels), self.vae.latent_dim)
+        loss, reconstruction, kl = self.objective(pixels, batch.labels, self.config.beta, noise)
         self.optimizers["vae"].zero_grad(set_to_none=True)
-        (loss * share if share != 1.0 else loss).backward()
+        (loss * batch.share if batch.share != 1.0 else loss).backward()
         self.optimizers["vae"].step()
         return {"loss": loss.detach(), "reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
