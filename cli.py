@@ -697,7 +697,15 @@ def inspect_activations(
 def gain(
     src: Src,
     out: Out,
-    per_class: Annotated[str, typer.Option("--per-class", help="Real images per class, e.g. 10,100.")] = "10,100",
+    per_class: Annotated[
+        str,
+        typer.Option(
+            "--per-class",
+            help="Real images per class, e.g. 10,100 [default: 10,100, those the data holds beside a validation "
+            "split].",
+            show_default=False,
+        ),
+    ] = "",
     arms: Annotated[
         str,
         typer.Option(
@@ -763,8 +771,15 @@ def gain(
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Threshold of the -gated arms.")
     ] = 0.5,
     validation_per_class: Annotated[
-        int, typer.Option("--validation-per-class", min=1, help="Validation split carved from train, per class.")
-    ] = 200,
+        int | None,
+        typer.Option(
+            "--validation-per-class",
+            min=1,
+            help="Validation split carved from train, per class [default: half of what the largest N leaves in the "
+            "smallest class, 5 to 200].",
+            show_default=False,
+        ),
+    ] = None,
     budget_curve: Annotated[
         bool, typer.Option("--budget-curve/--no-budget-curve", help="Real-only accuracy at 0.25×…4× the budget.")
     ] = True,
@@ -803,7 +818,7 @@ def gain(
         )
     defaults = GainConfig()
     config = GainConfig(
-        per_class=parse_numbers(per_class, "--per-class", int),
+        per_class=parse_numbers(per_class, "--per-class", int) if per_class else None,
         arms=arms or defaults.arms,
         draws=_renamed(draws, old_seeds, "--seeds", "--draws", 10),
         arch=arch,

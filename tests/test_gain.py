@@ -611,3 +611,44 @@ def test_grouping_is_on_by_default_on_cuda_only(monkeypatch):
     assert GainConfig(device="cpu", grouped=True).grouping()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert GainConfig().grouping() and not GainConfig(grouped=False).grouping()
+
+
+def _counted_set(per_class: int, classes: int = 3) -> ImageSet:
+    """``per_class`` blank 4×4 images of each class: enough to plan splits on."""
+    labels = np.repeat(np.arange(classes), per_class)
+    return ImageSet(np.zeros((len(labels), 1, 4, 4), np.uint8), labels, [f"c{k}" for k in range(classes)])
+
+
+def test_the_default_sizes_and_validation_split_adapt_to_what_the_data_holds():
+    from augmentor.core.errors import UserError
+    from augmentor.experiments.gain import fit_to_data
+
+    def planned(images: int, **given) -> tuple[tuple[int, ...], int, str]:
+        config, rule = fit_to_data(GainConfig(**given), _counted_set(images), "data")
+        return config.per_class, config.validation_per_class, rule
+
+    assert planned(6000)[:2] == ((10, 100), 200)  # Fashion-MNIST: as before (its numbers unchanged)
+    assert planned(150)[:2] == ((10, 100), 25)  # half of the 50 that N = 100 leaves
+    sizes, validation, rule = planned(30)  # a small folder: N = 100 does not fit and is left out, with a warning
+    assert (sizes, validation) == ((10,), 10) and "adapted" in rule and "20 images" in rule
+    assert planned(16)[:2] == ((10,), 5)  # the floor
+    assert planned(150, validation_per_class=40)[:2] == ((10, 100), 40)
+    assert planned(150, validation_per_class=40)[2] == "given (--validation-per-class)"
+    with pytest.raises(UserError, match=r"class 'c0' has 12 training images, too few for the smallest default"):
+        planned(12)
+    with pytest.raises(UserError, match=r"fewer than --per-class 100 plus a validation split of 5 \(at least 5\)"):
+        planned(30, per_class=(100,))
+    with pytest.raises(UserError, match=r"plus --validation-per-class 40; lower one of them"):
+        planned(60, per_class=(30,), validation_per_class=40)
+
+
+def test_gain_runs_on_a_folder_of_30_images_per_class_with_its_default_sizes(tmp_path):
+    data = make_shapes_folder(tmp_path / "data", per_class=30, splits=True, seed=3)
+    args = ["gain", str(data), "--draws", "1", "--arms", "real,classic", "--budget", "4", "--batch-size", "8"]
+    result = run_cli(*args, "--no-budget-curve", "--device", "cpu", "--out", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "--per-class 100 is left out" in result.stderr
+    config = json.loads((tmp_path / "out" / "results.json").read_text())["config"]
+    assert config["per_class"] == [10] and config["validation_per_class"] == 10
+    assert config["validation_images"] == 30 and config["validation_rule"].startswith("adapted")
+    assert "(adapted: 0.5 of the 20 images" in (tmp_path / "out" / "report.md").read_text()

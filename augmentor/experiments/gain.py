@@ -14,7 +14,7 @@ Honesty rules (DESIGN):
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,13 +53,21 @@ def default_real_epochs(per_class: int) -> float:
 CURVE_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)  # the budget diagnostic, × the chosen budget
 DEVELOPMENT_SEEDS = 1000  # development draw d uses seed 1000 + d: never a reported draw's subset
 VALIDATION_SEED = 987_654  # one validation split per dataset, whatever the run
+# The default study sizes, and the adaptive validation split: half of what the largest N leaves in the smallest
+# class, within VALIDATION_FLOOR..VALIDATION_CAP per class (200 on Fashion-MNIST, as before; 10 on a folder of 30
+# per class at N = 10). An N fits the data when it leaves at least VALIDATION_FLOOR images of every class.
+DEFAULT_PER_CLASS = (10, 100)
+VALIDATION_SHARE = 0.5
+VALIDATION_FLOOR = 5
+VALIDATION_CAP = 200
 
 
 @dataclass(frozen=True)
 class GainConfig:
     """``augmentor gain`` options (field names = flag names)."""
 
-    per_class: tuple[int, ...] = (10, 100)
+    # Real images per class in a draw; None: those of DEFAULT_PER_CLASS the data holds (``fit_to_data``).
+    per_class: tuple[int, ...] | None = None
     arms: str = f"real,real-long,classic,{RECIPES['best'].arm}"  # the controls and the study's recipe
     draws: int = 10  # paired draws: draw d fixes the real subset, every generator and every classifier seed
     arch: str = "fast"
@@ -80,7 +88,7 @@ class GainConfig:
     gen_steps: int = 600  # each generator's training steps on its arm's real subset
     gen_width: int = 32
     min_confidence: float = 0.5  # the gated arms' threshold
-    validation_per_class: int = 200
+    validation_per_class: int | None = None  # None: adapted to what the data holds (``fit_to_data``)
     budget_curve: bool = True
     curve_draws: int = 3  # draws the budget curve is measured on (it costs 7.75 real-only trainings per draw)
     development: bool = False
@@ -99,14 +107,14 @@ class GainConfig:
             shown = ",".join(f"{v:g}" for v in self.real_epochs)
             if not self.real_epochs or not all(v > 0 for v in self.real_epochs):
                 raise UserError(f"--real-epochs {shown!r}: give positive numbers of passes, e.g. 100 or 100,30")
-            if len(self.real_epochs) not in (1, len(self.per_class)):
+            if len(self.real_epochs) not in (1, len(self.per_class or DEFAULT_PER_CLASS)):
                 raise UserError(
                     f"--real-epochs {shown!r}: give one number of passes, or one per --per-class value "
-                    f"({len(self.per_class)})"
+                    f"({len(self.per_class or DEFAULT_PER_CLASS)})"
                 )
         if self.gen_steps < 1:  # else the generator's own check would name train's --steps
             raise UserError(f"--gen-steps {self.gen_steps}: give at least 1 training step")
-        if not self.per_class or min(self.per_class) <= 0:
+        if self.per_class is not None and (not self.per_class or min(self.per_class) <= 0):
             shown = ",".join(f"{v:g}" for v in self.per_class)
             raise UserError(f"--per-class {shown!r}: give positive numbers separated by commas, e.g. 10,100")
         if not self.synthetic_share or not all(0 < s < 1 for s in self.synthetic_share):
@@ -122,7 +130,7 @@ class GainConfig:
             raise UserError(f"--synthetic-weight {self.synthetic_weight:g}: give a number ≥ 0, e.g. 1")
         if not 0 <= self.finetune_real < 1:
             raise UserError(f"--finetune-real {self.finetune_real:g}: give a fraction in [0, 1), e.g. 0.2")
-        if self.validation_per_class < 1:
+        if self.validation_per_class is not None and self.validation_per_class < 1:
             raise UserError(f"--validation-per-class {self.validation_per_class}: give at least 1")
         if self.curve_draws < 1:
             raise UserError(f"--curve-draws {self.curve_draws}: give at least 1")
@@ -175,6 +183,7 @@ class Splits:
     scored: ImageSet  # the test split, or the validation split in a development run
     scored_on: str  # "test" | "validation"
     class_names: list[str]
+    validation_rule: str = "given"  # how the validation split's size was chosen (``fit_to_data``)
 
 
 @dataclass
@@ -191,27 +200,59 @@ class GainResult:
     jobs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def split_data(train: ImageSet, test: ImageSet | None, config: GainConfig, where: str) -> Splits:
-    """Carve the validation split from ``train``; check every N fits in what is left."""
+def fit_to_data(config: GainConfig, train: ImageSet, where: str) -> tuple[GainConfig, str]:
+    """``config`` with ``per_class`` and ``validation_per_class`` made concrete for ``train`` (given values are
+    kept, and checked to fit): the default sizes the data holds, and a validation split adapted to what is left;
+    and how the validation size was chosen, for the report."""
+    counts = train.class_counts()
+    smallest_name, smallest = min(counts.items(), key=lambda item: item[1])
+    per_class = config.per_class
+    if per_class is None:
+        given = config.validation_per_class or VALIDATION_FLOOR
+        per_class = tuple(n for n in DEFAULT_PER_CLASS if smallest - n >= given)
+        if not per_class:
+            raise UserError(
+                f"{where}: class {smallest_name!r} has {smallest} training images, too few for the smallest "
+                f"default draw ({DEFAULT_PER_CLASS[0]} per class) and a validation split of {given}; give "
+                "--per-class N with fewer images, or add images"
+            )
+        if len(per_class) < len(DEFAULT_PER_CLASS):
+            skipped = ",".join(str(n) for n in DEFAULT_PER_CLASS if n not in per_class)
+            warn(f"{where}: class {smallest_name!r} has {smallest} training images: --per-class {skipped} is left out")
+    validation, rule = config.validation_per_class, "given (--validation-per-class)"
+    if validation is None:
+        left = smallest - max(per_class)
+        validation = min(VALIDATION_CAP, max(VALIDATION_FLOOR, int(left * VALIDATION_SHARE)))
+        rule = (
+            f"adapted: {VALIDATION_SHARE:g} of the {left} images per class that N = {max(per_class)} leaves in the "
+            f"smallest class, within {VALIDATION_FLOOR}..{VALIDATION_CAP}"
+        )
+    if smallest < max(per_class) + validation:
+        raise UserError(
+            f"{where}: class {smallest_name!r} has {smallest} training images, fewer than --per-class "
+            f"{max(per_class)} plus "
+            + (
+                f"--validation-per-class {validation}; lower one of them"
+                if config.validation_per_class
+                else f"a validation split of {validation} (at least {VALIDATION_FLOOR}); lower --per-class"
+            )
+        )
+    return replace(config, per_class=per_class, validation_per_class=validation), rule
+
+
+def split_data(train: ImageSet, test: ImageSet | None, config: GainConfig, where: str, rule: str = "given") -> Splits:
+    """Carve the validation split (``config`` made concrete by ``fit_to_data``, which says ``rule``) from ``train``."""
     from augmentor.classifiers.evaluate import align_classes
 
-    counts = train.class_counts()
-    largest = max(config.per_class)
-    short = {name: n for name, n in counts.items() if n < largest + config.validation_per_class}
-    if short:
-        name, n = next(iter(short.items()))
-        raise UserError(
-            f"{where}: class {name!r} has {n} training images, fewer than --per-class {largest} plus "
-            f"--validation-per-class {config.validation_per_class}; lower one of them"
-        )
     held = stratified_indices(train, config.validation_per_class, VALIDATION_SEED)
     validation = train.take(held)
     pool = train.take(np.setdiff1d(np.arange(len(train)), held))
     if config.development:
-        return Splits(pool, validation, validation, "validation", list(train.class_names))
+        return Splits(pool, validation, validation, "validation", list(train.class_names), rule)
     if test is None:
         raise UserError(f"{where}: the gain experiment needs a test split (train/ and test/ folders, or t10k files)")
-    return Splits(pool, validation, align_classes(train.class_names, test), "test", list(train.class_names))
+    scored = align_classes(train.class_names, test)
+    return Splits(pool, validation, scored, "test", list(train.class_names), rule)
 
 
 def real_subsets(splits: Splits, config: GainConfig) -> list[ImageSet]:
@@ -515,6 +556,7 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
             "scored_on": splits.scored_on,
             "scored_images": len(splits.scored),
             "validation_images": len(splits.validation),
+            "validation_rule": splits.validation_rule,
             "seed_first": config.seed(0),
             "classic_baseline": baseline,
             "primary_arm": primary_arm(arms),
@@ -547,7 +589,8 @@ def run_gain(
     parse_arms(config.arms)  # a bad arm is an error before any data is read
     check_output(out, overwrite, source=src)
     dataset = open_dataset(src, read_options or ReadOptions())
-    splits = split_data(dataset.train, dataset.test, config, src)
+    config, rule = fit_to_data(config, dataset.train, src)
+    splits = split_data(dataset.train, dataset.test, config, src, rule)
     check_plan(splits, config)
     result = run_experiment(splits, config, command=command, source=src)
     if current().is_main:  # every rank holds the gathered result; one writes it

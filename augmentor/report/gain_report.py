@@ -109,7 +109,8 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
     lines += [
         f"Data `{c['source']}`; classifier `{c['arch']}`, batch {c['batch_size']}, lr {c['lr']:g}; {seeds}; "
         f"{c['scored_images']:,} {scored} images, used only for the final scores; a validation split of "
-        f"{c['validation_images']:,} images was carved from the train split before any subset was drawn.",
+        f"{c['validation_images']:,} images ({c.get('validation_rule', 'given')}) was carved from the train split "
+        "before any subset was drawn.",
         f"Budget: {budget_line(c)} in every arm. Synthetic images are "
         f"{', '.join(f'{s:g}' for s in c['synthetic_share'])} "
         f"of each batch (weight {c['synthetic_weight']:g}), so each real image is shown equally often in every arm; "
