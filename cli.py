@@ -788,6 +788,14 @@ def gain(
         bool,
         typer.Option("--development", help="Development draws scored on the validation split; test is not read."),
     ] = False,
+    first_seed: Annotated[
+        int,
+        typer.Option(
+            "--first-seed",
+            min=0,
+            help="Seed of the first reported draw (draw d: FIRST + d); a second look at test takes new seeds.",
+        ),
+    ] = 0,
     grouped: Annotated[
         bool | None,
         typer.Option(
@@ -842,6 +850,7 @@ def gain(
         budget_curve=budget_curve,
         curve_draws=curve_draws,
         development=development,
+        first_seed=first_seed,
         grouped=grouped,
     )
     options = _read_options(data_dir, image_size, channels, False, old_data)
@@ -849,6 +858,88 @@ def gain(
     from augmentor.report.summaries import gain_document, gain_view
 
     _show(gain_document(result, out), lambda document: gain_view(result, document["report"]), as_json)
+
+
+@app.command("study")
+@reports_errors
+def study(
+    src: Src,
+    out: Out,
+    per_class: Annotated[
+        str, typer.Option("--per-class", help="Real images per class [default: gain's, those the data holds].")
+    ] = "",
+    dev_draws: Annotated[int, typer.Option("--dev-draws", min=2, help="Development draws (validation only).")] = 4,
+    draws: Annotated[int, typer.Option("--draws", min=2, help="Confirmation draws, read once on test.")] = 10,
+    shares: Annotated[str, typer.Option("--shares", help="Synthetic shares both sides try.")] = "0.25,0.5",
+    classic: Annotated[
+        str,
+        typer.Option(
+            "--classic",
+            help="The classic side's candidates, as many as --generative [default: classic:light, classic:medium, "
+            "classic:heavy].",
+            show_default=False,
+        ),
+    ] = "",
+    generative: Annotated[
+        str,
+        typer.Option(
+            "--generative",
+            help="The generative side's candidates, gain arms [default: vae, vae@soft, vae-jitter@soft].",
+            show_default=False,
+        ),
+    ] = "",
+    real_epochs: Annotated[
+        str | None, typer.Option("--real-epochs", help="Passes over the real subset [default: 3000/N in 30..300].")
+    ] = None,
+    budget: Annotated[int | None, typer.Option("--budget", min=1, help="Or optimiser steps of the real arm.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    gen_steps: Annotated[int, typer.Option("--gen-steps", min=1, help="Training steps of each generator.")] = 600,
+    gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
+    validation_per_class: Annotated[
+        int | None,
+        typer.Option("--validation-per-class", min=1, help="Validation split per class [default: adapted]."),
+    ] = None,
+    first_seed: Annotated[
+        int, typer.Option("--first-seed", min=0, help="Seed of the first confirmation draw (new seeds: a new look).")
+    ] = 2000,
+    no_flip: Annotated[bool, typer.Option("--no-flip", help="No horizontal flips in any arm (digits, text).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Go on after the last finished stage (same plan).")] = False,
+    device: Device = "auto",
+    workers: Workers = 0,
+    overwrite: Overwrite = False,
+    data_dir: DataDir = None,
+    image_size: ImageSize = None,
+    channels: Channels = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The gain protocol on your data: a plan first, both sides tuned alike on validation, one read of test."""
+    from augmentor.experiments.gain import parse_numbers
+    from augmentor.experiments.study import StudyConfig, run_study
+
+    defaults = StudyConfig()
+    config = StudyConfig(
+        per_class=parse_numbers(per_class, "--per-class", int) if per_class else None,
+        dev_draws=dev_draws,
+        draws=draws,
+        shares=parse_numbers(shares, "--shares", float),
+        classic=tuple(c.strip() for c in classic.split(",") if c.strip()) or defaults.classic,
+        generative=tuple(c.strip() for c in generative.split(",") if c.strip()) or defaults.generative,
+        real_epochs=None if real_epochs is None else parse_numbers(real_epochs, "--real-epochs", float),
+        budget=budget,
+        batch_size=batch_size,
+        gen_steps=gen_steps,
+        gen_width=gen_width,
+        validation_per_class=validation_per_class,
+        first_seed=first_seed,
+        flip=not no_flip,
+        device=device,
+        workers=workers,
+    )
+    options = _read_options(data_dir, image_size, channels, False, None)
+    result = run_study(src, config, out, read_options=options, resume=resume, overwrite=overwrite)
+    from augmentor.report.summaries import study_document, study_view
+
+    _show(study_document(result), study_view, as_json)
 
 
 train_app = typer.Typer(help="Train DCGAN and VAE models on a dataset.", no_args_is_help=True)

@@ -92,6 +92,7 @@ class GainConfig:
     budget_curve: bool = True
     curve_draws: int = 3  # draws the budget curve is measured on (it costs 7.75 real-only trainings per draw)
     development: bool = False
+    first_seed: int = 0  # reported draw d's seed is first_seed + d: new seeds are a new look at test
     # Train the augmented arms of one share as one grouped network (``classifiers.grouped``); None: on CUDA only.
     grouped: bool | None = None
 
@@ -132,6 +133,12 @@ class GainConfig:
             raise UserError(f"--finetune-real {self.finetune_real:g}: give a fraction in [0, 1), e.g. 0.2")
         if self.validation_per_class is not None and self.validation_per_class < 1:
             raise UserError(f"--validation-per-class {self.validation_per_class}: give at least 1")
+        if self.first_seed < DEVELOPMENT_SEEDS + 1000 and self.first_seed + self.draws > DEVELOPMENT_SEEDS:
+            raise UserError(
+                f"--first-seed {self.first_seed}: draws {self.first_seed}…{self.first_seed + self.draws - 1} would "
+                f"reuse development seeds ({DEVELOPMENT_SEEDS}…{DEVELOPMENT_SEEDS + 999}); start below "
+                f"{DEVELOPMENT_SEEDS - self.draws + 1} or at {DEVELOPMENT_SEEDS + 1000} or above"
+            )
         if self.curve_draws < 1:
             raise UserError(f"--curve-draws {self.curve_draws}: give at least 1")
 
@@ -153,8 +160,8 @@ class GainConfig:
         return max(1, round(epochs * real_images))
 
     def seed(self, draw: int) -> int:
-        """Draw ``draw``'s seed: 0, 1, … for reported draws; 1000, 1001, … for development draws."""
-        return draw + (DEVELOPMENT_SEEDS if self.development else 0)
+        """Draw ``draw``'s seed: first_seed + d for reported draws (0, 1, … by default); 1000 + d for development."""
+        return draw + (DEVELOPMENT_SEEDS if self.development else self.first_seed)
 
     def grouping(self) -> bool:
         """Whether runs with one step plan train together: as asked, else only on CUDA, where a `fast` step is

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from augmentor.classic.expand import ClassicResult
     from augmentor.data.writers import WriteResult
     from augmentor.experiments.gain import GainResult
+    from augmentor.experiments.study import StudyResult
     from augmentor.latent.directions import DirectionsResult
     from augmentor.latent.inversion import ProjectionResult
     from augmentor.synthetic.expand import ExpandResult
@@ -261,3 +262,37 @@ def gain_view(result: GainResult, report: Path) -> View:
     warnings are what goes to stderr)."""
     c = result.config
     return [gain_table(result.summary, c["arch"], budget_line(c)), f"report: {report}"]
+
+
+# --- the study -------------------------------------------------------------------------------------------
+
+
+def study_document(result: StudyResult) -> dict[str, Any]:
+    """``augmentor study``: the answer first, the command that applies it, the choices and the comparisons."""
+    return {
+        "answer": result.answer,
+        "command": result.command,
+        "out": str(result.out),
+        "plan_sha256": result.plan_sha256,
+        "choice": result.choice,
+        "comparisons": result.comparisons,
+    }
+
+
+def study_view(document: dict[str, Any]) -> View:
+    """The answer, then the comparisons' table and where the report is."""
+    table = Table(title="confirmation draws, scored once on test")
+    for column in ("comparison", "draws", "mean (points)", "95% interval", "Wilcoxon p", "won"):
+        table.add_column(column, justify="left" if column == "comparison" else "right")
+    for c in document["comparisons"]:
+        interval = "n/a" if c["low"] is None else f"{100 * c['low']:+.2f} … {100 * c['high']:+.2f}"
+        wilcoxon = "n/a" if c["p_wilcoxon"] is None else f"{c['p_wilcoxon']:.3g}"
+        table.add_row(
+            c["comparison"], str(c["draws"]), f"{100 * c['mean']:+.2f}", interval, wilcoxon, f"{c['wins']}/{c['draws']}"
+        )
+    return [
+        f"answer: {document['answer']}",
+        table,
+        f"apply: {document['command']}",
+        f"report: {document['out']}/report.md",
+    ]

@@ -1,0 +1,396 @@
+"""``augmentor study``: the gain protocol as one command on the user's own data, with a plan written first.
+
+1. **Plan.** Before any training, ``DIR/plan.json`` (and its sha256 in ``DIR/plan.sha256``) fixes the data
+   (its fingerprint), N, the validation split, the budget rule, the candidates of both sides, the shares, the
+   development and confirmation seeds, and the decision rule. A resumed or repeated study with another plan is
+   refused: a changed plan is a new study in a new folder.
+2. **Development** (``gain --development``: validation split only, test never read): the classic side and the
+   generative side each try the same number of candidates at the same shares on the same development draws;
+   each side's best (arm, share) by mean validation accuracy over draws and N is kept.
+3. **Confirmation**: ``real``, ``real-long``, the tuned classic and the chosen generative recipe on fresh draws
+   whose seeds no gain or study default uses, scored once on test. The chosen recipe against the tuned classic:
+   the paired t-interval, Wilcoxon's p and the sign count. The first line of ``report.md`` is the answer.
+
+Every draw's numbers go to ``DIR/runs.jsonl`` (development rows marked so); ``--resume`` goes on after the last
+finished stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from augmentor import __version__
+from augmentor.core.console import warn
+from augmentor.core.errors import UserError
+from augmentor.core.outdir import check_output, write_file_atomic
+from augmentor.data.imageset import fingerprint
+from augmentor.data.options import ReadOptions
+from augmentor.data.readers import open_dataset
+from augmentor.experiments.gain import (
+    DEVELOPMENT_SEEDS,
+    GainConfig,
+    default_real_epochs,
+    fit_to_data,
+    run_experiment,
+    split_data,
+    write_report,
+)
+from augmentor.experiments.stats import paired_comparison
+
+# Both sides search the same number of candidates, at the same shares, on the same draws.
+CLASSIC_CANDIDATES = ("classic:light", "classic:medium", "classic:heavy")
+GENERATIVE_CANDIDATES = ("vae", "vae@soft", "vae-jitter@soft")
+CONFIRMATION_SEED = 2000  # confirmation draw d: seed 2000 + d, never a gain default (0…) or development (1000…)
+PLAN_FORMAT = 1
+DECISION_RULE = (
+    "the chosen generative recipe is recommended when its paired 95% t-interval against the tuned classic, over "
+    "the confirmation draws of every N, lies above zero; otherwise the tuned classic is, unless its own interval "
+    "against real-only lies below zero (then no augmentation)"
+)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """``augmentor study`` options (field names = flag names)."""
+
+    per_class: tuple[int, ...] | None = None  # None: gain's defaults the data holds
+    dev_draws: int = 4
+    draws: int = 10
+    shares: tuple[float, ...] = (0.25, 0.5)
+    classic: tuple[str, ...] = CLASSIC_CANDIDATES
+    generative: tuple[str, ...] = GENERATIVE_CANDIDATES
+    real_epochs: tuple[float, ...] | None = None  # None: gain's rule, 3000/N passes within 30..300
+    budget: int | None = None  # or optimiser steps of the real-only arm
+    batch_size: int = 128
+    gen_steps: int = 600
+    gen_width: int = 32
+    validation_per_class: int | None = None
+    first_seed: int = CONFIRMATION_SEED
+    flip: bool = True
+    device: str = "auto"
+    workers: int = 0
+
+    def validate(self) -> None:
+        if len(self.classic) != len(self.generative):
+            raise UserError(
+                f"--classic has {len(self.classic)} candidates and --generative {len(self.generative)}: a fair study "
+                "searches both sides with the same number"
+            )
+        if any(not c.startswith("classic") for c in self.classic):
+            raise UserError(
+                f"--classic {','.join(self.classic)!r}: every candidate is a classic arm, e.g. classic:heavy"
+            )
+        if any(c.startswith("classic") and "+" not in c for c in self.generative):
+            raise UserError(f"--generative {','.join(self.generative)!r}: every candidate has a generative source")
+        if self.dev_draws < 2 or self.draws < 2:
+            raise UserError("--dev-draws and --draws: give at least 2 (an interval needs two paired draws)")
+
+    def gain(self, **changes: Any) -> GainConfig:
+        """The gain experiment's config these settings make, with ``changes``."""
+        base = GainConfig(
+            per_class=self.per_class,
+            real_epochs=self.real_epochs,
+            budget=self.budget,
+            batch_size=self.batch_size,
+            gen_steps=self.gen_steps,
+            gen_width=self.gen_width,
+            validation_per_class=self.validation_per_class,
+            flip=self.flip,
+            device=self.device,
+            workers=self.workers,
+            budget_curve=False,
+        )
+        return replace(base, **changes)
+
+
+@dataclass
+class StudyResult:
+    """The answer, the plan's digest, both sides' choices and the confirmation's comparisons."""
+
+    answer: str
+    command: str
+    plan_sha256: str
+    choice: dict[str, Any]
+    comparisons: list[dict[str, Any]]
+    out: Path
+
+
+def run_study(
+    src: str,
+    config: StudyConfig,
+    out: Path,
+    *,
+    read_options: ReadOptions | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> StudyResult:
+    """Plan, develop, confirm (module docstring); each stage's results in ``out``, the answer in ``report.md``."""
+    config.validate()
+    if resume and overwrite:
+        raise UserError(f"{out}: --resume continues the study in it, --overwrite replaces it; give one of them")
+    if resume and not (out / "plan.json").is_file():
+        raise UserError(f"{out}: holds no study plan (plan.json) to resume; start it without --resume")
+    if not resume:
+        check_output(out, overwrite, source=src)
+    dataset = open_dataset(src, read_options or ReadOptions())
+    sized, rule = fit_to_data(config.gain(), dataset.train, src)
+    config = replace(config, per_class=sized.per_class, validation_per_class=sized.validation_per_class)
+    plan = make_plan(src, config, fingerprint(dataset.train), rule)
+    digest = _write_or_check_plan(out, plan, resume)
+    development = _develop(src, dataset, config, rule, out / "development")
+    choice = choose(development["summary"], config)
+    confirmation = _confirm(src, dataset, config, rule, choice, out / "confirmation")
+    comparisons = compare(confirmation["runs"], choice)
+    answer, command = decide(src, choice, comparisons)
+    _write_runs(out, development["runs"], confirmation["runs"])
+    result = StudyResult(answer, command, digest, choice, comparisons, out)
+    _write_report(out, result, config, rule)
+    return result
+
+
+def make_plan(src: str, config: StudyConfig, data_print: str, rule: str) -> dict[str, Any]:
+    """Everything the study will do, fixed before its first training."""
+    epochs = {str(n): (config.gain().epochs_at(n) or default_real_epochs(n)) for n in config.per_class}
+    trainings = _trainings(config)
+    return {
+        "format": PLAN_FORMAT,
+        "augmentor_version": __version__,
+        "data": {"source": src, "train_fingerprint": data_print},
+        "per_class": list(config.per_class),
+        "validation": {"per_class": config.validation_per_class, "rule": rule},
+        "budget": (
+            {"steps": config.budget}
+            if config.budget is not None
+            else {"real_passes": epochs, "rule": "given (--real-epochs)" if config.real_epochs else "3000/N in 30..300"}
+        ),
+        "candidates": {"classic": list(config.classic), "generative": list(config.generative)},
+        "shares": list(config.shares),
+        "generator": {"steps": config.gen_steps, "width": config.gen_width},
+        "development": {"draws": config.dev_draws, "seeds": [DEVELOPMENT_SEEDS + d for d in range(config.dev_draws)]},
+        "confirmation": {
+            "draws": config.draws,
+            "seeds": [config.first_seed + d for d in range(config.draws)],
+            "arms": "real, real-long, the tuned classic, the chosen generative recipe",
+            "read_on_test": "once",
+        },
+        "selection": "each side's (arm, share) with the highest mean validation accuracy over development draws and N",
+        "decision_rule": DECISION_RULE,
+        "settings": {k: v for k, v in asdict(config).items() if k in ("batch_size", "flip")},
+        "trainings": trainings,
+    }
+
+
+def _trainings(config: StudyConfig) -> dict[str, int]:
+    """How many classifiers and generators each stage trains (said before the study starts)."""
+    ns, candidates = len(config.per_class), len(config.classic) + len(config.generative)
+    development = ns * config.dev_draws * (1 + candidates * len(config.shares))
+    confirmation_shares = len(config.shares)  # at most: the two sides' shares
+    confirmation = ns * config.draws * (2 + 2 * confirmation_shares)
+    generative_kinds = {c.split("@")[0].split("+")[-1].split(":")[0].split("-")[0] for c in config.generative}
+    generators = ns * (config.dev_draws + config.draws) * len(generative_kinds)
+    return {"development": development, "confirmation": confirmation, "generators (at most)": generators}
+
+
+def _write_or_check_plan(out: Path, plan: dict[str, Any], resume: bool) -> str:
+    """Write the plan and its sha256, or (resuming) refuse a plan that differs from the one written first."""
+    text = json.dumps(plan, indent=2, sort_keys=True) + "\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if resume:
+        written = (out / "plan.json").read_text()
+        if hashlib.sha256(written.encode()).hexdigest() != digest:
+            changed = _changed_keys(json.loads(written), plan)
+            raise UserError(
+                f"{out}: the study's plan changed ({', '.join(changed) or 'its text'} differ from plan.json); a "
+                "changed plan is a new study: give a new --out"
+            )
+        return digest
+    out.mkdir(parents=True, exist_ok=True)
+    write_file_atomic(out / "plan.json", text.encode())
+    write_file_atomic(out / "plan.sha256", f"{digest}  plan.json\n".encode())
+    counts = plan["trainings"]
+    warn(
+        f"study plan {digest[:12]} written to {out / 'plan.json'}: {counts['development']} development and "
+        f"{counts['confirmation']} confirmation classifier trainings, up to {counts['generators (at most)']} "
+        "generators"
+    )
+    return digest
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def _develop(src: str, dataset: Any, config: StudyConfig, rule: str, folder: Path) -> dict[str, Any]:
+    """Every candidate of both sides at every share on the development draws (validation split; no test)."""
+    arms = ",".join(["real", *config.classic, *config.generative])
+    gain = config.gain(arms=arms, draws=config.dev_draws, synthetic_share=config.shares, development=True)
+    return _stage(src, dataset, gain, rule, folder)
+
+
+def _confirm(src: str, dataset: Any, config: StudyConfig, rule: str, choice: dict, folder: Path) -> dict[str, Any]:
+    """real, real-long, the tuned classic and the chosen recipe on fresh draws, read once on test."""
+    classic, generative = choice["classic"], choice["generative"]
+    shares = tuple(sorted({classic["share"], generative["share"]}))
+    arms = ",".join(["real", "real-long", classic["arm"], generative["arm"]])
+    gain = config.gain(arms=arms, draws=config.draws, synthetic_share=shares, first_seed=config.first_seed)
+    return _stage(src, dataset, gain, rule, folder)
+
+
+def _stage(src: str, dataset: Any, gain: GainConfig, rule: str, folder: Path) -> dict[str, Any]:
+    """One gain run (results.json and report.md in ``folder``); a finished one is read back, not run again."""
+    done = folder / "results.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    gain.validate()
+    splits = split_data(dataset.train, dataset.test, gain, src, rule)
+    result = run_experiment(splits, gain, source=src)
+    write_report(folder, result, splits.class_names, overwrite=True)
+    return json.loads(done.read_text())
+
+
+def choose(summary: list[dict[str, Any]], config: StudyConfig) -> dict[str, Any]:
+    """Each side's best (arm, share) by mean validation accuracy over N (the first listed wins a tie)."""
+
+    def best(candidates: tuple[str, ...]) -> dict[str, Any]:
+        scores: dict[tuple[str, float], list[float]] = {}
+        for row in summary:
+            if row["arm"] in candidates:
+                scores.setdefault((row["arm"], row["synthetic_share"]), []).append(row["accuracy"]["mean"])
+        if not scores:
+            raise UserError("internal: the development run has none of the candidates")
+        order = {arm: i for i, arm in enumerate(candidates)}
+        ranked = sorted(scores.items(), key=lambda item: (-sum(item[1]) / len(item[1]), order[item[0][0]]))
+        (arm, share), values = ranked[0]
+        return {"arm": arm, "share": share, "validation_accuracy": sum(values) / len(values)}
+
+    return {"classic": best(config.classic), "generative": best(config.generative)}
+
+
+def compare(runs: list[dict[str, Any]], choice: dict[str, Any]) -> list[dict[str, Any]]:
+    """The confirmation's paired comparisons over every draw and N: recipe vs classic, classic vs real."""
+
+    def accuracies(arm: str, share: float) -> dict[tuple[int, int], float]:
+        return {
+            (r["per_class"], r["seed"]): r["accuracy"]
+            for r in runs
+            if r["arm"] == arm and r["synthetic_share"] == share
+        }
+
+    classic, generative = choice["classic"], choice["generative"]
+    pairs = [
+        ("recipe vs tuned classic", (generative["arm"], generative["share"]), (classic["arm"], classic["share"])),
+        ("tuned classic vs real", (classic["arm"], classic["share"]), ("real", 0.0)),
+        ("recipe vs real", (generative["arm"], generative["share"]), ("real", 0.0)),
+    ]
+    comparisons = []
+    for name, a, b in pairs:
+        first, second = accuracies(*a), accuracies(*b)
+        keys = sorted(first.keys() & second.keys())
+        differences = [first[k] - second[k] for k in keys]
+        result = paired_comparison(differences)
+        result["wins"] = sum(d > 0 for d in differences)
+        comparisons.append({"comparison": name, "draws": len(keys), **result})
+    return comparisons
+
+
+def decide(src: str, choice: dict[str, Any], comparisons: list[dict[str, Any]]) -> tuple[str, str]:
+    """The answer line (DECISION_RULE) and the command that applies it."""
+    recipe, classic_vs_real = comparisons[0], comparisons[1]
+    classic, generative = choice["classic"], choice["generative"]
+
+    def signed(c: dict[str, Any]) -> str:
+        return f"{100 * c['mean']:+.2f} ± {100 * (c['ci'] or 0):.2f} points"
+
+    if recipe["low"] is not None and recipe["low"] > 0:
+        answer = f"use {generative['arm']} at share {generative['share']:g} ({signed(recipe)} over tuned classic)"
+        command = _apply_recipe(src, generative["arm"], generative["share"])
+    elif classic_vs_real["high"] is not None and classic_vs_real["high"] < 0:
+        answer = (
+            f"nothing beats real-only here ({classic['arm']}: {signed(classic_vs_real)} against real); "
+            "use no augmentation"
+        )
+        command = f"augmentor classify train {src} --out RUN"
+    else:
+        answer = (
+            f"nothing beats tuned classic here ({generative['arm']}: {signed(recipe)}); use {classic['arm']} "
+            f"at share {classic['share']:g}"
+        )
+        command = _apply_recipe(src, classic["arm"], classic["share"])
+    return answer, command
+
+
+def _apply_recipe(src: str, arm: str, share: float) -> str:
+    """The commands that train a classifier the way an arm did: its generators, its expansion, the mixing share."""
+    body, _, labels = arm.partition("@")
+    steps, withs = [], []
+    for source in body.split("+"):
+        kind = source.partition(":")[0]
+        if kind == "classic":
+            withs.append(f"--with {source}")
+        else:
+            model = kind.split("-")[0]  # vae-jitter and vae-extrapolate use a VAE run
+            steps.append(f"augmentor train {model} {src} --out {model}-run")
+            withs.append(f"--with {kind}:{model}-run" + (f":{source.partition(':')[2]}" if ":" in source else ""))
+    steps.append(f"augmentor expand {src} {' '.join(withs)} --ratio 1:4 --out expanded")
+    steps.append(f"augmentor classify train {src} --synthetic expanded --synthetic-share {share:g} --out classifier")
+    soft = " (the study labelled its synthetic images by a teacher: @soft, in gain only)" if labels == "soft" else ""
+    return " && ".join(steps) + soft
+
+
+def _write_runs(out: Path, development: list[dict[str, Any]], confirmation: list[dict[str, Any]]) -> None:
+    """Every draw's numbers, one line each: development rows (validation) first, then confirmation (test)."""
+    lines = [json.dumps({"stage": "development", **run}) + "\n" for run in development]
+    lines += [json.dumps({"stage": "confirmation", **run}) + "\n" for run in confirmation]
+    write_file_atomic(out / "runs.jsonl", "".join(lines).encode())
+
+
+def _write_report(out: Path, result: StudyResult, config: StudyConfig, rule: str) -> None:
+    """``report.md`` (the answer first) and ``study.json``."""
+    choice = result.choice
+    lines = [
+        f"**Answer: {result.answer}.**",
+        "",
+        f"Apply it: `{result.command}`",
+        "",
+        "# Study",
+        "",
+        f"Plan `{result.plan_sha256[:12]}` (plan.json, written before any training). N = "
+        f"{', '.join(map(str, config.per_class))}; validation split {config.validation_per_class} per class ({rule}).",
+        f"Development: {config.dev_draws} draws, validation split only; {len(config.classic)} classic and "
+        f"{len(config.generative)} generative candidates at shares {', '.join(f'{s:g}' for s in config.shares)}.",
+        f"Tuned classic: {choice['classic']['arm']} at {choice['classic']['share']:g} (validation accuracy "
+        f"{100 * choice['classic']['validation_accuracy']:.2f}%); chosen recipe: {choice['generative']['arm']} at "
+        f"{choice['generative']['share']:g} ({100 * choice['generative']['validation_accuracy']:.2f}%).",
+        f"Confirmation: {config.draws} fresh draws (seeds {config.first_seed}…{config.first_seed + config.draws - 1}), "
+        "scored once on test.",
+        "",
+        "| comparison | draws | mean (points) | 95% interval | t-test p | Wilcoxon p | draws won |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in result.comparisons:
+        interval = "n/a" if c["low"] is None else f"{100 * c['low']:+.2f} … {100 * c['high']:+.2f}"
+        p = "n/a" if c["p"] is None else f"{c['p']:.3g}"
+        pw = "n/a" if c["p_wilcoxon"] is None else f"{c['p_wilcoxon']:.3g}"
+        lines.append(
+            f"| {c['comparison']} | {c['draws']} | {100 * c['mean']:+.2f} | {interval} | {p} | {pw} | "
+            f"{c['wins']} of {c['draws']} |"
+        )
+    lines += [
+        "",
+        f"Decision rule: {DECISION_RULE}.",
+        "",
+        "Per-draw numbers: runs.jsonl; each stage's gain report in development/ and confirmation/.",
+    ]
+    write_file_atomic(out / "report.md", ("\n".join(lines) + "\n").encode())
+    document = {
+        "answer": result.answer,
+        "command": result.command,
+        "plan_sha256": result.plan_sha256,
+        "choice": choice,
+        "comparisons": result.comparisons,
+    }
+    write_file_atomic(out / "study.json", (json.dumps(document, indent=2) + "\n").encode())

@@ -1,0 +1,87 @@
+"""`augmentor study`: the plan comes first and is kept, both sides are tuned alike, the answer comes first."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_shapes_folder, run_cli
+
+TINY = [
+    "--per-class", "3", "--dev-draws", "2", "--draws", "2", "--shares", "0.5",
+    "--classic", "classic:light", "--generative", "vae", "--budget", "4", "--batch-size", "8",
+    "--gen-steps", "3", "--gen-width", "8", "--validation-per-class", "3", "--device", "cpu", "--workers", "1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory) -> tuple[Path, Path, dict]:
+    root = tmp_path_factory.mktemp("study")
+    data = make_shapes_folder(root / "data", per_class=10, splits=True, seed=4)
+    result = run_cli("study", data, *TINY, "--out", root / "out", "--json")
+    assert result.exit_code == 0, result.stderr
+    return data, root / "out", json.loads(result.stdout)
+
+
+def test_the_study_writes_its_plan_its_runs_and_the_answer_first(study_run):
+    _, out, document = study_run
+    plan_text = (out / "plan.json").read_text()
+    digest = hashlib.sha256(plan_text.encode()).hexdigest()
+    assert (out / "plan.sha256").read_text().split()[0] == digest == document["plan_sha256"]
+    plan = json.loads(plan_text)
+    assert plan["candidates"] == {"classic": ["classic:light"], "generative": ["vae"]}
+    assert plan["development"]["seeds"] == [1000, 1001] and plan["confirmation"]["seeds"] == [2000, 2001]
+    report = (out / "report.md").read_text().splitlines()
+    assert report[0] == f"**Answer: {document['answer']}.**"
+    assert document["answer"].startswith(("use ", "nothing beats"))
+    rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    development = [r for r in rows if r["stage"] == "development"]
+    confirmation = [r for r in rows if r["stage"] == "confirmation"]
+    assert sorted({r["arm"] for r in development}) == ["classic:light", "real", "vae"]
+    assert {r["seed"] for r in development} == {1000, 1001}  # scored on validation: test never read there
+    assert json.loads((out / "development" / "results.json").read_text())["config"]["scored_on"] == "validation"
+    assert sorted({r["arm"] for r in confirmation}) == ["classic:light", "real", "real-long", "vae"]
+    assert {r["seed"] for r in confirmation} == {2000, 2001}
+    names = [c["comparison"] for c in document["comparisons"]]
+    assert names == ["recipe vs tuned classic", "tuned classic vs real", "recipe vs real"]
+    assert document["comparisons"][0]["draws"] == 2
+
+
+def test_a_changed_plan_is_refused_and_the_same_one_resumes_without_training_again(study_run):
+    data, out, document = study_run
+    changed = run_cli("study", data, *TINY, "--draws", "3", "--out", out, "--resume")
+    assert changed.exit_code == 2 and "the study's plan changed (confirmation, trainings differ" in changed.stderr
+    results = out / "confirmation" / "results.json"
+    before = results.stat().st_mtime_ns
+    again = run_cli("study", data, *TINY, "--out", out, "--resume", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert results.stat().st_mtime_ns == before  # read back, not trained (nor scored on test) again
+    assert json.loads(again.stdout)["answer"] == document["answer"]
+
+
+def test_the_plan_is_on_disk_before_the_first_training(tmp_path, monkeypatch):
+    import augmentor.experiments.study as study
+
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=4)
+    seen = []
+
+    def refuse_to_train(splits, config, **kwargs):
+        seen.append((tmp_path / "out" / "plan.json").is_file())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(study, "run_experiment", refuse_to_train)
+    config = study.StudyConfig(per_class=(3,), dev_draws=2, draws=2, classic=("classic:light",), generative=("vae",))
+    with pytest.raises(RuntimeError, match="stop here"):
+        study.run_study(str(data), config, tmp_path / "out")
+    assert seen == [True]
+
+
+def test_both_sides_get_as_many_candidates(tmp_path):
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True)
+    result = run_cli(
+        "study", data, "--classic", "classic:light,classic:heavy", "--generative", "vae", "--out", tmp_path / "o"
+    )
+    assert result.exit_code == 2 and "the same number" in result.stderr and not (tmp_path / "o").exists()
