@@ -212,6 +212,10 @@ def test_sigint_saves_and_exits_resumable(tmp_path, shapes_folder):
     assert 0 < step < 100000
     # No entry for the stop itself (a resumed run logs as an uninterrupted one); the sums since the last go on.
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] <= step
+    again = run_cli("train", "vae", shapes_folder, "--out", run, "--steps", "5")  # a new run into it: say --resume
+    assert (
+        again.exit_code == 2 and f"holds an interrupted vae run (step {step} of 100000); pass --resume" in again.stderr
+    )
 
 
 def test_pickle_checkpoint_is_refused_and_its_payload_never_runs(tmp_path):

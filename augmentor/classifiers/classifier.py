@@ -265,7 +265,7 @@ def train_run(
     """
     from augmentor.classifiers.train import check_trainable, read_train_state, resumed_config, train_classifier
     from augmentor.distributed.context import current
-    from augmentor.training.checkpoint import has_checkpoint
+    from augmentor.training.checkpoint import refuse_interrupted
     from augmentor.training.loop import TrainingDiverged
 
     main = current().is_main  # under torchrun every rank trains, rank 0 alone writes
@@ -283,13 +283,9 @@ def train_run(
             raise UserError(f"{out}: --resume continues the run in it, --overwrite replaces it; give one of them")
         if not out.is_dir():
             raise UserError(f"{out}: no such run folder to resume; start it with --out {out} without --resume")
-    elif main and has_checkpoint(out) and not (out / CONFIG_NAME).is_file() and not overwrite:
-        step = _state_step(out)
-        raise UserError(
-            f"{out}: holds an interrupted classifier run{step}; pass --resume to continue it, or --overwrite to "
-            "start again"
-        )
     else:
+        if main and not overwrite:
+            refuse_interrupted(out, "classifier")
         check_output(out, overwrite, source=src)
     # The run folder is claimed (flock) by rank 0 for as long as it writes there: a resume claims it at once, a
     # new run once its data is read (claiming creates the folder, which must not exist while SRC is read).
@@ -399,15 +395,6 @@ def _write_trained(out: Path, classifier: Classifier) -> None:
 
 
 _SOURCE_DEFAULTS = {"synthetic_share": 0.5, "synthetic_weight": 1.0, "val_fraction": 0.0}
-
-
-def _state_step(run: Path) -> str:
-    """' (step S of N)' from a checkpoint's JSON, or '' when it cannot be read."""
-    try:
-        meta = json.loads((run / "state.json").read_text())
-        return f" (step {int(meta['step'])} of {int(meta['steps'])})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
 
 
 def _check_resumed_data(

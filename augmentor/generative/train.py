@@ -568,6 +568,8 @@ def train_run(
                 )
             read_run_config(out, kind=config.kind)
         elif not never_checkpointed(out):
+            if main and not overwrite:
+                checkpoints.refuse_interrupted(out, config.kind)
             check_output(out, overwrite, source=src)
         dataset = open_dataset(src, read_options or ReadOptions())
         if not resume and main:

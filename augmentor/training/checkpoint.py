@@ -46,6 +46,20 @@ def has_checkpoint(run: Path) -> bool:
     return (run / STATE_JSON).is_file()
 
 
+def refuse_interrupted(run: Path, kind: str) -> None:
+    """Refuse a new run into a folder holding an interrupted one (a checkpoint short of its budget): say --resume."""
+    try:
+        meta = json.loads((run / STATE_JSON).read_text()) if has_checkpoint(run) else None
+        step, steps = int(meta["step"]), int(meta["steps"])
+    except (OSError, ValueError, KeyError, TypeError):  # no checkpoint, or not one of ours: check_output's turn
+        return
+    if step < steps:
+        raise UserError(
+            f"{run}: holds an interrupted {meta.get('kind', kind)} run (step {step} of {steps}); pass --resume to "
+            "continue it, or --overwrite to start again"
+        )
+
+
 def read_checkpoint(run: Path, kind: str, fresh: str, *, tensors: bool = True) -> Checkpoint:
     """The checkpoint in ``run`` of a ``kind`` run, or a UserError that names why and ``fresh`` (how to start over).
     ``tensors=False`` reads the JSON alone: enough for the checks made before the dataset is read."""
