@@ -714,9 +714,18 @@ def gain(
             "classic[:PIPELINE], dcgan, vae, dcgan-gated, vae-gated, vae-jitter[:SIGMA], vae-extrapolate[:STRENGTH] "
             "(generators are trained on each draw's real subset; dcgan:RUN uses a run trained on exactly that "
             "subset); combine sources with +, e.g. classic+vae; @soft / @hard sets one arm's labels "
-            "[default: real,real-long,classic and the `best` recipe's arm].",
+            "[default: real,real-long,classic and the --recipe's arm].",
         ),
     ] = "",
+    recipe: Annotated[
+        str,
+        typer.Option(
+            "--recipe",
+            help="A built-in recipe (best) or a recipe file (augmentor study writes DIR/recipe.json): the arm, "
+            "share and generator settings used where --arms, --synthetic-share, --gen-steps/--gen-width are not "
+            "given.",
+        ),
+    ] = "best",
     draws: Annotated[
         int,
         typer.Option("--draws", min=1, help="Paired draws (draw d: one real subset and seed d for every arm)."),
@@ -743,7 +752,7 @@ def gain(
         str,
         typer.Option(
             "--synthetic-share",
-            help="Share of each batch that is synthetic; several give a curve [default: the `best` recipe's].",
+            help="Share of each batch that is synthetic; several give a curve [default: the --recipe's].",
         ),
     ] = "",
     old_ratio: Annotated[
@@ -824,17 +833,17 @@ def gain(
             "--synthetic-ratio was replaced by --synthetic-share: synthetic images are now a share of each batch "
             "(every arm sees each real image equally often), e.g. --synthetic-share 0.5"
         )
-    defaults = GainConfig()
     config = GainConfig(
         per_class=parse_numbers(per_class, "--per-class", int) if per_class else None,
-        arms=arms or defaults.arms,
+        recipe=recipe,
+        arms=arms,
         draws=_renamed(draws, old_seeds, "--seeds", "--draws", 10),
         arch=arch,
         real_epochs=None if real_epochs is None else parse_numbers(real_epochs, "--real-epochs", float),
         budget=budget,
         batch_size=batch_size,
         lr=lr,
-        synthetic_share=parse_numbers(synthetic_share, "--synthetic-share", float) or defaults.synthetic_share,
+        synthetic_share=parse_numbers(synthetic_share, "--synthetic-share", float),
         synthetic_weight=synthetic_weight,
         labels=labels,
         temperature=temperature,
@@ -1256,7 +1265,8 @@ def expand(
         str | None,
         typer.Option(
             "--recipe",
-            help="NAME:RUN: the sources of a named recipe (`best`: what the gain study chose) with your run.",
+            help="NAME:RUN or FILE.json:RUN: the sources of a built-in recipe (`best`: what the gain study chose) or "
+            "of a recipe file (augmentor study's DIR/recipe.json), with your run.",
         ),
     ] = None,
     per_class: Annotated[
@@ -1293,7 +1303,7 @@ def expand(
 ) -> None:
     """Assemble an enlarged dataset: the real train images plus gated synthetic ones from each --with source."""
     from augmentor.synthetic.expand import ExpandConfig, run_expand
-    from augmentor.synthetic.recipes import get_recipe, recipe_sources
+    from augmentor.synthetic.recipes import load_recipe, recipe_sources, split_recipe_run
 
     config = ExpandConfig(
         with_=tuple(with_ or ()) + tuple(recipe_sources(recipe) if recipe else ()),
@@ -1310,7 +1320,7 @@ def expand(
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = run_expand(src, config, out, options, overwrite=overwrite, command=_command_line())
     if recipe:
-        chosen = get_recipe(recipe.partition(":")[0])
+        chosen = load_recipe(split_recipe_run(recipe)[0])
         typer.echo(
             f"note: recipe {chosen.name} ({chosen.arm}) was measured with its images as {chosen.share:g} of each "
             f"batch: augmentor classify train SRC --synthetic {out} --synthetic-share {chosen.share:g}",

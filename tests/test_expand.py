@@ -295,9 +295,9 @@ def test_edit_source_moves_fresh_samples_along_a_direction(data, runs, tmp_path)
 
 
 def test_recipe_best_expands_with_the_recipes_sources_and_says_how_to_train(data, runs, tmp_path):
-    from augmentor.synthetic.recipes import RECIPES, recipe_sources
+    from augmentor.synthetic.recipes import load_recipe, recipe_sources
 
-    best = RECIPES["best"]
+    best = load_recipe("best")
     out = tmp_path / "recipe"
     result = expand(data, out, "--per-class", "8", "--recipe", f"best:{runs['vae']}")
     assert result.exit_code == 0, result.stderr
@@ -316,7 +316,7 @@ def test_recipe_best_expands_with_the_recipes_sources_and_says_how_to_train(data
     pngs = sorted(p for p in files_under(out) if p.endswith(".png"))
     assert pngs == sorted(p for p in files_under(tmp_path / "with") if p.endswith(".png"))
     assert all((out / p).read_bytes() == (tmp_path / "with" / p).read_bytes() for p in pngs)
-    for bad, message in (("best", "name the run"), ("nope:x", "--recipe 'nope' is unknown")):
+    for bad, message in (("best", "name the run"), ("nope:x", "--recipe 'nope' is neither a built-in recipe (best)")):
         refused = expand(data, tmp_path / "bad", "--per-class", "8", "--recipe", bad)
         assert refused.exit_code == 2 and message in refused.stderr
         assert not (tmp_path / "bad").exists()
@@ -348,3 +348,29 @@ def test_a_path_list_reaching_into_a_test_folder_is_a_leakage_warning(data, tmp_
     train_only = "\n".join(p for p in paths if "/train/" in p) + "\n"
     clean = run_cli("classic", "-", "--per-image", "1", "--out", tmp_path / "train", input=train_only)
     assert clean.exit_code == 0 and "leakage" not in clean.stderr
+
+
+def test_a_recipe_file_is_what_gain_and_expand_take_and_a_bad_one_is_one_line(data, runs, tmp_path):
+    from augmentor.experiments.gain import GainConfig, with_recipe
+    from augmentor.synthetic.recipes import Recipe, load_recipe, recipe_sources, write_recipe
+
+    made = Recipe("mine", "vae-jitter:0.5@soft", 0.25, gen_steps=40, gen_width=16, chosen_on="a test")
+    path = tmp_path / "recipe.json"
+    write_recipe(path, made)
+    assert load_recipe(str(path)) == made  # the round trip
+    assert load_recipe("best") == Recipe(**{**load_recipe("best").__dict__})  # the built-in is such a file too
+    config = with_recipe(GainConfig(recipe=str(path)))
+    assert config.arms == "real,real-long,classic,vae-jitter:0.5@soft" and config.synthetic_share == (0.25,)
+    assert (config.gen_steps, config.gen_width) == (40, 16)
+    given = with_recipe(GainConfig(recipe=str(path), arms="real,vae", synthetic_share=(0.5,), gen_steps=7))
+    assert (given.arms, given.synthetic_share, given.gen_steps) == ("real,vae", (0.5,), 7)  # given flags win
+    assert recipe_sources(f"{path}:{runs['vae']}") == [f"vae-jitter:{runs['vae']}:0.5"]
+    out = tmp_path / "expanded"
+    result = expand(data, out, "--per-class", "8", "--recipe", f"{path}:{runs['vae']}")
+    assert result.exit_code == 0, result.stderr
+    assert "--synthetic-share 0.25" in result.stderr
+    for document, field in (('{"format": 1, "arm": "vae", "share": 2}', "share"), ("[1", "not a readable recipe")):
+        path.write_text(document)
+        refused = expand(data, tmp_path / "bad", "--per-class", "8", "--recipe", f"{path}:{runs['vae']}")
+        assert refused.exit_code == 2 and str(path) in refused.stderr and field in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()

@@ -36,6 +36,11 @@ def test_the_study_writes_its_plan_its_runs_and_the_answer_first(study_run):
     assert plan["development"]["seeds"] == [1000, 1001] and plan["confirmation"]["seeds"] == [2000, 2001]
     report = (out / "report.md").read_text().splitlines()
     assert report[0] == f"**Answer: {document['answer']}.**"
+    if "no augmentation" not in document["answer"]:  # the recommended arm as a recipe file gain and expand take
+        from augmentor.synthetic.recipes import load_recipe
+
+        recipe = load_recipe(str(out / "recipe.json"))
+        assert recipe.arm in document["answer"] and f"--recipe {out / 'recipe.json'}" in document["command"]
     assert document["answer"].startswith(("use ", "nothing beats"))
     rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     development = [r for r in rows if r["stage"] == "development"]

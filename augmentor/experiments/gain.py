@@ -31,7 +31,7 @@ from augmentor.data.subset import stratified_indices
 from augmentor.distributed.context import current
 from augmentor.experiments.arms import LABEL_MODES, Arm, GeneratorOptions, SubsetModels, check_arms, parse_arms
 from augmentor.experiments.stats import holm, mean_ci, paired_comparison, verdict
-from augmentor.synthetic.recipes import RECIPES
+from augmentor.synthetic.recipes import load_recipe
 
 if TYPE_CHECKING:
     from augmentor.classifiers.classifier import Classifier
@@ -68,7 +68,8 @@ class GainConfig:
 
     # Real images per class in a draw; None: those of DEFAULT_PER_CLASS the data holds (``fit_to_data``).
     per_class: tuple[int, ...] | None = None
-    arms: str = f"real,real-long,classic,{RECIPES['best'].arm}"  # the controls and the study's recipe
+    recipe: str = "best"  # a built-in recipe or a recipe file: the arm, share and generators used where not given
+    arms: str = ""  # "": real, real-long, classic and the recipe's arm
     draws: int = 10  # paired draws: draw d fixes the real subset, every generator and every classifier seed
     arch: str = "fast"
     # The budget in passes over the real subset: one value, or one per N (default: default_real_epochs).
@@ -76,7 +77,7 @@ class GainConfig:
     budget: int | None = None  # or in optimiser steps of the real-only arm
     batch_size: int = 128
     lr: float = 3e-3
-    synthetic_share: tuple[float, ...] = (RECIPES["best"].share,)
+    synthetic_share: tuple[float, ...] = ()  # (): the recipe's
     synthetic_weight: float = 1.0
     labels: str = "hard"  # how synthetic images are labelled unless an arm says @soft / @hard
     temperature: float = 2.0  # the teacher's softmax temperature for soft labels
@@ -582,6 +583,23 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
     return result
 
 
+def with_recipe(config: GainConfig) -> GainConfig:
+    """``config`` with what it leaves open taken from its recipe: the arms (the controls and the recipe's arm),
+    the share, and the generators' settings where they are at their defaults."""
+    if config.arms and config.synthetic_share:
+        return config
+    recipe = load_recipe(config.recipe)
+    controls = ["real", "real-long"] + ([] if recipe.classic_only else ["classic"])
+    defaults = GainConfig()
+    return replace(
+        config,
+        arms=config.arms or ",".join([*controls, recipe.arm]),
+        synthetic_share=config.synthetic_share or (recipe.share,),
+        gen_steps=recipe.gen_steps if config.gen_steps == defaults.gen_steps else config.gen_steps,
+        gen_width=recipe.gen_width if config.gen_width == defaults.gen_width else config.gen_width,
+    )
+
+
 def run_gain(
     src: str,
     config: GainConfig,
@@ -592,6 +610,7 @@ def run_gain(
     command: str = "",
 ) -> GainResult:
     """Run every arm at every N and draw; write ``report.md``, ``results.json`` and plots to ``out``."""
+    config = with_recipe(config)
     config.validate()
     parse_arms(config.arms)  # a bad arm is an error before any data is read
     check_output(out, overwrite, source=src)

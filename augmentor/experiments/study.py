@@ -9,7 +9,8 @@
    each side's best (arm, share) by mean validation accuracy over draws and N is kept.
 3. **Confirmation**: ``real``, ``real-long``, the tuned classic and the chosen generative recipe on fresh draws
    whose seeds no gain or study default uses, scored once on test. The chosen recipe against the tuned classic:
-   the paired t-interval, Wilcoxon's p and the sign count. The first line of ``report.md`` is the answer.
+   the paired t-interval, Wilcoxon's p and the sign count. The first line of ``report.md`` is the answer; the
+   recommended arm is written as ``DIR/recipe.json`` (``gain --recipe``, ``expand --recipe`` take it).
 
 Every draw's numbers go to ``DIR/runs.jsonl`` (development rows marked so); ``--resume`` goes on after the last
 finished stage.
@@ -40,6 +41,7 @@ from augmentor.experiments.gain import (
     write_report,
 )
 from augmentor.experiments.stats import paired_comparison
+from augmentor.synthetic.recipes import Recipe, write_recipe
 
 # Both sides search the same number of candidates, at the same shares, on the same draws.
 CLASSIC_CANDIDATES = ("classic:light", "classic:medium", "classic:heavy")
@@ -145,7 +147,10 @@ def run_study(
     choice = choose(development["summary"], config)
     confirmation = _confirm(src, dataset, config, rule, choice, out / "confirmation")
     comparisons = compare(confirmation["runs"], choice)
-    answer, command = decide(src, choice, comparisons)
+    answer, recipe = decide(choice, comparisons)
+    if recipe is not None:
+        write_recipe(out / "recipe.json", replace(recipe, gen_steps=config.gen_steps, gen_width=config.gen_width))
+    command = apply_command(src, recipe, out / "recipe.json")
     _write_runs(out, development["runs"], confirmation["runs"])
     result = StudyResult(answer, command, digest, choice, comparisons, out)
     _write_report(out, result, config, rule)
@@ -297,47 +302,49 @@ def compare(runs: list[dict[str, Any]], choice: dict[str, Any]) -> list[dict[str
     return comparisons
 
 
-def decide(src: str, choice: dict[str, Any], comparisons: list[dict[str, Any]]) -> tuple[str, str]:
-    """The answer line (DECISION_RULE) and the command that applies it."""
-    recipe, classic_vs_real = comparisons[0], comparisons[1]
+def decide(choice: dict[str, Any], comparisons: list[dict[str, Any]]) -> tuple[str, Recipe | None]:
+    """The answer line (DECISION_RULE) and the recipe it recommends (None: no augmentation)."""
+    recipe_vs_classic, classic_vs_real = comparisons[0], comparisons[1]
     classic, generative = choice["classic"], choice["generative"]
 
     def signed(c: dict[str, Any]) -> str:
         return f"{100 * c['mean']:+.2f} ± {100 * (c['ci'] or 0):.2f} points"
 
-    if recipe["low"] is not None and recipe["low"] > 0:
-        answer = f"use {generative['arm']} at share {generative['share']:g} ({signed(recipe)} over tuned classic)"
-        command = _apply_recipe(src, generative["arm"], generative["share"])
-    elif classic_vs_real["high"] is not None and classic_vs_real["high"] < 0:
+    def recipe(side: dict[str, Any]) -> Recipe:
+        return Recipe("study", side["arm"], side["share"], chosen_on="augmentor study: development draws, validation")
+
+    if recipe_vs_classic["low"] is not None and recipe_vs_classic["low"] > 0:
+        gain = signed(recipe_vs_classic)
+        return f"use {generative['arm']} at share {generative['share']:g} ({gain} over tuned classic)", recipe(
+            generative
+        )
+    if classic_vs_real["high"] is not None and classic_vs_real["high"] < 0:
         answer = (
             f"nothing beats real-only here ({classic['arm']}: {signed(classic_vs_real)} against real); "
             "use no augmentation"
         )
-        command = f"augmentor classify train {src} --out RUN"
-    else:
-        answer = (
-            f"nothing beats tuned classic here ({generative['arm']}: {signed(recipe)}); use {classic['arm']} "
-            f"at share {classic['share']:g}"
-        )
-        command = _apply_recipe(src, classic["arm"], classic["share"])
-    return answer, command
+        return answer, None
+    answer = (
+        f"nothing beats tuned classic here ({generative['arm']}: {signed(recipe_vs_classic)}); use {classic['arm']} "
+        f"at share {classic['share']:g}"
+    )
+    return answer, recipe(classic)
 
 
-def _apply_recipe(src: str, arm: str, share: float) -> str:
-    """The commands that train a classifier the way an arm did: its generators, its expansion, the mixing share."""
-    body, _, labels = arm.partition("@")
-    steps, withs = [], []
-    for source in body.split("+"):
-        kind = source.partition(":")[0]
-        if kind == "classic":
-            withs.append(f"--with {source}")
-        else:
-            model = kind.split("-")[0]  # vae-jitter and vae-extrapolate use a VAE run
-            steps.append(f"augmentor train {model} {src} --out {model}-run")
-            withs.append(f"--with {kind}:{model}-run" + (f":{source.partition(':')[2]}" if ":" in source else ""))
-    steps.append(f"augmentor expand {src} {' '.join(withs)} --ratio 1:4 --out expanded")
-    steps.append(f"augmentor classify train {src} --synthetic expanded --synthetic-share {share:g} --out classifier")
-    soft = " (the study labelled its synthetic images by a teacher: @soft, in gain only)" if labels == "soft" else ""
+def apply_command(src: str, recipe: Recipe | None, path: Path) -> str:
+    """The commands that train a classifier the way the recommended arm did: its generator, the expansion with
+    the recipe file, the mixing share."""
+    if recipe is None:
+        return f"augmentor classify train {src} --out classifier"
+    steps = []
+    models = sorted({s.partition(":")[0].split("-")[0] for s in recipe.sources if not s.startswith("classic")})
+    for model in models:  # vae-jitter and vae-extrapolate use a VAE run
+        steps.append(f"augmentor train {model} {src} --out {model}-run")
+    run = f":{models[0]}-run" if models else ""
+    steps.append(f"augmentor expand {src} --recipe {path}{run} --ratio 1:4 --out expanded")
+    share = f"{recipe.share:g}"
+    steps.append(f"augmentor classify train {src} --synthetic expanded --synthetic-share {share} --out classifier")
+    soft = " (the study's synthetic images were labelled by a teacher, @soft)" if recipe.arm.endswith("@soft") else ""
     return " && ".join(steps) + soft
 
 

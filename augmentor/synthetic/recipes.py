@@ -1,54 +1,138 @@
-"""Named recipes: the generative augmentation the gain study chose, usable by ``gain`` and ``expand``.
+"""Recipes as files: the augmentation a study chose, usable by ``gain --recipe`` and ``expand --recipe``.
 
-A recipe is a gain arm (its sources and how their images are labelled) plus the share of each batch it
-was measured at. ``best`` is what ``bench/study.py`` chose on development draws (validation split, never
-test); the README gives its measured effect. Change it only with a new study.
+A recipe is a gain arm (its sources and how their images are labelled), the share of each batch it was measured
+at, the settings of the generators it trains and where it was chosen. ``augmentor study`` writes the one it
+recommends to ``DIR/recipe.json``; the built-in ``best`` is the same kind of file (``recipe_files/best.json``),
+what ``bench/study.py`` chose on Fashion-MNIST's development draws. A file is read with a size cap and every
+field checked: a recipe from elsewhere is user input.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 from augmentor.core.errors import UserError
+
+RECIPE_FORMAT = 1
+BUILT_IN = Path(__file__).with_name("recipe_files")
+RECIPE_LIMIT = 64 << 10  # bytes: a recipe is a few lines
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A gain arm (``vae-jitter@soft``) and the synthetic share it was chosen at."""
+    """A gain arm (``vae-jitter@soft``), the synthetic share it was chosen at, its generators' settings."""
 
     name: str
     arm: str
     share: float
-    chosen_on: str
+    gen_steps: int = 600
+    gen_width: int = 32
+    budget: str = "3000/N passes over the real subset, within 30..300"
+    chosen_on: str = ""
 
     @property
     def sources(self) -> list[str]:
         """The arm's sources without their label mode, as ``expand --with`` takes them (before ``:RUN``)."""
-        body = self.arm.rpartition("@")[0] if "@" in self.arm else self.arm
-        return body.split("+")
+        return self.arm.partition("@")[0].split("+")
+
+    @property
+    def classic_only(self) -> bool:
+        return all(source.partition(":")[0] == "classic" for source in self.sources)
+
+    def document(self) -> dict[str, Any]:
+        """The recipe as its file holds it."""
+        fields = asdict(self)
+        generator = {"steps": fields.pop("gen_steps"), "width": fields.pop("gen_width")}
+        return {"format": RECIPE_FORMAT, **fields, "generator": generator}
 
 
-RECIPES = {
-    "best": Recipe(
-        name="best",
-        arm="vae",
-        share=0.5,
-        chosen_on="bench/study.py on Fashion-MNIST, 10 per class, 4 development draws (validation split)",
-    ),
-}
+def write_recipe(path: Path, recipe: Recipe) -> None:
+    """Save ``recipe`` as a recipe file (written to a temporary name, then renamed)."""
+    from augmentor.core.outdir import write_file_atomic
+
+    write_file_atomic(path, (json.dumps(recipe.document(), indent=2) + "\n").encode())
 
 
-def get_recipe(name: str) -> Recipe:
-    """The recipe called ``name``, or a one-line error listing the known ones."""
-    if name not in RECIPES:
-        raise UserError(f"--recipe {name!r} is unknown; known: {', '.join(RECIPES)}")
-    return RECIPES[name]
+@cache
+def built_in_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in BUILT_IN.glob("*.json")))
+
+
+def load_recipe(text: str) -> Recipe:
+    """The recipe ``text`` names: a built-in name (``best``) or a recipe file's path."""
+    if text in built_in_names():
+        return _read(BUILT_IN / f"{text}.json", text)
+    path = Path(text)
+    if path.suffix != ".json" or not path.is_file():
+        raise UserError(
+            f"--recipe {text!r} is neither a built-in recipe ({', '.join(built_in_names())}) nor a recipe .json file "
+            "(augmentor study writes one: DIR/recipe.json)"
+        )
+    return _read(path, text)
+
+
+def _read(path: Path, shown: str) -> Recipe:
+    """A recipe file, every field checked (one line naming the file and the field on error)."""
+    from augmentor.synthetic.sources import parse_source
+
+    fix = "write it again with augmentor study, or fix the field"
+    try:
+        if path.stat().st_size > RECIPE_LIMIT:
+            raise UserError(f"{path}: {path.stat().st_size:,} bytes is no recipe (a few lines); {fix}")
+        document = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise UserError(f"{path}: not a readable recipe file ({exc}); {fix}") from None
+    if not isinstance(document, dict) or document.get("format") != RECIPE_FORMAT:
+        raise UserError(f"{path}: not a recipe file of format {RECIPE_FORMAT}; {fix}")
+    generator = document.get("generator", {})
+    values = {
+        "name": document.get("name", shown),
+        "arm": document.get("arm"),
+        "share": document.get("share"),
+        "gen_steps": generator.get("steps", 600) if isinstance(generator, dict) else None,
+        "gen_width": generator.get("width", 32) if isinstance(generator, dict) else None,
+        "budget": document.get("budget", ""),
+        "chosen_on": document.get("chosen_on", ""),
+    }
+    checks = {
+        "name": isinstance(values["name"], str) and len(values["name"]) <= 200,
+        "arm": isinstance(values["arm"], str) and 0 < len(values["arm"]) <= 500,
+        "share": isinstance(values["share"], (int, float)) and 0 < values["share"] < 1,
+        "generator.steps": isinstance(values["gen_steps"], int) and 1 <= values["gen_steps"] <= 10**6,
+        "generator.width": isinstance(values["gen_width"], int) and 4 <= values["gen_width"] <= 512,
+        "budget": isinstance(values["budget"], str) and len(values["budget"]) <= 500,
+        "chosen_on": isinstance(values["chosen_on"], str) and len(values["chosen_on"]) <= 2000,
+    }
+    for field, fine in checks.items():
+        if not fine:
+            raise UserError(f"{path}: its {field} is not usable; {fix}")
+    body, _, labels = values["arm"].partition("@")
+    if labels not in ("", "soft", "hard"):
+        raise UserError(f"{path}: its arm {values['arm']!r} ends in @{labels}; use @soft or @hard; {fix}")
+    for source in body.split("+"):  # a source gain cannot run is refused here, naming itself
+        parse_source(source, where=f"{path}: arm", allow_gated=True, need_run=False)
+    return Recipe(**values)
+
+
+def split_recipe_run(text: str) -> tuple[str, str]:
+    """``best:RUN`` or ``study/recipe.json:RUN`` → (the recipe, the run); the run may be empty."""
+    if ".json:" in text:
+        name, _, run = text.partition(".json:")
+        return name + ".json", run
+    if text.endswith(".json"):
+        return text, ""
+    name, _, run = text.partition(":")
+    return name, run
 
 
 def recipe_sources(text: str) -> list[str]:
-    """``best:RUN`` → the recipe's sources with the run, as ``expand --with`` takes them."""
-    name, _, run = text.partition(":")
-    recipe = get_recipe(name)
+    """``best:RUN`` (or ``FILE.json:RUN``) → the recipe's sources with the run, as ``expand --with`` takes them."""
+    name, run = split_recipe_run(text)
+    recipe = load_recipe(name)
     generative = [s for s in recipe.sources if not s.startswith("classic")]
     if generative and not run:
         kinds = ", ".join(s.split(":")[0] for s in generative)
