@@ -90,3 +90,12 @@ def test_both_sides_get_as_many_candidates(tmp_path):
         "study", data, "--classic", "classic:light,classic:heavy", "--generative", "vae", "--out", tmp_path / "o"
     )
     assert result.exit_code == 2 and "the same number" in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_the_committed_numbers_recompute_the_study(study_run):
+    from augmentor.experiments.study import recompute
+
+    _, out, document = study_run
+    again = recompute(out)  # from plan.json and runs.jsonl alone
+    assert again["choice"] == document["choice"] and again["answer"] == document["answer"]
+    assert again["comparisons"] == document["comparisons"]

@@ -348,6 +348,25 @@ def apply_command(src: str, recipe: Recipe | None, path: Path) -> str:
     return " && ".join(steps) + soft
 
 
+def recompute(folder: Path) -> dict[str, Any]:
+    """A finished study's choice, comparisons and answer, recomputed from its committed ``plan.json`` and
+    ``runs.jsonl`` alone (``scripts/study_table.py`` and a test check the README's study table with it)."""
+    from augmentor.experiments.gain import summarise
+
+    plan = json.loads((folder / "plan.json").read_text())
+    rows = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
+    development = [r for r in rows if r["stage"] == "development"]
+    confirmation = [r for r in rows if r["stage"] == "confirmation"]
+    classes = [str(k) for k in range(len(development[0]["per_class_accuracy"]))]
+    candidates = StudyConfig(
+        classic=tuple(plan["candidates"]["classic"]), generative=tuple(plan["candidates"]["generative"])
+    )
+    choice = choose(summarise(development, classes), candidates)
+    comparisons = compare(confirmation, choice)
+    answer, _ = decide(choice, comparisons)
+    return {"choice": choice, "comparisons": comparisons, "answer": answer, "per_class": plan["per_class"]}
+
+
 def _write_runs(out: Path, development: list[dict[str, Any]], confirmation: list[dict[str, Any]]) -> None:
     """Every draw's numbers, one line each: development rows (validation) first, then confirmation (test)."""
     lines = [json.dumps({"stage": "development", **run}) + "\n" for run in development]
