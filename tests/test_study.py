@@ -99,3 +99,17 @@ def test_the_committed_numbers_recompute_the_study(study_run):
     again = recompute(out)  # from plan.json and runs.jsonl alone
     assert again["choice"] == document["choice"] and again["answer"] == document["answer"]
     assert again["comparisons"] == document["comparisons"]
+
+
+def test_the_readme_study_table_is_what_the_committed_draws_recompute():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    table = subprocess.run(
+        [sys.executable, "scripts/study_table.py", "docs/study"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    readme = (REPO / "README.md").read_text()
+    committed = readme.split("<!-- study-table -->\n", 1)[1].split("<!-- /study-table -->", 1)[0].strip()
+    assert table == committed and table.count("\n") >= 2  # a header, its rule and at least one study
