@@ -644,7 +644,7 @@ def classify_predict(
     if out is not None:
         if out.suffix.lower() not in (".csv", ".json"):
             raise UserError(f"{out}: give a .csv or .json file name for --out")
-        check_output_file(out, overwrite)
+        check_output_file(out, overwrite, reads=[run, *images])
     options = _read_options(None, image_size, channels, skip_corrupt)
     predictions = predict_files(run, images, options, device, top)
     document = predictions.document()

@@ -165,8 +165,8 @@ def test_directions_and_edit_refuse_a_taken_out_before_loading_the_model(tmp_pat
         directions_run(missing, None, folder)
     for out, message in ((folder, "not empty; pass --overwrite"), (grid, "exists; pass --overwrite")):
         with pytest.raises(UserError, match=message):
-            edit_run(missing, f"{tmp_path}:size", [1.0], out)
-        result = run_cli("edit", missing, "--direction", f"{tmp_path}:size", "--out", out)
+            edit_run(missing, f"{tmp_path / 'dirs'}:size", [1.0], out)
+        result = run_cli("edit", missing, "--direction", f"{tmp_path / 'dirs'}:size", "--out", out)
         assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png", "taken"] and grid.read_bytes() == b"x"
 

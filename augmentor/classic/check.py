@@ -49,7 +49,7 @@ def check_pipeline(
     """Load and validate ``spec``, apply it, and draw originals beside copies into ``preview``."""
     pipeline = load_pipeline(spec)
     if preview is not None:
-        check_output_file(preview, overwrite)
+        check_output_file(preview, overwrite, reads=[spec, data])
     source = open_dataset(data, read_options or ReadOptions()).train if data else None
     if source is not None:  # the data's own size and channels: a 24-px crop suits 24×24 digits, not a 28-px probe
         probes = [source.take(np.arange(min(len(source), 2)))]

@@ -14,7 +14,7 @@ _FILTERS_PER_ROW = 8
 
 def write_filters(run: Path, out: Path, overwrite: bool = False) -> Path:
     """``augmentor inspect filters``: refuse a taken ``out``, then write the first layer's kernels as a PNG."""
-    check_output_file(out, overwrite)  # before the run is loaded
+    check_output_file(out, overwrite, reads=[run])  # before the run is loaded
     write_file_atomic(out, filters_png(run))
     return out
 
@@ -23,7 +23,7 @@ def write_activations(run: Path, image: Path, out: Path, max_channels: int = 16,
     """``augmentor inspect activations``: refuse a taken ``out``, then write one image's feature maps as a PNG."""
     if max_channels < 1:
         raise UserError(f"--max-channels {max_channels}: give at least 1 feature map per stage")
-    check_output_file(out, overwrite)  # before the run is loaded and the figure drawn
+    check_output_file(out, overwrite, reads=[run, image])  # before the run is loaded and the figure drawn
     write_file_atomic(out, activations_png(run, image, max_channels))
     return out
 

@@ -20,12 +20,15 @@ from augmentor.core.errors import UserError
 _STAGING_TAG = ".partial-"
 
 
-def check_output(out: Path, overwrite: bool, source: str | Path | None = None) -> None:
+def check_output(
+    out: Path, overwrite: bool, source: str | Path | None = None, reads: Iterable[str | Path | None] = ()
+) -> None:
     """Refuse an ``--out`` that exists and is not an empty folder, unless ``overwrite``; never the folder
-    the command runs in or one above it (replacing it would pull the ground from under the run), and never
-    the dataset ``source`` the command reads, a folder inside it or one holding it."""
+    the command runs in or one above it (replacing it would pull the ground from under the run), never
+    what the command reads (the dataset ``source``, a run, a directions folder: ``reads``), a folder inside
+    one or one holding one, and never a folder a live training holds (``--overwrite`` included)."""
     here = Path.cwd().resolve()
-    target = out.resolve()
+    target = follow_link(out).resolve()
     if target == here or target in here.parents:
         raise UserError(f"{out}: is the current folder or one above it; give --out a new folder's name")
     if source is not None and str(source) != "-" and Path(source).exists():
@@ -33,6 +36,8 @@ def check_output(out: Path, overwrite: bool, source: str | Path | None = None) -
         # Inside it, the output becomes a class folder of the next read; holding it, --overwrite deletes it.
         if target == read or read in target.parents or target in read.parents:
             raise UserError(f"{out}: overlaps the dataset it reads ({source}); give --out a folder outside {source}")
+    refuse_overlap(out, reads)
+    refuse_live_run(out)
     check_writable(out)
     if not out.exists():
         return
@@ -40,6 +45,72 @@ def check_output(out: Path, overwrite: bool, source: str | Path | None = None) -
         raise UserError(f"{out}: exists and is not a folder; choose another --out")
     if any(out.iterdir()) and not overwrite:
         raise UserError(f"{out}: the output folder exists and is not empty; pass --overwrite to replace it")
+
+
+def follow_link(out: Path) -> Path:
+    """Where a symlinked ``--out`` points (the output replaces the link's target, the link stays valid);
+    ``out`` itself otherwise."""
+    return Path(os.path.realpath(out)) if out.is_symlink() else out
+
+
+def refuse_overlap(out: Path, reads: Iterable[str | Path | None]) -> None:
+    """Refuse an output (folder or file) that is, sits inside or holds anything the command reads: writing
+    it would destroy or change the input while it is in use (``sample RUN --out RUN``, ``--grid
+    RUN/model.safetensors``)."""
+    target = Path(os.path.realpath(out))
+    for read in reads:
+        if read is None or str(read) == "-" or not Path(read).exists():
+            continue
+        source = Path(os.path.realpath(read))
+        if target == source or source in target.parents or target in source.parents:
+            raise UserError(f"{out}: overlaps {read}, which this command uses; give an output outside it")
+
+
+# Set by ``core.runs.claim_run_folder``: the run folders this process holds (its own claim is not a live
+# other run).
+CLAIMED_BY_THIS_PROCESS: set[Path] = set()
+
+
+def held_by_live_run(folder: Path) -> bool:
+    """True when another process holds ``folder`` as a training run folder (its flock, ``claim_run_folder``).
+
+    A lock is taken for a run's only when it stays taken for a few tries: ``_folder_lock`` holds a parent
+    folder for milliseconds while a staging folder is claimed, which is not a run."""
+    if not folder.is_dir() or Path(os.path.realpath(folder)) in CLAIMED_BY_THIS_PROCESS:
+        return False
+    try:
+        import fcntl
+
+        handle = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):
+        return False
+    try:
+        for _ in range(5):
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return False  # free (released when the descriptor closes)
+            except BlockingIOError:
+                time.sleep(0.02)
+            except OSError:
+                return False
+        return True
+    finally:
+        os.close(handle)
+
+
+def refuse_live_run(out: Path) -> None:
+    """Refuse an output that is or sits inside a run folder a live training is writing (``--overwrite``
+    would pull its checkpoints from under it). Under torchrun only rank 0 looks: the run folder it claims
+    for the job would read as another run's to the other ranks."""
+    if os.environ.get("RANK", "0") != "0":
+        return
+    target = Path(os.path.realpath(out))
+    for folder in (target, *target.parents):
+        if held_by_live_run(folder):
+            raise UserError(
+                f"{out}: {'is' if folder == target else 'is inside'} the run folder {folder}, which a training "
+                "process is writing now; wait for it to finish or give another output"
+            )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -58,7 +129,16 @@ def remove_stale_staging(out: Path) -> None:
         return
     for entry, pid in _staging_folders(out):
         if pid is None or not _pid_alive(pid) or pid == os.getpid():
-            shutil.rmtree(entry, ignore_errors=True)
+            _remove(entry)
+
+
+def _remove(entry: Path) -> None:
+    """Delete a staging entry whatever it is: a folder, or a file or a link left by an interrupted publish
+    (``shutil.rmtree`` refuses a link, which would stay and block its ``--out`` for good)."""
+    if entry.is_symlink() or entry.is_file():
+        entry.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _staging_folders(out: Path) -> list[tuple[Path, int | None]]:
@@ -73,8 +153,12 @@ def _staging_folders(out: Path) -> list[tuple[Path, int | None]]:
 
 
 def _live_writer(out: Path) -> int | None:
-    """The pid of another live process whose staging folder for ``out`` exists (stale ones are gone by now)."""
-    return next((pid for _, pid in _staging_folders(out) if pid is not None and pid != os.getpid()), None)
+    """The pid of another live process whose staging folder for ``out`` exists: a stale entry (a dead pid,
+    or a previous output set aside by ``publish``) is never taken for a live writer."""
+    for entry, pid in _staging_folders(out):
+        if pid is not None and pid != os.getpid() and not entry.name.endswith("-old") and _pid_alive(pid):
+            return pid
+    return None
 
 
 @contextlib.contextmanager
@@ -92,6 +176,7 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
 def open_staging(out: Path, overwrite: bool) -> Path:
     """A new empty staging folder beside ``out``, named by this process (``staged_output``'s first half)."""
     check_output(out, overwrite)
+    out = follow_link(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with _folder_lock(out.parent):  # look and claim as one step: two runs started together cannot both pass
         remove_stale_staging(out)
@@ -137,6 +222,7 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 def publish(staging: Path, out: Path, overwrite: bool) -> None:
     """Rename a complete staging folder to ``out`` (``staged_output``'s last step), replacing what was there
     only with ``overwrite``: a run that wrote ``out`` meanwhile keeps its output and this run says so."""
+    out = follow_link(out)
     if not overwrite:
         try:
             os.rename(staging, out)  # atomic; fails when another run has filled ``out`` since the check
@@ -165,13 +251,16 @@ def publish(staging: Path, out: Path, overwrite: bool) -> None:
             f"it meanwhile; rerun with another --out{kept}"
         ) from None
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
 
 
-def check_output_file(path: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing file unless ``overwrite``, and a place that cannot take it."""
+def check_output_file(path: Path, overwrite: bool, reads: Iterable[str | Path | None] = ()) -> None:
+    """Refuse to replace an existing file unless ``overwrite``, a place that cannot take it, a file that is
+    or sits inside what the command reads (``reads``), and a file inside a live training's run folder."""
     if path.is_dir():
         raise UserError(f"{path}: is a folder; give a file name")
+    refuse_overlap(path, reads)
+    refuse_live_run(path)
     if path.exists() and not overwrite:
         raise UserError(f"{path}: exists; pass --overwrite to replace it")
     check_writable(path)

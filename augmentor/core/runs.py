@@ -17,7 +17,7 @@ from typing import Any
 from augmentor import __version__
 from augmentor.core.errors import UserError
 from augmentor.core.limits import IMAGE_SIDE, MODEL_WIDTH, PARAMETERS, Cap
-from augmentor.core.outdir import check_writable, staged_output
+from augmentor.core.outdir import CLAIMED_BY_THIS_PROCESS, check_writable, staged_output
 
 RUN_FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -83,12 +83,16 @@ def claim_run_folder(folder: Path) -> Iterator[None]:
                 f"{folder}: another training process is writing this run folder; wait for it to finish "
                 "or give another --out"
             ) from None
+        claimed = Path(os.path.realpath(folder))
+        CLAIMED_BY_THIS_PROCESS.add(claimed)  # this process's own writers may write into it
         try:
             yield
         except BaseException:
             if created and folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()  # refused before anything was written: leave no empty folder behind
             raise
+        finally:
+            CLAIMED_BY_THIS_PROCESS.discard(claimed)
     finally:
         os.close(handle)
 

@@ -84,9 +84,9 @@ def sample_run(
 
     def prepare() -> tuple[Generator, np.ndarray]:
         check_sample_config(config)
-        check_output(out, overwrite)
+        check_output(out, overwrite, reads=[run, grid])
         if grid is not None:
-            check_output_file(grid, overwrite)
+            check_output_file(grid, overwrite, reads=[run, out])
         generator = Generator.from_run(run)
         return generator, sample_labels(generator, config)
 

@@ -309,7 +309,7 @@ def directions_run(
     command: str = "",
 ) -> DirectionsResult:
     """``augmentor directions``: refuse a taken ``out`` first, then find the directions and write them there."""
-    check_output(out, overwrite)  # before any image is encoded or sampled
+    check_output(out, overwrite, source=data_src, reads=[run])  # before any image is encoded or sampled
     result = find_directions(run, data_src, by, method, n=n, seed=seed, device=device)
     write_directions(result, out, overwrite, command)
     return result

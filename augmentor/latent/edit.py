@@ -7,6 +7,7 @@ the edit leaves that attribute's projection unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,9 @@ def edit_run(
     command: str = "",
 ) -> EditResult:
     """``augmentor edit``: refuse a taken ``out`` first, then edit the samples and write the grid or folder."""
-    check_edit_out(out, overwrite)  # before the model is loaded or any image inverted
+    check_edit_out(
+        out, overwrite, reads=[run, direction.rsplit(":", 1)[0], *(images or [])]
+    )  # before the model is loaded
     result = edit(
         run, direction, strengths, condition_on=condition_on, seeds=seeds, images=images, class_name=class_name
     )
@@ -158,14 +161,15 @@ def edit_run(
     return result
 
 
-def check_edit_out(out: Path, overwrite: bool = False) -> None:
-    """Refuse a taken ``out``: a .png file that exists, or a folder that is not empty, unless ``overwrite``."""
+def check_edit_out(out: Path, overwrite: bool = False, reads: Iterable[str | Path | None] = ()) -> None:
+    """Refuse a taken ``out``: a .png file that exists, or a folder that is not empty, unless ``overwrite``;
+    and one that overlaps what the edit reads (``reads``: the run, the directions, the images)."""
     from augmentor.core.outdir import check_output, check_output_file
 
     if out.suffix.lower() == ".png":
-        check_output_file(out, overwrite)
+        check_output_file(out, overwrite, reads=reads)
     else:
-        check_output(out, overwrite)
+        check_output(out, overwrite, reads=reads)
 
 
 def strength_name(strength: float) -> str:

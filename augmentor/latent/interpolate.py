@@ -7,6 +7,7 @@ pairs make several rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def interpolate_run(
     """``augmentor interpolate``: check the pairs and ``out``, then write a row from each start to its end."""
     if len(starts) != len(ends):
         raise UserError(f"give as many --to as --from ({len(starts)} --from, {len(ends)} --to)")
-    check_interpolation_out(out, overwrite)  # before the model is loaded or any image inverted
+    check_interpolation_out(out, overwrite, reads=[run, *starts, *ends])  # before the model is loaded
     pairs = list(zip(starts, ends, strict=True))
     rows, generator = interpolation_rows(run, pairs, frames, method, seed, class_name)
     labels, title = interpolation_labels(generator, pairs, method, seed, class_name)
@@ -195,11 +196,12 @@ def _label_path(generator: Generator, start: int, end: int, t: torch.Tensor) -> 
     return weights
 
 
-def check_interpolation_out(out: Path, overwrite: bool = False) -> None:
-    """Refuse an ``--out`` that is not a .png or .gif name, or that exists without ``overwrite``."""
+def check_interpolation_out(out: Path, overwrite: bool = False, reads: Iterable[str | Path | None] = ()) -> None:
+    """Refuse an ``--out`` that is not a .png or .gif name, that exists without ``overwrite``, or that
+    overlaps what the command reads (``reads``)."""
     if out.suffix.lower() not in (".png", ".gif"):
         raise UserError(f"{out}: give a .png (grid) or .gif (animation) file name")
-    check_output_file(out, overwrite)
+    check_output_file(out, overwrite, reads=reads)
 
 
 def write_interpolation(

@@ -299,7 +299,7 @@ def project_run(
     overwrite: bool = False,
 ) -> ProjectionResult:
     """``augmentor project``: refuse a taken ``out`` first, then project the images and write the folder."""
-    check_output(out, overwrite)  # before the optimisation, which can take minutes
+    check_output(out, overwrite, reads=[run, features_run, *image_paths])  # before the optimisation (minutes)
     result = project(
         run,
         image_paths,

@@ -189,7 +189,9 @@ def run_expand(
 
     def prepare() -> tuple[list[SourceSpec], Dataset, list[Source]]:
         specs = validate(config)
-        check_output(out, overwrite, source=src)
+        # A generator run or a pipeline file a source names is read too: --out must not replace it.
+        reads = [part for spec in specs for part in (spec.arg or "").split(":") if part]
+        check_output(out, overwrite, source=src, reads=reads)
         dataset = open_dataset(src, read_options or ReadOptions())
         sources = [
             # Each source draws from its own seed stream, so adding a source leaves the others' images alone.
