@@ -149,10 +149,16 @@ def main_callback(
 
     _state["debug"] = debug
     set_quiet(quiet)
-    if follow_symlinks:  # an environment variable, so torchrun ranks and worker processes inherit it
-        from augmentor.data.options import FOLLOW_SYMLINKS_VARIABLE
+    from augmentor.core.env import FOLLOW_SYMLINKS_VARIABLE, env_flag
+    from augmentor.core.errors import UserError
 
+    if follow_symlinks:  # an environment variable, so torchrun ranks and worker processes inherit it
         os.environ[FOLLOW_SYMLINKS_VARIABLE] = "1"
+    try:
+        env_flag(FOLLOW_SYMLINKS_VARIABLE)  # a misspelt switch is refused before any work, not when a link is met
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 # Option bundles shared by every command that reads a dataset or writes a folder.
@@ -231,6 +237,14 @@ def _read_options(
 
 def _command_line() -> str:
     return shlex.join(["augmentor", *sys.argv[1:]])
+
+
+def _given_flags(context: typer.Context) -> list[str]:
+    """The parameters of the running command the user set (on the command line or through an environment
+    variable), not left at their defaults: what ``--resume`` checks against the run's own settings."""
+    given = ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+    sources = {name: context.get_parameter_source(name) for name in context.params}
+    return [name for name, source in sources.items() if source is not None and source.name in given]
 
 
 def _print_json(document: Any) -> None:
@@ -446,6 +460,7 @@ def classify_archs(
 @classify_app.command("train")
 @reports_errors
 def classify_train(
+    context: typer.Context,
     src: Src,
     out: Out,
     test: Annotated[
@@ -571,22 +586,25 @@ def classify_train(
         randaugment=randaugment,
         tta=tta,
     )
+    from augmentor.training.resume import flags_given
+
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     try:
-        result = train_run(
-            src,
-            config,
-            out,
-            test_src=test,
-            init=init,
-            read_options=options,
-            overwrite=overwrite,
-            synthetic_src=synthetic,
-            synthetic_share=synthetic_share,
-            synthetic_weight=synthetic_weight,
-            val_fraction=val_fraction,
-            resume=resume,
-        )
+        with flags_given(_given_flags(context)):
+            result = train_run(
+                src,
+                config,
+                out,
+                test_src=test,
+                init=init,
+                read_options=options,
+                overwrite=overwrite,
+                synthetic_src=synthetic,
+                synthetic_share=synthetic_share,
+                synthetic_weight=synthetic_weight,
+                val_fraction=val_fraction,
+                resume=resume,
+            )
     except TrainingInterrupted as stopped:
         # The resume command in full: the same data read the same way (the fingerprint check refuses others);
         # every other setting comes from the run itself.
@@ -956,16 +974,26 @@ app.add_typer(train_app, name="train")
 
 
 def _train_generative(
-    kind: str, src: str, out: Path, resume: bool, overwrite: bool, options, as_json: bool, **flags: Any
+    context: typer.Context,
+    kind: str,
+    src: str,
+    out: Path,
+    resume: bool,
+    overwrite: bool,
+    options,
+    as_json: bool,
+    **flags: Any,
 ) -> None:
     from augmentor.generative.train import GenerativeConfig, train_run
     from augmentor.training.loop import TrainingInterrupted
+    from augmentor.training.resume import flags_given
 
     config = GenerativeConfig(kind=kind, **flags)
     try:
-        result = train_run(
-            src, config, out, resume=resume, read_options=options, overwrite=overwrite, command=_command_line()
-        )
+        with flags_given(_given_flags(context)):
+            result = train_run(
+                src, config, out, resume=resume, read_options=options, overwrite=overwrite, command=_command_line()
+            )
     except TrainingInterrupted as stopped:
         # The resume command in full: the same data read the same way (the fingerprint check refuses others);
         # every other setting comes from the run itself.
@@ -1015,6 +1043,7 @@ GenOut = Annotated[
 @train_app.command("dcgan")
 @reports_errors
 def train_dcgan(
+    context: typer.Context,
     src: Src,
     out: GenOut,
     conditional: Conditional = None,
@@ -1044,6 +1073,7 @@ def train_dcgan(
 ) -> None:
     """Train a DCGAN (class-conditional by default) into a run folder; --resume continues one exactly."""
     _train_generative(
+        context,
         "dcgan",
         src,
         out,
@@ -1071,6 +1101,7 @@ def train_dcgan(
 @train_app.command("vae")
 @reports_errors
 def train_vae(
+    context: typer.Context,
     src: Src,
     out: GenOut,
     conditional: Conditional = None,
@@ -1097,6 +1128,7 @@ def train_vae(
 ) -> None:
     """Train a convolutional VAE (class-conditional by default) into a run folder."""
     _train_generative(
+        context,
         "vae",
         src,
         out,

@@ -1058,6 +1058,26 @@ def test_follow_symlinks_reads_links_out_of_the_dataset_when_asked(tmp_path, mon
     assert json.loads(result.stdout)["splits"]["train"]["per_class"]["ring"] == 2
 
 
+@pytest.mark.parametrize(("spelling", "follows"), [("false", False), ("No", False), ("yes", True), ("TRUE", True)])
+def test_the_symlink_switch_takes_the_usual_spellings(tmp_path, monkeypatch, spelling, follows):
+    """Issue 25: AUGMENTOR_FOLLOW_SYMLINKS=false turned link-following on (anything but "0" did)."""
+    monkeypatch.setenv("AUGMENTOR_FOLLOW_SYMLINKS", spelling)
+    data = make_shapes_folder(tmp_path / "data", per_class=3)
+    outside = make_shapes_folder(tmp_path / "elsewhere", per_class=2)
+    (data / "ring").symlink_to(outside / "disk", target_is_directory=True)
+    result = run_cli("data", "info", data, "--json")
+    if follows:
+        assert result.exit_code == 0 and json.loads(result.stdout)["splits"]["train"]["per_class"]["ring"] == 2
+    else:
+        assert_refused(result, "ring: links to")
+
+
+def test_a_misspelt_switch_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUGMENTOR_FOLLOW_SYMLINKS", "flase")
+    data = make_shapes_folder(tmp_path / "data", per_class=3)
+    assert_refused(run_cli("data", "info", data), "AUGMENTOR_FOLLOW_SYMLINKS='flase' is not a switch", "1 or 0")
+
+
 def test_a_decomposed_unicode_class_folder_becomes_one_nfc_class_name(tmp_path):
     """Issue 11: class names are normalised to NFC, so a folder macOS wrote decomposed writes composed."""
     import unicodedata
@@ -1069,6 +1089,30 @@ def test_a_decomposed_unicode_class_folder_becomes_one_nfc_class_name(tmp_path):
     written = {p.name for p in (tmp_path / "out").iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert "caf\u00e9" in written and all(unicodedata.is_normalized("NFC", name) for name in written)
     assert len(list((tmp_path / "out" / "caf\u00e9").glob("*.png"))) == 6  # 3 originals and 3 copies
+
+
+def test_npz_class_names_are_nfc_as_folder_names_are(tmp_path):
+    """Issue 25: an .npz's decomposed 'café' stayed decomposed while a folder's became composed."""
+    path = tmp_path / "cafe.npz"
+    images = np.zeros((4, 8, 8), np.uint8)
+    np.savez(path, images=images, labels=np.array([0, 1, 0, 1]), class_names=np.array(["cafe\u0301", "tea"]))
+    result = run_cli("data", "info", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "caf\u00e9" in json.loads(result.stdout)["splits"]["train"]["per_class"]
+
+
+def test_an_unreadable_class_folder_is_one_line(tmp_path, monkeypatch):
+    """Issue 25: an unreadable class folder was exit 1 with a bare PermissionError (faked here: root reads all)."""
+    data = good_folder(tmp_path)
+    listing = Path.iterdir
+
+    def refuse(self):
+        if self.name == "disk":
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    assert_refused(run_cli("data", "info", data), "disk: cannot list the class folder (permission denied)")
 
 
 def test_the_exif_orientation_applied_is_recorded_in_the_provenance(tmp_path):

@@ -358,8 +358,10 @@ def train_run(
 def _resumed_sources(out: Path, asked: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
     """The run's own data and source settings for a resume; a given one that differs is refused (it would be
     silently ignored)."""
+    from augmentor.training.resume import was_given
+
     for name, value in asked.items():
-        if value in (None, _SOURCE_DEFAULTS.get(name)) or value == saved.get(name):
+        if value is None or not was_given(name, value, _SOURCE_DEFAULTS.get(name)) or value == saved.get(name):
             continue
         flag = "--" + name.replace("_", "-")
         raise UserError(

@@ -20,7 +20,11 @@ _IGNORED_FILES = {"Thumbs.db", "desktop.ini"}
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:  # an unreadable folder: one line, not a bare PermissionError
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise UserError(f"{folder}: cannot list the folder ({reason}); make it readable") from None
 
 
 def is_split_layout(root: Path) -> bool:
@@ -104,7 +108,14 @@ def _list_files(root: Path, split_root: Path, class_names: list[str]) -> list[Im
     for label, name in enumerate(class_names):
         class_dir = folders[name]
         _inside(real_root, class_dir)
-        entries = sorted(p for p in class_dir.iterdir() if not p.name.startswith(".") and p.name not in _IGNORED_FILES)
+        try:
+            listed = list(class_dir.iterdir())
+        except OSError as exc:  # an unreadable class folder (permissions, a vanished mount)
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise UserError(
+                f"{class_dir}: cannot list the class folder ({reason}); make it readable or remove it"
+            ) from None
+        entries = sorted(p for p in listed if not p.name.startswith(".") and p.name not in _IGNORED_FILES)
         entries = [p for p in entries if not p.is_dir()]
         for entry in entries:
             if entry.is_symlink():

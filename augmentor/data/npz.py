@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 import zipfile
 import zlib
 from pathlib import Path
@@ -89,7 +90,8 @@ def read_npz(path: Path, options: ReadOptions) -> Dataset:
         names = arrays["class_names"]
         if names.ndim != 1 or not len(names):
             raise UserError(f"{path}: 'class_names' must be a 1-D array of names, got shape {names.shape}")
-        class_names = [str(n) for n in names.tolist()]
+        # In NFC, as class folder names are: a decomposed 'café' and a composed one are one class.
+        class_names = [unicodedata.normalize("NFC", str(n)) for n in names.tolist()]
     else:
         if int(labels.max()) >= CLASSES.value():
             raise UserError(

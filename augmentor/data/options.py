@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from augmentor.core.env import FOLLOW_SYMLINKS_VARIABLE, env_flag
 from augmentor.core.errors import UserError
 from augmentor.core.limits import IMAGE_SIDE
 
 CHANNELS = (1, 3)  # ImageSet holds grey or colour images, nothing else
-# Set by the root flag --follow-symlinks (and inherited by torchrun ranks and worker processes).
-FOLLOW_SYMLINKS_VARIABLE = "AUGMENTOR_FOLLOW_SYMLINKS"
 
 
 def follows_symlinks() -> bool:
     """True when links out of a dataset folder are meant to be followed (refused by default)."""
-    return os.environ.get(FOLLOW_SYMLINKS_VARIABLE, "") not in ("", "0")
+    return env_flag(FOLLOW_SYMLINKS_VARIABLE)
 
 
 def check_channels(channels: int | None, flag: str = "--channels") -> None:

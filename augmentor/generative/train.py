@@ -366,11 +366,16 @@ def _resumed(
     checkpoint = checkpoints.read_checkpoint(out, asked.kind, fresh)
     if record["dataset"]["fingerprint"] != fingerprint(train):
         raise UserError(f"{out}: was trained on other images (dataset fingerprint differs); resume with its data")
-    saved = record["training"]
+    return checkpoint, resumed_config(asked, record["training"], out), record["model_args"]
+
+
+def resumed_config(asked: GenerativeConfig, saved: dict[str, Any], out: Path) -> GenerativeConfig:
+    """The config a resumed run goes on with: its own (``saved``), but for a budget or device given anew; any
+    other setting given that differs from the run's is refused (``training.resume``)."""
     check_resume_flags(asked, saved, GenerativeConfig(kind=asked.kind), out)
     budget = {"steps": asked.steps, "epochs": asked.epochs} if asked.steps or asked.epochs else {}
     device = {"device": asked.device} if asked.device != GenerativeConfig.device else {}
-    return checkpoint, GenerativeConfig(**{**saved, **budget, **device}), record["model_args"]
+    return GenerativeConfig(**{**saved, **budget, **device})
 
 
 class GenerativeTask:
