@@ -468,7 +468,9 @@ def classify_train(
     ] = None,
     arch: Annotated[str, typer.Option("--arch", help="Architecture (see `augmentor classify archs`).")] = "fast",
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Budget in optimiser steps.")] = None,
-    epochs: Annotated[float | None, typer.Option("--epochs", min=0.01, help="Budget in epochs (default 10).")] = None,
+    epochs: Annotated[
+        float | None, typer.Option("--epochs", min=0.01, help="Budget in epochs (default 10, at least 300 steps).")
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW).")] = 3e-3,
     weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0)] = 5e-4,
@@ -1017,7 +1019,9 @@ Conditional = Annotated[
 LatentDim = Annotated[int | None, typer.Option("--latent-dim", min=1, help="Latent size (DCGAN 64, VAE 32).")]
 Width = Annotated[int, typer.Option("--width", min=4, help="Channels of the widest-but-one layer scale from this.")]
 GenSteps = Annotated[int | None, typer.Option("--steps", min=1, help="Budget in optimiser steps.")]
-GenEpochs = Annotated[float | None, typer.Option("--epochs", min=0.01, help="Budget in epochs (default 20).")]
+GenEpochs = Annotated[
+    float | None, typer.Option("--epochs", min=0.01, help="Budget in epochs (default 20, at least 600 steps).")
+]
 GenBatch = Annotated[int, typer.Option("--batch-size", min=2)]
 Ema = Annotated[
     float | None,

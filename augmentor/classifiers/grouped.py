@@ -349,8 +349,8 @@ class GroupedTask:
                 parameter.requires_grad_(False)
         self.data = [to_device(train, device) for train in trains]
         stats = [_flat_channels_said(index, images) for index, (images, _) in enumerate(self.data)]
-        if not mixing and config.steps is None and steps < FEW_STEPS:
-            epochs = config.epochs if config.epochs is not None else 10.0
+        if not mixing and config.steps is None and config.epochs is not None and steps < FEW_STEPS:
+            epochs = config.epochs
             warn(
                 f"{epochs:g} epochs of {len(first)} images at batch {batch_size} is only {steps} optimiser steps, "
                 f"too few to learn much from small data; pass --steps {FEW_STEPS * 3} or more"

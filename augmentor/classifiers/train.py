@@ -48,6 +48,10 @@ from augmentor.training.resume import check_resume_flags
 SCHEDULES = ("onecycle", "cosine")
 ONECYCLE_MIN_STEPS = 8
 FEW_STEPS = 100  # an epoch budget below this many steps (small data, default 10 epochs) scored near chance
+# The default budget: 10 passes, but never fewer than 300 steps (10 passes over 100 images is 8 steps, which
+# left digits at chance; 300 is the gain experiment's budget at 10 images per class, 300 passes).
+DEFAULT_EPOCHS = 10.0
+DEFAULT_MIN_STEPS = 300
 # torch.compile modes --compile accepts ("default" fuses kernels; "reduce-overhead" also replays CUDA graphs,
 # which is what a small model on a GPU needs: its steps are bound by kernel launches, not arithmetic).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -151,13 +155,15 @@ def check_trainable(train: ImageSet) -> None:
 
 
 def budget_steps(config: TrainConfig, num_images: int, batch_size: int) -> int:
-    """The step budget from ``steps`` or ``epochs``."""
+    """The step budget from ``steps`` or ``epochs``; given neither, ``DEFAULT_EPOCHS`` with a floor of
+    ``DEFAULT_MIN_STEPS`` optimiser steps, so the default learns on small data too."""
     if config.steps is not None:
         if config.steps < 1:
             raise UserError(f"--steps must be at least 1, got {config.steps}")
         return config.steps
-    epochs = config.epochs if config.epochs is not None else 10.0
-    return max(1, math.ceil(epochs * num_images / batch_size))
+    if config.epochs is not None:
+        return max(1, math.ceil(config.epochs * num_images / batch_size))
+    return max(DEFAULT_MIN_STEPS, math.ceil(DEFAULT_EPOCHS * num_images / batch_size))
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, name: str, lr: float, steps: int) -> Any:
@@ -406,8 +412,8 @@ def _budget(
             )
     else:
         steps = budget_steps(config, len(train), batch_size)
-        if config.steps is None and steps < FEW_STEPS and resume is None:
-            epochs = config.epochs if config.epochs is not None else 10.0
+        if config.steps is None and config.epochs is not None and steps < FEW_STEPS and resume is None:
+            epochs = config.epochs
             warn(
                 f"{epochs:g} epochs of {len(train)} images at batch {batch_size} is only {steps} optimiser steps, "
                 f"too few to learn much from small data; pass --steps {FEW_STEPS * 3} or more"

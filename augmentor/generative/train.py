@@ -54,6 +54,9 @@ from augmentor.training.ema import WeightAverage
 from augmentor.training.loop import Plan, Progress, fit
 from augmentor.training.resume import check_resume_flags
 
+DEFAULT_EPOCHS = 20.0
+DEFAULT_MIN_STEPS = 600
+
 
 @dataclass(frozen=True)
 class GenerativeConfig:
@@ -238,8 +241,11 @@ def _budget(config: GenerativeConfig, n: int) -> int:
         if config.steps < 1:
             raise UserError(f"--steps must be at least 1, got {config.steps}")
         return config.steps
-    epochs = config.epochs if config.epochs is not None else 20.0
-    return max(1, math.ceil(epochs * n / config.batch_size))
+    if config.epochs is not None:
+        return max(1, math.ceil(config.epochs * n / config.batch_size))
+    # 20 passes, but never fewer than the 600 steps the gain experiment trains its generators for on 100
+    # images: 20 passes over them is 32 steps, which draws noise.
+    return max(DEFAULT_MIN_STEPS, math.ceil(DEFAULT_EPOCHS * n / config.batch_size))
 
 
 def _grid_codes(config: GenerativeConfig, num_classes: int, device: torch.device):
