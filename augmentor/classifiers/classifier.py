@@ -392,8 +392,27 @@ def _write_trained(out: Path, classifier: Classifier) -> None:
     files = {"curves.png": training_curves_png(classifier.metrics)} if classifier.metrics else {}
     if classifier.final is not None:
         files["confusion.png"] = confusion_png(classifier.final["confusion"], classifier.class_names)
-    _write_finished(out, classifier.config, classifier.model.state_dict(), classifier.metrics, files)
+    config, state_dict = in_name_order(classifier.config, classifier.model.state_dict())
+    _write_finished(out, config, state_dict, classifier.metrics, files)
     classifier.run = out
+
+
+def in_name_order(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """A classifier's record and weights with its classes in sorted-name order: output k is the k-th name in
+    code-point order, the index torchvision's ``ImageFolder`` and Hugging Face's ``class_encode_column`` give a
+    class, whatever order the training data listed them in (Fashion-MNIST's own starts with T-shirt_top).
+    Only the head's rows move; every consumer here matches classes by name, so nothing else changes."""
+    names = list(config["class_names"])
+    order = sorted(range(len(names)), key=names.__getitem__)
+    config = {**config, "class_names": [names[i] for i in order], "class_order": "sorted by name"}
+    if order == list(range(len(names))):
+        return config, state_dict
+    index = torch.tensor(order)
+    state = dict(state_dict)
+    for key in ("head.weight", "head.bias"):
+        if key in state:
+            state[key] = state[key].index_select(0, index.to(state[key].device))
+    return config, state
 
 
 _SOURCE_DEFAULTS = {"synthetic_share": 0.5, "synthetic_weight": 1.0, "val_fraction": 0.0}

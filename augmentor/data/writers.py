@@ -279,7 +279,10 @@ def dataset_summary(splits: dict[str, ImageSet], command: str, extra: dict | Non
     summary = {
         "format_version": FORMAT_VERSION,
         "augmentor_version": __version__,
-        "classes": first.class_names,
+        # Sorted by name: the index torchvision's ImageFolder and Hugging Face give each class (the source's own
+        # order, e.g. Fashion-MNIST's, would disagree with them by index).
+        "classes": sorted(first.class_names),
+        "class_index": "sorted by name, as torchvision's ImageFolder and Hugging Face number the classes",
         "image_size": list(first.size),
         "channels": first.channels,
         "layout": "flat" if list(splits) == ["train"] else "splits",
@@ -300,4 +303,4 @@ def empty_classes(splits: dict[str, ImageSet]) -> list[str]:
     """Classes with no image in any split: they get no folder, so an ImageFolder reader numbers the rest."""
     first = next(iter(splits.values()))
     held = {int(label) for image_set in splits.values() for label in np.unique(image_set.labels)}
-    return [name for k, name in enumerate(first.class_names) if k not in held]
+    return sorted(name for k, name in enumerate(first.class_names) if k not in held)
