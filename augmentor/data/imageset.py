@@ -37,7 +37,7 @@ def real_provenance(origin: str) -> dict[str, Any]:
     return {"source": "real", "origin": origin}
 
 
-@dataclass
+@dataclass(repr=False)
 class ImageSet:
     """Labelled images: ``images`` uint8 N×C×H×W, ``labels`` int64 N, and per-item provenance."""
 
@@ -63,6 +63,15 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def __repr__(self) -> str:
+        """One line (the dataclass default printed every pixel): size, shape, classes, sources."""
+        sources = ", ".join(f"{k} {v:,}" for k, v in sorted(Counter(p["source"] for p in self.provenance).items()))
+        names = ", ".join(self.class_names[:4]) + (", …" if len(self.class_names) > 4 else "")
+        return (
+            f"ImageSet({len(self):,} images, {self.channels}×{self.size[0]}×{self.size[1]}, "
+            f"{len(self.class_names)} classes [{names}], {sources or 'no images'})"
+        )
 
     @property
     def channels(self) -> int:
@@ -107,7 +116,7 @@ class ImageSet:
         )
 
 
-@dataclass
+@dataclass(repr=False)
 class Dataset:
     """A named collection of splits (``train`` always, ``test`` when the source has one)."""
 
@@ -128,6 +137,10 @@ class Dataset:
     @property
     def class_names(self) -> list[str]:
         return self.train.class_names
+
+    def __repr__(self) -> str:
+        splits = ", ".join(f"{name} {len(split):,}" for name, split in self.splits.items())
+        return f"Dataset({self.name!r}, {self.kind}, {splits}; {self.train!r})"
 
 
 def fingerprint(image_set: ImageSet) -> str:

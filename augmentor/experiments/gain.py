@@ -696,7 +696,7 @@ def write_report(out: Path, result: GainResult, class_names: list[str], overwrit
     """``report.md``, ``results.json`` and the plots, atomically."""
     import json
 
-    from augmentor.report.gain_report import report_files
+    from augmentor.report.gain_report import report_files, report_warnings
 
     document = {
         "config": result.config,
@@ -711,4 +711,6 @@ def write_report(out: Path, result: GainResult, class_names: list[str], overwrit
     with staged_output(out, overwrite) as staging:
         for name, data in files.items():
             (staging / name).write_bytes(data)
+    for note in report_warnings(result):  # the terminal says what report.md warns of
+        warn(note)
     return out

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from augmentor.experiments.gain import GainResult
 
 
+SMALL_SPLIT = 1000  # a scored split below this many images: one image moves accuracy by over 0.1 points
+
+
 def percent_interval(stats: dict[str, Any], signed: bool = False) -> str:
     """A mean ± 95% interval (``mean_ci``'s dict) in percent, signed for differences."""
     mean = f"{100 * stats['mean']:+.2f}" if signed else f"{100 * stats['mean']:.2f}"
@@ -22,12 +25,16 @@ def percent_interval(stats: dict[str, Any], signed: bool = False) -> str:
 
 
 def gain_table(summary: list[dict[str, Any]], arch: str, budget: str) -> Table:
-    """``augmentor gain``: accuracy per (N, arm, share) and the paired differences to real and classic."""
+    """``augmentor gain``: accuracy per (N, arm, share) and the paired differences to real and classic; the
+    verdict is against the baseline (classic where the experiment has it, else real), as in ``report.md``."""
     table = Table(title=f"gain experiment: {arch}, {budget}")
-    for column in ("N", "arm", "share", "steps", "accuracy %", "Δ vs real", "verdict", "Δ vs classic", "p (Holm)"):
-        table.add_column(column, justify="left" if column in ("arm", "verdict") else "right")
+    baseline = "classic" if any(row.get("vs_classic") for row in summary) else "real"
+    columns = ("N", "arm", "share", "steps", "accuracy %", "Δ vs real", "Δ vs classic", "p (Holm)", f"vs {baseline}")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("arm", f"vs {baseline}") else "right")
     for row in summary:
         real, classic = row.get("vs_real"), row.get("vs_classic")
+        against = row.get(f"vs_{baseline}")
         table.add_row(
             str(row["per_class"]),
             row["arm"],
@@ -35,11 +42,33 @@ def gain_table(summary: list[dict[str, Any]], arch: str, budget: str) -> Table:
             str(row["steps"]),
             percent_interval(row["accuracy"]),
             percent_interval(real, True) if real else "–",
-            real["verdict"] if real else "–",
             percent_interval(classic, True) if classic else "–",
-            "–" if not classic or classic["p_holm"] is None else f"{classic['p_holm']:.3f}",
+            "–" if not against or against["p_holm"] is None else f"{against['p_holm']:.3f}",
+            against["verdict"] if against else "–",
         )
+    table.caption = (
+        "± is the unadjusted 95% t-interval over paired draws; p is Holm-adjusted across the arms of each N; "
+        f"the verdict is against {baseline}"
+    )
     return table
+
+
+def report_warnings(result: GainResult) -> list[str]:
+    """What the reader must not miss: a budget short of the real-only plateau, a test split too small to tell
+    points apart. ``report.md`` lists them and the terminal says them."""
+    c = result.config
+    notes = []
+    for n in c["per_class"]:
+        note = plateau_note(result.curve, n) if result.curve else ""
+        if note.startswith("NOT"):
+            notes.append(f"N = {n}: the budget is {note}")
+    scored = c.get("scored_images") or 0
+    if 0 < scored < SMALL_SPLIT:
+        notes.append(
+            f"the {c['scored_on']} split has only {scored:,} images: one image is {100 / scored:.2f} points, so "
+            "differences of a point or two are within what a few images decide"
+        )
+    return notes
 
 
 def _pct(value: float | None) -> str:
@@ -123,11 +152,12 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
         "",
         *(claim(result, n) for n in c["per_class"]),
         "",
+        *(["## Warnings", "", *(f"- {w}" for w in report_warnings(result)), ""] if report_warnings(result) else []),
         "## Results",
         "",
-        "Accuracy in % (mean ± 95% t-interval over draws). Δ are paired by draw; p is the paired t-test "
-        "Holm-adjusted across the arms of each N; P(>) is the share of draws the arm beats the baseline. "
-        "A difference whose Holm-adjusted p is not below 0.05 is reported as none.",
+        "Accuracy in % (mean ± 95% t-interval over draws). Δ are paired by draw, ± their unadjusted 95% "
+        "t-interval; p is the paired t-test Holm-adjusted across the arms of each N; P(>) is the share of draws "
+        "the arm beats the baseline. A difference whose Holm-adjusted p is not below 0.05 is reported as none.",
         "",
         "| N | arm | share | steps | accuracy | Δ vs real | p (Holm) | verdict "
         "| Δ vs classic | p (Holm) | P(>) | verdict |",
