@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_shapes_folder, run_cli
+from tests.conftest import REPO, make_shapes_folder, run_cli
 
 TINY = [
     "--per-class", "3", "--dev-draws", "2", "--draws", "2", "--shares", "0.5",
@@ -23,6 +23,7 @@ def study_run(tmp_path_factory) -> tuple[Path, Path, dict]:
     data = make_shapes_folder(root / "data", per_class=10, splits=True, seed=4)
     result = run_cli("study", data, *TINY, "--out", root / "out", "--json")
     assert result.exit_code == 0, result.stderr
+    assert "this study will take about" in result.stderr  # said before its first training
     return data, root / "out", json.loads(result.stdout)
 
 
@@ -113,3 +114,13 @@ def test_the_readme_study_table_is_what_the_committed_draws_recompute():
     readme = (REPO / "README.md").read_text()
     committed = readme.split("<!-- study-table -->\n", 1)[1].split("<!-- /study-table -->", 1)[0].strip()
     assert table == committed and table.count("\n") >= 2  # a header, its rule and at least one study
+
+
+def test_the_estimate_counts_the_steps_the_plan_trains():
+    """The committed Fashion-MNIST plan: 235 steps of real-only (300 passes over 100 images at batch 128), the
+    augmented arms 313 and 470; 4 development draws of real and 6 candidates at 2 shares, 10 confirmation
+    draws of real and three arms at the larger share; 14 VAEs of 600 steps."""
+    from augmentor.experiments.estimate import planned_steps
+
+    plan = json.loads((REPO / "docs" / "study" / "fashion-mnist-10" / "plan.json").read_text())
+    assert planned_steps(plan, classes=10, batch_size=128) == (4 * (235 + 3 * (235 / 0.75 + 470)) + 10 * 1645, 8400)

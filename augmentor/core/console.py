@@ -40,6 +40,18 @@ def rank_error(line: str) -> None:
     sys.__stderr__.write(f"rank {os.environ.get('RANK', '?')}: {line}\n")
 
 
+@contextlib.contextmanager
+def hushed() -> Iterator[None]:
+    """No progress and no warnings within the block: work done for a measurement (a timing probe), not for
+    the user to watch."""
+    before = _silenced["on"]
+    _silenced["on"] = True
+    try:
+        yield
+    finally:
+        _silenced["on"] = before
+
+
 def silenced() -> bool:
     return _silenced["on"]
 

@@ -143,6 +143,8 @@ def run_study(
     config = replace(config, per_class=sized.per_class, validation_per_class=sized.validation_per_class)
     plan = make_plan(src, config, fingerprint(dataset.train), rule)
     digest = _write_or_check_plan(out, plan, resume)
+    if not resume:
+        _say_how_long(plan, dataset.train, config)
     development = _develop(src, dataset, config, rule, out / "development")
     choice = choose(development["summary"], config)
     confirmation = _confirm(src, dataset, config, rule, choice, out / "confirmation")
@@ -223,6 +225,23 @@ def _write_or_check_plan(out: Path, plan: dict[str, Any], resume: bool) -> str:
         "generators"
     )
     return digest
+
+
+def _say_how_long(plan: dict[str, Any], train: Any, config: StudyConfig) -> None:
+    """The study's run time on this machine, from a probe of a few seconds, before its first training."""
+    from augmentor.core.parallel import default_workers
+    from augmentor.experiments.estimate import estimate_seconds
+
+    if config.device not in ("cpu", "auto") or _cuda():
+        return  # the probe times CPU steps
+    seconds = estimate_seconds(plan, train, config.batch_size, config.gen_width, config.workers or default_workers())
+    warn(f"this study will take about {max(1, round(seconds / 60))} minutes here (a rough estimate from a timed probe)")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
