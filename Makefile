@@ -9,10 +9,9 @@ STUDY          ?= study-out
 
 .PHONY: install data demo study test test-slow lint bench gpu-check clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# scripts/install.sh: torch's CPU build where there is no GPU and PyTorch's CPU index answers, each step said.
+$(STAMP): pyproject.toml scripts/install.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) scripts/install.sh
 	touch $(STAMP)
 
 install: $(STAMP)

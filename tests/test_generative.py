@@ -391,6 +391,27 @@ def test_a_class_whose_samples_are_one_image_repeated_is_a_collapse_warning():
     )
 
 
+def test_collapse_is_judged_against_the_real_images_own_diversity():
+    """Issue 26: a fixed 0.75 SSIM threshold was Fashion-MNIST's: on colour photo crops (real SSIM about 0.1) one
+    crop repeated with mild noise (SSIM about 0.7) went unflagged."""
+    from augmentor.data.measures import mean_pairwise_ssim
+    from augmentor.data.offline_sets import COLOUR_PHOTOS, photo_crops
+    from augmentor.generative.train import class_collapse_message, collapsed_share
+
+    arrays = photo_crops(COLOUR_PHOTOS[:3], channels=3, size=32, per_class=8)
+    images, labels = arrays["images"], arrays["labels"]
+    real = [mean_pairwise_ssim(images[labels == k], limit=8) for k in range(3)]
+    assert all(r < 0.2 for r in real)
+    rng = np.random.default_rng(0)
+    base = images[labels == 1][0].astype(float)
+    repeated = np.clip(base + rng.normal(0, 6, (8, *base.shape)), 0, 255).astype(np.uint8)
+    assert 0.6 < mean_pairwise_ssim(repeated, limit=8) < 0.75  # under the old fixed threshold
+    pictures = np.concatenate([images[labels == 0], repeated, images[labels == 2]])
+    message = class_collapse_message(pictures, 8, real, list(arrays["class_names"]), "advice")
+    assert "the samples of 1 of 3 classes" in message and "coffee" in message
+    assert collapsed_share(0.52, 0.51) < 0.5 < collapsed_share(0.9, 0.51)  # Fashion-MNIST trousers: as before
+
+
 def test_a_dcgan_trained_at_a_huge_lr_warns_of_collapse_and_a_smoke_run_does_not():
     """Issue 11/12 audit: --lr 1e6 gave identical samples without a word; a 12-step smoke run, whose
     untrained samples are alike without having collapsed, warned every time."""
