@@ -29,14 +29,16 @@ def rows(root: Path) -> list[str]:
         out.append(
             f"| {folder.name} | {n} | {choice['classic']['arm']}@{choice['classic']['share']:g} | "
             f"{points(classic_vs_real)} | {choice['generative']['arm']}@{choice['generative']['share']:g} | "
-            f"{points(recipe_vs_classic)} | {recipe_vs_classic['wins']}/{recipe_vs_classic['draws']} |"
+            f"{points(recipe_vs_classic)} | {recipe_vs_classic['wins']}/{recipe_vs_classic['draws']} | "
+            f"{study['answer'].rsplit('use ', 1)[1]} |"
         )
     return out
 
 
 HEADER = [
-    "| study | N | tuned classic | classic vs real (points) | chosen recipe | recipe vs tuned classic | draws won |",
-    "|---|---|---|---|---|---|---|",
+    "| study | N | tuned classic | classic vs real (points) | chosen recipe | recipe vs tuned classic | draws won "
+    "| the answer: use |",
+    "|---|---|---|---|---|---|---|---|",
 ]
 
 if __name__ == "__main__":

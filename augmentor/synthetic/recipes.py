@@ -3,8 +3,8 @@
 A recipe is a gain arm (its sources and how their images are labelled), the share of each batch it was measured
 at, the settings of the generators it trains and where it was chosen. ``augmentor study`` writes the one it
 recommends to ``DIR/recipe.json``; the built-in ``best`` is the same kind of file (``recipe_files/best.json``),
-what ``bench/study.py`` chose on Fashion-MNIST's development draws. A file is read with a size cap and every
-field checked: a recipe from elsewhere is user input.
+what the first study (the script that became ``augmentor study``) chose on Fashion-MNIST's development
+draws. A file is read with a size cap and every field checked: a recipe from elsewhere is user input.
 """
 
 from __future__ import annotations
