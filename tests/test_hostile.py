@@ -1,0 +1,259 @@
+"""The hostile-input suite (issue 25 item 7): every hostile or careless case found so far, each run as a fresh
+``python -m augmentor`` process under a memory ceiling, and each held to the same rules:
+
+- the expected exit (2 for a refusal, with one ``error:`` line naming what it must, indented detail lines
+  at most; 0 where the input is legitimate after all);
+- bounded memory: the process's peak resident memory under ``MAX_RSS`` (1 GiB), and an address-space
+  ceiling (``ulimit -v``) so that a runaway allocation fails instead of taking the machine;
+- bounded time: done within ``MAX_SECONDS`` (startup included);
+- nothing written outside the case's ``--out``, and nothing the case reads destroyed.
+
+Add a case to ``CASES`` for every new finding: a function that makes its files in a folder and returns the
+``Case``. Cases reuse the builders of ``test_bad_input``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, make_shapes_folder
+from tests.test_bad_input import (
+    _billion_laughs,
+    _idx_bytes,
+    _nested_compose,
+    _npz_declaring,
+    _write_idx_folder,
+    bomb_png_bytes,
+)
+
+MAX_RSS = 1 << 30  # bytes: a 200-byte file may make no command use more
+MAX_SECONDS = 60  # wall clock, a fresh interpreter's torch import included (a bomb would run for minutes)
+ADDRESS_SPACE = 12 << 30  # ulimit -v: torch maps a few GB of address space at import; a runaway stops here
+SHIPPED = REPO / "weights" / "fashion-mnist"
+
+
+@dataclass
+class Case:
+    argv: list[str]
+    mentions: tuple[str, ...] = ()  # what the one error line must name
+    exit_code: int = 2
+    out: Path | None = None  # the one place the command may write
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: bytes | None = None
+
+
+def _copy_run(root: Path, kind: str) -> Path:
+    run = root / kind
+    shutil.copytree(SHIPPED / kind, run)
+    return run
+
+
+# --- the cases: each makes its files under ``root`` --------------------------------------------------
+
+
+def pipeline_resize_bomb(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    (root / "big.yaml").write_text("transform: {__class_fullname__: Resize, height: 100000, width: 100000}\n")
+    return Case(["classic", data, "--pipeline", root / "big.yaml", "--per-image", "1", "--out", root / "out"],
+                ("Resize", "at most 4096"), out=root / "out")  # fmt: skip
+
+
+def pipeline_billion_laughs(root: Path) -> Case:
+    (root / "laughs.yaml").write_text(_billion_laughs())
+    return Case(["pipeline", "check", root / "laughs.yaml"], ("aliases (*name) are refused",))
+
+
+def pipeline_deep_json(root: Path) -> Case:
+    (root / "deep.json").write_text(_nested_compose(2000))
+    return Case(["pipeline", "check", root / "deep.json"], ("nested too deeply",))
+
+
+def png_decompression_bomb(root: Path) -> Case:
+    folder = make_shapes_folder(root / "data", per_class=2)
+    (folder / "disk" / "bomb.png").write_bytes(bomb_png_bytes(100_000, 100_000, 8, 0))
+    return Case(["data", "info", folder], ("bomb.png",))
+
+
+def npz_header_bomb(root: Path) -> Case:
+    _npz_declaring(root / "bomb.npz", (2, 100_000, 100_000))
+    return Case(["data", "info", root / "bomb.npz"], ("GiB once inflated",))
+
+
+def idx_gzip_bomb(root: Path) -> Case:
+    folder = _write_idx_folder(root / "idx", (4, 28, 28))
+    bomb = gzip.compress(_idx_bytes((4, 28, 28), bytes(200 * 2**20)), compresslevel=9)
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(bomb)
+    return Case(["data", "info", folder], ("train-images-idx3-ubyte.gz",))
+
+
+def pickled_checkpoint(root: Path) -> Case:
+    (root / "model.pt").write_bytes(b"\x80\x04\x95" + b"\x00" * 64)
+    return Case(["sample", root / "model.pt", "--count", "2", "--out", root / "out"], ("pickled",), out=root / "out")
+
+
+def huge_image_size(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    return Case(["data", "info", data, "--image-size", "100000"], ("--image-size",))
+
+
+def sample_into_its_own_run(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    return Case(["sample", run, "--count", "2", "--out", run, "--overwrite"], ("overlaps",))
+
+
+def grid_onto_the_run_weights(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    argv = ["sample", run, "--count", "2", "--out", root / "s", "--grid", run / "model.safetensors", "--overwrite"]
+    return Case(argv, ("overlaps", "model.safetensors"), out=root / "s")
+
+
+def predictions_onto_the_run_config(root: Path) -> Case:
+    run = _copy_run(root, "classifier")
+    image = next((make_shapes_folder(root / "data", per_class=1) / "disk").glob("*.png"))
+    argv = ["classify", "predict", run, image, "--out", run / "config.json", "--overwrite"]
+    return Case(argv, ("overlaps", "config.json"))
+
+
+def misspelt_switch(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    return Case(["data", "info", data], ("AUGMENTOR_FOLLOW_SYMLINKS",), env={"AUGMENTOR_FOLLOW_SYMLINKS": "flase"})
+
+
+def garbage_cap_variable(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    return Case(["data", "info", data], ("AUGMENTOR_MAX_IMAGE_PIXELS",), env={"AUGMENTOR_MAX_IMAGE_PIXELS": "lots"})
+
+
+def interpolation_frames(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    argv = ["interpolate", run, "--from", "seed:1", "--to", "seed:2", "--frames", "100000000", "--out", root / "i.png"]
+    return Case(argv, ("--frames",))
+
+
+def a_million_seeds(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    return Case(["sample", run, "--seeds", "0-999999", "--out", root / "s"], ("seeds",), out=root / "s")
+
+
+def legitimate_small_folder(root: Path) -> Case:
+    """Not hostile: the same rules hold for a command that succeeds."""
+    data = make_shapes_folder(root / "data", per_class=2)
+    return Case(["classic", data, "--per-image", "1", "--out", root / "out"], exit_code=0, out=root / "out")
+
+
+CASES: list[Callable[[Path], Case]] = [
+    pipeline_resize_bomb,
+    pipeline_billion_laughs,
+    pipeline_deep_json,
+    png_decompression_bomb,
+    npz_header_bomb,
+    idx_gzip_bomb,
+    pickled_checkpoint,
+    huge_image_size,
+    sample_into_its_own_run,
+    grid_onto_the_run_weights,
+    predictions_onto_the_run_config,
+    misspelt_switch,
+    garbage_cap_variable,
+    interpolation_frames,
+    a_million_seeds,
+    legitimate_small_folder,
+]
+
+
+# --- the runner -----------------------------------------------------------------------------------------
+
+
+def _snapshot(root: Path) -> dict[str, str | None]:
+    """Every path under ``root``: a file's sha256, None for a folder (links are not followed)."""
+    found: dict[str, str | None] = {}
+    for path in sorted(root.rglob("*")):
+        key = path.relative_to(root).as_posix()
+        found[key] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return found
+
+
+def _limit_address_space() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+# ``python -m augmentor`` that writes its own peak resident memory (ru_maxrss, KiB on Linux) when it exits,
+# normally or through SystemExit: exact per process, whatever ran before it.
+_MEASURED = (
+    "import atexit, os, resource, runpy, sys\n"
+    "def _peak():\n"
+    "    with open(os.environ['AUGMENTOR_TEST_PEAK'], 'w') as f:\n"
+    "        f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    "atexit.register(_peak)\n"
+    "sys.argv = ['augmentor', *sys.argv[1:]]\n"
+    "runpy.run_module('augmentor', run_name='__main__')\n"
+)
+
+
+def run_case(case: Case, cwd: Path, peak_file: Path) -> tuple[int, str, float, int]:
+    """(exit code, stderr, seconds, peak RSS in bytes) of the case as its own process."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "NO_ALBUMENTATIONS_UPDATE": "1",
+        "OMP_NUM_THREADS": "1",
+        "COLUMNS": "200",
+        "AUGMENTOR_TEST_PEAK": str(peak_file),
+        **case.env,
+    }
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MEASURED, *(str(a) for a in case.argv)],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if case.stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=_limit_address_space,  # a fresh child, nothing threaded yet
+    )
+    try:
+        _, err = process.communicate(case.stdin, timeout=MAX_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"{case.argv}: still running after {MAX_SECONDS} s")
+    seconds = time.monotonic() - started
+    peak = int(peak_file.read_text()) * 1024 if peak_file.is_file() else MAX_RSS  # no report: it did not exit cleanly
+    return process.returncode, err.decode(errors="replace"), seconds, peak
+
+
+@pytest.mark.parametrize("make_case", CASES, ids=[c.__name__ for c in CASES])
+def test_a_hostile_case_is_refused_within_bounds(make_case, tmp_path):
+    root = tmp_path / "case"
+    root.mkdir()
+    case = make_case(root)
+    before = _snapshot(root)
+    code, err, seconds, peak = run_case(case, cwd=root, peak_file=tmp_path / "peak")
+    lines = err.strip().splitlines()
+    context = f"{make_case.__name__}: exit {code} in {seconds:.1f} s, peak {peak / 2**20:.0f} MiB\n{err[-2000:]}"
+    assert code == case.exit_code, context
+    if case.exit_code == 2:
+        # One error line; only indented detail lines (a list of files) may follow it.
+        assert lines and lines[0].startswith("error: ") and all(x.startswith("  ") for x in lines[1:]), context
+        for text in case.mentions:
+            assert text in err, f"{text!r} not named\n{context}"
+    assert peak < MAX_RSS, context
+    after = _snapshot(root)
+    written = {k for k in after if k not in before or after[k] != before[k]}
+    allowed = case.out.relative_to(root).as_posix() if case.out is not None and case.exit_code == 0 else None
+    outside = sorted(k for k in written if allowed is None or not (k == allowed or k.startswith(allowed + "/")))
+    assert outside == [], f"written or changed outside --out: {outside[:5]}\n{context}"
+    destroyed = sorted(k for k in before if k not in after)
+    assert destroyed == [], f"destroyed: {destroyed[:5]}\n{context}"
