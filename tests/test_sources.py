@@ -12,6 +12,7 @@ from augmentor.data.imageset import ImageSet
 from augmentor.synthetic.quota import Gates, fill_quota
 from augmentor.synthetic.sources import (
     SOURCES,
+    DensitySource,
     ExtrapolateSource,
     SourceContext,
     build_source,
@@ -26,6 +27,7 @@ EXPECTED_FIELDS = {
     "vae": ("run_id", "seed", "latent_index"),
     "vae-jitter": ("parent", "run_id", "seed", "sigma"),
     "vae-extrapolate": ("parent", "neighbour", "run_id", "seed", "strength"),
+    "vae-density": ("run_id", "seed", "temperature"),
     "edit": ("run_id", "seed", "latent_index", "direction", "strength"),
 }
 
@@ -65,6 +67,7 @@ def spec_text(kind: str, runs: dict[str, Path]) -> str:
         "vae": f"vae:{runs['vae']}",
         "vae-jitter": f"vae-jitter:{runs['vae']}:0.3",
         "vae-extrapolate": f"vae-extrapolate:{runs['vae']}:0.8",
+        "vae-density": f"vae-density:{runs['vae']}:0.7",
         "edit": f"edit:{runs['vae']}:{runs['dirs']}:ink_area:-1,1",
     }[kind]
 
@@ -166,3 +169,29 @@ def test_extrapolate_spec_takes_an_optional_run_and_strength(text: str, run: str
 def test_a_bad_strength_is_refused_even_where_the_run_may_be_omitted() -> None:
     with pytest.raises(UserError, match="--arms vae-extrapolate:0: strength must be a number > 0"):
         parse_source("vae-extrapolate:0", where="--arms", allow_gated=True, need_run=False)
+
+
+def test_vae_density_draws_from_the_gaussian_fitted_to_each_class(real: ImageSet, runs: dict[str, Path]) -> None:
+    """Ex-post density sampling (issue 23 item 1): the codes follow each class's fitted Gaussian, the mean of
+    the class's encoded images, and the temperature scales their spread."""
+    import torch
+
+    from augmentor.generative.generator import Generator
+    from augmentor.latent.density import density_codes, fit_class_densities
+
+    generator = Generator.from_run(runs["vae"])
+    to_model = np.array([generator.class_index(n) for n in real.class_names])
+    densities = fit_class_densities(generator, real, to_model, "cpu")
+    members = np.flatnonzero(real.labels == 1)
+    encoded = generator.encode(real.images[members], np.full(len(members), to_model[1]), device="cpu").double()
+    assert torch.allclose(densities[1].mean, encoded.mean(0), atol=1e-5)
+    labels = np.full(20_000, 1)
+    codes = density_codes(densities, labels, 1.0, seed=5).double()
+    covariance = densities[1].factor @ densities[1].factor.T
+    assert torch.allclose(codes.mean(0), densities[1].mean, atol=0.05 * covariance.diagonal().sqrt().max().item())
+    assert torch.allclose(torch.cov(codes.T), covariance, rtol=0.1, atol=0.05 * covariance.diagonal().max().item())
+    cool = density_codes(densities, labels, 0.1, seed=5).double()
+    assert torch.allclose(cool.std(0), 0.1 * codes.std(0), rtol=0.05)
+    assert torch.equal(density_codes(densities, labels[:10], 1.0, seed=5), codes[:10].float())  # seeded
+    spec = parse_source("vae-density:0.5", where="--arms", allow_gated=True, need_run=False)
+    assert (spec.kind, DensitySource._split(spec)[1]) == ("vae-density", 0.5)

@@ -27,6 +27,7 @@ from augmentor.data.imageset import ImageSet, fingerprint
 if TYPE_CHECKING:
     from augmentor.generative.generator import Generator
 
+DEFAULT_TEMPERATURE = 1.0  # vae-density's spread: 1 draws from the fitted class Gaussian as it is
 DEFAULT_SIGMA = 1.0  # vae-jitter's spread, in units of the encoder's posterior standard deviation per dimension
 DEFAULT_STRENGTH = 0.5  # vae-extrapolate's step away from the neighbour, in units of the distance to it
 
@@ -333,6 +334,49 @@ class ExtrapolateSource(EncodedParentSource):
         )
 
 
+class DensitySource(GeneratorSource):
+    """Codes drawn from a Gaussian fitted to each class's encoded real images, decoded
+    (``vae-density[:RUN][:TEMPERATURE]``: ex-post density estimation, ``latent.density``)."""
+
+    kind: ClassVar[str] = "vae-density"
+    purpose: ClassVar[int] = 6
+
+    def __init__(self, spec: SourceSpec, context: SourceContext) -> None:
+        from augmentor.latent.density import fit_class_densities
+
+        super().__init__(spec, context)
+        if not self.generator.can_encode:
+            raise UserError(f"{spec.label}: vae-density needs a model with an encoder (a VAE)")
+        self.temperature = self._split(spec)[1]
+        self.densities = fit_class_densities(self.generator, context.real, self.to_model, self.device)
+        self.record["temperature"] = self.temperature
+
+    @staticmethod
+    def _split(spec: SourceSpec) -> tuple[str | None, float]:
+        return _split_number(spec, DEFAULT_TEMPERATURE, "temperature", zero_allowed=False)
+
+    @classmethod
+    def run_in(cls, spec: SourceSpec) -> str | None:
+        return cls._split(spec)[0]
+
+    @staticmethod
+    def model_kind(spec: SourceSpec) -> str | None:
+        return "vae"
+
+    def make(self, counts: np.ndarray, round_no: int) -> ImageSet:
+        from augmentor.latent.density import density_codes
+
+        labels = np.repeat(np.arange(len(counts)), counts)
+        seed = _round_seed(self.seed, self.purpose + 1, round_no)
+        codes = density_codes(self.densities, labels, self.temperature, seed)
+        images = self.generator.decode(codes, self.to_model[labels], device=self.device)
+        provenance = [
+            {"source": self.kind, "run_id": self.generator.run_id, "seed": seed, "temperature": self.temperature}
+            for _ in range(len(labels))
+        ]
+        return ImageSet(images, labels, list(self.real.class_names), provenance)
+
+
 def _split_number(spec: SourceSpec, default: float, name: str, *, zero_allowed: bool) -> tuple[str | None, float]:
     """``RUN``, ``RUN:NUMBER``, ``NUMBER`` or nothing → (run or None, the number, checked)."""
     arg = spec.arg or ""
@@ -356,12 +400,13 @@ SOURCES: dict[str, type[ClassicSource] | type[GeneratorSource]] = {
     "vae": GeneratorSource,
     "vae-jitter": JitterSource,
     "vae-extrapolate": ExtrapolateSource,
+    "vae-density": DensitySource,
     "edit": EditSource,
 }
 GATED_SUFFIX = "-gated"
 SOURCE_SYNTAX = (
     "classic[:PIPELINE], dcgan[:RUN], vae[:RUN], vae-jitter[:RUN][:SIGMA], vae-extrapolate[:RUN][:STRENGTH], "
-    "edit:RUN:DIR:NAME:STRENGTHS"
+    "vae-density[:RUN][:TEMPERATURE], edit:RUN:DIR:NAME:STRENGTHS"
 )
 
 
