@@ -173,6 +173,47 @@ CASES: list[Callable[[Path], Case]] = [
 ]
 
 
+# --- count flags (issue 25 item 3): capped before any work ---------------------------------------------
+
+
+def edit_strengths_count(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    argv = ["edit", run, "--direction", f"{root}/dirs:x", "--strengths", "-3:3:100000000", "--out", root / "e.png"]
+    return Case(argv, ("--strengths", "AUGMENTOR_MAX_GRID_IMAGES"))
+
+
+def edit_seeds_into_one_grid(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    argv = ["edit", run, "--direction", f"{root}/dirs:x", "--seeds", "0-99999", "--out", root / "e.png"]
+    return Case(argv, ("--seeds × --strengths", "AUGMENTOR_MAX_GRID_IMAGES"))
+
+
+def directions_codes(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    return Case(["directions", run, "--n", "1000000000", "--out", root / "d"], ("--n", "AUGMENTOR_MAX_CODES"))
+
+
+def score_count(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    data = make_shapes_folder(root / "data", per_class=2)
+    argv = ["score", run, "--real", data, "--n", "1000000000"]
+    return Case(argv, ("--n", "AUGMENTOR_MAX_SCORE_IMAGES"))
+
+
+def sample_count(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    return Case(["sample", run, "--n", "10000000000", "--out", root / "s"], ("--n", "AUGMENTOR_MAX_IMAGES_OUT"))
+
+
+def expand_ratio(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    argv = ["expand", data, "--with", "classic:light", "--ratio", "1:1e12", "--out", root / "x"]
+    return Case(argv, ("--ratio", "AUGMENTOR_MAX_IMAGES_OUT"), out=root / "x")
+
+
+CASES += [edit_strengths_count, edit_seeds_into_one_grid, directions_codes, score_count, sample_count, expand_ratio]
+
+
 # --- the runner -----------------------------------------------------------------------------------------
 
 
@@ -234,7 +275,7 @@ def run_case(case: Case, cwd: Path, peak_file: Path) -> tuple[int, str, float, i
     return process.returncode, err.decode(errors="replace"), seconds, peak
 
 
-@pytest.mark.parametrize("make_case", CASES, ids=[c.__name__ for c in CASES])
+@pytest.mark.parametrize("make_case", CASES, ids=lambda case: case.__name__)
 def test_a_hostile_case_is_refused_within_bounds(make_case, tmp_path):
     root = tmp_path / "case"
     root.mkdir()

@@ -16,6 +16,7 @@ from augmentor.classic.pipelines import Pipeline, load_pipeline, seed_compose
 from augmentor.classic.quotas import per_class_parents, per_image_parents
 from augmentor.core.console import progress
 from augmentor.core.errors import UserError
+from augmentor.core.limits import IMAGES_OUT, check_count
 from augmentor.core.outdir import check_output
 from augmentor.core.parallel import default_workers, parallel_map
 from augmentor.data.imageset import Dataset, ImageSet
@@ -181,7 +182,9 @@ def choose_parents(image_set: ImageSet, config: ClassicConfig) -> np.ndarray:
     if (config.per_image is None) == (config.per_class is None):
         raise UserError("give exactly one of --per-image K or --per-class N")
     if config.per_image is not None:
+        check_count("--per-image × images", config.per_image * len(image_set), IMAGES_OUT)
         return per_image_parents(len(image_set), config.per_image)
+    check_count("--per-class × classes", config.per_class * len(image_set.class_names), IMAGES_OUT)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0]))
     return per_class_parents(
         image_set.labels, len(image_set.class_names), config.per_class, config.include_originals, rng

@@ -62,6 +62,13 @@ MODEL_WIDTH = Cap("MODEL_WIDTH", 4096, "channels", "a run config's width or late
 FRAMES = Cap("FRAMES", 1000, "frames", "interpolation frames (one row of pictures, one GIF)")
 SEEDS = Cap("SEEDS", 100_000, "seeds", "seeds in one --seeds list (one image each)")
 PARAMETERS = Cap("PARAMETERS", 200_000_000, "parameters", "a run's model, counted before allocation")
+# Count flags: each checked before any work, so 10^8 of something is a refusal, not a multi-GB allocation.
+GRID_IMAGES = Cap("GRID_IMAGES", 10_000, "images", "pictures in one grid PNG (edit's strengths × seeds)")
+IMAGES_OUT = Cap("IMAGES_OUT", 10_000_000, "images", "images one command writes (sample, expand, classic)")
+SCORE_IMAGES = Cap("SCORE_IMAGES", 200_000, "images", "images per side of score (FID papers use 50,000)")
+CODES = Cap("CODES", 1_000_000, "codes", "latent codes directions fits (--n)")
+DRAWS = Cap("DRAWS", 1_000, "draws", "paired draws of gain and study")
+RESTARTS = Cap("RESTARTS", 256, "restarts", "random starting codes per image in project")
 
 CAPS = (
     IMAGE_PIXELS,
@@ -77,7 +84,19 @@ CAPS = (
     FRAMES,
     SEEDS,
     PARAMETERS,
+    GRID_IMAGES,
+    IMAGES_OUT,
+    SCORE_IMAGES,
+    CODES,
+    DRAWS,
+    RESTARTS,
 )
+
+
+def check_count(flag: str, value: int | None, cap: Cap) -> None:
+    """Refuse a count flag above its cap, before any work: one line naming the flag, the cap and the variable."""
+    if value is not None and value > cap.value():
+        raise UserError(f"{flag} {value:,}: at most {cap.value():,} {cap.unit} ({cap.why}); or {cap.lift()}")
 
 
 def available_memory() -> int | None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from augmentor.core.console import progress, warn
 from augmentor.core.errors import UserError
+from augmentor.core.limits import DRAWS, check_count
 from augmentor.core.outdir import check_output, staged_output
 from augmentor.core.parallel import default_workers
 from augmentor.data.imageset import ImageSet, fingerprint
@@ -101,6 +102,7 @@ class GainConfig:
         """Refuse bad counts, sizes, shares and modes, naming the flag (before any work)."""
         if self.draws < 1:
             raise UserError(f"--draws {self.draws}: give at least 1 paired draw")
+        check_count("--draws", self.draws, DRAWS)
         if self.budget is not None and self.real_epochs is not None:
             raise UserError("--budget and --real-epochs both set the budget: give one of them")
         if self.budget is not None and self.budget < 1:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import IMAGES_OUT, check_count
 from augmentor.core.outdir import check_output, check_output_file, write_file_atomic
 from augmentor.core.parallel import default_workers
 from augmentor.data.imageset import ImageSet
@@ -41,6 +42,8 @@ def check_sample_config(config: SampleConfig) -> None:
         raise UserError(f"--psi {config.psi}: give ψ in [0, 1] (1 changes nothing, 0 gives each class's mean image)")
     if config.seeds is not None and (config.n is not None or config.per_class is not None):
         raise UserError("--seeds makes one image per seed: give it without --n / --per-class")
+    check_count("--n", config.n, IMAGES_OUT)
+    check_count("--per-class", config.per_class, IMAGES_OUT)
 
 
 def sample_labels(generator: Generator, config: SampleConfig) -> np.ndarray:

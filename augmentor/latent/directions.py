@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import CODES, check_count
 from augmentor.core.outdir import check_output, staged_output
 from augmentor.generative.generator import Generator, balanced_labels
 from augmentor.latent.attributes import get_attribute
@@ -209,6 +210,7 @@ def find_directions(
     """Fit the directions of ``by`` with ``method`` and score each on a held-out 20%."""
     if method not in METHODS:
         raise UserError(f"--method {method!r} is unknown; use one of {', '.join(METHODS)}")
+    check_count("--n", n, CODES)
     attribute = parse_by(by)
     generator = Generator.from_run(run)
     data = labelled_codes(generator, data_src, attribute, n=n, seed=seed, device=device)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import GRID_IMAGES, check_count
 from augmentor.generative.generator import Generator, parse_seeds  # noqa: F401 (parse_seeds: edit's --seeds)
 from augmentor.latent.directions import load_directions
 
@@ -51,6 +52,7 @@ def parse_strengths(text: str) -> list[float]:
             start, stop, count = text.split(":")
             if int(count) < 1:
                 raise ValueError
+            check_count("--strengths (its COUNT)", int(count), GRID_IMAGES)  # before linspace allocates them
             return [float(v) for v in np.linspace(float(start), float(stop), int(count))]
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -105,6 +107,8 @@ def edit(
 
     if seeds and images:
         raise UserError("give --seeds or --images, not both")
+    rows = len(seeds or images or DEFAULT_SEEDS)
+    check_count("--seeds × --strengths (the grid's pictures)", rows * len(strengths), GRID_IMAGES)
     if not strengths:
         raise UserError("give at least one strength")
     generator = Generator.from_run(run)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import RESTARTS, check_count
 from augmentor.core.outdir import check_output, staged_output
 from augmentor.data.measures import mse, ssim
 from augmentor.generative.generator import Generator
@@ -211,6 +212,7 @@ def project(
         raise UserError("--inversion-steps and --refine-steps must not be negative")
     if restarts < 1:
         raise UserError(f"--restarts must be at least 1, got {restarts}")
+    check_count("--restarts", restarts, RESTARTS)
     if feature_weight < 0:
         raise UserError(f"--feature-weight must not be negative, got {feature_weight}")
     generator = Generator.from_run(Path(run))

@@ -131,6 +131,9 @@ def score(
     FID, F0 and KID use the features of the classifier run ``features_run`` (default: the shipped one), or of
     Inception-v3 when ``inception`` names a local safetensors file of its weights (``metrics.inception``).
     """
+    from augmentor.core.limits import SCORE_IMAGES, check_count
+
+    check_count("--n", n, SCORE_IMAGES)
     from augmentor.core.console import warn
     from augmentor.data.readers import open_dataset
     from augmentor.metrics.features import FEATURES_FIX, load_features

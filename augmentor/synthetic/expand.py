@@ -16,6 +16,7 @@ import numpy as np
 
 from augmentor.core.console import warn
 from augmentor.core.errors import UserError
+from augmentor.core.limits import IMAGES_OUT, check_count
 from augmentor.core.outdir import check_output
 from augmentor.core.parallel import default_workers
 from augmentor.data.imageset import Dataset, ImageSet
@@ -96,6 +97,7 @@ def validate(config: ExpandConfig) -> list[SourceSpec]:
         raise UserError("give exactly one of --per-class N (images per class in all) or --ratio REAL:SYNTH (e.g. 1:4)")
     if config.per_class is not None and config.per_class < 1:
         raise UserError(f"--per-class must be at least 1, got {config.per_class}")
+    check_count("--per-class", config.per_class, IMAGES_OUT)
     if config.ratio is not None:
         parse_ratio(config.ratio)
     if not config.with_:
@@ -121,6 +123,8 @@ def synthetic_quotas(real_counts: np.ndarray, config: ExpandConfig) -> np.ndarra
     if config.per_class is not None:
         return np.maximum(config.per_class - real_counts, 0).astype(np.int64)
     real, synth = parse_ratio(config.ratio or "")
+    total = float(real_counts.sum()) * synth / real  # --ratio 1:1e9 would ask for billions
+    check_count(f"--ratio {config.ratio} (synthetic images)", int(min(total, 2**62)), IMAGES_OUT)
     return np.round(real_counts * synth / real).astype(np.int64)
 
 
