@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import shlex
 import signal
@@ -22,6 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from augmentor import __version__
+from augmentor.core import jsonio
 
 # CLI-local state set by the root callback (the library itself takes everything as arguments).
 _state = {"debug": False}
@@ -248,7 +248,7 @@ def _given_flags(context: typer.Context) -> list[str]:
 
 
 def _print_json(document: Any) -> None:
-    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    typer.echo(jsonio.dumps(document, indent=2, ensure_ascii=False))
 
 
 def _show(document: Any, view: Callable[[Any], list], as_json: bool) -> None:
@@ -672,7 +672,7 @@ def classify_predict(
         text = (
             predictions.csv_text()
             if out.suffix.lower() == ".csv"
-            else json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+            else jsonio.dumps(document, indent=2, ensure_ascii=False) + "\n"
         )
         write_file_atomic(out, text.encode())
     from augmentor.report.summaries import predictions_view

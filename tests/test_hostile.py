@@ -214,6 +214,36 @@ def expand_ratio(root: Path) -> Case:
 CASES += [edit_strengths_count, edit_seeds_into_one_grid, directions_codes, score_count, sample_count, expand_ratio]
 
 
+# --- non-finite tensors (issue 25 item 5): refused where they are read ---------------------------------
+
+
+def _poison(run: Path, name_part: str, value: float) -> str:
+    """Set one tensor of ``run``'s weights whose name contains ``name_part`` to ``value``; its name."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(run / "model.safetensors"))
+    name = next(k for k in tensors if name_part in k and tensors[k].is_floating_point())
+    tensors[name] = tensors[name].clone().fill_(value)
+    save_file(tensors, str(run / "model.safetensors"), metadata={"format": "pt"})
+    return name
+
+
+def nan_generator_weights(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    name = _poison(run, "weight", float("nan"))
+    return Case(["sample", run, "--n", "4", "--out", root / "s"], (name, "holds NaN"), out=root / "s")
+
+
+def infinite_classifier_head(root: Path) -> Case:
+    run = _copy_run(root, "classifier")
+    _poison(run, "head", float("inf"))
+    image = next((make_shapes_folder(root / "data", per_class=1) / "disk").glob("*.png"))
+    return Case(["classify", "predict", run, image, "--json"], ("'head.weight' holds an infinity",))
+
+
+CASES += [nan_generator_weights, infinite_classifier_head]
+
+
 # --- the runner -----------------------------------------------------------------------------------------
 
 

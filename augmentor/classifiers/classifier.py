@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from augmentor.classifiers.evaluate import align_classes, confusion_scores
+from augmentor.core import jsonio
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output
 from augmentor.core.runs import CONFIG_NAME, claim_run_folder, load_matching, read_run_config, read_weights, write_run
@@ -490,11 +491,11 @@ def _write_finished(
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     write_file_atomic(out / WEIGHTS_NAME, save(tensors, metadata={"format": "pt"}))
-    write_file_atomic(out / METRICS_NAME, "".join(json.dumps(m) + "\n" for m in metrics).encode())
+    write_file_atomic(out / METRICS_NAME, "".join(jsonio.dumps(m) + "\n" for m in metrics).encode())
     for name, data in files.items():
         write_file_atomic(out / name, data)
     document = {"format_version": RUN_FORMAT_VERSION, "augmentor_version": __version__, **config}
-    write_file_atomic(out / CONFIG_NAME, (json.dumps(document, indent=2) + "\n").encode())
+    write_file_atomic(out / CONFIG_NAME, (jsonio.dumps(document, indent=2) + "\n").encode())
 
 
 def synthetic_pool(

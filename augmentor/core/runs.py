@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from augmentor import __version__
+from augmentor.core import jsonio
 from augmentor.core.errors import UserError
 from augmentor.core.limits import IMAGE_SIDE, MODEL_WIDTH, PARAMETERS, Cap
 from augmentor.core.outdir import CLAIMED_BY_THIS_PROCESS, check_writable, staged_output
@@ -113,10 +114,10 @@ def write_run(
     with staged_output(out, overwrite) as staging:
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
         save_file(tensors, str(staging / WEIGHTS_NAME), metadata={"format": "pt"})
-        (staging / METRICS_NAME).write_text("".join(json.dumps(m) + "\n" for m in metrics))
+        (staging / METRICS_NAME).write_text("".join(jsonio.dumps(m) + "\n" for m in metrics))
         for name, data in (files or {}).items():
             (staging / name).write_bytes(data)
-        (staging / CONFIG_NAME).write_text(json.dumps(document, indent=2) + "\n")
+        (staging / CONFIG_NAME).write_text(jsonio.dumps(document, indent=2) + "\n")
     return out
 
 
@@ -279,9 +280,22 @@ def read_weights(run: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(run / WEIGHTS_NAME))
+        tensors = load_file(str(run / WEIGHTS_NAME))
     except (SafetensorError, OSError) as exc:
         raise UserError(f"{run / WEIGHTS_NAME}: unreadable weights ({exc})") from None
+    refuse_non_finite(tensors, run / WEIGHTS_NAME, "retrain the run or restore it from a good copy")
+    return tensors
+
+
+def refuse_non_finite(tensors: dict[str, Any], path: Path, fix: str) -> None:
+    """Refuse tensors holding NaN or an infinity, naming the first: NaN weights sample all-black images and
+    predict with probability NaN, silently, so they are stopped where they are read."""
+    import torch
+
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            what = "NaN" if bool(torch.isnan(tensor).any()) else "an infinity"
+            raise UserError(f"{path}: tensor {name!r} holds {what}; {fix}")
 
 
 def load_matching(module: Any, state: dict[str, Any], source: str) -> None:

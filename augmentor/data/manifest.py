@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from augmentor.core import jsonio
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import write_file_atomic, write_lines_atomic
 from augmentor.data.imageset import OPTIONAL_PROVENANCE_KEYS, PROVENANCE_KEYS
@@ -30,14 +31,14 @@ def manifest_record(path: str, split: str, class_name: str, provenance: dict[str
 def write_manifest(folder: Path, records: Iterable[dict]) -> Path:
     """Write ``manifest.jsonl`` atomically, line by line as ``records`` come; callers write it last."""
     path = folder / MANIFEST_NAME
-    write_lines_atomic(path, (json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_lines_atomic(path, (jsonio.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return path
 
 
 def write_dataset_json(folder: Path, summary: dict) -> Path:
     """Write ``dataset.json`` (classes, counts per split/class/source, command, version)."""
     path = folder / DATASET_JSON_NAME
-    write_file_atomic(path, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
+    write_file_atomic(path, (jsonio.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
     return path
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from augmentor import __version__
+from augmentor.core import jsonio
 from augmentor.core.console import progress, warn
 from augmentor.core.outdir import check_output, write_lines_atomic
 from augmentor.core.parallel import parallel_map
@@ -243,7 +243,7 @@ def _hf_value(value: Any) -> str:
     """
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return value if isinstance(value, str) else jsonio.dumps(value, ensure_ascii=False)
 
 
 def hf_metadata_record(record: dict, flat: bool) -> dict[str, str]:
@@ -264,7 +264,7 @@ def write_hf_metadata(folder: Path, records: Iterable[dict], flat: bool) -> list
     for relpath, group in itertools.groupby(records, key=lambda record: hf_metadata_path(record["split"], flat)):
         if folder / relpath in written:
             raise ValueError(f"records of {relpath} are not together")
-        lines = (json.dumps(hf_metadata_record(record, flat), ensure_ascii=False) + "\n" for record in group)
+        lines = (jsonio.dumps(hf_metadata_record(record, flat), ensure_ascii=False) + "\n" for record in group)
         write_lines_atomic(folder / relpath, lines)
         written.append(folder / relpath)
     return written

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from augmentor.core import jsonio
 from augmentor.core.console import progress, warn
 from augmentor.core.errors import UserError
 from augmentor.core.limits import DRAWS, check_count
@@ -696,7 +697,6 @@ def summarise_curve(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_report(out: Path, result: GainResult, class_names: list[str], overwrite: bool) -> Path:
     """``report.md``, ``results.json`` and the plots, atomically."""
-    import json
 
     from augmentor.report.gain_report import report_files, report_warnings
 
@@ -709,7 +709,7 @@ def write_report(out: Path, result: GainResult, class_names: list[str], overwrit
         "generators": result.generators,
         "jobs": result.jobs,
     }
-    files = {**report_files(result, class_names), "results.json": (json.dumps(document, indent=2) + "\n").encode()}
+    files = {**report_files(result, class_names), "results.json": (jsonio.dumps(document, indent=2) + "\n").encode()}
     with staged_output(out, overwrite) as staging:
         for name, data in files.items():
             (staging / name).write_bytes(data)

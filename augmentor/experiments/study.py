@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from augmentor import __version__
+from augmentor.core import jsonio
 from augmentor.core.console import warn
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output, write_file_atomic
@@ -204,7 +205,7 @@ def _trainings(config: StudyConfig) -> dict[str, int]:
 
 def _write_or_check_plan(out: Path, plan: dict[str, Any], resume: bool) -> str:
     """Write the plan and its sha256, or (resuming) refuse a plan that differs from the one written first."""
-    text = json.dumps(plan, indent=2, sort_keys=True) + "\n"
+    text = jsonio.dumps(plan, indent=2, sort_keys=True) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()
     if resume:
         written = (out / "plan.json").read_text()
@@ -388,8 +389,8 @@ def recompute(folder: Path) -> dict[str, Any]:
 
 def _write_runs(out: Path, development: list[dict[str, Any]], confirmation: list[dict[str, Any]]) -> None:
     """Every draw's numbers, one line each: development rows (validation) first, then confirmation (test)."""
-    lines = [json.dumps({"stage": "development", **run}) + "\n" for run in development]
-    lines += [json.dumps({"stage": "confirmation", **run}) + "\n" for run in confirmation]
+    lines = [jsonio.dumps({"stage": "development", **run}) + "\n" for run in development]
+    lines += [jsonio.dumps({"stage": "confirmation", **run}) + "\n" for run in confirmation]
     write_file_atomic(out / "runs.jsonl", "".join(lines).encode())
 
 
@@ -438,4 +439,4 @@ def _write_report(out: Path, result: StudyResult, config: StudyConfig, rule: str
         "choice": choice,
         "comparisons": result.comparisons,
     }
-    write_file_atomic(out / "study.json", (json.dumps(document, indent=2) + "\n").encode())
+    write_file_atomic(out / "study.json", (jsonio.dumps(document, indent=2) + "\n").encode())

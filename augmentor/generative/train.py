@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from augmentor import __version__
+from augmentor.core import jsonio
 from augmentor.core.console import warn
 from augmentor.core.device import resolve_device, to_device
 from augmentor.core.errors import UserError
@@ -338,7 +338,7 @@ def train_generative(
     }
     if out is not None and current().is_main:  # under torchrun rank 0 alone writes the run folder
         out.mkdir(parents=True, exist_ok=True)
-        write_file_atomic(out / CONFIG_NAME, (json.dumps(record, indent=2) + "\n").encode())
+        write_file_atomic(out / CONFIG_NAME, (jsonio.dumps(record, indent=2) + "\n").encode())
     task = GenerativeTask(config, trainer, train, record, out, in_gain)
     log_points = set(range(config.log_every, steps + 1, config.log_every)) | {
         s for s in range(1, steps + 1) if task.is_checkpoint_point(s)
@@ -474,7 +474,7 @@ class GenerativeTask:
 
         weights = {k: v.detach().cpu().contiguous() for k, v in self.trainer.sampler.state_dict().items()}
         write_file_atomic(folder / WEIGHTS_NAME, save(weights))
-        write_file_atomic(folder / METRICS_NAME, "".join(json.dumps(m) + "\n" for m in metrics).encode())
+        write_file_atomic(folder / METRICS_NAME, "".join(jsonio.dumps(m) + "\n" for m in metrics).encode())
         if metrics:
             write_file_atomic(folder / "losses.png", losses_png(metrics, self.trainer.kind.loss_keys))
         self.saved_step = step

@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from augmentor.core import jsonio
 from augmentor.core.errors import UserError
 from augmentor.core.limits import CODES, check_count
 from augmentor.core.outdir import check_output, staged_output
+from augmentor.core.runs import refuse_non_finite
 from augmentor.generative.generator import Generator, balanced_labels
 from augmentor.latent.attributes import get_attribute
 
@@ -325,19 +327,8 @@ def write_directions(result: DirectionsResult, out: Path, overwrite: bool = Fals
         tensors = {name: vector.float().contiguous() for name, vector in result.directions.items()}
         save_file(tensors, str(staging / WEIGHTS_NAME))
         info = {**result.info, "command": command}
-        (staging / INFO_NAME).write_text(json.dumps(_finite(info), indent=2, ensure_ascii=False) + "\n")
+        (staging / INFO_NAME).write_text(jsonio.dumps(info, indent=2, ensure_ascii=False) + "\n")
     return out
-
-
-def _finite(value: Any) -> Any:
-    """NaN → None so the JSON stays standard."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def load_directions(folder: Path, generator: Generator) -> dict[str, torch.Tensor]:
@@ -355,6 +346,7 @@ def load_directions(folder: Path, generator: Generator) -> dict[str, torch.Tenso
         tensors = load_file(str(weights_path))
     except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, OSError) as exc:
         raise UserError(f"{folder}: unreadable directions ({exc})") from None
+    refuse_non_finite(tensors, weights_path, "run augmentor directions again")
     if info.get("run_id") != generator.run_id:
         raise UserError(
             f"{folder}: directions were found for run {info.get('run_id')!r} ({info.get('run')}), "

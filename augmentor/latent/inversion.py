@@ -10,7 +10,6 @@ baseline a projection has to beat.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from augmentor.core import jsonio
 from augmentor.core.errors import UserError
 from augmentor.core.limits import RESTARTS, check_count
 from augmentor.core.outdir import check_output, staged_output
@@ -332,7 +332,7 @@ def write_projection(result: ProjectionResult, out: Path, overwrite: bool = Fals
             },
             str(staging / "codes.safetensors"),
         )
-        (staging / "projection.json").write_text(json.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n")
+        (staging / "projection.json").write_text(jsonio.dumps(result.summary(), indent=2, ensure_ascii=False) + "\n")
         rows = [[p.original, p.reconstruction] for p in result.images]
         title = f"reconstructions ({result.generator.kind})" + (
             f", class {result.class_name}" if result.class_name else ""

@@ -24,6 +24,7 @@ from torch import nn
 from torchvision.models.inception import BasicConv2d, Inception3, InceptionA, InceptionC, InceptionE
 
 from augmentor.core.errors import UserError
+from augmentor.core.runs import refuse_non_finite
 from augmentor.data.imageset import ImageSet
 
 FID = "inception-fid"
@@ -228,6 +229,7 @@ def load_inception(path: Path | str) -> InceptionFeatures:
         network = build_inception(variant)
     with safe_open(str(path), framework="pt") as file:
         state = {k: file.get_tensor(k).float() for k in keys}
+    refuse_non_finite(state, path, CONVERT)
     state.update(
         {k: torch.zeros((), dtype=torch.long) for k in network.state_dict() if k.endswith("num_batches_tracked")}
     )

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from augmentor.core import jsonio
 from augmentor.core.errors import UserError
 
 RECIPE_FORMAT = 1
@@ -54,7 +55,7 @@ def write_recipe(path: Path, recipe: Recipe) -> None:
     """Save ``recipe`` as a recipe file (written to a temporary name, then renamed)."""
     from augmentor.core.outdir import write_file_atomic
 
-    write_file_atomic(path, (json.dumps(recipe.document(), indent=2) + "\n").encode())
+    write_file_atomic(path, (jsonio.dumps(recipe.document(), indent=2) + "\n").encode())
 
 
 @cache

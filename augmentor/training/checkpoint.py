@@ -17,8 +17,10 @@ from typing import Any
 
 import torch
 
+from augmentor.core import jsonio
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import write_file_atomic
+from augmentor.core.runs import refuse_non_finite
 
 STATE_JSON = "state.json"  # the commit point: names the tensors file it goes with
 STATE_FORMAT = 2  # 1: the classifier's own (kind "classifier" only); 2: every trainer's
@@ -84,9 +86,11 @@ def read_checkpoint(run: Path, kind: str, fresh: str, *, tensors: bool = True) -
     if os.sep in name or name.startswith(".") or not name.endswith(".safetensors"):
         raise UserError(f"{path}: names {name!r} as its tensors file; {fresh}")
     try:
-        return Checkpoint(load_file(str(run / name)), meta)
+        state = load_file(str(run / name))
     except (SafetensorError, OSError) as exc:
         raise UserError(f"{run / name}: unreadable training state ({exc}); {fresh}") from None
+    refuse_non_finite(state, run / name, fresh)
+    return Checkpoint(state, meta)
 
 
 def write_checkpoint(
@@ -104,7 +108,7 @@ def write_checkpoint(
     if beside is not None:
         beside()
     write_file_atomic(
-        folder / STATE_JSON, (json.dumps({**meta, "format": STATE_FORMAT, "tensors": name}) + "\n").encode()
+        folder / STATE_JSON, (jsonio.dumps({**meta, "format": STATE_FORMAT, "tensors": name}) + "\n").encode()
     )
     for old in folder.glob("state-*.safetensors"):
         if old.name != name:
