@@ -244,6 +244,42 @@ def infinite_classifier_head(root: Path) -> Case:
 CASES += [nan_generator_weights, infinite_classifier_head]
 
 
+# --- files read whole (issue 25 item 2): sizes checked before a byte is read -----------------------------
+
+
+def _sparse(path: Path, size: int = 20 << 30) -> None:
+    """``path`` made ``size`` bytes long without a block on disk (a sparse file)."""
+    with open(path, "ab") as handle:
+        handle.truncate(size)
+
+
+def sparse_manifest(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    _sparse(data / "manifest.jsonl")
+    return Case(["data", "info", data], ("manifest.jsonl", "too large", "AUGMENTOR_MAX_JSONL_BYTES"))
+
+
+def sparse_run_config(root: Path) -> Case:
+    run = _copy_run(root, "vae")
+    _sparse(run / "config.json")
+    return Case(["sample", run, "--n", "2", "--out", root / "s"], ("config.json", "too large"), out=root / "s")
+
+
+def sparse_training_state(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    run = root / "run"
+    run.mkdir()
+    _sparse(run / "state.json")
+    return Case(["train", "vae", data, "--out", run, "--steps", "2"], ("state.json", "too large"))
+
+
+def endless_stdin_line(root: Path) -> Case:
+    return Case(["data", "info", "-"], ("stdin", "longer than", "AUGMENTOR_MAX_LINE_BYTES"), stdin=bytes(8 << 20))
+
+
+CASES += [sparse_manifest, sparse_run_config, sparse_training_state, endless_stdin_line]
+
+
 # --- the runner -----------------------------------------------------------------------------------------
 
 

@@ -8,7 +8,6 @@ never import the training module.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -20,6 +19,7 @@ import torch
 
 from augmentor.classifiers.evaluate import align_classes, confusion_scores
 from augmentor.core import jsonio
+from augmentor.core.bounded import read_json
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output
 from augmentor.core.runs import CONFIG_NAME, claim_run_folder, load_matching, read_run_config, read_weights, write_run
@@ -455,8 +455,8 @@ def _check_not_finished(run: Path, meta: dict[str, Any], config: TrainConfig, im
 
     steps = meta["steps"] if mixing else budget_steps(config, images, min(config.batch_size, images))
     try:
-        done = json.loads((run / CONFIG_NAME).read_text())["training"]["steps"] == meta["step"]
-    except (OSError, ValueError, KeyError, TypeError):
+        done = read_json(run / CONFIG_NAME, "a run config")["training"]["steps"] == meta["step"]
+    except (UserError, KeyError, TypeError):
         done = False  # killed while writing its results: resuming writes them
     if meta["step"] >= steps and done:
         on = (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from augmentor.classifiers.classifier import Classifier
+from augmentor.core.bounded import read_stdin_lines
 from augmentor.core.console import progress
 from augmentor.core.errors import UserError
 from augmentor.data.decode import IMAGE_EXTENSIONS, BadImageFile, decode_image, resize
@@ -80,7 +80,7 @@ def image_paths(inputs: list[str]) -> list[Path]:
     found: list[Path] = []
     for given in inputs:
         if given == "-":
-            found += [Path(line.strip()) for line in sys.stdin.read().splitlines() if line.strip()]
+            found += [Path(line) for line in read_stdin_lines()]
             continue
         path = Path(given)
         if path.is_dir():

@@ -122,11 +122,11 @@ def read_train_state(run: Path, *, tensors: bool = True) -> Checkpoint:
 
 def _run_kind(run: Path) -> str | None:
     """The ``kind`` in ``run``'s config.json, if it has a readable one."""
-    import json
+    from augmentor.core.bounded import read_json
 
     try:
-        kind = json.loads((run / "config.json").read_text()).get("kind")
-    except (OSError, ValueError, AttributeError):
+        kind = read_json(run / "config.json", "a run config").get("kind")
+    except (UserError, AttributeError):
         return None
     return kind if isinstance(kind, str) else None
 

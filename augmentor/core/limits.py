@@ -69,6 +69,11 @@ SCORE_IMAGES = Cap("SCORE_IMAGES", 200_000, "images", "images per side of score 
 CODES = Cap("CODES", 1_000_000, "codes", "latent codes directions fits (--n)")
 DRAWS = Cap("DRAWS", 1_000, "draws", "paired draws of gain and study")
 RESTARTS = Cap("RESTARTS", 256, "restarts", "random starting codes per image in project")
+# Text files read (core.bounded): sizes checked before a byte is read.
+JSON_BYTES = Cap("JSON_BYTES", 64 << 20, "bytes", "one JSON file: a run's config or state, a recipe, directions info")
+JSONL_BYTES = Cap("JSONL_BYTES", 4 << 30, "bytes", "one JSON Lines file: manifest.jsonl, metrics.jsonl, runs.jsonl")
+LINE_BYTES = Cap("LINE_BYTES", 1 << 20, "bytes", "one line of a JSON Lines file or of stdin")
+STDIN_BYTES = Cap("STDIN_BYTES", 1 << 30, "bytes", "the image paths given on stdin")
 
 CAPS = (
     IMAGE_PIXELS,
@@ -90,6 +95,10 @@ CAPS = (
     CODES,
     DRAWS,
     RESTARTS,
+    JSON_BYTES,
+    JSONL_BYTES,
+    LINE_BYTES,
+    STDIN_BYTES,
 )
 
 

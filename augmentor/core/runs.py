@@ -8,7 +8,6 @@ kind (classifiers, generative) registers the check of its model config with ``re
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from augmentor import __version__
 from augmentor.core import jsonio
+from augmentor.core.bounded import read_json, read_jsonl
 from augmentor.core.errors import UserError
 from augmentor.core.limits import IMAGE_SIDE, MODEL_WIDTH, PARAMETERS, Cap
 from augmentor.core.outdir import CLAIMED_BY_THIS_PROCESS, check_writable, staged_output
@@ -54,10 +54,8 @@ def _is_training_record(path: Path) -> bool:
     """``path`` is the config a training run writes before its first step (not a user's own config.json,
     which a new run must never replace without --overwrite)."""
     try:
-        if path.stat().st_size > 1 << 20:
-            return False
-        record = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):
+        record = read_json(path, "a run config")
+    except UserError:
         return False
     return isinstance(record, dict) and {"format_version", "kind", "training", "dataset"} <= record.keys()
 
@@ -130,14 +128,7 @@ def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
         )
     if not run.is_dir() or not (run / CONFIG_NAME).is_file() or not (run / WEIGHTS_NAME).is_file():
         raise UserError(f"{run}: not a run folder (expected {CONFIG_NAME} and {WEIGHTS_NAME} inside)")
-    try:
-        config = json.loads((run / CONFIG_NAME).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{run / CONFIG_NAME}: not valid JSON ({exc})") from None
-    except ValueError:  # an integer of more digits than Python converts (4300)
-        raise UserError(f"{run / CONFIG_NAME}: holds a number too long to read; retrain the run") from None
-    except RecursionError:
-        raise UserError(f"{run / CONFIG_NAME}: nested too deeply to be a run config; retrain the run") from None
+    config = read_json(run / CONFIG_NAME, "a run config")
     if not isinstance(config, dict):
         raise UserError(f"{run / CONFIG_NAME}: holds a {type(config).__name__}, not a run config; retrain the run")
     version = config.get("format_version")
@@ -322,4 +313,4 @@ def read_metrics(run: Path) -> list[dict[str, Any]]:
     path = run / METRICS_NAME
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path, METRICS_NAME)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import unicodedata
 from pathlib import Path
 
+from augmentor.core.bounded import read_stdin_lines
 from augmentor.core.console import warn
 from augmentor.core.errors import UserError
 from augmentor.core.names import check_class_name
@@ -170,4 +170,4 @@ def held_out_paths_warning(paths: list[Path], consequence: str = READ_AS_TRAININ
 
 def read_stdin(options: ReadOptions) -> Dataset:
     """Read the path list from standard input."""
-    return read_path_list(sys.stdin.read().splitlines(), options)
+    return read_path_list(read_stdin_lines(), options)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from augmentor.core import jsonio
+from augmentor.core.bounded import InputTooLarge, read_jsonl
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import write_file_atomic, write_lines_atomic
 from augmentor.data.imageset import OPTIONAL_PROVENANCE_KEYS, PROVENANCE_KEYS
@@ -47,15 +47,16 @@ def read_manifest(root: Path) -> list[dict]:
     path = root / MANIFEST_NAME
     if not path.is_file():
         return []
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return read_jsonl(path, MANIFEST_NAME)
 
 
 def read_manifest_provenance(root: Path) -> dict[str, dict[str, Any]]:
     """Map each manifest path to its provenance fields, so re-reading an output keeps its sources."""
     try:
         records = read_manifest(root)
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, a 5000-digit number, "[" × 2000
+    except InputTooLarge:
+        raise
+    except UserError:  # a manifest that does not parse: its images are read as real ones
         return {}
     found: dict[str, dict[str, Any]] = {}
     for line, record in enumerate(records, start=1):

@@ -26,6 +26,7 @@ from typing import Any
 
 from augmentor import __version__
 from augmentor.core import jsonio
+from augmentor.core.bounded import read_json, read_jsonl, read_text
 from augmentor.core.console import warn
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import check_output, write_file_atomic
@@ -208,7 +209,7 @@ def _write_or_check_plan(out: Path, plan: dict[str, Any], resume: bool) -> str:
     text = jsonio.dumps(plan, indent=2, sort_keys=True) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()
     if resume:
-        written = (out / "plan.json").read_text()
+        written = read_text(out / "plan.json", "the study's plan")
         if hashlib.sha256(written.encode()).hexdigest() != digest:
             changed = _changed_keys(json.loads(written), plan)
             raise UserError(
@@ -269,12 +270,12 @@ def _stage(src: str, dataset: Any, gain: GainConfig, rule: str, folder: Path) ->
     """One gain run (results.json and report.md in ``folder``); a finished one is read back, not run again."""
     done = folder / "results.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return read_json(done, "a stage's results")
     gain.validate()
     splits = split_data(dataset.train, dataset.test, gain, src, rule)
     result = run_experiment(splits, gain, source=src)
     write_report(folder, result, splits.class_names, overwrite=True)
-    return json.loads(done.read_text())
+    return read_json(done, "a stage's results")
 
 
 def choose(summary: list[dict[str, Any]], config: StudyConfig) -> dict[str, Any]:
@@ -373,8 +374,8 @@ def recompute(folder: Path) -> dict[str, Any]:
     ``runs.jsonl`` alone (``scripts/study_table.py`` and a test check the README's study table with it)."""
     from augmentor.experiments.gain import summarise
 
-    plan = json.loads((folder / "plan.json").read_text())
-    rows = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
+    plan = read_json(folder / "plan.json", "the study's plan")
+    rows = read_jsonl(folder / "runs.jsonl", "the study's runs")
     development = [r for r in rows if r["stage"] == "development"]
     confirmation = [r for r in rows if r["stage"] == "confirmation"]
     classes = [str(k) for k in range(len(development[0]["per_class_accuracy"]))]

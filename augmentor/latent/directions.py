@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from augmentor.core import jsonio
+from augmentor.core.bounded import read_json
 from augmentor.core.errors import UserError
 from augmentor.core.limits import CODES, check_count
 from augmentor.core.outdir import check_output, staged_output
@@ -342,7 +343,7 @@ def load_directions(folder: Path, generator: Generator) -> dict[str, torch.Tenso
             f"{folder}: not a directions folder (expected {INFO_NAME} and {WEIGHTS_NAME}; see augmentor directions)"
         )
     try:
-        info = json.loads(info_path.read_text())
+        info = read_json(info_path, "a directions info file")
         tensors = load_file(str(weights_path))
     except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, OSError) as exc:
         raise UserError(f"{folder}: unreadable directions ({exc})") from None

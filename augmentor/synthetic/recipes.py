@@ -9,13 +9,13 @@ draws. A file is read with a size cap and every field checked: a recipe from els
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from augmentor.core import jsonio
+from augmentor.core.bounded import read_json
 from augmentor.core.errors import UserError
 
 RECIPE_FORMAT = 1
@@ -84,9 +84,12 @@ def _read(path: Path, shown: str) -> Recipe:
     try:
         if path.stat().st_size > RECIPE_LIMIT:
             raise UserError(f"{path}: {path.stat().st_size:,} bytes is no recipe (a few lines); {fix}")
-        document = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except OSError as exc:
         raise UserError(f"{path}: not a readable recipe file ({exc}); {fix}") from None
+    try:
+        document = read_json(path, "a recipe file")
+    except UserError as exc:
+        raise UserError(f"{exc.message}; {fix}") from None
     if not isinstance(document, dict) or document.get("format") != RECIPE_FORMAT:
         raise UserError(f"{path}: not a recipe file of format {RECIPE_FORMAT}; {fix}")
     generator = document.get("generator", {})

@@ -8,7 +8,6 @@ from a consistent pair. Optimiser states are flattened into tensors + JSON (``pa
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from augmentor.core import jsonio
+from augmentor.core.bounded import InputTooLarge, read_json
 from augmentor.core.errors import UserError
 from augmentor.core.outdir import write_file_atomic
 from augmentor.core.runs import refuse_non_finite
@@ -51,9 +51,11 @@ def has_checkpoint(run: Path) -> bool:
 def refuse_interrupted(run: Path, kind: str) -> None:
     """Refuse a new run into a folder holding an interrupted one (a checkpoint short of its budget): say --resume."""
     try:
-        meta = json.loads((run / STATE_JSON).read_text()) if has_checkpoint(run) else None
+        meta = read_json(run / STATE_JSON, "a training state") if has_checkpoint(run) else None
         step, steps = int(meta["step"]), int(meta["steps"])
-    except (OSError, ValueError, KeyError, TypeError):  # no checkpoint, or not one of ours: check_output's turn
+    except InputTooLarge:
+        raise
+    except (UserError, ValueError, KeyError, TypeError):  # no checkpoint, or not one of ours: check_output's turn
         return
     if step < steps:
         raise UserError(
@@ -69,9 +71,12 @@ def read_checkpoint(run: Path, kind: str, fresh: str, *, tensors: bool = True) -
     try:
         if path.stat().st_size > STATE_LIMIT:
             raise UserError(f"{path}: {path.stat().st_size:,} bytes is no training state of ours; {fresh}")
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+    except OSError as exc:
         raise UserError(f"{path}: unreadable training state ({exc}); {fresh}") from None
+    try:
+        meta = read_json(path, "a training state")
+    except UserError as exc:
+        raise UserError(f"{exc.message}; {fresh}") from None
     if not isinstance(meta, dict) or meta.get("kind") != kind:
         found = meta.get("kind") if isinstance(meta, dict) else None
         raise UserError(f"{path}: not a {kind} training state (kind {found!r}); {fresh}")
