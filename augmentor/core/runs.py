@@ -128,7 +128,10 @@ def read_run_config(run: Path, kind: str | None = None) -> dict[str, Any]:
         )
     if not run.is_dir() or not (run / CONFIG_NAME).is_file() or not (run / WEIGHTS_NAME).is_file():
         raise UserError(f"{run}: not a run folder (expected {CONFIG_NAME} and {WEIGHTS_NAME} inside)")
-    config = read_json(run / CONFIG_NAME, "a run config")
+    try:
+        config = read_json(run / CONFIG_NAME, "a run config")
+    except UserError as exc:
+        raise UserError(f"{exc.message}; retrain the run") from None
     if not isinstance(config, dict):
         raise UserError(f"{run / CONFIG_NAME}: holds a {type(config).__name__}, not a run config; retrain the run")
     version = config.get("format_version")

@@ -89,7 +89,8 @@ def _read(path: Path, shown: str) -> Recipe:
     try:
         document = read_json(path, "a recipe file")
     except UserError as exc:
-        raise UserError(f"{exc.message}; {fix}") from None
+        reason = exc.message.removeprefix(f"{path}: ")
+        raise UserError(f"{path}: not a readable recipe file ({reason}); {fix}") from None
     if not isinstance(document, dict) or document.get("format") != RECIPE_FORMAT:
         raise UserError(f"{path}: not a recipe file of format {RECIPE_FORMAT}; {fix}")
     generator = document.get("generator", {})
