@@ -408,7 +408,7 @@ def pipeline_show(
     """Print a pipeline in albumentations' A.save format, ready to edit and pass to --pipeline."""
     from augmentor.classic.pipelines import load_pipeline
 
-    typer.echo(load_pipeline(preset).dump(fmt.value), nl=False)
+    typer.echo(load_pipeline(preset, probe=False).dump(fmt.value), nl=False)  # shown, not run
 
 
 @pipeline_app.command("check")

@@ -838,7 +838,7 @@ def test_out_may_not_be_the_current_folder_or_above_it(tmp_path, monkeypatch, sh
     assert not list(tmp_path.glob(".*"))
 
 
-def _pipeline_file(path: Path, transform: str, **arguments: int) -> Path:
+def _pipeline_file(path: Path, transform: str, **arguments: object) -> Path:
     step = {"__class_fullname__": transform, "p": 1.0, **arguments}
     document = {"__version__": "2.0.8", "transform": {"__class_fullname__": "Compose", "p": 1.0, "transforms": [step]}}
     path.write_text(json.dumps(document))
@@ -1331,3 +1331,149 @@ def test_a_malformed_model_config_is_one_error_line_before_any_model_is_built(tm
         result = run_cli("sample", run, "--per-class", "1", "--out", tmp_path / "s")
         assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert not (tmp_path / "s").exists()
+
+
+# --- declared values: the bounds table and the probe (hardening item 1) ----------------------------------
+
+# The report's file: 209 bytes of YAML as A.save writes it, a GaussianBlur whose sigma is 10^6 with the kernel
+# size left to be derived (blur_limit 0). Before the table it allocated 2.8 GB and ran past a minute, deaf to
+# SIGTERM and SIGINT.
+HUGE_SIGMA_YAML = """\
+__version__: 2.0.8
+transform:
+  __class_fullname__: Compose
+  is_check_shapes: true
+  p: 1.0
+  transforms:
+  - __class_fullname__: GaussianBlur
+    blur_limit: 0
+    p: 1.0
+    sigma_limit: [1000000, 1000000]
+"""
+
+
+def test_the_209_byte_huge_sigma_pipeline_is_refused_at_once_naming_the_field_and_cap(tmp_path):
+    assert len(HUGE_SIGMA_YAML.encode()) == 209
+    data, out, bad = good_folder(tmp_path), tmp_path / "out", tmp_path / "bad.yaml"
+    bad.write_text(HUGE_SIGMA_YAML)
+    started = time.perf_counter()
+    result = run_cli("classic", data, "--pipeline", bad, "--per-image", "1", "--out", out)
+    assert time.perf_counter() - started < 10
+    assert_refused(
+        result,
+        "bad.yaml: GaussianBlur at transform.transforms[0] asks for sigma_limit [1000000, 1000000]; at most 100 px",
+        "AUGMENTOR_MAX_PIPELINE_SIGMA",
+        out=out,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "data"]
+
+
+@pytest.mark.parametrize(
+    ("transform", "arguments", "mentions"),
+    [
+        ("ElasticTransform", {"alpha": 1e9, "sigma": 4}, ["alpha 1000000000.0", "AUGMENTOR_MAX_PIPELINE_SIDE"]),
+        ("ElasticTransform", {"alpha": 20, "sigma": 1e6}, ["sigma 1000000.0", "AUGMENTOR_MAX_PIPELINE_SIGMA"]),
+        ("Affine", {"scale": [1e4, 1e4]}, ["scale [10000.0, 10000.0]; at most 16×", "AUGMENTOR_MAX_PIPELINE_SCALE"]),
+        ("Affine", {"scale": {"x": [1, 1], "y": [1e4, 1e4]}}, ["scale {", "AUGMENTOR_MAX_PIPELINE_SCALE"]),
+        ("CoarseDropout", {"num_holes_range": [10**9, 10**9]}, ["num_holes_range", "AUGMENTOR_MAX_PIPELINE_COUNT"]),
+        ("GridDistortion", {"num_steps": 10**7}, ["num_steps 10000000; at most 10000", "AUGMENTOR_MAX_PIPELINE_COUNT"]),
+        ("GridDropout", {"holes_number_xy": [1000, 1000]}, ["1,000,000 cells", "AUGMENTOR_MAX_PIPELINE_COUNT"]),
+        ("MedianBlur", {"blur_limit": [3, 100001]}, ["blur_limit [3, 100001]", "AUGMENTOR_MAX_PIPELINE_KERNEL"]),
+        ("PiecewiseAffine", {"nb_rows": 200, "nb_cols": 200}, ["40,000 grid points", "AUGMENTOR_MAX_PIPELINE_COUNT"]),
+        ("Pad", {"padding": 100_000}, ["padding 100000; at most 4096 px", "AUGMENTOR_MAX_PIPELINE_SIDE"]),
+        # pydantic reads numbers written as strings: so does the table
+        ("GaussianBlur", {"sigma_limit": ["1e6", "1e6"]}, ['sigma_limit ["1e6", "1e6"]', "_PIPELINE_SIGMA"]),
+        # a kernel derived from a sigma the sigma cap lets through: int(50 * 3.5) * 2 + 1
+        ("GaussianBlur", {"blur_limit": 0, "sigma_limit": 50}, ["a 351-px kernel", "AUGMENTOR_MAX_PIPELINE_KERNEL"]),
+        # albumentations reads one step_factor s as [0, s]: a draw near 0 zooms millions of times
+        ("ZoomBlur", {"max_factor": 1.5, "step_factor": 0.03}, ["zoom steps without end", "_PIPELINE_COUNT"]),
+    ],
+)
+def test_a_pipeline_value_past_its_cap_is_refused_naming_field_value_and_variable(
+    tmp_path, transform, arguments, mentions
+):
+    path = _pipeline_file(tmp_path / "p.json", transform, **arguments)
+    started = time.perf_counter()
+    result = run_cli("pipeline", "check", path)
+    assert time.perf_counter() - started < 10
+    assert_refused(result, f"p.json: {transform} at transform.transforms[0] asks for", *mentions)
+
+
+def test_the_variable_lifts_a_pipeline_value_cap(tmp_path, monkeypatch):
+    sigma = _pipeline_file(tmp_path / "sigma.json", "GaussianBlur", blur_limit=[3, 3], sigma_limit=[150, 150])
+    holes = _pipeline_file(tmp_path / "holes.json", "CoarseDropout", num_holes_range=[20_000, 20_000])
+    assert_refused(run_cli("pipeline", "check", sigma), "at most 100 px", "AUGMENTOR_MAX_PIPELINE_SIGMA")
+    assert_refused(run_cli("pipeline", "check", holes), "at most 10000", "AUGMENTOR_MAX_PIPELINE_COUNT")
+    monkeypatch.setenv("AUGMENTOR_MAX_PIPELINE_SIGMA", "200")
+    monkeypatch.setenv("AUGMENTOR_MAX_PIPELINE_COUNT", "20K")
+    for path in (sigma, holes):
+        checked = run_cli("pipeline", "check", path)
+        assert checked.exit_code == 0, checked.stderr
+
+
+def test_every_preset_and_every_transforms_defaults_pass_the_caps(tmp_path):
+    """The caps stop only what no real pipeline asks: each preset, written out as a user's file, passes the
+    table and the probe, and so does every transform of albumentations' registry built with its defaults."""
+    import warnings
+
+    from albumentations.core.serialization import SERIALIZABLE_REGISTRY
+
+    from augmentor.classic.albu import A
+    from augmentor.classic.bounds import check_arguments
+
+    for preset in ("light", "medium", "heavy"):
+        path = tmp_path / f"{preset}.yaml"
+        path.write_text(run_cli("pipeline", "show", preset).stdout)
+        checked = run_cli("pipeline", "check", path)
+        assert checked.exit_code == 0, checked.stderr
+    built = 0
+    for name, cls in sorted(SERIALIZABLE_REGISTRY.items()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                spec = A.to_dict(cls())["transform"]
+            except Exception:  # noqa: BLE001 - needs arguments of its own (a crop's size, a container's list)
+                continue
+        check_arguments(spec, name, "transform", tmp_path / "defaults.yaml")
+        built += 1
+    assert built > 90
+
+
+def test_a_pipeline_only_the_probe_can_catch_is_refused_with_nothing_written(tmp_path):
+    """An Affine shear near 90° with fit_output: no argument past a cap (an angle is no size), yet the output
+    image would be thousands of times larger. The probe's child runs out of its memory limit instead."""
+    from augmentor.classic.pipelines import load_pipeline
+
+    path = _pipeline_file(tmp_path / "shear.json", "Affine", shear=[89.9999, 89.9999], fit_output=True)
+    assert load_pipeline(str(path), probe=False).source == str(path)  # the table and albumentations let it by
+    data, out = good_folder(tmp_path), tmp_path / "out"
+    started = time.perf_counter()
+    result = run_cli("classic", data, "--pipeline", path, "--per-image", "1", "--out", out)
+    assert time.perf_counter() - started < 10
+    assert_refused(
+        result,
+        "shear.json: Affine at transform.transforms[0] needs more than 1.0 GiB of memory for one 64×64×3 image",
+        "AUGMENTOR_MAX_PIPELINE_PROBE_MEMORY",
+        out=out,
+    )
+
+
+def test_a_pipeline_slower_than_the_probes_time_limit_is_refused_and_its_child_killed(tmp_path, monkeypatch):
+    """A 100 × 100 GridElasticDeform grid is within the count cap, but takes over 20 s on a 64×64 image: with the
+    time limit lowered to 1 s the probe's child is killed and the file refused, at p=0.1 too (the probe tries
+    every transform alone with p=1)."""
+    monkeypatch.setenv("AUGMENTOR_MAX_PIPELINE_PROBE_SECONDS", "1")
+    path = _pipeline_file(tmp_path / "slow.json", "GridElasticDeform", num_grid_xy=[100, 100], magnitude=5)
+    document = json.loads(path.read_text())
+    document["transform"]["transforms"][0]["p"] = 0.1
+    path.write_text(json.dumps(document))
+    data, out = good_folder(tmp_path), tmp_path / "out"
+    started = time.perf_counter()
+    result = run_cli("classic", data, "--pipeline", path, "--per-image", "1", "--out", out)
+    assert time.perf_counter() - started < 10
+    assert_refused(
+        result,
+        "slow.json: GridElasticDeform at transform.transforms[0] did not finish within 1 s on one 64×64×3 image",
+        "AUGMENTOR_MAX_PIPELINE_PROBE_SECONDS",
+        out=out,
+    )

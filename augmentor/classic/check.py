@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from augmentor.classic.expand import augment
-from augmentor.classic.pipelines import Pipeline, describe, load_pipeline
+from augmentor.classic.pipelines import Pipeline, describe, load_pipeline, probe_pipeline
 from augmentor.core.outdir import check_output_file, write_file_atomic
 from augmentor.data.imageset import ImageSet
 from augmentor.data.options import ReadOptions
@@ -47,10 +47,11 @@ def check_pipeline(
     overwrite: bool = False,
 ) -> PipelineReport:
     """Load and validate ``spec``, apply it, and draw originals beside copies into ``preview``."""
-    pipeline = load_pipeline(spec)
+    pipeline = load_pipeline(spec, probe=False)
     if preview is not None:
         check_output_file(preview, overwrite, reads=[spec, data])
     source = open_dataset(data, read_options or ReadOptions()).train if data else None
+    probe_pipeline(pipeline, (*source.size, source.channels) if source is not None else None)
     if source is not None:  # the data's own size and channels: a 24-px crop suits 24×24 digits, not a 28-px probe
         probes = [source.take(np.arange(min(len(source), 2)))]
         tested_on = f"{data} ({source.size[0]}×{source.size[1]}×{source.channels})"

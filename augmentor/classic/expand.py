@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augmentor.classic.pipelines import Pipeline, load_pipeline, seed_compose
+from augmentor.classic.pipelines import Pipeline, load_pipeline, probe_pipeline, seed_compose
 from augmentor.classic.quotas import per_class_parents, per_image_parents
 from augmentor.core.console import progress
 from augmentor.core.errors import UserError
@@ -217,7 +217,7 @@ def expand(
     plan: tuple[np.ndarray, frozenset[int]] | None = None,
 ) -> Expansion:
     """Augment ``image_set`` as ``config`` says (``plan``: ``plan_expansion``'s answer, when already made)."""
-    pipeline = pipeline or load_pipeline(config.pipeline)
+    pipeline = pipeline or load_pipeline(config.pipeline, image_shape=(*image_set.size, image_set.channels))
     parents, no_flip = plan or plan_expansion(image_set, config)
     workers = config.workers or default_workers()
     augmented = augment(image_set, pipeline, parents, config.seed, no_flip_labels=no_flip, workers=workers)
@@ -296,7 +296,8 @@ def run_classic(
         if config.no_flip and config.no_flip_classes:
             raise UserError("--no-flip already keeps every class from flips: drop --no-flip-classes")
         check_output(out, overwrite, source=src)
-        pipeline, dataset = load_pipeline(config.pipeline), open_dataset(src, read_options)
+        pipeline, dataset = load_pipeline(config.pipeline, probe=False), open_dataset(src, read_options)
+        probe_pipeline(pipeline, (*dataset.train.size, dataset.train.channels))  # the data's own size as well
         if config.no_flip:  # the written pipeline.yaml is then the one that ran
             pipeline = pipeline.without_flips()
         return pipeline, dataset, plan_expansion(dataset.train, config)

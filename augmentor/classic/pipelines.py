@@ -12,12 +12,13 @@ import io
 import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from augmentor.classic.bounds import check_arguments
 from augmentor.core.errors import UserError
-from augmentor.core.limits import PIPELINE_BYTES, PIPELINE_DEPTH, PIPELINE_SIDE, PIPELINE_TRANSFORMS
+from augmentor.core.limits import PIPELINE_BYTES, PIPELINE_DEPTH, PIPELINE_TRANSFORMS
 
 # Transforms that mirror the image: turned off for classes where a mirror changes the meaning.
 FLIP_TRANSFORMS = frozenset({"HorizontalFlip", "VerticalFlip", "Transpose", "D4", "SquareSymmetry"})
@@ -29,6 +30,7 @@ class Pipeline:
 
     name: str
     spec: dict[str, Any]  # the ``transform`` part of an A.save document
+    source: str | None = field(default=None, compare=False)  # the file it was read from; None for presets
 
     def build(self):
         """A fresh albumentations object."""
@@ -72,8 +74,14 @@ def _short_name(spec: dict[str, Any]) -> str:
     return str(spec.get("__class_fullname__", "")).rsplit(".", 1)[-1]
 
 
-def load_pipeline(spec: str) -> Pipeline:
-    """A preset name or a YAML/JSON file written by ``A.save`` (or by ``augmentor pipeline show``)."""
+def load_pipeline(spec: str, *, probe: bool = True, image_shape: tuple[int, int, int] | None = None) -> Pipeline:
+    """A preset name or a YAML/JSON file written by ``A.save`` (or by ``augmentor pipeline show``).
+
+    A file's arguments are checked against the caps (``augmentor.classic.bounds``), then, with ``probe``, the
+    pipeline is tried once in a child process under a time and a memory limit (``probe_pipeline``), on a
+    64×64×3 image and, given ``image_shape`` (height, width, channels), on one of the data's own size. A
+    caller that learns the data's size only later passes ``probe=False`` and calls ``probe_pipeline`` then.
+    """
     from augmentor.classic.presets import PRESET_NAMES, build_preset
 
     if spec in PRESET_NAMES:
@@ -88,20 +96,27 @@ def load_pipeline(spec: str) -> Pipeline:
         )
     document = _parse(path)
     _validate(document, path)
-    pipeline = Pipeline(f"{path.name}@{_digest(document['transform'])}", document["transform"])
+    pipeline = Pipeline(f"{path.name}@{_digest(document['transform'])}", document["transform"], source=spec)
     try:
         pipeline.build()
     except Exception as exc:  # noqa: BLE001 - albumentations validates with pydantic: say which and why
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{path}: invalid transform arguments: {first_line}") from None
+    if probe:
+        probe_pipeline(pipeline, image_shape)
     return pipeline
+
+
+def probe_pipeline(pipeline: Pipeline, image_shape: tuple[int, int, int] | None = None) -> None:
+    """Try a pipeline read from a file once in a child process, refusing it if that runs out of time or memory
+    (``augmentor.classic.probe``); presets pass untried. Once per pipeline and image size per process."""
+    from augmentor.classic.probe import probe_pipeline as probe
+
+    probe(pipeline, image_shape)
 
 
 def _digest(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
-
-
-_SIZE_KEYS = ("height", "width", "size", "max_size", "min_height", "min_width", "crop_size")
 
 
 # A pipeline level nests as {transform: {transforms: [ {...} ]}}: a few flow brackets per level, plus an
@@ -248,14 +263,7 @@ def _validate(document: dict[str, Any], path: Path) -> None:
             close = difflib.get_close_matches(name, list(SERIALIZABLE_REGISTRY), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UserError(f"{path}: unknown transform {name!r} at {where}{hint}")
-        for key in _SIZE_KEYS:  # Resize(100000, 100000) is 16 bytes of YAML and 10 GB per image
-            sides = node.get(key)
-            sides = sides if isinstance(sides, list | tuple) else [sides]
-            if any(isinstance(side, int | float) and side > PIPELINE_SIDE.value() for side in sides):
-                raise UserError(
-                    f"{path}: {name} at {where} asks for {key} {node.get(key)}; at most {PIPELINE_SIDE.value()} px "
-                    f"(or {PIPELINE_SIDE.lift()})"
-                )
+        check_arguments(node, name, where, path)  # Resize(100000, 100000) is 16 bytes of YAML and 10 GB per image
         children = node.get("transforms")
         if children is not None:
             if not isinstance(children, list):

@@ -54,7 +54,15 @@ IMAGE_SIDE = Cap("IMAGE_SIDE", 1024, "pixels", "a requested side: --image-size, 
 PIPELINE_BYTES = Cap("PIPELINE_BYTES", 1 << 20, "bytes", "a pipeline YAML/JSON file (A.save writes a few KB)")
 PIPELINE_DEPTH = Cap("PIPELINE_DEPTH", 8, "levels", "Compose inside OneOf inside …: real pipelines nest 2-3")
 PIPELINE_TRANSFORMS = Cap("PIPELINE_TRANSFORMS", 1000, "transforms", "transforms in one pipeline file")
-PIPELINE_SIDE = Cap("PIPELINE_SIDE", 4096, "pixels", "a size argument in a pipeline (Resize, crops, padding)")
+PIPELINE_SIDE = Cap(
+    "PIPELINE_SIDE", 4096, "pixels", "a size or distance argument in a pipeline (Resize, crops, padding, holes)"
+)
+PIPELINE_SIGMA = Cap("PIPELINE_SIGMA", 100, "pixels", "a pipeline's Gaussian sigma (blurs, ElasticTransform)")
+PIPELINE_KERNEL = Cap("PIPELINE_KERNEL", 255, "pixels", "a pipeline's kernel size or radius, given or derived")
+PIPELINE_SCALE = Cap("PIPELINE_SCALE", 16, "×", "a pipeline's scale factor (Affine, RandomScale, ZoomBlur)")
+PIPELINE_COUNT = Cap("PIPELINE_COUNT", 10_000, "", "holes, grid cells, segments, patches, iterations in a transform")
+PIPELINE_PROBE_SECONDS = Cap("PIPELINE_PROBE_SECONDS", 10, "seconds", "a pipeline file's trial run on one image")
+PIPELINE_PROBE_MEMORY = Cap("PIPELINE_PROBE_MEMORY", 1 << 30, "bytes", "memory of that trial run")
 ARRAY_BYTES = Cap("ARRAY_BYTES", 8 << 30, "bytes", "one IDX or npz array once inflated")
 INFLATION = Cap("INFLATION", 200, "×", "declared data over its compressed size (gzip IDX, compressed npz)")
 CLASSES = Cap("CLASSES", 100_000, "classes", "classes implied by labels without class names")
@@ -82,6 +90,12 @@ CAPS = (
     PIPELINE_DEPTH,
     PIPELINE_TRANSFORMS,
     PIPELINE_SIDE,
+    PIPELINE_SIGMA,
+    PIPELINE_KERNEL,
+    PIPELINE_SCALE,
+    PIPELINE_COUNT,
+    PIPELINE_PROBE_SECONDS,
+    PIPELINE_PROBE_MEMORY,
     ARRAY_BYTES,
     INFLATION,
     CLASSES,

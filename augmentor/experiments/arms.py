@@ -213,7 +213,8 @@ def check_arms(arms: list[Arm], subsets: list[ImageSet], options: GeneratorOptio
         for spec in arm.sources:
             try:
                 if spec.kind == "classic":
-                    augment(probe, load_pipeline(spec.arg or "medium"), np.arange(len(probe)), 0)
+                    pipeline = load_pipeline(spec.arg or "medium", image_shape=(height, width, first.channels))
+                    augment(probe, pipeline, np.arange(len(probe)), 0)
                     continue
                 source = SOURCES[spec.kind]
                 run, kind = source.run_in(spec), source.model_kind(spec)

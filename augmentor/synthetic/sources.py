@@ -122,7 +122,7 @@ class ClassicSource:
 
         self.name = spec.text
         try:
-            self.pipeline = load_pipeline(spec.arg or "medium")
+            self.pipeline = load_pipeline(spec.arg or "medium", image_shape=(*context.real.size, context.real.channels))
         except UserError as exc:
             raise UserError(f"{spec.label}: {exc.message}") from None
         if not context.flip:
