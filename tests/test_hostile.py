@@ -30,10 +30,12 @@ import pytest
 
 from tests.conftest import REPO, make_shapes_folder
 from tests.test_bad_input import (
+    HUGE_SIGMA_YAML,
     _billion_laughs,
     _idx_bytes,
     _nested_compose,
     _npz_declaring,
+    _pipeline_file,
     _write_idx_folder,
     bomb_png_bytes,
 )
@@ -278,6 +280,38 @@ def endless_stdin_line(root: Path) -> Case:
 
 
 CASES += [sparse_manifest, sparse_run_config, sparse_training_state, endless_stdin_line]
+
+
+# --- values a pipeline file declares (issue 25 item 1): bounded by a table, then probed in a child -------
+
+
+def huge_sigma_pipeline(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    (root / "sigma.yaml").write_text(HUGE_SIGMA_YAML)
+    return Case(["classic", data, "--pipeline", root / "sigma.yaml", "--per-image", "1", "--out", root / "out"],
+                ("GaussianBlur", "sigma_limit", "AUGMENTOR_MAX_PIPELINE_SIGMA"), out=root / "out")  # fmt: skip
+
+
+def elastic_sigma_pipeline(root: Path) -> Case:
+    path = _pipeline_file(root / "elastic.json", "ElasticTransform", alpha=20, sigma=1e6)
+    return Case(["pipeline", "check", path], ("ElasticTransform", "AUGMENTOR_MAX_PIPELINE_SIGMA"))
+
+
+def affine_scale_pipeline(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    path = _pipeline_file(root / "scale.json", "Affine", scale=[1e4, 1e4])
+    return Case(["expand", data, "--with", f"classic:{path}", "--ratio", "1:1", "--out", root / "out"],
+                ("Affine", "AUGMENTOR_MAX_PIPELINE_SCALE"), out=root / "out")  # fmt: skip
+
+
+def shear_only_the_probe_catches(root: Path) -> Case:
+    data = make_shapes_folder(root / "data", per_class=2)
+    path = _pipeline_file(root / "shear.json", "Affine", shear=[89.9999, 89.9999], fit_output=True)
+    return Case(["classic", data, "--pipeline", path, "--per-image", "1", "--out", root / "out"],
+                ("shear.json", "AUGMENTOR_MAX_PIPELINE_PROBE_MEMORY"), out=root / "out")  # fmt: skip
+
+
+CASES += [huge_sigma_pipeline, elastic_sigma_pipeline, affine_scale_pipeline, shear_only_the_probe_catches]
 
 
 # --- the runner -----------------------------------------------------------------------------------------
