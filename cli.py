@@ -24,7 +24,7 @@ from augmentor import __version__
 from augmentor.core import jsonio
 
 # CLI-local state set by the root callback (the library itself takes everything as arguments).
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "threads": None}
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 _T = TypeVar("_T")
 # Click's UsageError reached through a public name: typer vendors click since 0.16 and used plain click before.
@@ -36,8 +36,12 @@ def reports_errors(command: _Command) -> _Command:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from augmentor.core.threads import in_charge
+
         try:
-            return command(*args, **kwargs)
+            # The command's torch threads: its share of the cores, set at its first torch work (core.threads)
+            with in_charge(_state["threads"]):
+                return command(*args, **kwargs)
         except Exception as exc:
             from augmentor.core.errors import UserError
 
@@ -85,14 +89,23 @@ class _RootGroup(TyperGroup):
     """The root command: usage errors are one line like every other error, not a usage block."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
-        """Parse the root options (a bad one is a one-line error); ``--debug``, ``--quiet`` and
-        ``--follow-symlinks`` may come anywhere before a ``--``, as users type them after the subcommand."""
+        """Parse the root options (a bad one is a one-line error); ``--debug``, ``--quiet``,
+        ``--follow-symlinks`` and ``--threads N`` may come anywhere before a ``--``, as users type them after
+        the subcommand."""
         args = list(args)
         end = args.index("--") if "--" in args else len(args)
         for flag in ("--debug", "--quiet", "--follow-symlinks"):  # root flags, also after the subcommand
             if flag in args[:end]:
                 args = [flag, *(a for a in args[:end] if a != flag), *args[end:]]
                 end = args.index("--") if "--" in args else len(args)
+        i, moved = 0, []  # --threads N or --threads=N (the last one given) to the front too
+        while i < end:
+            width = min(2, end - i) if args[i] == "--threads" else int(args[i].startswith("--threads="))
+            if width:
+                moved, args, end = args[i : i + width], [*args[:i], *args[i + width :]], end - width
+            else:
+                i += 1
+        args = [*moved, *args]
         with _one_line_usage_errors():
             return super().make_context(info_name, args, parent=parent, **extra)
 
@@ -143,19 +156,33 @@ def main_callback(
         bool,
         typer.Option("--follow-symlinks", help="Read class folders and images that link outside the dataset."),
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            metavar="N",
+            help="CPU threads for torch, fixed (also AUGMENTOR_THREADS). Default: this process's share of the "
+            "cores, less those other processes keep busy, followed during training.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Generative and classic data augmentation for image-classification datasets."""
     from augmentor.core.console import set_quiet
 
     _state["debug"] = debug
+    _state["threads"] = threads
     set_quiet(quiet)
     from augmentor.core.env import FOLLOW_SYMLINKS_VARIABLE, env_flag
     from augmentor.core.errors import UserError
+    from augmentor.core.threads import pinned
 
     if follow_symlinks:  # an environment variable, so torchrun ranks and worker processes inherit it
         os.environ[FOLLOW_SYMLINKS_VARIABLE] = "1"
     try:
         env_flag(FOLLOW_SYMLINKS_VARIABLE)  # a misspelt switch is refused before any work, not when a link is met
+        pinned(threads)  # a bad AUGMENTOR_THREADS too
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

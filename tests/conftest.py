@@ -13,6 +13,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# A CLI command sizes torch's threads by the machine's load (augmentor.core.threads), and the thread count
+# changes the last bits of CPU results: the tests pin it at torch's own default, so an in-process command
+# computes what the library call beside it does whatever else runs (tests/test_threads.py unpins it).
+if not os.environ.get("OMP_NUM_THREADS", "").strip():
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPE_CLASSES = ("disk", "square", "triangle")

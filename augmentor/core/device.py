@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from augmentor.core import threads
 from augmentor.core.errors import UserError
 
 if TYPE_CHECKING:
@@ -13,7 +14,11 @@ if TYPE_CHECKING:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; ``cuda`` without a GPU is a clear error."""
+    """``auto`` picks CUDA when present; ``cuda`` without a GPU is a clear error.
+
+    A command's first torch work starts here, so here a CLI command takes its share of the CPU threads.
+    """
+    threads.apply()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

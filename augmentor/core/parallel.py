@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+
+from augmentor.core import threads
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -19,17 +20,14 @@ def default_workers() -> int:
 
     Under torchrun the node's ranks share its cores, so each takes its part of them.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    cores //= max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    return max(1, min(cores, 8))
+    return max(1, min(threads.node_share(), 8))
 
 
-def _init_worker(fn: Callable[[Any, Any], Any], shared: Any) -> None:
+def _init_worker(fn: Callable[[Any, Any], Any], shared: Any, count: int) -> None:
     global _worker_state
     _worker_state = (fn, shared)
+    # The workers share the cores: torch's and OpenCV's thread pools, forked along, take their part each.
+    threads.set_in_worker(count)
     # The parent decides about interrupts; workers die with the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -63,7 +61,9 @@ def parallel_map(
         return results
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(min(workers, len(tasks)), initializer=_init_worker, initargs=(fn, shared)) as pool:
+    processes = min(workers, len(tasks))
+    initargs = (fn, shared, threads.per_worker(processes))
+    with context.Pool(processes, initializer=_init_worker, initargs=initargs) as pool:
         for task, result in zip(tasks, pool.imap(_run_task, tasks), strict=True):
             results.append(result)
             if on_result:

@@ -5,7 +5,8 @@ holds and how to put it back. The loop owns the rest, once: the step budget and 
 checks (a device sync, so rarer on a GPU), rollback to the last good snapshot or a ``TrainingDiverged`` error,
 metrics at log points with the evaluation time kept apart, checkpoints (at the task's checkpoint points, every
 ``CHECKPOINT_SECONDS`` between them and on a stop), SIGTERM / Ctrl-C turned into a checkpoint and
-``TrainingInterrupted``, and under torchrun the ranks agreeing on every stop, rollback and logged loss.
+``TrainingInterrupted``, under torchrun the ranks agreeing on every stop, rollback and logged loss, and in a
+CLI command the torch thread count following the cores other processes leave free (``core.threads``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
+from augmentor.core import threads
 from augmentor.core.console import progress, warn
 from augmentor.core.errors import UserError
 from augmentor.distributed import data_parallel
@@ -217,6 +219,7 @@ def fit(task: Task, plan: Plan, progress_so_far: Progress | None = None) -> Prog
                 save(step)
                 saved_at = time.perf_counter()
             advance(1)
+            threads.adapt()  # others started or finished: the CLI's share of the cores follows (unless pinned)
             if stopping:
                 if context.distributed:  # the other ranks wait for rank 0's checkpoint before they exit
                     barrier()
