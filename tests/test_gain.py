@@ -443,8 +443,8 @@ def test_a_draw_gives_the_same_numbers_whatever_the_number_of_draws(gain_run):
     ("arm", "size", "message"),
     [
         ("classic:nonexist.yaml", 28, "nonexist.yaml: not a preset"),
-        ("vae", 24, "image size 24 is not supported by the generative models"),
-        ("classic+dcgan", 24, "--arms classic+dcgan: image size 24"),
+        ("vae", 12, "image size 12 is outside the 16..256 px the generative models take"),
+        ("classic+dcgan", 12, "--arms classic+dcgan: image size 12"),
         ("vae-jitter:missing-run:0.1", 28, "missing-run: not a run folder"),
     ],
 )

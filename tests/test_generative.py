@@ -38,7 +38,7 @@ def tiny(kind: str, **overrides) -> GenerativeConfig:
     return GenerativeConfig(**{**base, **overrides})
 
 
-@pytest.mark.parametrize("size", [28, 32, 64, 128])
+@pytest.mark.parametrize("size", [28, 32, 64, 128, 16, 25, 40, 96, 250])
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("num_classes", [0, 4])
 def test_modules_produce_images_of_the_requested_shape(size, channels, num_classes):
@@ -56,9 +56,22 @@ def test_modules_produce_images_of_the_requested_shape(size, channels, num_class
     assert vae(torch.randn(3, 8), labels).shape == (3, channels, size, size)
 
 
-def test_unsupported_size_lists_the_supported_ones():
-    with pytest.raises(UserError, match=r"supported: 28, 32, 64, 128"):
-        DCGANGenerator(16, 0, 1, 48, 8)
+def test_sizes_outside_16_to_256_are_refused():
+    for size in (15, 257):
+        with pytest.raises(UserError, match=rf"image size {size} is outside the 16\.\.256 px"):
+            DCGANGenerator(16, 0, 1, size, 8)
+
+
+def test_internal_sizes():
+    """The shipped sizes are built as they were (no resize); a side between the stems' is made just above it."""
+    from augmentor.generative.layers import internal_size, ladder
+
+    assert [internal_size(s) for s in (28, 32, 64, 128)] == [28, 32, 64, 128]
+    assert [ladder(s, 64) for s in (28, 32)] == [(7, [128, 64]), (4, [256, 128, 64])]
+    assert {s: internal_size(s) for s in (16, 17, 25, 33, 40, 96, 100, 255, 256)} == {
+        16: 16, 17: 20, 25: 28, 33: 40, 40: 40, 96: 96, 100: 112, 255: 256, 256: 256,
+    }  # fmt: skip
+    assert all(s <= internal_size(s) <= s * 1.25 for s in range(16, 257))
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -260,10 +273,11 @@ def test_weights_that_do_not_match_the_config_are_named(tmp_path):
 def test_unsupported_image_size_through_the_cli(tmp_path):
     from tests.conftest import make_shapes_folder
 
-    folder = make_shapes_folder(tmp_path / "big", per_class=3, size=40)
+    folder = make_shapes_folder(tmp_path / "small", per_class=3, size=12)
     result = run_cli("train", "dcgan", str(folder), "--out", str(tmp_path / "run"), "--steps", "2")
     assert result.exit_code == 2
-    assert "supported: 28, 32, 64, 128" in result.stderr and "--image-size" in result.stderr
+    assert "outside the 16..256 px" in result.stderr and "--image-size 16" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
 
 

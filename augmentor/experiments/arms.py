@@ -111,7 +111,14 @@ class SubsetModels:
         if result.generator.fingerprint != fingerprint(real):  # the honesty rule, checked
             raise UserError(f"internal: the {kind} was not trained on the arm's subset")
         self.log.append(
-            {"kind": kind, "seed": seed, "images": len(real), "fingerprint": fingerprint(real), **result.metrics[-1]}
+            {
+                "kind": kind,
+                "seed": seed,
+                "images": len(real),
+                "fingerprint": fingerprint(real),
+                **result.generator.size_record,
+                **result.metrics[-1],
+            }
         )
         return result.generator
 

@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from augmentor.generative.layers import ClassEmbedding, LatentDecoder, down_convs, ladder, up_convs
+from augmentor.generative.layers import (
+    ClassEmbedding,
+    LatentDecoder,
+    Resize,
+    down_convs,
+    internal_size,
+    ladder,
+    up_convs,
+)
 
 if TYPE_CHECKING:
     from augmentor.generative.kinds import StepInputs
@@ -33,7 +41,9 @@ class DCGANGenerator(LatentDecoder):
             nn.Linear(latent_dim + self.embed.dim, grid, bias=False), nn.BatchNorm1d(grid), nn.ReLU(inplace=True)
         )
         # No conv bias before BatchNorm, which would cancel it (Radford et al.).
-        self.body = nn.Sequential(*up_convs(self.widths, channels, bias=False), nn.Tanh())
+        # Made at the internal size; resized to the data's last when they differ (no weights: the keys stay).
+        fit = [Resize(image_size)] if self.resized else []
+        self.body = nn.Sequential(*up_convs(self.widths, channels, bias=False), nn.Tanh(), *fit)
         init_dcgan(self)
         if self.embed.table is not None:
             # Orthonormal class codes (one-hot-like), small beside the latent code's norm: with large codes the
@@ -54,6 +64,9 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, num_classes: int = 0, channels: int = 1, image_size: int = 28, width: int = 64) -> None:
         super().__init__()
         base, widths = ladder(image_size, width)
+        # Images of the data's size are brought to the internal size the strided convs halve to the base grid.
+        inner = internal_size(image_size)
+        self.fit = Resize(inner) if inner != image_size else nn.Identity()
         widths = widths[::-1]  # narrow at full resolution, widest at the base grid
         self.body = nn.Sequential(*down_convs(channels, widths, bias=False))
         self.score = nn.Linear(widths[-1] * base * base, 1)
@@ -63,7 +76,7 @@ class DCGANDiscriminator(nn.Module):
             nn.init.normal_(self.embed.table.weight)  # a projection term strong enough to enforce the class
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.body(images)
+        h = self.body(self.fit(images))
         out = self.score(h.flatten(1)).squeeze(1)
         if self.embed.table is not None:
             # Projection on the spatially pooled features: ⟨embed(y), mean h⟩ joins the unconditional score.

@@ -159,6 +159,23 @@ class Generator:
         return channels, height, width
 
     @property
+    def internal_size(self) -> int:
+        """The side its networks work at: the images are made there and resized to ``image_shape`` if it differs."""
+        return int(self.module.internal_size)
+
+    @property
+    def size_record(self) -> dict[str, Any]:
+        """What manifests record of its sizes: the internal side, and how images were resized when they were."""
+        side = self.image_shape[1]
+        record: dict[str, Any] = {"internal_size": self.internal_size}
+        if self.internal_size != side:
+            record["resized"] = (
+                f"made at {self.internal_size}×{self.internal_size} and resized to {side}×{side} "
+                "(bilinear, antialiased)"
+            )
+        return record
+
+    @property
     def fingerprint(self) -> str:
         """The fingerprint of the dataset it was trained on."""
         return self.config["dataset"]["fingerprint"]

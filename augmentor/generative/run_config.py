@@ -1,6 +1,7 @@
 """The generative kinds' run config check, registered with ``read_run_config`` for every kind on import (the
 package's ``__init__`` imports this): ``model_args`` against the kind's model constructor, ``conditional``,
-a square ``image_shape``, and the model's size, checked before any module is built."""
+a square ``image_shape`` of 16..256 px with its ``internal_size``, and the model's size, checked before any
+module is built."""
 
 from __future__ import annotations
 
@@ -31,8 +32,27 @@ def check_generative_config(config: dict[str, Any], where: Path) -> None:
     if height != width:
         raise UserError(f"{where}: 'image_shape' is not square, as a {kind.name} makes images; retrain the run")
     check_model_args(config, where, expected, ranges, matches)
+    _check_internal_size(config, where)
     check_model_size(lambda: kind.build(config["model_args"]), where)
 
 
 for _name in KINDS:
     register_run_kind(_name, check_generative_config)
+
+
+def _check_internal_size(config: dict[str, Any], where: Path) -> None:
+    """The recorded ``internal_size`` (runs before it have none: 28, 32, 64 and 128 px, made at their size) is
+    the one the networks are built at for ``image_shape``: a run edited by hand is refused, not mis-built."""
+    from augmentor.generative.layers import internal_size
+
+    side = config["image_shape"][1]
+    try:
+        inner = internal_size(side)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc.message.split(';')[0]}; retrain the run on resized images") from None
+    recorded = config.get("internal_size", inner)
+    if recorded != inner or isinstance(recorded, bool):
+        raise UserError(
+            f"{where}: 'internal_size' {show_value(recorded)} is not the {inner} px the models build for "
+            f"{side} px images; retrain the run"
+        )

@@ -99,7 +99,8 @@ def sample_run(
         images = generate_per_seed(generator, labels, config)
     else:
         images, rendering = planned_images(generator, labels, config)
-    extra = {"generator": {"run": str(run), "run_id": generator.run_id, "kind": generator.kind}, "seed": config.seed}
+    made = {"run": str(run), "run_id": generator.run_id, "kind": generator.kind, **generator.size_record}
+    extra = {"generator": made, "seed": config.seed}
     if config.seeds:
         extra["seeds"] = list(config.seeds)
     if config.psi is not None:

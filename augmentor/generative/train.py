@@ -48,6 +48,7 @@ from augmentor.distributed import data_parallel
 from augmentor.distributed.context import current
 from augmentor.generative.generator import Generator
 from augmentor.generative.kinds import StepInputs, get_kind
+from augmentor.generative.layers import check_size, internal_size
 from augmentor.report.plots import losses_png
 from augmentor.training import checkpoint as checkpoints
 from augmentor.training.ema import WeightAverage
@@ -287,6 +288,7 @@ def train_generative(
     height, width = train.size
     if height != width:
         raise UserError(f"generative models take square images, got {height}×{width}; pass --image-size")
+    check_size(height)
     if len(train) < 2:
         raise UserError("a generative model needs at least 2 training images")
     if resume and out is None:
@@ -331,6 +333,8 @@ def train_generative(
         "conditional": bool(model_args["num_classes"]),
         "class_names": list(train.class_names),
         "image_shape": [train.channels, height, width],
+        # The side the networks work at: the samples are made there and resized to image_shape when it differs.
+        "internal_size": internal_size(height),
         "training": asdict(config),
         "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
         "command": command,

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from augmentor.generative.layers import ClassEmbedding, LatentDecoder, down_convs, up_convs
+from augmentor.generative.layers import ClassEmbedding, LatentDecoder, Resize, down_convs, up_convs
 
 if TYPE_CHECKING:
     from augmentor.generative.kinds import StepInputs
@@ -37,11 +37,15 @@ class ConvVAE(LatentDecoder):
             nn.Linear(latent_dim + self.decoder_embed.dim, self.widths[0] * self.base * self.base),
             nn.ReLU(inplace=True),
         )
-        self.decoder = nn.Sequential(*up_convs(self.widths, channels, bias=True))
+        # Made at the internal size; logits resized to the data's last when they differ (no weights: the keys
+        # stay), and images brought to the internal size before the encoder.
+        fit = [Resize(image_size)] if self.resized else []
+        self.decoder = nn.Sequential(*up_convs(self.widths, channels, bias=True), *fit)
+        self.fit = Resize(self.internal_size) if self.resized else nn.Identity()
 
     def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Images in [0, 1] → the posterior's mean and log-variance."""
-        h = self.encoder(images * 2 - 1)
+        h = self.encoder(self.fit(images * 2 - 1))
         h = torch.cat([h, self.encoder_embed(labels, h.shape[0], h.device)], dim=1)
         mu, logvar = self.to_stats(h).chunk(2, dim=1)
         return mu, logvar.clamp(-12, 8)

@@ -146,7 +146,8 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
         f"`real-long` trains real-only for the augmented arms' step count. Labels of synthetic images: "
         f"{c['labels']} unless the arm says `@soft`/`@hard` (soft: {c['teacher_share']:g} × the `real` arm's "
         f"probabilities at temperature {c['temperature']:g} + the rest on the intended class)."
-        + (f" The last {c['finetune_real']:g} of the real presentations are real-only." if c["finetune_real"] else ""),
+        + (f" The last {c['finetune_real']:g} of the real presentations are real-only." if c["finetune_real"] else "")
+        + resized_note(result.generators),
         "",
         "## Claims",
         "",
@@ -219,6 +220,12 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
         plots.append("`share.png` (accuracy against the synthetic share)")
     lines += ["", "Plots: " + ", ".join(plots) + ".", "", f"Command: `{c['command']}`", ""]
     return "\n".join(lines)
+
+
+def resized_note(generators: list[dict[str, Any]]) -> str:
+    """A sentence saying the generators trained in place made their images at another size, when they did."""
+    resized = sorted({g["resized"] for g in generators if g.get("resized")})
+    return f" The generators were {'; '.join(resized)}." if resized else ""
 
 
 def plateau_note(curve: list[dict[str, Any]], n: int) -> str:

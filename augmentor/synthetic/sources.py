@@ -158,6 +158,7 @@ class GeneratorSource:
             "conditional": self.generator.conditional,
             "trained_on_fingerprint": self.generator.fingerprint,
             "trained_on_src": self.generator.fingerprint == fingerprint(context.real),
+            **self.generator.size_record,
         }
 
     @staticmethod
