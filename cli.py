@@ -1253,7 +1253,12 @@ def score(
     ] = None,
     features: Annotated[
         Path | None,
-        typer.Option("--features", help="Classifier RUN whose features FID/KID use (default: the shipped one)."),
+        typer.Option(
+            "--features",
+            help="Classifier RUN whose features FID/KID use (default: the shipped one where it fits the real "
+            "images' shape and classes, else one trained on them, cached under $XDG_CACHE_HOME/augmentor/features "
+            "and reused).",
+        ),
     ] = None,
     inception: Annotated[
         Path | None,

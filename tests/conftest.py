@@ -63,6 +63,20 @@ def make_shapes_folder(
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory) -> Path:
+    """A cache folder of the test session's own (``score`` caches the feature classifiers it trains there),
+    so no test reads or fills the user's ``~/.cache``."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture
 def shapes_folder(tmp_path: Path) -> Path:
     """A flat grey 28×28 ImageFolder: 3 classes × 6 images."""

@@ -1,8 +1,11 @@
-"""Issue 26 item 2: the generative commands on any image side from 16 to 256 px."""
+"""Issue 26 items 2 and 3: the generative commands on any image side from 16 to 256 px, and ``score`` on any two
+folders (a feature classifier trained on the reference and cached when the shipped one does not fit)."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 from pathlib import Path
 
@@ -86,3 +89,64 @@ def test_a_run_whose_internal_size_was_edited_is_refused(tmp_path):
     result = run_cli("sample", run, "--per-class", "1", "--out", tmp_path / "s")
     assert result.exit_code == 2 and "'internal_size' 32 is not the 28 px" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
+
+
+def test_score_on_two_folders_trains_a_feature_classifier_once(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    a = make_shapes_folder(tmp_path / "A", per_class=8, size=24, seed=1)
+    b = make_shapes_folder(tmp_path / "B", per_class=8, size=24, seed=2)
+    args = ["score", "--input1", a, "--input2", b, "--json", "--device", "cpu", "--cas-steps", "20"]
+    first = run_cli(*args)
+    assert first.exit_code == 0, first.stderr
+    notes = [line for line in first.stderr.splitlines() if line.startswith("note:")]
+    folders = list((cache / "augmentor" / "features").iterdir())
+    assert len(folders) == 1 and (folders[0] / "model.safetensors").is_file()
+    # classify train's default budget: 300 steps on these few images (no validation split: 4 a class are left)
+    pattern = (
+        rf"note: no feature classifier fits 24×24 grey images: trained one on {re.escape(str(b))} \(300 steps, "
+        rf"[0-9.]+ s\), cached in {re.escape(str(folders[0]))}; pass --features {re.escape(str(folders[0]))} "
+        "to reuse it"
+    )
+    assert len(notes) == 1 and re.fullmatch(pattern, notes[0]), notes
+    scores = json.loads(first.stdout)
+    assert math.isfinite(scores["fid"]) and math.isfinite(scores["kid_mean"]) and scores["features"] == str(folders[0])
+    assert not {p.name for p in a.iterdir()} - {"disk", "square", "triangle"}  # nothing written beside the data
+    assert not {p.name for p in b.iterdir()} - {"disk", "square", "triangle"}
+    trained_at = (folders[0] / "model.safetensors").stat().st_mtime_ns
+
+    again = run_cli(*args)
+    assert again.exit_code == 0, again.stderr
+    assert [line for line in again.stderr.splitlines() if line.startswith("note:")] == [
+        f"note: no feature classifier fits 24×24 grey images: reused the one trained on {b} before, cached in "
+        f"{folders[0]}; pass --features {folders[0]} to name it"
+    ]
+    assert (folders[0] / "model.safetensors").stat().st_mtime_ns == trained_at
+    second = json.loads(again.stdout)
+    assert {k: v for k, v in second.items() if k != "seconds"} == {k: v for k, v in scores.items() if k != "seconds"}
+
+    named = run_cli("score", "--input1", a, "--input2", b, "--json", "--no-cas", "--features", folders[0])
+    assert named.exit_code == 0, named.stderr
+    assert "note:" not in named.stderr and json.loads(named.stdout)["fid"] == scores["fid"]
+
+
+def test_score_trains_features_when_the_shipped_ones_know_other_classes(tmp_path, monkeypatch):
+    """28×28 grey fits the shipped Fashion-MNIST classifier's input, but disks and squares are not its classes."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=3)
+    result = run_cli("score", data, "--real", data, "--no-cas", "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert "note: the shipped feature classifier knows other classes: trained one on" in result.stderr
+    assert "best of 3 held-out images" in result.stderr  # 10 a class: 10 % of each held out to keep the best
+    assert "trained on other classes" not in result.stderr and math.isfinite(json.loads(result.stdout)["fid"])
+
+
+def test_score_of_one_class_that_no_classifier_fits_names_the_flags(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = make_shapes_folder(tmp_path / "data", per_class=6, size=24)
+    for kind in ("square", "triangle"):
+        shutil.rmtree(data / kind)
+    result = run_cli("score", data, "--real", data, "--no-cas")
+    assert result.exit_code == 2
+    assert "with one class no feature classifier can be trained" in result.stderr and "--features" in result.stderr
+    assert not (tmp_path / "cache").exists()

@@ -16,7 +16,7 @@ from augmentor.data.measures import nearest_real_distances
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.generative.train import GenerativeConfig, train_generative
-from augmentor.metrics.features import load_features
+from augmentor.metrics.features import DEFAULT_FEATURES_RUN, load_features
 from augmentor.metrics.fid import fid_metric, frechet_distance, kernel_distance, kid_metric
 from augmentor.metrics.quality import classification_accuracy_score, memorisation_rate
 from augmentor.metrics.score import score
@@ -157,13 +157,21 @@ def test_features_that_are_not_a_run_are_refused(fashion_npz, tmp_path):
     assert "not a run folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_run_of_another_image_size_than_the_features_names_features(shapes_splits, tmp_path):
-    data = open_dataset(str(shapes_splits)).train  # colour 32×32, the feature classifier takes grey 28×28
+def test_run_of_another_image_size_than_the_shipped_features_is_scored_in_features_of_its_data(shapes_splits, tmp_path):
+    """The shipped classifier takes grey 28×28: for colour 32×32 data one is trained on the real train split
+    (issue 26 item 3; it used to be refused, naming --features)."""
+    data = open_dataset(str(shapes_splits)).train
     config = GenerativeConfig(kind="vae", steps=2, width=8, sample_every=2, device="cpu")
     train_generative(data, config, tmp_path / "run32")
-    result = run_cli("score", tmp_path / "run32", "--real", shapes_splits, "--no-cas")
-    assert result.exit_code == 2
-    assert "--features" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = run_cli("score", tmp_path / "run32", "--real", shapes_splits, "--no-cas", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "note: no feature classifier fits 32×32 colour images: trained one on" in result.stderr
+    assert "--features" in result.stderr and json.loads(result.stdout)["fid"] > 0
+    given = run_cli(
+        "score", tmp_path / "run32", "--real", shapes_splits, "--no-cas", "--features", DEFAULT_FEATURES_RUN
+    )
+    assert given.exit_code == 2  # a classifier named with --features is used as it is, or refused
+    assert "takes 1×28×28" in given.stderr and len(given.stderr.strip().splitlines()) == 1
 
 
 def test_pickle_file_is_refused(fashion_npz, tmp_path):

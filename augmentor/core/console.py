@@ -76,6 +76,14 @@ def warn(message: str) -> None:
         stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
 
 
+def note(message: str) -> None:
+    """Print a one-line note on stderr: something the command did on its own that the user may want to know."""
+    if _silenced["on"]:
+        return
+    with _WRITE_LOCK:
+        stderr().print(f"note: {message}", highlight=False, soft_wrap=True, markup=False)
+
+
 LOG_EVERY_SECONDS = 10.0  # a non-terminal stderr (nohup, CI, a pipe) gets one plain line at most this often
 
 

@@ -5,7 +5,8 @@ biased at small ``n`` and a domain classifier's features have no absolute scale:
 
 - FID / KID between a sample of the real train split and the generated images; the floor F0 is the FID
   between that train sample and a real test sample (FID/F0 near 1 means "as close as real data gets").
-  They are in a domain classifier's features, or in Inception-v3's (pytorch-fid's network, from a local
+  They are in a domain classifier's features (the shipped one, or one trained on the reference images and
+  cached when it does not fit them), or in Inception-v3's (pytorch-fid's network, from a local
   weights file: ``inception=``) when they must compare with published numbers;
 - diversity: mean pairwise SSIM of generated images beside that of real ones;
 - memorisation: the share of generated images within ``d`` (RMS per pixel) of a real train image,
@@ -128,15 +129,17 @@ def score(
 ) -> dict[str, Any]:
     """Score a DCGAN/VAE run, a folder of images, or ``baseline="noise"`` against ``real_src``.
 
-    FID, F0 and KID use the features of the classifier run ``features_run`` (default: the shipped one), or of
-    Inception-v3 when ``inception`` names a local safetensors file of its weights (``metrics.inception``).
+    FID, F0 and KID use the features of the classifier run ``features_run``, or of Inception-v3 when
+    ``inception`` names a local safetensors file of its weights (``metrics.inception``). Given neither, the
+    shipped classifier where it fits the reference images (shape and classes), else one trained on the
+    reference's train split and cached for the next call (``metrics.features.domain_features``).
     """
     from augmentor.core.limits import SCORE_IMAGES, check_count
 
     check_count("--n", n, SCORE_IMAGES)
     from augmentor.core.console import warn
     from augmentor.data.readers import open_dataset
-    from augmentor.metrics.features import FEATURES_FIX, load_features
+    from augmentor.metrics.features import FEATURES_FIX, default_features_fit, domain_features, load_features
     from augmentor.metrics.inception import INCEPTION_FIX, load_inception
 
     started = time.perf_counter()
@@ -157,15 +160,25 @@ def score(
         held = max(2, min(n, len(train) // 2))
         test, train = train.take(np.sort(order[:held])), train.take(np.sort(order[held:]))
         warn(f"{real_src} has no test split; {held} train images are held out as the real reference")
-    # The feature classifier is checked before anything is generated, so a wrong --features fails fast.
-    features = extractor if extractor is not None else load_features(features_run)
-    features.check_images(train, real_src, INCEPTION_FIX if extractor is not None else FEATURES_FIX)
+    # A given feature network is checked before anything is generated, so a wrong --features fails fast. With
+    # none given, the shipped classifier is used where it fits the reference images (their shape and classes);
+    # elsewhere one is trained on them (or found in the cache), once the images to score are known to fit.
+    features: Classifier | InceptionFeatures | None = extractor
+    misfit = None
+    if features is None and features_run is None:
+        misfit = default_features_fit(train)
+    if features is None and misfit is None:
+        features = load_features(features_run)
+    if features is not None:
+        features.check_images(train, real_src, INCEPTION_FIX if extractor is not None else FEATURES_FIX)
     fake, kind, labelled = _target(target, baseline, train, n, seed, device, options)
     if (fake.channels, *fake.size) != (train.channels, *train.size):
         raise UserError(
             f"{target}: images are {_shape(fake)}, the real data ({real_src}) is {_shape(train)}; "
             "convert with --image-size/--channels"
         )
+    if features is None:
+        features = domain_features(train, real_src, misfit or "no feature classifier fits", device=device)
     if extractor is None and set(features.class_names) != set(train.class_names):
         warn(
             f"the feature classifier {features.run} was trained on other classes than {real_src}'s; "
@@ -286,8 +299,25 @@ def score_images(
                 f"the images to score have classes {fake.class_names}, the real data {train.class_names}; "
                 "CAS needs the same classes (pass --no-cas to score without it)"
             ) from None
+        few = _too_few_to_train(labelled, "the images to score") or _too_few_to_train(train_n, "the real images")
+        if few:
+            from augmentor.core.console import warn
+
+            warn(f"no CAS: {few}, and a classifier needs at least 2 of each; score more images, or pass --no-cas")
+            scores["cas_steps"] = scores["cas_arch"] = None
+            return scores
         # The same architecture, budget and seed on both sides: only the training images differ.
         settings = {"steps": cas_steps, "seed": seed, "device": device, "arch": cas_arch}
         scores["cas"] = classification_accuracy_score(labelled, test, **settings)
         scores["real_accuracy"] = classification_accuracy_score(train_n, test, **settings)
     return scores
+
+
+def _too_few_to_train(images: ImageSet, what: str) -> str:
+    """Which class of ``images`` has fewer than 2 of them (as a phrase), or "" when none."""
+    counts = np.bincount(images.labels, minlength=len(images.class_names))
+    small = [(name, int(count)) for name, count in zip(images.class_names, counts, strict=True) if count < 2]
+    if not small:
+        return ""
+    name, count = small[0]
+    return f"class {name!r} has {count} image{'s' if count != 1 else ''} among the {len(images)} of {what}"
