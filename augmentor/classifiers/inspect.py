@@ -87,7 +87,7 @@ def activations_png(run: Path, image: Path, max_channels: int = 16) -> bytes:
         hook.remove()
     predicted = classifier.class_names[int(logits.argmax())]
     plt = _pyplot()
-    columns = max_channels
+    columns = max(1, min(max_channels, max(maps.shape[0] for _, maps in captured)))  # no empty columns
     figure, axes = plt.subplots(
         len(captured) + 1, columns, figsize=(columns * 0.9, (len(captured) + 1) * 1.0), squeeze=False
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from augmentor.core.errors import UserError
+from augmentor.core.limits import CLASSES, check_count
 
 if TYPE_CHECKING:
     from augmentor.classifiers.architectures import ClassifierNet
@@ -105,6 +106,7 @@ def describe_archs(in_channels: int = 1, image_size: int = 28, num_classes: int 
     from augmentor.data.options import check_channels
 
     check_channels(in_channels)  # before any model is built
+    check_count("--num-classes", num_classes, CLASSES)
     return [
         {"arch": info.name, **describe_arch(info.name, in_channels, image_size, num_classes)} for info in list_archs()
     ]

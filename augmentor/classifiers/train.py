@@ -28,6 +28,7 @@ from augmentor.classifiers.mixing import SyntheticPool, real_order, step_plan, s
 from augmentor.core.console import warn
 from augmentor.core.device import channel_stats, resolve_device, seeded_generator, to_device
 from augmentor.core.errors import UserError
+from augmentor.core.limits import IMAGE_SIDE, check_count
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.distributed import data_parallel
 from augmentor.distributed.context import current
@@ -91,6 +92,7 @@ class TrainConfig:
     tta: bool = False
 
     def __post_init__(self) -> None:
+        check_count("--crop-padding", self.crop_padding, IMAGE_SIDE)  # padding makes an image this much larger
         if self.randaugment is not None:  # kept in one spelling, so a resumed run's config compares equal
             ops, magnitude = parse_randaugment(self.randaugment)
             object.__setattr__(self, "randaugment", f"rand-m{magnitude}-n{ops}")

@@ -23,7 +23,7 @@ import numpy as np
 from augmentor.core import jsonio
 from augmentor.core.console import progress, warn
 from augmentor.core.errors import UserError
-from augmentor.core.limits import DRAWS, check_count
+from augmentor.core.limits import DRAWS, MODEL_WIDTH, check_count
 from augmentor.core.outdir import check_output, staged_output
 from augmentor.core.parallel import default_workers
 from augmentor.data.imageset import ImageSet, fingerprint
@@ -117,6 +117,7 @@ class GainConfig:
                     f"--real-epochs {shown!r}: give one number of passes, or one per --per-class value "
                     f"({len(self.per_class or DEFAULT_PER_CLASS)})"
                 )
+        check_count("--gen-width", self.gen_width, MODEL_WIDTH)
         if self.gen_steps < 1:  # else the generator's own check would name train's --steps
             raise UserError(f"--gen-steps {self.gen_steps}: give at least 1 training step")
         if self.per_class is not None and (not self.per_class or min(self.per_class) <= 0):

@@ -30,6 +30,7 @@ from augmentor.core import jsonio
 from augmentor.core.console import warn
 from augmentor.core.device import resolve_device, to_device
 from augmentor.core.errors import UserError
+from augmentor.core.limits import MODEL_WIDTH, check_count
 from augmentor.core.outdir import check_output, write_file_atomic
 from augmentor.core.runs import (
     CONFIG_NAME,
@@ -81,6 +82,10 @@ class GenerativeConfig:
     log_every: int = 50
     max_nonfinite: int = 3  # rollbacks allowed before the run stops
 
+    def __post_init__(self) -> None:
+        for flag, size in (("--width", self.width), ("--latent-dim", self.latent_dim)):
+            check_count(flag, size, MODEL_WIDTH)  # before the data is read: such a model would not fit anyway
+
     def resolved(self, num_classes: int) -> GenerativeConfig:
         """Defaults that depend on the kind and the data filled in."""
         kind = get_kind(self.kind)
@@ -105,6 +110,19 @@ class GenerativeResult:
     steps: int
     metrics: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+class _LogPoints:
+    """The steps a run logs at: every ``every``-th and each checkpoint point, answered step by step (a set of
+    them would hold one number per step of a budget that may be 10¹²)."""
+
+    def __init__(self, every: int, steps: int, task: GenerativeTask) -> None:
+        self.every, self.steps, self.task = every, steps, task
+
+    def __contains__(self, step: object) -> bool:
+        if not isinstance(step, int) or not 1 <= step <= self.steps:
+            return False
+        return step % self.every == 0 or self.task.is_checkpoint_point(step)
 
 
 def _step_generator(seed: int, step: int, rollbacks: int, device: torch.device) -> torch.Generator:
@@ -344,12 +362,9 @@ def train_generative(
         out.mkdir(parents=True, exist_ok=True)
         write_file_atomic(out / CONFIG_NAME, (jsonio.dumps(record, indent=2) + "\n").encode())
     task = GenerativeTask(config, trainer, train, record, out, in_gain)
-    log_points = set(range(config.log_every, steps + 1, config.log_every)) | {
-        s for s in range(1, steps + 1) if task.is_checkpoint_point(s)
-    }
     plan = Plan(
         steps,
-        log_points,
+        _LogPoints(config.log_every, steps, task),
         check_every=1,  # every step: a rollback must not replay more than the one bad step
         snapshot_every=max(1, min(config.log_every, 50)),
         max_rollbacks=config.max_nonfinite,

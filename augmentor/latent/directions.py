@@ -358,4 +358,6 @@ def load_directions(folder: Path, generator: Generator) -> dict[str, torch.Tenso
             raise UserError(
                 f"{folder}: direction {name!r} has shape {tuple(vector.shape)}, not ({generator.latent_dim},)"
             )
+        if float(vector.float().norm()) == 0.0:  # no direction at all: an edit along it would divide by zero
+            raise UserError(f"{folder}: direction {name!r} is all zeros; run augmentor directions again")
     return {name: vector.float() for name, vector in tensors.items()}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from augmentor.core.errors import UserError
-from augmentor.core.limits import FRAMES
+from augmentor.core.limits import FRAMES, GRID_IMAGES, check_count
 from augmentor.core.outdir import check_output_file, write_file_atomic
 from augmentor.generative.generator import Generator
 
@@ -112,6 +112,7 @@ def interpolate_run(
     """``augmentor interpolate``: check the pairs and ``out``, then write a row from each start to its end."""
     if len(starts) != len(ends):
         raise UserError(f"give as many --to as --from ({len(starts)} --from, {len(ends)} --to)")
+    check_count("--from × --frames", len(starts) * frames, GRID_IMAGES)  # one picture of rows × frames
     check_interpolation_out(out, overwrite, reads=[run, *starts, *ends])  # before the model is loaded
     pairs = list(zip(starts, ends, strict=True))
     rows, generator = interpolation_rows(run, pairs, frames, method, seed, class_name)

@@ -12,7 +12,7 @@ CLI command the torch thread count following the cores other processes leave fre
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -117,7 +117,7 @@ class Plan:
     """How ``fit`` runs a task: the budget, when to log and check, where and whether to save, when to stop."""
 
     steps: int
-    log_points: set[int]  # the last step is always one
+    log_points: Container[int]  # the last step is always one
     check_every: int = 1  # finite-loss checks (a device sync)
     snapshot_every: int | None = None  # rollback snapshots between log points too; None: at log points only
     max_rollbacks: int = 0  # 0: a non-finite loss is a TrainingDiverged at once
