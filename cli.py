@@ -1287,6 +1287,14 @@ def score(
     old_data: OldData = None,
     image_size: ImageSize = None,
     channels: Channels = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            help="Which images of a folder to score, by its manifest: synthetic (what expand/classic added), real, "
+            "all, or one source (vae, classic, …); auto: synthetic where the manifest records any, else all.",
+        ),
+    ] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """FID/KID (with the real floor F0), diversity, memorisation and CAS of generated images."""
@@ -1308,6 +1316,7 @@ def score(
         baseline=baseline,
         memorisation_threshold=copy_distance,
         read_options=_read_options(data_dir, image_size, channels, False, old_data),
+        source=source,
     )
     from augmentor.report.summaries import score_view
 

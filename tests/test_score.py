@@ -204,3 +204,29 @@ def test_two_folders_score_with_torch_fidelitys_flag_names(fashion_npz, tmp_path
     }
     both = run_cli("score", fashion_npz, "--input1", fashion_npz, "--real", fashion_npz, *args)
     assert both.exit_code == 2 and "give the images to score once" in both.stderr
+
+
+def test_an_expand_output_is_scored_on_its_synthetic_images_unless_asked(fashion_npz, tmp_path):
+    """An expand output holds the real originals too: scored whole, they counted as samples (a FID under the
+    real floor, copies "memorised"). By default its synthetic images alone are scored, and it says so."""
+    out = tmp_path / "expanded"
+    made = run_cli("expand", fashion_npz, "--with", "classic:light", "--ratio", "4:1", "--out", out, "--seed", "0")
+    assert made.exit_code == 0, made.stderr
+    real_count = len(open_dataset(str(fashion_npz)).train)
+    synthetic_count = len(open_dataset(str(out)).train) - real_count
+    assert 0 < synthetic_count < real_count
+
+    def scored(*extra: str) -> tuple[dict, str]:
+        result = run_cli("score", out, "--real", fashion_npz, "--n", "2000", "--no-cas", "--json", *extra)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout), result.stderr
+
+    synthetic, said = scored()
+    assert synthetic["n"] == synthetic_count and f"scoring its {synthetic_count:,} synthetic images" in said
+    assert scored("--source", "classic")[0]["n"] == synthetic_count
+    whole, _ = scored("--source", "all")
+    real, _ = scored("--source", "real")
+    assert whole["n"] > synthetic_count and real["memorisation_rate"] == 1.0  # the originals are the train split
+    assert synthetic["memorisation_rate"] < real["memorisation_rate"]
+    missing = run_cli("score", out, "--real", fashion_npz, "--source", "vae", "--no-cas")
+    assert missing.exit_code == 2 and "no vae images to score (its images are: classic, real)" in missing.stderr

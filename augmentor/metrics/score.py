@@ -77,8 +77,45 @@ def _generated(run: Path, n: int, seed: int, device: str) -> tuple[ImageSet, str
     return images, generator.kind, False
 
 
+SOURCES = ("auto", "synthetic", "real", "all")
+
+
+def pick_source(images: ImageSet, source: str, where: str) -> ImageSet:
+    """The images of ``source`` by their provenance: ``synthetic`` every image not read from real data (what an
+    ``expand``/``classic`` output added), ``real`` the others, ``all`` both, a source name (``vae``, ``classic``…)
+    that source's, ``auto`` synthetic where the folder's manifest records any, else all. An output scored whole
+    would count its real originals as samples: a FID under the real floor and "memorised" copies."""
+    kinds = [p.get("source") or "real" for p in images.provenance]
+    synthetic = [k != "real" for k in kinds]
+    if source == "auto":
+        if not any(synthetic):
+            return images
+        source = "synthetic"
+        if not all(synthetic):
+            from augmentor.core.console import note
+
+            note(f"{where}: scoring its {sum(synthetic):,} synthetic images (of {len(images):,}; its manifest names "
+                 "the rest real); --source all scores every image")  # fmt: skip
+    if source == "all":
+        return images
+    keep = [i for i, k in enumerate(kinds) if (k != "real" if source == "synthetic" else k == source)]
+    if not keep:
+        found = ", ".join(sorted(set(kinds)))
+        raise UserError(
+            f"{where}: no {source} images to score (its images are: {found}); use --source all or one of those"
+        )
+    return images.take(keep)
+
+
 def _target(
-    target: str | Path | None, baseline: str | None, like: ImageSet, n: int, seed: int, device: str, options
+    target: str | Path | None,
+    baseline: str | None,
+    like: ImageSet,
+    n: int,
+    seed: int,
+    device: str,
+    options,
+    source: str = "auto",
 ) -> tuple[ImageSet, str, bool]:
     """The images to score: a generator run's samples, a dataset's train split, or a baseline."""
     # Every run kind that read_run_config may meet here, registered by the capability that owns it
@@ -107,7 +144,7 @@ def _target(
                 "convert the real data with --image-size/--channels"
             )
         return _generated(path, n, seed, device)
-    images = open_dataset(str(target), options).train
+    images = pick_source(open_dataset(str(target), options).train, source, str(target))
     return _sample(images, n, seed, 3), "images", True
 
 
@@ -126,8 +163,12 @@ def score(
     baseline: str | None = None,
     memorisation_threshold: float = DEFAULT_MEMORISATION_THRESHOLD,
     read_options: ReadOptions | None = None,
+    source: str = "auto",
 ) -> dict[str, Any]:
     """Score a DCGAN/VAE run, a folder of images, or ``baseline="noise"`` against ``real_src``.
+
+    A folder's images are those of ``source`` by their provenance (``pick_source``): by default an ``expand``
+    or ``classic`` output's synthetic images only, not the real originals it holds too.
 
     FID, F0 and KID use the features of the classifier run ``features_run``, or of Inception-v3 when
     ``inception`` names a local safetensors file of its weights (``metrics.inception``). Given neither, the
@@ -137,6 +178,8 @@ def score(
     from augmentor.core.limits import SCORE_IMAGES, check_count
 
     check_count("--n", n, SCORE_IMAGES)
+    if source not in SOURCES and not source.isidentifier():
+        raise UserError(f"--source {source!r}: use {', '.join(SOURCES)} or a source name such as vae or classic")
     from augmentor.core.console import warn
     from augmentor.data.readers import open_dataset
     from augmentor.metrics.features import FEATURES_FIX, default_features_fit, domain_features, load_features
@@ -171,7 +214,7 @@ def score(
         features = load_features(features_run)
     if features is not None:
         features.check_images(train, real_src, INCEPTION_FIX if extractor is not None else FEATURES_FIX)
-    fake, kind, labelled = _target(target, baseline, train, n, seed, device, options)
+    fake, kind, labelled = _target(target, baseline, train, n, seed, device, options, source)
     if (fake.channels, *fake.size) != (train.channels, *train.size):
         raise UserError(
             f"{target}: images are {_shape(fake)}, the real data ({real_src}) is {_shape(train)}; "
