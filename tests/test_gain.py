@@ -77,9 +77,13 @@ def group(runs: list[dict], n: int, seed: int) -> dict[tuple[str, float], dict]:
 def test_report_files_and_summary(gain_run):
     _, out, document, results = gain_run
     names = {"report.md", "results.json", "accuracy.png", "difference.png", "gain_vs_n.png", "budget.png", "share.png"}
-    assert {p.name for p in out.iterdir()} == names
-    for name in names - {"report.md", "results.json"}:
+    samples = {f"samples-vae-{3 * n}.png" for n in NS}  # the vae behind vae-jitter, at each subset size
+    assert {p.name for p in out.iterdir()} == names | samples
+    for name in (names | samples) - {"report.md", "results.json"}:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (out / "report.md").read_text()
+    assert "## The generators' samples" in report and all(f"![{name}]({name})" in report for name in samples)
+    assert all("samples_png" not in entry for entry in results["generators"])  # pictures stay out of the JSON
     assert document["report"] == str(out / "report.md")
     assert document["summary"] == results["summary"]
     assert set(results) == {"config", "summary", "curve", "runs", "curve_runs", "generators", "jobs"}

@@ -118,9 +118,39 @@ class SubsetModels:
                 "fingerprint": fingerprint(real),
                 **result.generator.size_record,
                 **result.metrics[-1],
+                SAMPLES_KEY: samples_picture(result.generator, real, seed, kind),
             }
         )
         return result.generator
+
+
+SAMPLES_KEY = "samples_png"  # a log entry's picture of its generator's samples (taken out before JSON)
+SAMPLE_COLUMNS = 8
+
+
+def samples_picture(generator: Generator, real: ImageSet, seed: int, kind: str) -> bytes:
+    """One row per class (at most 10): a real image of the subset first, then the generator's samples, so a
+    reader of the report sees what each generator arm mixed in (and a collapsed class at a glance)."""
+    from augmentor.generative.generator import balanced_labels
+    from augmentor.report.grids import grid_png
+
+    classes = min(len(real.class_names), 10)
+    per_class = SAMPLE_COLUMNS - 1
+    labels = balanced_labels(len(real.class_names), per_class)
+    if not generator.conditional:
+        labels = np.zeros_like(labels)
+    made = generator.generate(labels, seed, device="cpu")
+    rows, names = [], []
+    for label in range(classes):
+        own = np.flatnonzero(real.labels == label)
+        samples = made.images[made.labels == label][:per_class] if generator.conditional else made.images[:per_class]
+        if len(own) == 0 or len(samples) == 0:
+            continue
+        rows.append([real.images[own[0]], *samples])
+        names.append(real.class_names[label])
+    per = len(real) // max(1, len(real.class_names))
+    title = f"{kind} trained on {len(real):,} real images (~{per}/class), seed {seed}: a real image, then samples"
+    return grid_png(rows, gap_after_first=True, row_labels=names, title=title)
 
 
 LABEL_MODES = ("hard", "soft")

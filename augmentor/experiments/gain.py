@@ -31,7 +31,15 @@ from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
 from augmentor.data.subset import stratified_indices
 from augmentor.distributed.context import current
-from augmentor.experiments.arms import LABEL_MODES, Arm, GeneratorOptions, SubsetModels, check_arms, parse_arms
+from augmentor.experiments.arms import (
+    LABEL_MODES,
+    SAMPLES_KEY,
+    Arm,
+    GeneratorOptions,
+    SubsetModels,
+    check_arms,
+    parse_arms,
+)
 from augmentor.experiments.stats import holm, mean_ci, paired_comparison, verdict
 from augmentor.synthetic.recipes import load_recipe
 
@@ -210,6 +218,8 @@ class GainResult:
     generators: list[dict[str, Any]] = field(default_factory=list)  # each generator trained, with its last losses
     # Each (N, draw) job: the rank it ran on, its planned cost and its wall seconds (how even the split was).
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    # A picture of each generator kind's samples at each subset size (its first draw), by file name.
+    samples: dict[str, bytes] = field(default_factory=dict)
 
 
 def fit_to_data(config: GainConfig, train: ImageSet, where: str) -> tuple[GainConfig, str]:
@@ -555,6 +565,7 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
     runs = [run for draw_runs, _, _, _ in done for run in draw_runs]
     curve_runs = [point for _, draw_curve, _, _ in done for point in draw_curve]
     generator_log = [entry for _, _, entries, _ in done for entry in entries]
+    samples = _first_samples(generator_log)
     total_cost = sum(costs)
     job_log = [
         {"per_class": n, "draw": draw, "rank": rank, "cost_share": round(cost / total_cost, 4), "seconds": round(t, 2)}
@@ -583,8 +594,21 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
         generators=generator_log,
         summary=summarise(runs, splits.class_names, baseline),
         jobs=job_log,
+        samples=samples,
     )
     return result
+
+
+def _first_samples(generator_log: list[dict[str, Any]]) -> dict[str, bytes]:
+    """Each generator kind's sample picture at each subset size, from its first draw (the log is in job order);
+    the pictures are taken out of the log, which goes to JSON."""
+    samples: dict[str, bytes] = {}
+    for entry in generator_log:
+        picture = entry.pop(SAMPLES_KEY, None)
+        name = f"samples-{entry['kind']}-{entry['images']}.png"
+        if picture is not None and name not in samples:
+            samples[name] = picture
+    return samples
 
 
 def with_recipe(config: GainConfig) -> GainConfig:

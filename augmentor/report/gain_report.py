@@ -218,7 +218,18 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
         plots.append("`budget.png` (the budget curve)")
     if len(c["synthetic_share"]) > 1:
         plots.append("`share.png` (accuracy against the synthetic share)")
-    lines += ["", "Plots: " + ", ".join(plots) + ".", "", f"Command: `{c['command']}`", ""]
+    lines += ["", "Plots: " + ", ".join(plots) + "."]
+    if result.samples:
+        lines += [
+            "",
+            "## The generators' samples",
+            "",
+            "Each generator kind at each subset size, from its first draw: per class a real image of the subset, "
+            "then samples (what the generative arms mixed into training).",
+            "",
+        ]
+        lines += [f"![{name}]({name})" for name in sorted(result.samples)]
+    lines += ["", f"Command: `{c['command']}`", ""]
     return "\n".join(lines)
 
 
@@ -253,4 +264,4 @@ def report_files(result: GainResult, class_names: list[str]) -> dict[str, bytes]
         files["budget.png"] = budget_png(result.curve)
     if len(c["synthetic_share"]) > 1:
         files["share.png"] = share_png(result.summary)
-    return files
+    return {**files, **result.samples}
