@@ -163,3 +163,40 @@ def test_training_curves_show_validation_accuracy_when_there_is_a_split(monkeypa
     test_only = [{k: v for k, v in m.items() if k != "val_accuracy"} for m in metrics]
     figure = _drawn(monkeypatch, plots, plots.training_curves_png, test_only)
     assert [line.get_label() for line in figure.axes[1].get_lines()] == ["test accuracy"]
+
+
+def _colour_by_label(figure: Any) -> dict[str, tuple]:
+    from matplotlib.colors import to_rgba
+
+    axis = figure.axes[0]
+    handles, labels = axis.get_legend_handles_labels()
+    found = {}
+    for handle, label in zip(handles, labels, strict=True):
+        line = handle[0] if isinstance(handle, tuple) else getattr(handle, "lines", [handle])[0]
+        found[label] = to_rgba(line.get_color())
+    return found
+
+
+@pytest.mark.parametrize("ns", [(10, 100), (25,)])
+def test_an_arm_keeps_its_colour_from_plot_to_plot(monkeypatch: pytest.MonkeyPatch, ns: tuple[int, ...]) -> None:
+    """difference.png has no ``real`` and gain_vs_n.png no baseline: with the default colour cycle every arm
+    after them changed colour between plots."""
+    from augmentor.report import gain_plots
+
+    summary = _summary(ns)
+    accuracy = _colour_by_label(_drawn(monkeypatch, gain_plots, accuracy_png, summary))
+    difference = _colour_by_label(_drawn(monkeypatch, gain_plots, difference_png, summary))
+    gains = _colour_by_label(_drawn(monkeypatch, gain_plots, gain_vs_n_png, summary))
+    assert set(difference) == {"classic", "vae", "vae-jitter@soft"} and set(gains) == {"vae", "vae-jitter@soft"}
+    for other in (difference, gains):
+        assert all(other[label] == accuracy[label] for label in other)
+    assert len(set(accuracy.values())) == len(accuracy)  # and arms differ from each other
+
+
+def test_the_budget_plot_claims_an_interval_only_when_it_draws_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from augmentor.report import gain_plots
+
+    one_draw = _drawn(monkeypatch, gain_plots, budget_png, _curve((10,), (0.5, 1.0, 2.0))).axes[0]
+    assert "CI" not in one_draw.get_ylabel() and one_draw.get_title().endswith("(one draw: no interval)")
+    several = _drawn(monkeypatch, gain_plots, budget_png, _curve((100,), (0.5, 1.0, 2.0))).axes[0]
+    assert several.get_ylabel().endswith("(95% CI)") and "no interval" not in several.get_title()

@@ -41,7 +41,14 @@ def _series(summary: list[dict[str, Any]], value: str) -> dict[str, list[Point]]
     return series
 
 
-def _errorbar(axis: Any, points: list[Point], label: str, top: float | None) -> None:
+def _palette(summary: list[dict[str, Any]]) -> dict[str, str]:
+    """One colour per series label for every plot of a run: an arm keeps its colour from plot to plot, though
+    some plots leave arms out (``real`` has no difference to itself)."""
+    labels = list(_series(summary, "accuracy"))
+    return {label: f"C{k % 10}" for k, label in enumerate(labels)}
+
+
+def _errorbar(axis: Any, points: list[Point], label: str, top: float | None, colour: str | None = None) -> None:
     """(x, mean, low, high) as points with bars in percent; for accuracies (``top`` 1.0) the bars stay in
     [0, 100] %: a t-interval over few draws can run past either end, an accuracy cannot."""
     below, above = [], []
@@ -53,7 +60,7 @@ def _errorbar(axis: Any, points: list[Point], label: str, top: float | None) -> 
         below.append(0.0 if lo is None else max(0.0, 100 * (m - lo)))
         above.append(0.0 if hi is None else max(0.0, 100 * (hi - m)))
     xs, ys = [p[0] for p in points], [100 * p[1] for p in points]
-    axis.errorbar(xs, ys, yerr=[below, above], marker="o", capsize=3, label=label)
+    axis.errorbar(xs, ys, yerr=[below, above], marker="o", capsize=3, label=label, color=colour)
 
 
 def _integer_log_ticks(axis: Any, ticks: list[float], labels: list[str], base: float = 10) -> None:
@@ -78,6 +85,7 @@ def _lines(
     zero_line: bool,
     top: float | None = None,
     title: str | None = None,
+    colours: dict[str, str] | None = None,
 ) -> bytes:
     """Points with error bars against N (log axis); ``top`` clips the bars (1.0 for accuracies)."""
     plt = _pyplot()
@@ -85,7 +93,8 @@ def _lines(
     count = max(1, len(series))
     for k, (label, points) in enumerate(series.items()):
         dodge = 1 + 0.03 * (k - (count - 1) / 2)  # a small shift, centred on N, so the bars don't overlap
-        _errorbar(axis, [(n * dodge, *rest) for n, *rest in sorted(points, key=lambda p: p[0])], label, top)
+        shifted = [(n * dodge, *rest) for n, *rest in sorted(points, key=lambda p: p[0])]
+        _errorbar(axis, shifted, label, top, (colours or {}).get(label))
     if zero_line:
         axis.axhline(0, color="grey", lw=1, ls="--")
     ns = sorted({p[0] for points in series.values() for p in points})
@@ -116,13 +125,15 @@ def _over_draws(summary: list[dict[str, Any]], value: str) -> str:
 def accuracy_png(summary: list[dict[str, Any]]) -> bytes:
     """Test accuracy (mean ± 95% CI) per arm against N."""
     title = f"Test accuracy per arm at N real images per class\n({_over_draws(summary, 'accuracy')})"
-    return _lines(_series(summary, "accuracy"), "test accuracy % (95% CI)", zero_line=False, top=1.0, title=title)
+    series, colours = _series(summary, "accuracy"), _palette(summary)
+    return _lines(series, "test accuracy % (95% CI)", zero_line=False, top=1.0, title=title, colours=colours)
 
 
 def difference_png(summary: list[dict[str, Any]]) -> bytes:
     """Paired difference to the real-only arm (mean ± 95% CI) against N."""
     title = f"Paired Δ test accuracy vs real-only at N real images per class\n({_over_draws(summary, 'vs_real')})"
-    return _lines(_series(summary, "vs_real"), "Δ accuracy vs real-only, points (95% CI)", zero_line=True, title=title)
+    series, ylabel = _series(summary, "vs_real"), "Δ accuracy vs real-only, points (95% CI)"
+    return _lines(series, ylabel, zero_line=True, title=title, colours=_palette(summary))
 
 
 def share_png(summary: list[dict[str, Any]]) -> bytes:
@@ -146,10 +157,10 @@ def share_png(summary: list[dict[str, Any]]) -> bytes:
     return _png(figure)
 
 
-def _bands(axis: Any, points: list[Point], label: str) -> None:
+def _bands(axis: Any, points: list[Point], label: str, colour: str | None = None) -> None:
     """A line through (x, mean, low, high) with a shaded interval; points without one leave a gap in the band only."""
     xs = [p[0] for p in points]
-    line = axis.plot(xs, [100 * p[1] for p in points], marker="o", ms=4, label=label)[0]
+    line = axis.plot(xs, [100 * p[1] for p in points], marker="o", ms=4, label=label, color=colour)[0]
     if any(p[2] is not None for p in points):
         nan = math.nan
         axis.fill_between(
@@ -167,13 +178,14 @@ def gain_vs_n_png(summary: list[dict[str, Any]], baseline: str = "classic") -> b
     series = _series(summary, f"vs_{baseline}")
     ylabel = f"Δ accuracy vs {baseline}, points (95% CI)"
     title = f"Paired gain over {baseline}"
+    colours = _palette(summary)
     ns = sorted({p[0] for points in series.values() for p in points})
     if len(ns) <= 1:  # a band needs two N; points with bars read better
-        return _lines(series, ylabel, zero_line=True, title=title)
+        return _lines(series, ylabel, zero_line=True, title=title, colours=colours)
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
     for label, points in series.items():
-        _bands(axis, sorted(points, key=lambda p: p[0]), label)
+        _bands(axis, sorted(points, key=lambda p: p[0]), label, colours.get(label))
     axis.axhline(0, color="grey", lw=1, ls="--")
     _integer_log_ticks(axis, ns, [str(n) for n in ns])
     axis.set_xlabel("real images per class")
@@ -193,6 +205,7 @@ def budget_png(curve: list[dict[str, Any]]) -> bytes:
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
     multipliers = sorted({float(c["multiplier"]) for c in curve})
+    intervals = any(_interval(c["accuracy"])[1] is not None for c in curve)
     for n in sorted({c["per_class"] for c in curve}):
         points = sorted((c for c in curve if c["per_class"] == n), key=lambda c: c["multiplier"])
         chosen = next((c for c in points if c["multiplier"] == 1), None)
@@ -209,8 +222,8 @@ def budget_png(curve: list[dict[str, Any]]) -> bytes:
     _integer_log_ticks(axis, multipliers, [f"{m:g}×" for m in multipliers], base=2)
     _cap_top(axis, 1.0)
     axis.set_xlabel("training steps, multiple of the chosen budget")
-    axis.set_ylabel("validation accuracy % (95% CI)")
-    axis.set_title("Budget check: real-only classifier")
+    axis.set_ylabel("validation accuracy %" + (" (95% CI)" if intervals else ""))
+    axis.set_title("Budget check: real-only classifier" + ("" if intervals else "\n(one draw: no interval)"))
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     figure.tight_layout()
