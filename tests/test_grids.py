@@ -94,9 +94,14 @@ def test_empty_labels_leave_the_margin_white():
 
 def test_long_labels_are_shortened():
     rows = _rows(columns=2)
-    long_name = "a-very-long-file-name-that-goes-on-and-on-0001.png"
+    long_name = "a-very-long-file-name-that-goes-on-and-on-and-on-0001.png"
     truncated = _pixels(grid_png(rows, row_labels=[long_name, "x"])).shape[1]
-    assert truncated == _pixels(grid_png(rows, row_labels=[long_name[:23] + "…", "x"])).shape[1]
+    assert truncated == _pixels(grid_png(rows, row_labels=[long_name[:47] + "…", "x"])).shape[1]
+    pair = "T-shirt_top -> Ankle_boot"  # an interpolation row's label is shown whole
+    assert (
+        _pixels(grid_png(rows, row_labels=[pair, "x"])).shape[1]
+        > _pixels(grid_png(rows, row_labels=[pair[:-1], "x"])).shape[1]
+    )
     bare_w = _pixels(grid_png(rows)).shape[1]
     assert truncated - bare_w < ImageFont.load_default().getlength(long_name)  # the whole name would not fit
     bare_h, bare_w = _pixels(grid_png(rows, gap_after_first=False)).shape  # now without the wider first gap

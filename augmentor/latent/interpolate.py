@@ -213,9 +213,9 @@ def write_interpolation(
     row_labels: list[str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """A grid PNG (one row per pair, a column per position t) or an animated GIF (one frame per position,
-    pairs side by side); ``row_labels`` name the pairs (rows of the PNG, columns of the GIF), ``title`` tops
-    both, and each GIF frame says its t."""
+    """A grid PNG (one row per pair, a column per position t) or an animated GIF (one frame per position, a
+    row per pair); ``row_labels`` name the pairs in a margin wide enough for them, ``title`` tops both, and
+    each GIF frame says its t."""
     from augmentor.report.grids import grid_picture, grid_png, labelled_gif_bytes
 
     check_interpolation_out(out, overwrite)
@@ -232,9 +232,9 @@ def write_interpolation(
         return out
     frames = [
         grid_picture(
-            [[row[k] for row in rows]],  # one frame: every pair at this t, side by side
+            [[row[k]] for row in rows],  # one frame: every pair at this t, one above the other
             gap_after_first=False,
-            column_labels=row_labels,
+            row_labels=row_labels,
             title=f"{title} · {position}" if title else position,
         )
         for k, position in enumerate(positions)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 _GAP = 2
 _MIN_CELL = 64  # small images are upscaled (nearest) to at least this many pixels
 _PAD = 4  # white space around label text
-_MAX_ROW_LABEL = 24  # characters: a long file name must not push the images off the page
+_MAX_ROW_LABEL = 48  # characters: "T-shirt_top -> Ankle_boot" whole, a long file name not pushing the images away
 _MAX_TITLE = 80
 _INK = (0, 0, 0)
 
