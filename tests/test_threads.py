@@ -5,12 +5,16 @@ The /proc readers are replaced, so each case is a machine state, not whatever ru
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from augmentor.core import threads
 from augmentor.core.errors import UserError
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 
 @pytest.fixture
@@ -176,3 +180,21 @@ def test_pool_workers_divide_the_cores(machine, monkeypatch):
 
     assert threads.per_worker(2) == 1 and threads.per_worker(1) == 2 and threads.per_worker(5) == 1
     assert parallel_map(count, None, [0, 1, 2, 3], workers=2) == [1, 1, 1, 1]
+
+
+def test_pool_workers_forked_after_opencv_ran_do_not_hang():
+    """A ``data export`` after albumentations ran in the same process hung for ever: each forked worker called
+    ``cv2.setNumThreads``, which waits in ``pthread_cond_destroy`` on the parent's sleeping OpenCV threads."""
+    script = (
+        "import time, numpy as np, cv2\n"
+        "from augmentor.core.parallel import parallel_map\n"
+        "for _ in range(3): cv2.GaussianBlur(np.zeros((2000, 2000), np.float32), (31, 31), 5)\n"
+        "time.sleep(1)  # the OpenCV pool's threads asleep on their condition variable\n"
+        "print(parallel_map(lambda shared, task: task * shared, 2, [1, 2, 3, 4], workers=2))\n"
+    )
+    environment = {**os.environ, "OMP_NUM_THREADS": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[2, 4, 6, 8]"

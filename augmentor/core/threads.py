@@ -202,12 +202,11 @@ def per_worker(workers: int) -> int:
 
 
 def set_in_worker(count: int) -> None:
-    """In a pool worker: torch's and OpenCV's threads to ``count`` where the fork brought them along."""
+    """In a pool worker: torch's threads to ``count`` where the fork brought torch along. OpenCV's are left
+    alone: ``cv2.setNumThreads`` in a forked child whose parent's OpenCV pool has run waits for ever in
+    ``pthread_cond_destroy`` (seen in the test suite: a ``data export`` after albumentations ran in-process)."""
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(count)
-    if "cv2" in sys.modules:
-        with contextlib.suppress(Exception):
-            sys.modules["cv2"].setNumThreads(count)
 
 
 # --- the CLI's charge: set at the first torch work, adapted during training, given back at the end ------
