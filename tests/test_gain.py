@@ -84,6 +84,7 @@ def test_report_files_and_summary(gain_run):
     report = (out / "report.md").read_text()
     assert "## The generators' samples" in report and all(f"![{name}]({name})" in report for name in samples)
     assert all("samples_png" not in entry for entry in results["generators"])  # pictures stay out of the JSON
+    assert "the classic arm (classic:light) is one pipeline, not tuned on this data" in report
     assert document["report"] == str(out / "report.md")
     assert document["summary"] == results["summary"]
     assert set(results) == {"config", "summary", "curve", "runs", "curve_runs", "generators", "jobs"}

@@ -68,6 +68,12 @@ def report_warnings(result: GainResult) -> list[str]:
             f"the {c['scored_on']} split has only {scored:,} images: one image is {100 / scored:.2f} points, so "
             "differences of a point or two are within what a few images decide"
         )
+    baseline, primary = c.get("classic_baseline"), c.get("primary_arm")
+    if baseline and primary and not c.get("development"):
+        notes.append(
+            f"the classic arm ({baseline}) is one pipeline, not tuned on this data, so a gain of {primary} over it "
+            "may be a gain over a weak baseline; `augmentor study` tunes both sides on validation draws first"
+        )
     return notes
 
 
