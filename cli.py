@@ -823,6 +823,14 @@ def gain(
         int, typer.Option("--gen-steps", min=1, help="Training steps of each generator (generative arms).")
     ] = 600,
     gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
+    gen_init: Annotated[
+        str | None,
+        typer.Option(
+            "--gen-init",
+            help="Every generator starts from this run (its width; e.g. weights/fashion-mnist/vae for grey 28×28 "
+            "data), never one trained on this dataset's own splits.",
+        ),
+    ] = None,
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Threshold of the -gated arms.")
     ] = 0.5,
@@ -901,6 +909,7 @@ def gain(
         workers=workers,
         gen_steps=gen_steps,
         gen_width=gen_width,
+        gen_init=gen_init,
         min_confidence=min_confidence,
         validation_per_class=validation_per_class,
         budget_curve=budget_curve,
@@ -951,6 +960,14 @@ def study(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     gen_steps: Annotated[int, typer.Option("--gen-steps", min=1, help="Training steps of each generator.")] = 600,
     gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
+    gen_init: Annotated[
+        str | None,
+        typer.Option(
+            "--gen-init",
+            help="Every generator starts from this run (its width; e.g. weights/fashion-mnist/vae for grey 28×28 "
+            "data), never one trained on this dataset's own splits.",
+        ),
+    ] = None,
     validation_per_class: Annotated[
         int | None,
         typer.Option("--validation-per-class", min=1, help="Validation split per class [default: adapted]."),
@@ -985,6 +1002,7 @@ def study(
         batch_size=batch_size,
         gen_steps=gen_steps,
         gen_width=gen_width,
+        gen_init=gen_init,
         validation_per_class=validation_per_class,
         first_seed=first_seed,
         flip=not no_flip,
@@ -1062,6 +1080,14 @@ Ema = Annotated[
 DiffAugmentFlag = Annotated[
     bool, typer.Option("--diffaugment", help="DiffAugment (colour, shift, cutout) for small data.")
 ]
+InitRun = Annotated[
+    str | None,
+    typer.Option(
+        "--init",
+        help="Start from this run of the same kind (its width and latent size; the shipped "
+        "weights/fashion-mnist/vae for grey 28×28 data): transfer learning for a few images per class.",
+    ),
+]
 SampleEvery = Annotated[int, typer.Option("--sample-every", min=1, help="Sample grid and checkpoint every K steps.")]
 MaxNonfinite = Annotated[
     int, typer.Option("--max-nonfinite", min=0, help="Rollbacks after a non-finite loss before stopping.")
@@ -1093,6 +1119,7 @@ def train_dcgan(
     device: Device = "auto",
     sample_every: SampleEvery = 500,
     max_nonfinite: MaxNonfinite = 3,
+    init: InitRun = None,
     resume: Resume = False,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
@@ -1126,6 +1153,7 @@ def train_dcgan(
         device=device,
         sample_every=sample_every,
         max_nonfinite=max_nonfinite,
+        init=init,
     )
 
 
@@ -1148,6 +1176,7 @@ def train_vae(
     device: Device = "auto",
     sample_every: SampleEvery = 500,
     max_nonfinite: MaxNonfinite = 3,
+    init: InitRun = None,
     resume: Resume = False,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
@@ -1180,6 +1209,7 @@ def train_vae(
         device=device,
         sample_every=sample_every,
         max_nonfinite=max_nonfinite,
+        init=init,
     )
 
 

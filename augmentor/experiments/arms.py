@@ -40,6 +40,7 @@ class GeneratorOptions:
     device: str = "auto"
     min_confidence: float = 0.5  # the gated arms' threshold
     judge_steps: int = 300  # the gated arms' classifier: the experiment's own step budget
+    init: str | None = None  # a run every generator starts from (``generative.transfer``), None: from scratch
 
 
 class SubsetModels:
@@ -106,6 +107,7 @@ class SubsetModels:
             device=o.device,
             sample_every=o.steps,
             log_every=o.steps,
+            init=o.init if o.init is not None and get_kind(kind).name == _init_kind(o.init) else None,
         )
         result = train_generative(real, config, in_gain=True)  # kept in memory: no run folder is written
         if result.generator.fingerprint != fingerprint(real):  # the honesty rule, checked
@@ -122,6 +124,14 @@ class SubsetModels:
             }
         )
         return result.generator
+
+
+def _init_kind(init: str) -> str | None:
+    """The kind of the init run: a VAE run starts the VAEs, a DCGAN run the DCGANs; the other kind trains from
+    scratch."""
+    from augmentor.generative.transfer import init_config_any
+
+    return init_config_any(init).get("kind")
 
 
 SAMPLES_KEY = "samples_png"  # a log entry's picture of its generator's samples (taken out before JSON)

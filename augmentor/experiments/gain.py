@@ -98,6 +98,7 @@ class GainConfig:
     workers: int = 0
     gen_steps: int = 600  # each generator's training steps on its arm's real subset
     gen_width: int = 32
+    gen_init: str | None = None  # a run every generator starts from (transfer; its width then), None: scratch
     min_confidence: float = 0.5  # the gated arms' threshold
     validation_per_class: int | None = None  # None: adapted to what the data holds (``fit_to_data``)
     budget_curve: bool = True
@@ -126,6 +127,11 @@ class GainConfig:
                     f"({len(self.per_class or DEFAULT_PER_CLASS)})"
                 )
         check_count("--gen-width", self.gen_width, MODEL_WIDTH)
+        if self.gen_init is not None:  # a run that is not one is refused before any data is read
+            from augmentor.generative.transfer import init_config_any
+
+            if init_config_any(self.gen_init).get("kind") not in ("dcgan", "vae"):
+                raise UserError(f"--gen-init {self.gen_init}: not a DCGAN or VAE run folder")
         if self.gen_steps < 1:  # else the generator's own check would name train's --steps
             raise UserError(f"--gen-steps {self.gen_steps}: give at least 1 training step")
         if self.per_class is not None and (not self.per_class or min(self.per_class) <= 0):
@@ -292,12 +298,35 @@ def check_plan(splits: Splits, config: GainConfig) -> None:
 
 
 def generator_options(config: GainConfig) -> GeneratorOptions:
-    """How generators are trained inside the experiment (shared by every arm, with one cache)."""
+    """How generators are trained inside the experiment (shared by every arm, with one cache). With an init
+    run, every generator has that run's width."""
+    width = config.gen_width
+    if config.gen_init is not None:
+        from augmentor.generative.transfer import init_config_any
+
+        width = int(init_config_any(config.gen_init)["model_args"]["width"])
     return GeneratorOptions(
         steps=config.gen_steps,
-        width=config.gen_width,
+        width=width,
         device=config.device,
         min_confidence=config.min_confidence,
+        init=config.gen_init,
+    )
+
+
+def check_init_unseen(config: GainConfig, train: ImageSet, test: ImageSet | None, src: str) -> None:
+    """The leakage rule for ``--gen-init``: its run must not have been trained on this dataset's train split
+    (which holds the validation images) or its test split; say where the generators start from."""
+    if config.gen_init is None:
+        return
+    from augmentor.generative.transfer import check_unseen, init_config_any
+
+    splits = {"train": fingerprint(train), **({"test": fingerprint(test)} if test is not None else {})}
+    check_unseen(config.gen_init, splits)
+    seen = (init_config_any(config.gen_init).get("dataset") or {}).get("images", "?")
+    warn(
+        f"every generator starts from {config.gen_init} (trained on {seen} images, none of them {src}'s train or "
+        "test split by fingerprint); it must never have seen this dataset's validation or test images"
     )
 
 
@@ -625,6 +654,7 @@ def with_recipe(config: GainConfig) -> GainConfig:
         synthetic_share=config.synthetic_share or (recipe.share,),
         gen_steps=recipe.gen_steps if config.gen_steps == defaults.gen_steps else config.gen_steps,
         gen_width=recipe.gen_width if config.gen_width == defaults.gen_width else config.gen_width,
+        gen_init=config.gen_init if config.gen_init is not None else recipe.gen_init,
     )
 
 
@@ -644,6 +674,7 @@ def run_gain(
     check_output(out, overwrite, source=src)
     dataset = open_dataset(src, read_options or ReadOptions())
     config, rule = fit_to_data(config, dataset.train, src)
+    check_init_unseen(config, dataset.train, dataset.test, src)
     splits = split_data(dataset.train, dataset.test, config, src, rule)
     check_plan(splits, config)
     result = run_experiment(splits, config, command=command, source=src)

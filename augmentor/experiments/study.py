@@ -36,6 +36,7 @@ from augmentor.data.readers import open_dataset
 from augmentor.experiments.gain import (
     DEVELOPMENT_SEEDS,
     GainConfig,
+    check_init_unseen,
     default_real_epochs,
     fit_to_data,
     run_experiment,
@@ -72,6 +73,7 @@ class StudyConfig:
     batch_size: int = 128
     gen_steps: int = 600
     gen_width: int = 32
+    gen_init: str | None = None  # a run every generator starts from (transfer), None: from scratch
     validation_per_class: int | None = None
     first_seed: int = CONFIRMATION_SEED
     flip: bool = True
@@ -102,6 +104,7 @@ class StudyConfig:
             batch_size=self.batch_size,
             gen_steps=self.gen_steps,
             gen_width=self.gen_width,
+            gen_init=self.gen_init,
             validation_per_class=self.validation_per_class,
             flip=self.flip,
             device=self.device,
@@ -142,6 +145,7 @@ def run_study(
         check_output(out, overwrite, source=src)
     dataset = open_dataset(src, read_options or ReadOptions())
     sized, rule = fit_to_data(config.gain(), dataset.train, src)
+    check_init_unseen(sized, dataset.train, dataset.test, src)
     config = replace(config, per_class=sized.per_class, validation_per_class=sized.validation_per_class)
     plan = make_plan(src, config, fingerprint(dataset.train), rule)
     digest = _write_or_check_plan(out, plan, resume)
@@ -153,7 +157,8 @@ def run_study(
     comparisons = compare(confirmation["runs"], choice)
     answer, recipe = decide(choice, comparisons)
     if recipe is not None:
-        write_recipe(out / "recipe.json", replace(recipe, gen_steps=config.gen_steps, gen_width=config.gen_width))
+        generators = {"gen_steps": config.gen_steps, "gen_width": config.gen_width, "gen_init": config.gen_init}
+        write_recipe(out / "recipe.json", replace(recipe, **generators))
     command = apply_command(src, recipe, out / "recipe.json")
     _write_runs(out, development["runs"], confirmation["runs"])
     result = StudyResult(answer, command, digest, choice, comparisons, out)
@@ -178,7 +183,7 @@ def make_plan(src: str, config: StudyConfig, data_print: str, rule: str) -> dict
         ),
         "candidates": {"classic": list(config.classic), "generative": list(config.generative)},
         "shares": list(config.shares),
-        "generator": {"steps": config.gen_steps, "width": config.gen_width},
+        "generator": {"steps": config.gen_steps, "width": config.gen_width, **_init_record(config.gen_init)},
         "development": {"draws": config.dev_draws, "seeds": [DEVELOPMENT_SEEDS + d for d in range(config.dev_draws)]},
         "confirmation": {
             "draws": config.draws,
@@ -191,6 +196,15 @@ def make_plan(src: str, config: StudyConfig, data_print: str, rule: str) -> dict
         "settings": {k: v for k, v in asdict(config).items() if k in ("batch_size", "flip")},
         "trainings": trainings,
     }
+
+
+def _init_record(init: str | None) -> dict[str, Any]:
+    """The plan's record of ``--gen-init``: the run and its weights' sha256 (a changed file is a changed plan)."""
+    if init is None:
+        return {}
+    from augmentor.generative.transfer import weights_sha256
+
+    return {"init": init, "init_sha256": weights_sha256(init)}
 
 
 def _trainings(config: StudyConfig) -> dict[str, int]:

@@ -18,7 +18,7 @@ import contextlib
 import copy
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,12 @@ from augmentor.distributed.context import current
 from augmentor.generative.generator import Generator
 from augmentor.generative.kinds import StepInputs, get_kind
 from augmentor.generative.layers import check_size, internal_size
+from augmentor.generative.transfer import check_fits, init_config, warm_start
 from augmentor.report.plots import losses_png
 from augmentor.training import checkpoint as checkpoints
 from augmentor.training.ema import WeightAverage
 from augmentor.training.loop import Plan, Progress, fit
-from augmentor.training.resume import check_resume_flags
+from augmentor.training.resume import check_resume_flags, was_given
 
 DEFAULT_EPOCHS = 20.0
 DEFAULT_MIN_STEPS = 600
@@ -81,6 +82,7 @@ class GenerativeConfig:
     sample_every: int = 500
     log_every: int = 50
     max_nonfinite: int = 3  # rollbacks allowed before the run stops
+    init: str | None = None  # a run of the same kind to start from (transfer.warm_start); None: from scratch
 
     def __post_init__(self) -> None:
         for flag, size in (("--width", self.width), ("--latent-dim", self.latent_dim)):
@@ -174,6 +176,11 @@ class _Trainer:
     @property
     def sampler(self) -> torch.nn.Module:
         return self.average.model if self.average is not None else self.models[self.kind.sampler]
+
+    def restart_average(self) -> None:
+        """The weight average started again from the sampling module as it is now (after a warm start)."""
+        if self.average is not None:
+            self.average = WeightAverage(self.models[self.kind.sampler], self.config.ema, average_buffers=False)
 
     def step(
         self,
@@ -312,9 +319,12 @@ def train_generative(
     if resume and out is None:
         raise ValueError("resume needs the run folder to continue")
     checkpoint = None
+    init_run = None
     if resume:
         checkpoint, config, model_args = _resumed(out, config, train)
     else:
+        if config.init is not None:
+            config, init_run = _with_init_architecture(config, train, height)
         config = config.resolved(len(train.class_names))
         model_args = {
             "latent_dim": config.latent_dim,
@@ -332,6 +342,10 @@ def train_generative(
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     trainer = _Trainer(config, model_args, device)
+    init_record = None
+    if init_run is not None:  # before the weight average copies the sampling module
+        init_record = warm_start(trainer.models[trainer.kind.sampler], config.init, init_run, train.class_names)
+        trainer.restart_average()
     progress_so_far = None
     if checkpoint is not None:
         trainer.load_state(checkpoint.tensors, checkpoint.meta, out)
@@ -355,6 +369,7 @@ def train_generative(
         "internal_size": internal_size(height),
         "training": asdict(config),
         "dataset": {"fingerprint": fingerprint(train), "images": len(train)},
+        **({"init": init_record} if init_record is not None else {}),
         "command": command,
         "device": str(device),
     }
@@ -375,6 +390,23 @@ def train_generative(
     # A CPU copy built as ``Generator.from_run`` builds it, so both give the same images.
     trained = Generator.from_weights(record, trainer.sampler.state_dict(), out, "the trained weights")
     return GenerativeResult(trained, out, progress.step, steps, progress.metrics, task.warnings)
+
+
+def _with_init_architecture(
+    config: GenerativeConfig, train: ImageSet, side: int
+) -> tuple[GenerativeConfig, dict[str, Any]]:
+    """``config`` with the init run's width and latent size (a --width or --latent-dim given that differs is
+    refused), and the init run's config, checked to be of this kind and to fit the images."""
+    assert config.init is not None
+    run_config = init_config(config.init, config.kind)
+    check_fits(config.init, run_config, train.channels, side)
+    args = run_config["model_args"]
+    defaults = GenerativeConfig(kind=config.kind)
+    for name, flag in (("width", "--width"), ("latent_dim", "--latent-dim")):
+        asked = getattr(config, name)
+        if was_given(name, asked, getattr(defaults, name)) and asked is not None and asked != args[name]:
+            raise UserError(f"{flag} {asked}: --init {config.init} has {args[name]}; drop {flag} to take the run's")
+    return replace(config, width=int(args["width"]), latent_dim=int(args["latent_dim"])), run_config
 
 
 def _resumed(

@@ -153,7 +153,13 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
         f"{c['labels']} unless the arm says `@soft`/`@hard` (soft: {c['teacher_share']:g} × the `real` arm's "
         f"probabilities at temperature {c['temperature']:g} + the rest on the intended class)."
         + (f" The last {c['finetune_real']:g} of the real presentations are real-only." if c["finetune_real"] else "")
-        + resized_note(result.generators),
+        + resized_note(result.generators)
+        + (
+            f" Every generator starts from `{c['gen_init']}` (transfer), a run trained on none of this dataset's "
+            "train or test images (checked by fingerprint)."
+            if c.get("gen_init")
+            else ""
+        ),
         "",
         "## Claims",
         "",
