@@ -224,7 +224,8 @@ def test_sigint_saves_and_exits_resumable(tmp_path, shapes_folder):
     step = json.loads((run / "state.json").read_text())["step"]
     assert 0 < step < 100000
     # No entry for the stop itself (a resumed run logs as an uninterrupted one); the sums since the last go on.
-    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] <= step
+    # (Under heavy load the stop may come before the first log point: then there is no entry at all.)
+    assert all(json.loads(line)["step"] <= step for line in (run / "metrics.jsonl").read_text().splitlines())
     again = run_cli("train", "vae", shapes_folder, "--out", run, "--steps", "5")  # a new run into it: say --resume
     assert (
         again.exit_code == 2 and f"holds an interrupted vae run (step {step} of 100000); pass --resume" in again.stderr
