@@ -831,6 +831,16 @@ def gain(
             "data), never one trained on this dataset's own splits.",
         ),
     ] = None,
+    quality_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--quality-steps",
+            min=0,
+            help="Steps of each generator's CAS classifier (trained on its samples, scored on validation) and of "
+            "its real twin, for the report [default: the real-only arm's budget]; 0 leaves them out.",
+            show_default=False,
+        ),
+    ] = None,
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Threshold of the -gated arms.")
     ] = 0.5,
@@ -910,6 +920,7 @@ def gain(
         gen_steps=gen_steps,
         gen_width=gen_width,
         gen_init=gen_init,
+        quality_steps=quality_steps,
         min_confidence=min_confidence,
         validation_per_class=validation_per_class,
         budget_curve=budget_curve,
@@ -968,6 +979,16 @@ def study(
             "data), never one trained on this dataset's own splits.",
         ),
     ] = None,
+    quality_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--quality-steps",
+            min=0,
+            help="Steps of each generator's CAS classifier (trained on its samples, scored on validation) and of "
+            "its real twin, for the report [default: the real-only arm's budget]; 0 leaves them out.",
+            show_default=False,
+        ),
+    ] = None,
     validation_per_class: Annotated[
         int | None,
         typer.Option("--validation-per-class", min=1, help="Validation split per class [default: adapted]."),
@@ -1003,6 +1024,7 @@ def study(
         gen_steps=gen_steps,
         gen_width=gen_width,
         gen_init=gen_init,
+        quality_steps=quality_steps,
         validation_per_class=validation_per_class,
         first_seed=first_seed,
         flip=not no_flip,

@@ -85,6 +85,11 @@ def test_report_files_and_summary(gain_run):
     assert "## The generators' samples" in report and all(f"![{name}]({name})" in report for name in samples)
     assert all("samples_png" not in entry for entry in results["generators"])  # pictures stay out of the JSON
     assert "the classic arm (classic:light) is one pipeline, not tuned on this data" in report
+    # Each generator's quality on the validation split, for the reader: CAS beside its real twin, diversity
+    measured = [entry for entry in results["generators"] if entry["kind"] == "vae"]
+    assert measured and all(0 <= entry["cas_validation"] <= 1 for entry in measured)
+    assert all(0 <= entry["samples_diversity_ssim"] <= 1 for entry in measured)
+    assert "| generator | real images | draws | CAS on validation % |" in report and "| vae | 9 | 2 |" in report
     assert document["report"] == str(out / "report.md")
     assert document["summary"] == results["summary"]
     assert set(results) == {"config", "summary", "curve", "runs", "curve_runs", "generators", "jobs"}
@@ -657,3 +662,19 @@ def test_gain_runs_on_a_folder_of_30_images_per_class_with_its_default_sizes(tmp
     assert config["per_class"] == [10] and config["validation_per_class"] == 10
     assert config["validation_images"] == 30 and config["validation_rule"].startswith("adapted")
     assert "(adapted: 0.5 of the 20 images" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_measuring_the_generators_quality_changes_no_arms_numbers(tmp_path):
+    """The CAS classifiers train inside the draw, between arms: they must leave every arm's result as it was."""
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=5)
+    args = ["--per-class", "4", "--arms", "real,vae,vae-jitter@soft", "--draws", "1", "--budget", "3"]
+    args += ["--validation-per-class", "3", "--no-budget-curve", *TINY]
+    runs = {}
+    for steps in ("0", "5"):
+        result = run_cli("gain", data, *args, "--quality-steps", steps, "--out", tmp_path / steps)
+        assert result.exit_code == 0, result.stderr
+        document = json.loads((tmp_path / steps / "results.json").read_text())
+        runs[steps] = [(r["arm"], r["accuracy"]) for r in document["runs"]]
+        measured = [g for g in document["generators"] if "cas_validation" in g]
+        assert len(measured) == (0 if steps == "0" else 1)  # one VAE serves both generative arms
+    assert runs["0"] == runs["5"]

@@ -13,6 +13,7 @@ gives its label at least ``min_confidence`` (``synthetic.quota``'s gates and ove
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,15 +42,27 @@ class GeneratorOptions:
     min_confidence: float = 0.5  # the gated arms' threshold
     judge_steps: int = 300  # the gated arms' classifier: the experiment's own step budget
     init: str | None = None  # a run every generator starts from (``generative.transfer``), None: from scratch
+    # Steps of each generator's CAS classifier (and its real twin), scored on the validation split: None the
+    # real-only arm's budget at that N (``SubsetModels.real_steps``), 0 off.
+    quality_steps: int | None = None
+    quality_per_class: int = 50  # samples per class the CAS classifier trains on
 
 
 class SubsetModels:
     """The generators and judges of each real subset, trained on it alone, once, and kept in memory."""
 
-    def __init__(self, options: GeneratorOptions) -> None:
+    def __init__(
+        self,
+        options: GeneratorOptions,
+        validation: ImageSet | None = None,
+        real_steps: Callable[[ImageSet], int] | None = None,
+    ) -> None:
         self.options = options
+        self.validation = validation  # where each generator's samples are judged (never the test split)
+        self.real_steps = real_steps  # the real-only arm's step budget on a subset
         self.cache: dict[tuple[str, str], Generator | Classifier | None] = {}
-        self.log: list[dict] = []  # each generator trained, with its last losses
+        self.log: list[dict] = []  # each generator trained, with its last losses and quality
+        self.real_scores: dict[str, float] = {}  # per subset: the CAS recipe trained on the real images instead
 
     def generator(self, kind: str | None, run: str | None, real: ImageSet, seed: int) -> Generator:
         """A ``kind`` model of ``real``: the given run (checked to be trained on ``real``) or one trained now."""
@@ -81,6 +94,7 @@ class SubsetModels:
         """Forget the models of ``real`` once its draw is done (a study holds one draw's models at a time)."""
         real_print = fingerprint(real)
         self.cache = {key: model for key, model in self.cache.items() if key[1] != real_print}
+        self.real_scores.pop(real_print, None)
 
     def judge(self, real: ImageSet, seed: int) -> Classifier | None:
         """The gated arms' classifier of ``real`` alone (None for one class): the teacher, else one trained now."""
@@ -120,10 +134,40 @@ class SubsetModels:
                 "fingerprint": fingerprint(real),
                 **result.generator.size_record,
                 **result.metrics[-1],
+                **self._quality(result.generator, real, seed),
                 SAMPLES_KEY: samples_picture(result.generator, real, seed, kind),
             }
         )
         return result.generator
+
+    def _quality(self, generator: Generator, real: ImageSet, seed: int) -> dict[str, float]:
+        """Why an arm helps or not, on the validation split: the CAS (a classifier trained on the generator's
+        samples alone) beside the same classifier trained on the real subset, and the samples' diversity beside
+        the subset's (mean pairwise SSIM: higher is more alike). The global RNG is left as it was, so the arms
+        train exactly as they would without these measures."""
+        import torch
+
+        from augmentor.data.measures import mean_pairwise_ssim
+        from augmentor.generative.generator import balanced_labels
+        from augmentor.metrics.quality import classification_accuracy_score
+
+        o = self.options
+        steps = o.quality_steps if o.quality_steps is not None else (self.real_steps(real) if self.real_steps else 0)
+        if self.validation is None or steps <= 0 or not generator.conditional:
+            return {}
+        settings = {"steps": steps, "seed": seed, "device": o.device}
+        with torch.random.fork_rng(devices=[]):
+            samples = generator.generate(balanced_labels(len(real.class_names), o.quality_per_class), seed + 1)
+            cas = classification_accuracy_score(samples, self.validation, **settings)
+            key = fingerprint(real)
+            if key not in self.real_scores:
+                self.real_scores[key] = classification_accuracy_score(real, self.validation, **settings)
+        return {
+            "cas_validation": round(cas, 4),
+            "real_accuracy_validation": round(self.real_scores[key], 4),
+            "samples_diversity_ssim": round(mean_pairwise_ssim(samples.images), 4),
+            "real_diversity_ssim": round(mean_pairwise_ssim(real.images), 4),
+        }
 
 
 def _init_kind(init: str) -> str | None:

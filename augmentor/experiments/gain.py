@@ -99,6 +99,8 @@ class GainConfig:
     gen_steps: int = 600  # each generator's training steps on its arm's real subset
     gen_width: int = 32
     gen_init: str | None = None  # a run every generator starts from (transfer; its width then), None: scratch
+    # Each generator's CAS classifier on the validation split (the report's why): None the real arm's budget, 0 off.
+    quality_steps: int | None = None
     min_confidence: float = 0.5  # the gated arms' threshold
     validation_per_class: int | None = None  # None: adapted to what the data holds (``fit_to_data``)
     budget_curve: bool = True
@@ -311,6 +313,7 @@ def generator_options(config: GainConfig) -> GeneratorOptions:
         device=config.device,
         min_confidence=config.min_confidence,
         init=config.gen_init,
+        quality_steps=config.quality_steps,
     )
 
 
@@ -569,7 +572,12 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
     from augmentor.distributed.jobs import assign, run_jobs
 
     arms = parse_arms(config.arms)
-    models = SubsetModels(generator_options(config))
+
+    def real_steps(real: ImageSet) -> int:  # the real-only arm's optimiser steps on this subset
+        per_class = len(real) // max(1, len(splits.class_names))
+        return max(1, -(-config.presentations(per_class, len(real)) // min(config.batch_size, len(real))))
+
+    models = SubsetModels(generator_options(config), validation=splits.validation, real_steps=real_steps)
     runner = DrawRunner(config, splits, models, config.workers or default_workers())
     jobs = [(n, draw) for n in config.per_class for draw in range(config.draws)]
     classes = len(splits.class_names)

@@ -74,6 +74,7 @@ class StudyConfig:
     gen_steps: int = 600
     gen_width: int = 32
     gen_init: str | None = None  # a run every generator starts from (transfer), None: from scratch
+    quality_steps: int | None = None  # each generator's CAS classifier (None: the real arm's budget; 0 off)
     validation_per_class: int | None = None
     first_seed: int = CONFIRMATION_SEED
     flip: bool = True
@@ -105,6 +106,7 @@ class StudyConfig:
             gen_steps=self.gen_steps,
             gen_width=self.gen_width,
             gen_init=self.gen_init,
+            quality_steps=self.quality_steps,
             validation_per_class=self.validation_per_class,
             flip=self.flip,
             device=self.device,

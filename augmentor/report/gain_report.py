@@ -240,9 +240,38 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
             "then samples (what the generative arms mixed into training).",
             "",
         ]
+        lines += quality_table(result.generators)
         lines += [f"![{name}]({name})" for name in sorted(result.samples)]
     lines += ["", f"Command: `{c['command']}`", ""]
     return "\n".join(lines)
+
+
+def quality_table(generators: list[dict[str, Any]]) -> list[str]:
+    """Why a generative arm helps or not, per generator kind and subset size (means over its draws): the CAS on
+    the validation split beside the same classifier trained on the real subset, and the samples' diversity
+    beside the subset's. Empty when the generators were not measured."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for entry in generators:
+        if entry.get("cas_validation") is not None:
+            groups.setdefault((entry["kind"], entry["images"]), []).append(entry)
+    if not groups:
+        return []
+
+    def mean(rows: list[dict[str, Any]], key: str) -> float:
+        return sum(float(row[key]) for row in rows) / len(rows)
+
+    lines = [
+        "| generator | real images | draws | CAS on validation % | real subset, same classifier % | "
+        "diversity: samples / real (SSIM, lower is more varied) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for (kind, images), rows in sorted(groups.items()):
+        lines.append(
+            f"| {kind} | {images:,} | {len(rows)} | {100 * mean(rows, 'cas_validation'):.2f} | "
+            f"{100 * mean(rows, 'real_accuracy_validation'):.2f} | "
+            f"{mean(rows, 'samples_diversity_ssim'):.2f} / {mean(rows, 'real_diversity_ssim'):.2f} |"
+        )
+    return [*lines, ""]
 
 
 def resized_note(generators: list[dict[str, Any]]) -> str:
