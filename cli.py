@@ -739,6 +739,26 @@ def inspect_activations(
     typer.echo(str(write_activations(run, image, out, max_channels, overwrite)))
 
 
+GenInit = Annotated[
+    str | None,
+    typer.Option(
+        "--gen-init",
+        help="Every generator starts from this run (its width; e.g. weights/fashion-mnist/vae for grey 28×28 "
+        "data), never one trained on this dataset's own splits.",
+    ),
+]
+QualitySteps = Annotated[
+    int | None,
+    typer.Option(
+        "--quality-steps",
+        min=0,
+        help="Steps of each generator's CAS classifier (trained on its samples, scored on validation) and of "
+        "its real twin, for the report [default: the real-only arm's budget]; 0 leaves them out.",
+        show_default=False,
+    ),
+]
+
+
 @app.command("gain")
 @reports_errors
 def gain(
@@ -823,24 +843,8 @@ def gain(
         int, typer.Option("--gen-steps", min=1, help="Training steps of each generator (generative arms).")
     ] = 600,
     gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
-    gen_init: Annotated[
-        str | None,
-        typer.Option(
-            "--gen-init",
-            help="Every generator starts from this run (its width; e.g. weights/fashion-mnist/vae for grey 28×28 "
-            "data), never one trained on this dataset's own splits.",
-        ),
-    ] = None,
-    quality_steps: Annotated[
-        int | None,
-        typer.Option(
-            "--quality-steps",
-            min=0,
-            help="Steps of each generator's CAS classifier (trained on its samples, scored on validation) and of "
-            "its real twin, for the report [default: the real-only arm's budget]; 0 leaves them out.",
-            show_default=False,
-        ),
-    ] = None,
+    gen_init: GenInit = None,
+    quality_steps: QualitySteps = None,
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Threshold of the -gated arms.")
     ] = 0.5,
@@ -971,24 +975,8 @@ def study(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     gen_steps: Annotated[int, typer.Option("--gen-steps", min=1, help="Training steps of each generator.")] = 600,
     gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
-    gen_init: Annotated[
-        str | None,
-        typer.Option(
-            "--gen-init",
-            help="Every generator starts from this run (its width; e.g. weights/fashion-mnist/vae for grey 28×28 "
-            "data), never one trained on this dataset's own splits.",
-        ),
-    ] = None,
-    quality_steps: Annotated[
-        int | None,
-        typer.Option(
-            "--quality-steps",
-            min=0,
-            help="Steps of each generator's CAS classifier (trained on its samples, scored on validation) and of "
-            "its real twin, for the report [default: the real-only arm's budget]; 0 leaves them out.",
-            show_default=False,
-        ),
-    ] = None,
+    gen_init: GenInit = None,
+    quality_steps: QualitySteps = None,
     validation_per_class: Annotated[
         int | None,
         typer.Option("--validation-per-class", min=1, help="Validation split per class [default: adapted]."),
