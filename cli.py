@@ -747,6 +747,15 @@ GenInit = Annotated[
         "data), never one trained on this dataset's own splits.",
     ),
 ]
+GenAdaTarget = Annotated[
+    float | None,
+    typer.Option(
+        "--gen-ada-target",
+        min=0.0,
+        max=1.0,
+        help="Adaptive DiffAugment for the DCGANs (train dcgan's --ada-target, e.g. 0.6) instead of always on.",
+    ),
+]
 QualitySteps = Annotated[
     int | None,
     typer.Option(
@@ -844,6 +853,7 @@ def gain(
     ] = 600,
     gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
     gen_init: GenInit = None,
+    gen_ada_target: GenAdaTarget = None,
     quality_steps: QualitySteps = None,
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Threshold of the -gated arms.")
@@ -924,6 +934,7 @@ def gain(
         gen_steps=gen_steps,
         gen_width=gen_width,
         gen_init=gen_init,
+        gen_ada_target=gen_ada_target,
         quality_steps=quality_steps,
         min_confidence=min_confidence,
         validation_per_class=validation_per_class,
@@ -976,6 +987,7 @@ def study(
     gen_steps: Annotated[int, typer.Option("--gen-steps", min=1, help="Training steps of each generator.")] = 600,
     gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
     gen_init: GenInit = None,
+    gen_ada_target: GenAdaTarget = None,
     quality_steps: QualitySteps = None,
     validation_per_class: Annotated[
         int | None,
@@ -1012,6 +1024,7 @@ def study(
         gen_steps=gen_steps,
         gen_width=gen_width,
         gen_init=gen_init,
+        gen_ada_target=gen_ada_target,
         quality_steps=quality_steps,
         validation_per_class=validation_per_class,
         first_seed=first_seed,
@@ -1125,6 +1138,16 @@ def train_dcgan(
     lr_d: Annotated[float, typer.Option("--lr-d", min=0.0, help="Discriminator learning rate.")] = 2e-4,
     ema: Ema = None,
     diffaugment: DiffAugmentFlag = False,
+    ada_target: Annotated[
+        float | None,
+        typer.Option(
+            "--ada-target",
+            min=0.0,
+            max=1.0,
+            help="Adaptive DiffAugment: the probability of each augmentation starts at 0 and moves so that the "
+            "discriminator's mean sign on real images stays near this (StyleGAN2-ADA: 0.6).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     device: Device = "auto",
     sample_every: SampleEvery = 500,
@@ -1159,6 +1182,7 @@ def train_dcgan(
         lr_d=lr_d,
         ema=ema,
         diffaugment=diffaugment,
+        ada_target=ada_target,
         seed=seed,
         device=device,
         sample_every=sample_every,

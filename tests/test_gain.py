@@ -678,3 +678,14 @@ def test_measuring_the_generators_quality_changes_no_arms_numbers(tmp_path):
         measured = [g for g in document["generators"] if "cas_validation" in g]
         assert len(measured) == (0 if steps == "0" else 1)  # one VAE serves both generative arms
     assert runs["0"] == runs["5"]
+
+
+def test_gen_ada_target_makes_the_dcgans_adapt_their_diffaugment(tmp_path):
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=6)
+    args = ["--per-class", "4", "--arms", "real,dcgan", "--draws", "1", "--budget", "3", "--quality-steps", "0"]
+    args += ["--validation-per-class", "3", "--no-budget-curve", *TINY, "--gen-ada-target", "0.1"]
+    result = run_cli("gain", data, *args, "--out", tmp_path / "g")
+    assert result.exit_code == 0, result.stderr
+    results = json.loads((tmp_path / "g" / "results.json").read_text())
+    assert results["config"]["gen_ada_target"] == 0.1
+    assert [0 <= g["ada_p"] <= 1 for g in results["generators"]] == [True]

@@ -506,3 +506,31 @@ def test_sample_renders_while_writing_in_bounded_groups_with_the_bytes_of_one_re
         assert np.array_equal(written, held.images[record["latent_index"], 0])
     title = grid_title(tmp_path / "run", generator, labels)
     assert (tmp_path / "grid.png").read_bytes() == grid_of(held, title=title)
+
+
+def test_adaptive_diffaugment_moves_its_probability_and_resumes_exactly(tmp_path):
+    """--ada-target: the probability starts at 0 and rises while the discriminator is surer of the real images
+    than the target; it is part of the checkpoint, so a resumed run equals an uninterrupted one."""
+    data = shapes_set()
+    whole = train_generative(data, tiny("dcgan", steps=24, ada_target=0.1), tmp_path / "whole")
+    probabilities = [entry["ada_p"] for entry in whole.metrics]
+    assert all(0.0 <= p <= 1.0 for p in probabilities) and max(probabilities) > 0
+    train_generative(data, tiny("dcgan", steps=12, ada_target=0.1), tmp_path / "part")
+    resumed = train_generative(data, tiny("dcgan", steps=24), tmp_path / "part", resume=True)
+    assert [m["ada_p"] for m in resumed.metrics] == probabilities
+    labels = np.arange(6) % 3
+    assert np.array_equal(whole.generator.generate(labels, 0).images, resumed.generator.generate(labels, 0).images)
+    plain = train_generative(data, tiny("dcgan", steps=3), None)
+    assert "ada_p" not in plain.metrics[-1]  # off unless asked
+
+
+def test_diffaugment_at_probability_zero_leaves_images_and_at_one_changes_them():
+    import torch
+
+    from augmentor.generative.diffaugment import diff_augment
+
+    images = torch.rand(8, 1, 16, 16) * 2 - 1
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(diff_augment(images, generator, torch.tensor(0.0)), images)
+    changed = diff_augment(images, generator, torch.tensor(1.0))
+    assert changed.shape == images.shape and not torch.equal(changed, images)

@@ -53,6 +53,7 @@ CHOSEN = {
     "epochs": "3",
     "latent_dim": "16",
     "lr": "0.001",
+    "ada_target": "0.6",
 }
 COMMANDS = [("classify", "train"), ("train", "dcgan"), ("train", "vae")]
 

@@ -42,6 +42,7 @@ class GeneratorOptions:
     min_confidence: float = 0.5  # the gated arms' threshold
     judge_steps: int = 300  # the gated arms' classifier: the experiment's own step budget
     init: str | None = None  # a run every generator starts from (``generative.transfer``), None: from scratch
+    ada_target: float | None = None  # adaptive DiffAugment for the DCGANs (its target), None: fixed DiffAugment
     # Steps of each generator's CAS classifier (and its real twin), scored on the validation split: None the
     # real-only arm's budget at that N (``SubsetModels.real_steps``), 0 off.
     quality_steps: int | None = None
@@ -117,6 +118,7 @@ class SubsetModels:
             width=o.width,
             batch_size=min(o.batch_size, len(real)),
             diffaugment=o.diffaugment and get_kind(kind).adversarial,  # it augments what a discriminator sees
+            ada_target=o.ada_target if get_kind(kind).adversarial else None,
             seed=seed,
             device=o.device,
             sample_every=o.steps,

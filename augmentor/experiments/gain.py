@@ -99,6 +99,7 @@ class GainConfig:
     gen_steps: int = 600  # each generator's training steps on its arm's real subset
     gen_width: int = 32
     gen_init: str | None = None  # a run every generator starts from (transfer; its width then), None: scratch
+    gen_ada_target: float | None = None  # adaptive DiffAugment for the DCGANs, None: DiffAugment always on
     # Each generator's CAS classifier on the validation split (the report's why): None the real arm's budget, 0 off.
     quality_steps: int | None = None
     min_confidence: float = 0.5  # the gated arms' threshold
@@ -313,6 +314,7 @@ def generator_options(config: GainConfig) -> GeneratorOptions:
         device=config.device,
         min_confidence=config.min_confidence,
         init=config.gen_init,
+        ada_target=config.gen_ada_target,
         quality_steps=config.quality_steps,
     )
 

@@ -74,6 +74,7 @@ class StudyConfig:
     gen_steps: int = 600
     gen_width: int = 32
     gen_init: str | None = None  # a run every generator starts from (transfer), None: from scratch
+    gen_ada_target: float | None = None  # adaptive DiffAugment for the DCGANs, None: DiffAugment always on
     quality_steps: int | None = None  # each generator's CAS classifier (None: the real arm's budget; 0 off)
     validation_per_class: int | None = None
     first_seed: int = CONFIRMATION_SEED
@@ -106,6 +107,7 @@ class StudyConfig:
             gen_steps=self.gen_steps,
             gen_width=self.gen_width,
             gen_init=self.gen_init,
+            gen_ada_target=self.gen_ada_target,
             quality_steps=self.quality_steps,
             validation_per_class=self.validation_per_class,
             flip=self.flip,
@@ -185,7 +187,12 @@ def make_plan(src: str, config: StudyConfig, data_print: str, rule: str) -> dict
         ),
         "candidates": {"classic": list(config.classic), "generative": list(config.generative)},
         "shares": list(config.shares),
-        "generator": {"steps": config.gen_steps, "width": config.gen_width, **_init_record(config.gen_init)},
+        "generator": {
+            "steps": config.gen_steps,
+            "width": config.gen_width,
+            **_init_record(config.gen_init),
+            **({"ada_target": config.gen_ada_target} if config.gen_ada_target is not None else {}),
+        },
         "development": {"draws": config.dev_draws, "seeds": [DEVELOPMENT_SEEDS + d for d in range(config.dev_draws)]},
         "confirmation": {
             "draws": config.draws,

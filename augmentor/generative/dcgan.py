@@ -96,6 +96,9 @@ def init_dcgan(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+ADA_IMAGES = 20_000  # images over which the adaptive probability can go from 0 to 1 (few-shot runs are short)
+
+
 class AdversarialTraining:
     """The DCGAN kind's training hook: two Adam optimisers (β1 0.5) and the non-saturating GAN step, with
     DiffAugment on everything the discriminator sees when asked. ``generative.train`` owns the rest."""
@@ -113,6 +116,20 @@ class AdversarialTraining:
         }
         # Under torchrun: DDP views that average gradients over the ranks.
         self.parallel = {name: data_parallel.wrap(m, device) for name, m in models.items()} if distributed else {}
+        self.distributed = distributed
+        # Adaptive DiffAugment (StyleGAN2-ADA's rule, Karras et al. 2020): the probability of each augmentation
+        # starts at 0 and moves by a step's images / ADA_IMAGES up while the discriminator is surer of the real
+        # images than ``ada_target`` (the mean sign of its real logits), down while it is less sure.
+        self.ada_target = getattr(config, "ada_target", None)
+        self.probability = torch.zeros((), device=device) if self.ada_target is not None else None
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint keeps besides the models and optimisers: the adaptive probability."""
+        return {"ada_probability": self.probability.detach().clone()} if self.probability is not None else {}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        if self.probability is not None and "ada_probability" in tensors:
+            self.probability = tensors["ada_probability"].to(self.probability.device).reshape(())
 
     def step(self, batch: StepInputs) -> dict[str, torch.Tensor]:
         """One discriminator and one generator update on a uint8 batch; ``share`` scales this rank's losses."""
@@ -123,15 +140,13 @@ class AdversarialTraining:
         labels, generator, share = batch.labels, batch.generator, batch.share
         real = batch.images.float() / 127.5 - 1
         fake = g_parallel(batch.noise(len(real), g.latent_dim), labels)
-        augment = self.config.diffaugment
+        augment = self.config.diffaugment or self.probability is not None
 
         def view(x: torch.Tensor) -> torch.Tensor:
-            return diff_augment(x, generator) if augment else x
+            return diff_augment(x, generator, self.probability) if augment else x
 
-        d_loss = (
-            F.softplus(-d_parallel(view(real), labels).float()).mean()
-            + F.softplus(d_parallel(view(fake.detach()), labels).float()).mean()
-        )
+        real_logits = d_parallel(view(real), labels).float()
+        d_loss = F.softplus(-real_logits).mean() + F.softplus(d_parallel(view(fake.detach()), labels).float()).mean()
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         (d_loss * share if share != 1.0 else d_loss).backward()
         self.optimizers["discriminator"].step()
@@ -143,4 +158,19 @@ class AdversarialTraining:
         (g_loss * share if share != 1.0 else g_loss).backward()
         d.requires_grad_(True)
         self.optimizers["generator"].step()
-        return {"loss": d_loss.detach() + g_loss.detach(), "d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+        losses = {"loss": d_loss.detach() + g_loss.detach(), "d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+        if self.probability is not None:
+            losses["ada_p"] = self._adapt(real_logits.detach(), len(real))
+        return losses
+
+    def _adapt(self, real_logits: torch.Tensor, rows: int) -> torch.Tensor:
+        """One ADA update from this step's real logits (averaged over the ranks): the new probability."""
+        overfit = torch.stack([real_logits.sign().sum(), torch.tensor(float(rows), device=real_logits.device)])
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.all_reduce(overfit)
+        heuristic = overfit[0] / overfit[1]
+        step = torch.sign(heuristic - self.ada_target) * overfit[1] / ADA_IMAGES
+        self.probability = (self.probability + step).clamp(0.0, 1.0)
+        return self.probability.detach().clone()

@@ -10,16 +10,24 @@ import torch
 from augmentor.training.batch_augment import random_crop
 
 
-def diff_augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Brightness and contrast jitter, a shift of up to 1/8 of the side, and a cutout of half the side."""
+def diff_augment(
+    images: torch.Tensor, generator: torch.Generator, probability: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Brightness and contrast jitter, a shift of up to 1/8 of the side, and a cutout of half the side; with a
+    ``probability`` (a 0-d device tensor: adaptive DiffAugment) each of the three is applied to an image with that
+    probability, drawn per image and per kind, without a host sync."""
     n, h = images.shape[0], images.shape[2]
     device = images.device
     brightness = torch.rand(n, 1, 1, 1, device=device, generator=generator) - 0.5
     contrast = torch.rand(n, 1, 1, 1, device=device, generator=generator) + 0.5
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
-    images = (images + brightness - mean) * contrast + mean
-    images = random_crop(images, max(1, h // 8), generator)
-    return _cutout(images, generator)
+    jittered = (images + brightness - mean) * contrast + mean
+    if probability is None:
+        return _cutout(random_crop(jittered, max(1, h // 8), generator), generator)
+    chosen = torch.rand(3, n, 1, 1, 1, device=device, generator=generator) < probability
+    images = torch.where(chosen[0], jittered, images)
+    images = torch.where(chosen[1], random_crop(images, max(1, h // 8), generator), images)
+    return torch.where(chosen[2], _cutout(images, generator), images)
 
 
 def _cutout(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

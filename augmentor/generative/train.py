@@ -77,6 +77,9 @@ class GenerativeConfig:
     beta: float = 1.0
     ema: float | None = None  # EMA decay of the sampling module; None: the kind's (DCGAN 0.999, VAE 0: off)
     diffaugment: bool = False
+    # Adaptive DiffAugment: the target of the discriminator's mean sign on real images (StyleGAN2-ADA: 0.6);
+    # the augmentations' probability adapts from 0. None: DiffAugment as --diffaugment says (all or nothing).
+    ada_target: float | None = None
     seed: int = 0
     device: str = "auto"
     sample_every: int = 500
@@ -223,6 +226,7 @@ class _Trainer:
             "optimizers": {k: copy.deepcopy(o.state_dict()) for k, o in self.optimizers.items()},
             "ema": copy.deepcopy(self.average.model.state_dict()) if self.average is not None else None,
             "updates": self.average.updates if self.average is not None else 0,
+            "training": copy.deepcopy(self._training_state()),
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -233,6 +237,17 @@ class _Trainer:
         if self.average is not None:
             self.average.model.load_state_dict(snapshot["ema"])
             self.average.updates = snapshot["updates"]
+        self._load_training_state(snapshot["training"])
+
+    def _training_state(self) -> dict[str, torch.Tensor]:
+        """The kind's own training state beyond models and optimisers (adaptive DiffAugment's probability)."""
+        state = getattr(self.training, "state", None)
+        return state() if state is not None else {}
+
+    def _load_training_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        load = getattr(self.training, "load_state", None)
+        if load is not None:
+            load(tensors)
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors: dict[str, torch.Tensor] = {}
@@ -246,6 +261,7 @@ class _Trainer:
         if self.average is not None:
             tensors.update(checkpoints.prefixed("ema", self.average.model.state_dict()))
             meta["updates"] = self.average.updates
+        tensors.update(checkpoints.prefixed("training", self._training_state()))
         return tensors, meta
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], where: Path) -> None:
@@ -260,6 +276,7 @@ class _Trainer:
         if self.average is not None:
             load_matching(self.average.model, checkpoints.unprefixed("ema", tensors), f"{where} (ema)")
             self.average.updates = meta["updates"]
+        self._load_training_state(checkpoints.unprefixed("training", tensors))
 
 
 def _budget(config: GenerativeConfig, n: int) -> int:
