@@ -131,10 +131,9 @@ class GainConfig:
                 )
         check_count("--gen-width", self.gen_width, MODEL_WIDTH)
         if self.gen_init is not None:  # a run that is not one is refused before any data is read
-            from augmentor.generative.transfer import init_config_any
+            from augmentor.generative.transfer import check_generator_run
 
-            if init_config_any(self.gen_init).get("kind") not in ("dcgan", "vae"):
-                raise UserError(f"--gen-init {self.gen_init}: not a DCGAN or VAE run folder")
+            check_generator_run(self.gen_init)
         if self.gen_steps < 1:  # else the generator's own check would name train's --steps
             raise UserError(f"--gen-steps {self.gen_steps}: give at least 1 training step")
         if self.per_class is not None and (not self.per_class or min(self.per_class) <= 0):

@@ -84,6 +84,15 @@ def weights_sha256(init: str | Path) -> str:
     return digest.hexdigest()
 
 
+def check_generator_run(init: str | Path) -> None:
+    """Refuse an init run that is not a generator run of a registered kind."""
+    from augmentor.generative.kinds import KINDS
+
+    kind = init_config_any(init).get("kind")
+    if kind not in KINDS:
+        raise UserError(f"--gen-init {init}: is a {kind!r} run; give a {' or '.join(KINDS)} run folder")
+
+
 def check_unseen(init: str | Path, splits: dict[str, str]) -> None:
     """Refuse an init run trained on one of the dataset's own splits (``splits``: name → fingerprint of the
     whole split): its generators would have seen the images the experiment validates or tests on."""
