@@ -64,6 +64,7 @@ class SubsetModels:
         self.cache: dict[tuple[str, str], Generator | Classifier | None] = {}
         self.log: list[dict] = []  # each generator trained, with its last losses and quality
         self.real_scores: dict[str, float] = {}  # per subset: the CAS recipe trained on the real images instead
+        self.pictured: set[tuple[str, int]] = set()  # (kind, subset size) whose samples picture is made
 
     def generator(self, kind: str | None, run: str | None, real: ImageSet, seed: int) -> Generator:
         """A ``kind`` model of ``real``: the given run (checked to be trained on ``real``) or one trained now."""
@@ -137,10 +138,17 @@ class SubsetModels:
                 **result.generator.size_record,
                 **result.metrics[-1],
                 **self._quality(result.generator, real, seed),
-                SAMPLES_KEY: samples_picture(result.generator, real, seed, kind),
+                **self._picture(result.generator, real, seed, kind),
             }
         )
         return result.generator
+
+    def _picture(self, generator: Generator, real: ImageSet, seed: int, kind: str) -> dict[str, bytes]:
+        """The samples picture of the first generator of each kind and subset size (the report shows one)."""
+        if (kind, len(real)) in self.pictured:
+            return {}
+        self.pictured.add((kind, len(real)))
+        return {SAMPLES_KEY: samples_picture(generator, real, seed, kind)}
 
     def _quality(self, generator: Generator, real: ImageSet, seed: int) -> dict[str, float]:
         """Why an arm helps or not, on the validation split: the CAS (a classifier trained on the generator's
