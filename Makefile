@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo-out
-DEMO_ARMS      ?= real,real-long,classic:light,classic:light@soft,vae
+DEMO_ARMS      ?= real,real-long,classic,classic@soft,vae
 STUDY          ?= study-out
 
 .PHONY: install data demo study test test-slow lint bench gpu-check clean
