@@ -340,13 +340,16 @@ def _limit_address_space() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
 
-# ``python -m augmentor`` that writes its own peak resident memory (ru_maxrss, KiB on Linux) when it exits,
-# normally or through SystemExit: exact per process, whatever ran before it.
+# ``python -m augmentor`` that writes its own peak resident memory (VmHWM, KiB) when it exits, normally or through
+# SystemExit. Not ru_maxrss: Linux carries that over from the forked copy of the test process across exec, so a
+# large pytest process (1.4 GB late in the suite) made a refusal look like a 1.4 GB command.
 _MEASURED = (
-    "import atexit, os, resource, runpy, sys\n"
+    "import atexit, os, runpy, sys\n"
     "def _peak():\n"
+    "    with open('/proc/self/status') as status:\n"
+    "        kib = next(line.split()[1] for line in status if line.startswith('VmHWM:'))\n"
     "    with open(os.environ['AUGMENTOR_TEST_PEAK'], 'w') as f:\n"
-    "        f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    "        f.write(kib)\n"
     "atexit.register(_peak)\n"
     "sys.argv = ['augmentor', *sys.argv[1:]]\n"
     "runpy.run_module('augmentor', run_name='__main__')\n"
