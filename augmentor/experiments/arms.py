@@ -41,7 +41,8 @@ class GeneratorOptions:
     device: str = "auto"
     min_confidence: float = 0.5  # the gated arms' threshold
     judge_steps: int = 300  # the gated arms' classifier: the experiment's own step budget
-    init: str | None = None  # a run every generator starts from (``generative.transfer``), None: from scratch
+    init: str | None = None  # a run the generators of its kind start from (``generative.transfer``), None: scratch
+    init_kind: str | None = None  # that run's kind (read once): the other kind trains from scratch
     ada_target: float | None = None  # adaptive DiffAugment for the DCGANs (its target), None: fixed DiffAugment
     # Steps of each generator's CAS classifier (and its real twin), scored on the validation split: None the
     # real-only arm's budget at that N (``SubsetModels.real_steps``), 0 off.
@@ -124,7 +125,7 @@ class SubsetModels:
             device=o.device,
             sample_every=o.steps,
             log_every=o.steps,
-            init=o.init if o.init is not None and get_kind(kind).name == _init_kind(o.init) else None,
+            init=o.init if get_kind(kind).name == o.init_kind else None,
         )
         result = train_generative(real, config, in_gain=True)  # kept in memory: no run folder is written
         if result.generator.fingerprint != fingerprint(real):  # the honesty rule, checked
@@ -178,14 +179,6 @@ class SubsetModels:
             "samples_diversity_ssim": round(mean_pairwise_ssim(samples.images), 4),
             "real_diversity_ssim": round(mean_pairwise_ssim(real.images), 4),
         }
-
-
-def _init_kind(init: str) -> str | None:
-    """The kind of the init run: a VAE run starts the VAEs, a DCGAN run the DCGANs; the other kind trains from
-    scratch."""
-    from augmentor.generative.transfer import init_config_any
-
-    return init_config_any(init).get("kind")
 
 
 SAMPLES_KEY = "samples_png"  # a log entry's picture of its generator's samples (taken out before JSON)

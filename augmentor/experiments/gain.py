@@ -302,17 +302,19 @@ def check_plan(splits: Splits, config: GainConfig) -> None:
 def generator_options(config: GainConfig) -> GeneratorOptions:
     """How generators are trained inside the experiment (shared by every arm, with one cache). With an init
     run, every generator has that run's width."""
-    width = config.gen_width
-    if config.gen_init is not None:
+    width, init_kind = config.gen_width, None
+    if config.gen_init is not None:  # the init run's config, read once for every generator
         from augmentor.generative.transfer import init_config_any
 
-        width = int(init_config_any(config.gen_init)["model_args"]["width"])
+        init = init_config_any(config.gen_init)
+        width, init_kind = int(init["model_args"]["width"]), init.get("kind")
     return GeneratorOptions(
         steps=config.gen_steps,
         width=width,
         device=config.device,
         min_confidence=config.min_confidence,
         init=config.gen_init,
+        init_kind=init_kind,
         ada_target=config.gen_ada_target,
         quality_steps=config.quality_steps,
     )

@@ -26,9 +26,7 @@ EMBEDDINGS = ("embed",)  # tensor names holding the class embeddings of either k
 
 def init_config(init: str | Path, kind: str) -> dict[str, Any]:
     """The init run's config, refused unless it is a run of ``kind``."""
-    import augmentor.classifiers  # noqa: F401  (registers the classifier kind: its runs are named, not unknown)
-
-    config = read_run_config(Path(init))
+    config = init_config_any(init)
     if config.get("kind") != kind:
         raise UserError(f"--init {init}: is a {config.get('kind')!r} run; start a {kind} from a {kind} run")
     return config
