@@ -881,7 +881,8 @@ def gain(
         typer.Option(
             "--first-seed",
             min=0,
-            help="Seed of the first reported draw (draw d: FIRST + d); a second look at test takes new seeds.",
+            help="Seed of the first reported draw (draw d: FIRST + d; with --development 1000 + FIRST + d); a second "
+            "look at test takes new seeds.",
         ),
     ] = 0,
     grouped: Annotated[

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO, make_shapes_folder, run_cli
@@ -66,6 +67,52 @@ def test_a_changed_plan_is_refused_and_the_same_one_resumes_without_training_aga
     assert again.exit_code == 0, again.stderr
     assert results.stat().st_mtime_ns == before  # read back, not trained (nor scored on test) again
     assert json.loads(again.stdout)["answer"] == document["answer"]
+
+
+def test_a_study_beside_one_that_read_the_same_draws_on_test_is_refused(study_run):
+    data, out, _ = study_run
+    again = out.parent / "again"
+    repeat = run_cli("study", data, *TINY, "--out", again)
+    assert repeat.exit_code == 2 and not again.exists()
+    assert f"{out}: that study already read confirmation seeds 2000…2001" in repeat.stderr
+    assert "--first-seed 2002" in repeat.stderr
+    fresh = run_cli("study", data, *TINY, "--first-seed", "2002", "--out", again, "--json")
+    assert fresh.exit_code == 0, fresh.stderr
+    assert json.loads((again / "plan.json").read_text())["confirmation"]["seeds"] == [2002, 2003]
+
+
+def test_a_small_folder_is_cross_validated_in_development(tmp_path):
+    """10 training images per class (under 40): the two development draws validate on two disjoint folds."""
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=5)
+    flag = TINY.index("--validation-per-class")
+    without_split = TINY[:flag] + TINY[flag + 2 :]
+    result = run_cli("study", data, *without_split, "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = tmp_path / "out"
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["validation"]["development_folds"] == 2 and plan["validation"]["rule"].startswith("cross-validated")
+    for fold in (0, 1):
+        stage = json.loads((out / "development" / f"fold-{fold}" / "results.json").read_text())
+        assert stage["config"]["validation_fold"] == [fold, 2] and stage["config"]["scored_on"] == "validation"
+        assert {r["seed"] for r in stage["runs"]} == {1000 + fold}
+    rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert {r["seed"] for r in rows if r["stage"] == "development"} == {1000, 1001}
+    assert "cross-validated" in (out / "report.md").read_text()
+
+
+def test_folds_cover_every_image_once_per_class():
+    from augmentor.data.imageset import ImageSet
+    from augmentor.data.subset import fold_indices
+
+    labels = np.repeat(np.arange(3), [9, 10, 11])
+    images = ImageSet(np.zeros((30, 1, 4, 4), np.uint8), labels, ["a", "b", "c"])
+    folds = [fold_indices(images, 4, k, seed=3) for k in range(4)]
+    joined = np.concatenate(folds)
+    assert sorted(joined.tolist()) == list(range(30))  # disjoint, and every image once
+    for fold in folds:
+        per_class = np.bincount(labels[fold], minlength=3)
+        assert per_class.min() >= 2 and per_class.max() <= 3  # stratified: a quarter of every class
+    assert np.array_equal(fold_indices(images, 4, 1, seed=3), folds[1])
 
 
 def test_the_plan_is_on_disk_before_the_first_training(tmp_path, monkeypatch):

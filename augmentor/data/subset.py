@@ -25,6 +25,19 @@ def stratified_indices(image_set: ImageSet, per_class: int, seed: int) -> np.nda
     return np.sort(np.concatenate(chosen))
 
 
+def fold_indices(image_set: ImageSet, folds: int, fold: int, seed: int) -> np.ndarray:
+    """Fold ``fold`` of ``folds`` disjoint stratified folds: every class's images shuffled with ``seed`` and cut
+    into ``folds`` near-equal parts; the folds of one seed cover each image exactly once. Sorted."""
+    if not 0 <= fold < folds:
+        raise UserError(f"internal: fold {fold} of {folds}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in range(len(image_set.class_names)):
+        members = rng.permutation(np.flatnonzero(image_set.labels == label))
+        chosen.append(np.array_split(members, folds)[fold])
+    return np.sort(np.concatenate(chosen))
+
+
 def draw_subset(dataset: Dataset, per_class: int, seed: int) -> Dataset:
     """The train split cut to ``per_class`` images per class; other splits untouched."""
     splits = dict(dataset.splits)

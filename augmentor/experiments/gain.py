@@ -29,7 +29,7 @@ from augmentor.core.parallel import default_workers
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.data.options import ReadOptions
 from augmentor.data.readers import open_dataset
-from augmentor.data.subset import stratified_indices
+from augmentor.data.subset import fold_indices, stratified_indices
 from augmentor.distributed.context import current
 from augmentor.experiments.arms import (
     LABEL_MODES,
@@ -107,7 +107,12 @@ class GainConfig:
     budget_curve: bool = True
     curve_draws: int = 3  # draws the budget curve is measured on (it costs 7.75 real-only trainings per draw)
     development: bool = False
-    first_seed: int = 0  # reported draw d's seed is first_seed + d: new seeds are a new look at test
+    # Reported draw d's seed is first_seed + d: new seeds are a new look at test (in a development run, an
+    # offset from the development seeds: a study's cross-validated fold k is draw k's own one-draw run).
+    first_seed: int = 0
+    # (k, K): validate on fold k of K disjoint stratified folds of the train split, not the fixed held-out split
+    # (``augmentor study`` on a small folder; ``cross_validation_folds``).
+    validation_fold: tuple[int, int] | None = None
     # Train the augmented arms of one share as one grouped network (``classifiers.grouped``); None: on CUDA only.
     grouped: bool | None = None
 
@@ -181,8 +186,9 @@ class GainConfig:
         return max(1, round(epochs * real_images))
 
     def seed(self, draw: int) -> int:
-        """Draw ``draw``'s seed: first_seed + d for reported draws (0, 1, … by default); 1000 + d for development."""
-        return draw + (DEVELOPMENT_SEEDS if self.development else self.first_seed)
+        """Draw ``draw``'s seed: first_seed + d for reported draws (0, 1, … by default); 1000 + first_seed + d for
+        development."""
+        return draw + self.first_seed + (DEVELOPMENT_SEEDS if self.development else 0)
 
     def grouping(self) -> bool:
         """Whether runs with one step plan train together: as asked, else only on CUDA, where a `fast` step is
@@ -274,7 +280,10 @@ def split_data(train: ImageSet, test: ImageSet | None, config: GainConfig, where
     """Carve the validation split (``config`` made concrete by ``fit_to_data``, which says ``rule``) from ``train``."""
     from augmentor.classifiers.evaluate import align_classes
 
-    held = stratified_indices(train, config.validation_per_class, VALIDATION_SEED)
+    if config.validation_fold is not None:
+        held = fold_indices(train, config.validation_fold[1], config.validation_fold[0], VALIDATION_SEED)
+    else:
+        held = stratified_indices(train, config.validation_per_class, VALIDATION_SEED)
     validation = train.take(held)
     pool = train.take(np.setdiff1d(np.arange(len(train)), held))
     if config.development:

@@ -49,6 +49,9 @@ from augmentor.synthetic.recipes import Recipe, write_recipe
 # Both sides search the same number of candidates, at the same shares, on the same draws.
 CLASSIC_CANDIDATES = ("classic:light", "classic:medium", "classic:heavy")
 GENERATIVE_CANDIDATES = ("vae", "vae@soft", "vae-jitter@soft")
+# Below this many training images in a class, a fixed held-out split is too small to choose on: development
+# draw d validates on fold d of as many disjoint folds as there are development draws (each image once).
+CROSS_VALIDATE_BELOW = 40
 CONFIRMATION_SEED = 2000  # confirmation draw d: seed 2000 + d, never a gain default (0…) or development (1000…)
 PLAN_FORMAT = 1
 DECISION_RULE = (
@@ -150,12 +153,25 @@ def run_study(
     dataset = open_dataset(src, read_options or ReadOptions())
     sized, rule = fit_to_data(config.gain(), dataset.train, src)
     check_init_unseen(sized, dataset.train, dataset.test, src)
+    folds = (
+        0
+        if config.validation_per_class
+        else cross_validation_folds(dataset.train.class_counts(), sized.per_class, config.dev_draws)
+    )
     config = replace(config, per_class=sized.per_class, validation_per_class=sized.validation_per_class)
-    plan = make_plan(src, config, fingerprint(dataset.train), rule)
+    if folds:
+        rule = (
+            f"cross-validated: a class has under {CROSS_VALIDATE_BELOW} training images, so development draw d "
+            f"validates on fold d of {folds} disjoint stratified folds (every image once); confirmation keeps a "
+            f"held-out split of {config.validation_per_class} per class"
+        )
+    plan = make_plan(src, config, fingerprint(dataset.train), rule, folds)
+    if not resume:
+        check_fresh_seeds(out, plan)
     digest = _write_or_check_plan(out, plan, resume)
     if not resume:
         _say_how_long(plan, dataset.train, config)
-    development = _develop(src, dataset, config, rule, out / "development")
+    development = _develop(src, dataset, config, rule, out / "development", folds)
     choice = choose(development["summary"], config)
     confirmation = _confirm(src, dataset, config, rule, choice, out / "confirmation")
     comparisons = compare(confirmation["runs"], choice)
@@ -170,7 +186,18 @@ def run_study(
     return result
 
 
-def make_plan(src: str, config: StudyConfig, data_print: str, rule: str) -> dict[str, Any]:
+def cross_validation_folds(counts: dict[str, int], per_class: tuple[int, ...], folds: int) -> int:
+    """How many folds development validates on (``folds``: one per development draw), or 0 for the fixed
+    held-out split: cross-validation when the smallest class holds under CROSS_VALIDATE_BELOW images and what
+    its largest fold leaves still holds the largest N (with no --validation-per-class given: the caller)."""
+    smallest = min(counts.values())
+    if smallest >= CROSS_VALIDATE_BELOW or smallest < folds:
+        return 0
+    largest_fold = -(-smallest // folds)
+    return folds if smallest - largest_fold >= max(per_class) else 0
+
+
+def make_plan(src: str, config: StudyConfig, data_print: str, rule: str, folds: int = 0) -> dict[str, Any]:
     """Everything the study will do, fixed before its first training."""
     epochs = {str(n): (config.gain().epochs_at(n) or default_real_epochs(n)) for n in config.per_class}
     trainings = _trainings(config)
@@ -179,7 +206,11 @@ def make_plan(src: str, config: StudyConfig, data_print: str, rule: str) -> dict
         "augmentor_version": __version__,
         "data": {"source": src, "train_fingerprint": data_print},
         "per_class": list(config.per_class),
-        "validation": {"per_class": config.validation_per_class, "rule": rule},
+        "validation": {
+            "per_class": config.validation_per_class,
+            "rule": rule,
+            **({"development_folds": folds} if folds else {}),
+        },
         "budget": (
             {"steps": config.budget}
             if config.budget is not None
@@ -205,6 +236,31 @@ def make_plan(src: str, config: StudyConfig, data_print: str, rule: str) -> dict
         "settings": {k: v for k, v in asdict(config).items() if k in ("batch_size", "flip")},
         "trainings": trainings,
     }
+
+
+def check_fresh_seeds(out: Path, plan: dict[str, Any]) -> None:
+    """Refuse confirmation draws that a study beside ``out`` (a sibling folder) already read on test: the same
+    data, an N in common and a seed in common would be a second look at the same draws, not a confirmation."""
+    seeds, sizes = set(plan["confirmation"]["seeds"]), set(plan["per_class"])
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        return
+    for other in sorted(parent.iterdir()):
+        if other == out.resolve() or not (other / "confirmation" / "results.json").is_file():
+            continue  # a study whose confirmation never ran read nothing on test
+        try:
+            earlier = read_json(other / "plan.json", "a study's plan")
+            same_data = earlier["data"]["train_fingerprint"] == plan["data"]["train_fingerprint"]
+            reused = seeds & set(earlier["confirmation"]["seeds"]) if sizes & set(earlier["per_class"]) else set()
+        except (UserError, KeyError, TypeError):
+            continue  # not a study's plan
+        if same_data and reused:
+            fresh = max(max(earlier["confirmation"]["seeds"]), max(seeds)) + 1
+            raise UserError(
+                f"{other}: that study already read confirmation seeds {min(reused)}…{max(reused)} of this data on "
+                f"test; a study on them is a second look, not a confirmation: give --first-seed {fresh} (fresh "
+                "draws), or run it away from that folder to reproduce it"
+            )
 
 
 def _init_record(init: str | None) -> dict[str, Any]:
@@ -273,11 +329,22 @@ def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def _develop(src: str, dataset: Any, config: StudyConfig, rule: str, folder: Path) -> dict[str, Any]:
-    """Every candidate of both sides at every share on the development draws (validation split; no test)."""
+def _develop(src: str, dataset: Any, config: StudyConfig, rule: str, folder: Path, folds: int) -> dict[str, Any]:
+    """Every candidate of both sides at every share on the development draws (validation split; no test).
+    Cross-validated (``folds``): draw d is its own one-draw run on fold d, in ``folder/fold-d``; the draws' runs
+    and summaries together are what the choice averages, as over the draws of one run."""
     arms = ",".join(["real", *config.classic, *config.generative])
     gain = config.gain(arms=arms, draws=config.dev_draws, synthetic_share=config.shares, development=True)
-    return _stage(src, dataset, gain, rule, folder)
+    if not folds:
+        return _stage(src, dataset, gain, rule, folder)
+    runs: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []
+    for fold in range(folds):
+        one = replace(gain, draws=1, first_seed=fold, validation_fold=(fold, folds))
+        stage = _stage(src, dataset, one, rule, folder / f"fold-{fold}")
+        runs += stage["runs"]
+        summary += stage["summary"]
+    return {"runs": runs, "summary": summary}
 
 
 def _confirm(src: str, dataset: Any, config: StudyConfig, rule: str, choice: dict, folder: Path) -> dict[str, Any]:
