@@ -371,7 +371,9 @@ def classic(
     out: Out,
     pipeline: Annotated[
         str,
-        typer.Option("--pipeline", "-p", help="Preset (light, medium, heavy) or an A.save YAML/JSON file."),
+        typer.Option(
+            "--pipeline", "-p", help="Preset (light, medium, heavy, randaugment) or an A.save YAML/JSON file."
+        ),
     ] = "medium",
     per_image: Annotated[
         int | None, typer.Option("--per-image", min=1, help="K augmented copies of each image.")
@@ -429,7 +431,7 @@ class PipelineFormat(StrEnum):
 @pipeline_app.command("show")
 @reports_errors
 def pipeline_show(
-    preset: Annotated[str, typer.Argument(help="Preset name (light, medium, heavy) or a pipeline file.")],
+    preset: Annotated[str, typer.Argument(help="Preset name (light, medium, heavy, randaugment) or a pipeline file.")],
     fmt: Annotated[PipelineFormat, typer.Option("--format", "-f", help="Output format.")] = PipelineFormat.yaml,
 ) -> None:
     """Print a pipeline in albumentations' A.save format, ready to edit and pass to --pipeline."""
@@ -967,8 +969,8 @@ def study(
         str,
         typer.Option(
             "--classic",
-            help="The classic side's candidates, as many as --generative [default: classic:light, classic:medium, "
-            "classic:heavy].",
+            help="The classic side's candidates, as many as --generative [default: classic:light, classic:heavy, "
+            "classic:randaugment].",
             show_default=False,
         ),
     ] = "",

@@ -1420,8 +1420,9 @@ def test_every_preset_and_every_transforms_defaults_pass_the_caps(tmp_path):
 
     from augmentor.classic.albu import A
     from augmentor.classic.bounds import check_arguments
+    from augmentor.classic.presets import PRESET_NAMES
 
-    for preset in ("light", "medium", "heavy"):
+    for preset in PRESET_NAMES:
         path = tmp_path / f"{preset}.yaml"
         path.write_text(run_cli("pipeline", "show", preset).stdout)
         checked = run_cli("pipeline", "check", path)

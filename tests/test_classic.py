@@ -14,6 +14,7 @@ import pytest
 from augmentor.classic.albu import A
 from augmentor.classic.expand import ClassicConfig, expand
 from augmentor.classic.pipelines import Pipeline, load_pipeline, seed_compose
+from augmentor.classic.presets import PRESET_NAMES
 from augmentor.data.readers import open_dataset
 from tests.conftest import files_under, run_cli
 
@@ -141,7 +142,7 @@ def test_pipeline_saved_by_albumentations_loads_and_reproduces(tmp_path, shapes_
         assert np.array_equal(ours(image=image)["image"], theirs(image=image)["image"])
 
 
-@pytest.mark.parametrize("preset", ["light", "medium", "heavy"])
+@pytest.mark.parametrize("preset", PRESET_NAMES)
 @pytest.mark.parametrize("data_format", ["yaml", "json"])
 def test_pipeline_show_output_loads_in_albumentations(preset, data_format):
     result = run_cli("pipeline", "show", preset, "--format", data_format)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # albumentations is imported by the builders, not here: its import takes seconds and most of a GB, and a
 # hostile pipeline file (which only needs the preset names to be told apart) is refused before it.
-PRESET_NAMES = ("light", "medium", "heavy")
+PRESET_NAMES = ("light", "medium", "heavy", "randaugment")
 
 
 def _light() -> list:
@@ -90,7 +90,34 @@ def _heavy() -> list:
     ]
 
 
-_BUILDERS = {"light": _light, "medium": _medium, "heavy": _heavy}
+def _randaugment() -> list:
+    """RandAugment's shape (Cubuk et al. 2020) in albumentations: two ops per image, drawn uniformly from
+    torchvision's RandAugment list less its colour-only op, each at up to 9/10 of torchvision's largest change
+    (timm's ``rand-m9-n2``; a uniform draw up to it rather than a fixed magnitude with a random sign). No flip:
+    a candidate for the classic side of a study, tuned like the others by its share."""
+    from augmentor.classic.albu import BORDER_CONSTANT, A
+
+    m = 0.9
+    geometry = {"border_mode": BORDER_CONSTANT, "fill": 0, "p": 1.0}
+    ops = [
+        A.NoOp(p=1.0),
+        A.Affine(shear={"x": (-17 * m, 17 * m), "y": 0}, **geometry),
+        A.Affine(shear={"x": 0, "y": (-17 * m, 17 * m)}, **geometry),
+        A.Affine(translate_percent={"x": (-0.45 * m, 0.45 * m), "y": 0}, **geometry),
+        A.Affine(translate_percent={"x": 0, "y": (-0.45 * m, 0.45 * m)}, **geometry),
+        A.Affine(rotate=(-30 * m, 30 * m), **geometry),
+        A.RandomBrightnessContrast(brightness_limit=0.9 * m, contrast_limit=0, p=1.0),
+        A.RandomBrightnessContrast(brightness_limit=0, contrast_limit=0.9 * m, p=1.0),
+        A.Sharpen(alpha=(0.1, 0.9 * m), lightness=(1.0, 1.0), p=1.0),
+        A.Posterize(num_bits=(round(8 - 4 * m), 8), p=1.0),
+        A.Solarize(threshold_range=(1 - m, 1.0), p=1.0),
+        A.AutoContrast(p=1.0),
+        A.Equalize(p=1.0),
+    ]
+    return [A.SomeOf(ops, n=2, replace=False, p=1.0)]
+
+
+_BUILDERS = {"light": _light, "medium": _medium, "heavy": _heavy, "randaugment": _randaugment}
 
 
 def build_preset(name: str):
