@@ -23,6 +23,8 @@ from tests.conftest import make_shapes_folder
 # What each source's images must say about themselves in the manifest (besides ``source``).
 EXPECTED_FIELDS = {
     "classic": ("parent", "pipeline", "seed"),
+    "mixup": ("parent", "mix_partner", "mix_partner_class", "mix_share"),
+    "cutmix": ("parent", "mix_partner", "mix_partner_class", "mix_share"),
     "dcgan": ("run_id", "seed", "latent_index"),
     "vae": ("run_id", "seed", "latent_index"),
     "vae-jitter": ("parent", "run_id", "seed", "sigma"),
@@ -63,6 +65,8 @@ def runs(real: ImageSet, shapes: Path, tmp_path_factory) -> dict[str, Path]:
 def spec_text(kind: str, runs: dict[str, Path]) -> str:
     return {
         "classic": "classic:light",
+        "mixup": "mixup",
+        "cutmix": "cutmix:0.5",
         "dcgan": f"dcgan:{runs['dcgan']}",
         "vae": f"vae:{runs['vae']}",
         "vae-jitter": f"vae-jitter:{runs['vae']}:0.3",

@@ -49,11 +49,13 @@ def hard_targets(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return targets
 
 
-def soft_targets(teacher_proba: np.ndarray, labels: np.ndarray, teacher_share: float) -> np.ndarray:
-    """``teacher_share`` × the teacher's probabilities + the rest on the intended class; rows sum to 1."""
+def soft_targets(teacher_proba: np.ndarray, intended: np.ndarray, teacher_share: float) -> np.ndarray:
+    """``teacher_share`` × the teacher's probabilities + the rest on the intended target (class labels, or rows
+    such as a mixup image's mixed target); rows sum to 1."""
     if not 0.0 <= teacher_share <= 1.0:
         raise UserError(f"--teacher-share {teacher_share:g}: give a number between 0 and 1, e.g. 0.5")
-    intended = hard_targets(labels, teacher_proba.shape[1])
+    if intended.ndim == 1:
+        intended = hard_targets(intended, teacher_proba.shape[1])
     mixed = teacher_share * teacher_proba.astype(np.float32) + (1.0 - teacher_share) * intended
     return mixed / mixed.sum(axis=1, keepdims=True)  # exact sums despite float rounding
 

@@ -28,8 +28,8 @@ PROVENANCE_KEYS = (
     "neighbour",  # latent extrapolation: the same-class image whose code the parent's moved away from
 )
 # Fields a manifest line carries only where they apply (so the lines of ordinary images stay as they were):
-# the EXIF orientation a photo was turned upright by.
-OPTIONAL_PROVENANCE_KEYS = ("exif_orientation",)
+# the EXIF orientation a photo was turned upright by; a mixup/CutMix image's partner, its class and own share.
+OPTIONAL_PROVENANCE_KEYS = ("exif_orientation", "mix_partner", "mix_partner_class", "mix_share")
 
 
 def real_provenance(origin: str) -> dict[str, Any]:

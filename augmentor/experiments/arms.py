@@ -230,8 +230,10 @@ class Arm:
 
     @property
     def classic_only(self) -> bool:
-        """Every source is classic albumentations (a candidate ``classic`` baseline)."""
-        return bool(self.sources) and all(spec.kind == "classic" for spec in self.sources)
+        """Every source is classic albumentations or a mix of real images (a candidate ``classic`` baseline)."""
+        from augmentor.synthetic.sources import CLASSIC_KINDS
+
+        return bool(self.sources) and all(spec.kind in CLASSIC_KINDS for spec in self.sources)
 
     def pool(
         self, real: ImageSet, size: int, seed: int, models: SubsetModels, workers: int = 1, flip: bool = True
@@ -311,6 +313,8 @@ def check_arms(arms: list[Arm], subsets: list[ImageSet], options: GeneratorOptio
                     augment(probe, pipeline, np.arange(len(probe)), 0)
                     continue
                 source = SOURCES[spec.kind]
+                if not source.uses_model:  # a mix of real images: its ALPHA was checked when parsed
+                    continue
                 run, kind = source.run_in(spec), source.model_kind(spec)
                 if run is None and kind is None:
                     raise UserError("an edit source needs a run folder; the gain experiment does not train one")

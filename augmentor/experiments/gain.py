@@ -511,18 +511,20 @@ class DrawRunner:
         self, arm: Arm, real: ImageSet, teacher: Classifier, drawn: int, share: float, seed: int
     ) -> SyntheticPool:
         """The arm's pool for one run: as many images as the run draws, labelled hard or by the teacher."""
-        from augmentor.classifiers.mixing import SyntheticPool, hard_targets, soft_targets
+        from augmentor.classifiers.mixing import SyntheticPool, soft_targets
+        from augmentor.synthetic.mixing_sources import mixed_targets
 
         config = self.config
         key = (tuple((spec.text, spec.gated) for spec in arm.sources), drawn, seed)
         if key not in self.pool_images:
             self.pool_images[key] = arm.pool(real, drawn, seed, self.models, self.workers, flip=config.flip)
         images = self.pool_images[key]
+        intended = mixed_targets(images)  # one-hot, or a mixup/CutMix image's mixed target
         if (arm.labels or config.labels) == "soft":
             proba = teacher.proba(images, temperature=config.temperature).numpy()
-            targets = soft_targets(proba, images.labels, config.teacher_share)
+            targets = soft_targets(proba, intended, config.teacher_share)
         else:
-            targets = hard_targets(images.labels, len(real.class_names))
+            targets = intended
         return SyntheticPool(images.images, targets, share, config.synthetic_weight)
 
     def curve_wanted(self, seed: int) -> bool:

@@ -93,11 +93,14 @@ class StudyConfig:
                 f"--classic has {len(self.classic)} candidates and --generative {len(self.generative)}: a fair study "
                 "searches both sides with the same number"
             )
-        if any(not c.startswith("classic") for c in self.classic):
+        from augmentor.experiments.arms import parse_arm
+
+        if any(not parse_arm(c).classic_only for c in self.classic):
             raise UserError(
-                f"--classic {','.join(self.classic)!r}: every candidate is a classic arm, e.g. classic:heavy"
+                f"--classic {','.join(self.classic)!r}: every candidate is a classic arm (classic pipelines, mixup, "
+                "cutmix), e.g. classic:heavy or mixup:0.4"
             )
-        if any(c.startswith("classic") and "+" not in c for c in self.generative):
+        if any(parse_arm(c).classic_only for c in self.generative):
             raise UserError(f"--generative {','.join(self.generative)!r}: every candidate has a generative source")
         if self.dev_draws < 2 or self.draws < 2:
             raise UserError("--dev-draws and --draws: give at least 2 (an interval needs two paired draws)")
@@ -450,7 +453,10 @@ def apply_command(src: str, recipe: Recipe | None, path: Path) -> str:
     if recipe is None:
         return f"augmentor classify train {src} --out classifier"
     steps = []
-    models = sorted({s.partition(":")[0].split("-")[0] for s in recipe.sources if not s.startswith("classic")})
+    from augmentor.synthetic.sources import CLASSIC_KINDS
+
+    kinds = [s.partition(":")[0] for s in recipe.sources]
+    models = sorted({kind.split("-")[0] for kind in kinds if kind not in CLASSIC_KINDS})
     for model in models:  # vae-jitter and vae-extrapolate use a VAE run
         steps.append(f"augmentor train {model} {src} --out {model}-run")
     run = f":{models[0]}-run" if models else ""

@@ -43,7 +43,9 @@ class Recipe:
 
     @property
     def classic_only(self) -> bool:
-        return all(source.partition(":")[0] == "classic" for source in self.sources)
+        from augmentor.synthetic.sources import CLASSIC_KINDS
+
+        return all(source.partition(":")[0] in CLASSIC_KINDS for source in self.sources)
 
     def document(self) -> dict[str, Any]:
         """The recipe as its file holds it."""
@@ -142,14 +144,16 @@ def split_recipe_run(text: str) -> tuple[str, str]:
 
 def recipe_sources(text: str) -> list[str]:
     """``best:RUN`` (or ``FILE.json:RUN``) → the recipe's sources with the run, as ``expand --with`` takes them."""
+    from augmentor.synthetic.sources import CLASSIC_KINDS
+
     name, run = split_recipe_run(text)
     recipe = load_recipe(name)
-    generative = [s for s in recipe.sources if not s.startswith("classic")]
+    generative = [s for s in recipe.sources if s.partition(":")[0] not in CLASSIC_KINDS]
     if generative and not run:
         kinds = ", ".join(s.split(":")[0] for s in generative)
         raise UserError(f"--recipe {text!r}: name the run of its generator ({kinds}), e.g. --recipe {name}:runs/vae")
     out = []
     for source in recipe.sources:
         kind, _, number = source.partition(":")
-        out.append(source if kind == "classic" else f"{kind}:{run}" + (f":{number}" if number else ""))
+        out.append(source if kind in CLASSIC_KINDS else f"{kind}:{run}" + (f":{number}" if number else ""))
     return out

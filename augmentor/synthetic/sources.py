@@ -23,6 +23,7 @@ import numpy as np
 
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
+from augmentor.synthetic.mixing_sources import MIX_KINDS, MixSource
 
 if TYPE_CHECKING:
     from augmentor.generative.generator import Generator
@@ -395,8 +396,10 @@ def _split_number(spec: SourceSpec, default: float, name: str, *, zero_allowed: 
 
 
 # kind → how to build it; a new source is one class and one line here.
-SOURCES: dict[str, type[ClassicSource] | type[GeneratorSource]] = {
+SOURCES: dict[str, type[ClassicSource] | type[GeneratorSource] | type[MixSource]] = {
     "classic": ClassicSource,
+    "mixup": MixSource,
+    "cutmix": MixSource,
     "dcgan": GeneratorSource,
     "vae": GeneratorSource,
     "vae-jitter": JitterSource,
@@ -404,9 +407,12 @@ SOURCES: dict[str, type[ClassicSource] | type[GeneratorSource]] = {
     "vae-density": DensitySource,
     "edit": EditSource,
 }
+# The sources a classic baseline is made of: albumentations pipelines and mixes of real images, no model.
+CLASSIC_KINDS = ("classic", *MIX_KINDS)
 GATED_SUFFIX = "-gated"
 SOURCE_SYNTAX = (
-    "classic[:PIPELINE], dcgan[:RUN], vae[:RUN], vae-jitter[:RUN][:SIGMA], vae-extrapolate[:RUN][:STRENGTH], "
+    "classic[:PIPELINE], mixup[:ALPHA], cutmix[:ALPHA], dcgan[:RUN], vae[:RUN], vae-jitter[:RUN][:SIGMA], "
+    "vae-extrapolate[:RUN][:STRENGTH], "
     "vae-density[:RUN][:TEMPERATURE], edit:RUN:DIR:NAME:STRENGTHS"
 )
 
@@ -423,7 +429,7 @@ def parse_source(text: str, *, where: str = "--with", allow_gated: bool = False,
         arg = arg or "medium"
     spec = SourceSpec(base, arg or None, text.strip(), gated, where)
     # run_in also checks a source's number (a jitter's sigma…), so a bad one is refused here even in gain arms.
-    run = SOURCES[base].run_in(spec) if SOURCES[base].uses_model else None
+    run = SOURCES[base].run_in(spec)
     if need_run and SOURCES[base].uses_model and run is None:
         raise UserError(f"{where} {text!r}: name the run folder, e.g. {where} {base}:runs/{base}")
     return spec
