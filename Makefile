@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo-out
-DEMO_ARMS      ?= real,real-long,classic,classic@soft,vae
+DEMO_ARMS      ?= real,real-long,classic:light,classic:light@soft,vae
 STUDY          ?= study-out
 # The classic candidates the committed studies (docs/study) were planned with; the default is now
 # light, heavy, randaugment.
