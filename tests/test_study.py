@@ -81,6 +81,18 @@ def test_a_study_beside_one_that_read_the_same_draws_on_test_is_refused(study_ru
     assert json.loads((again / "plan.json").read_text())["confirmation"]["seeds"] == [2002, 2003]
 
 
+def test_a_committed_study_counts_as_read_on_test():
+    """docs/study keeps plan.json and runs.jsonl, not the stage folders: its draws still count as read."""
+    from augmentor.core.errors import UserError
+    from augmentor.experiments.study import check_fresh_seeds
+
+    plan = json.loads((REPO / "docs" / "study" / "grey-crops-10" / "plan.json").read_text())
+    with pytest.raises(UserError, match="grey-crops-10: that study already read confirmation seeds 2000…2009"):
+        check_fresh_seeds(REPO / "docs" / "study" / "another", plan)
+    moved = {**plan, "confirmation": {**plan["confirmation"], "seeds": [3000, 3001]}}
+    check_fresh_seeds(REPO / "docs" / "study" / "another", moved)  # fresh seeds: no refusal
+
+
 def test_a_small_folder_is_cross_validated_in_development(tmp_path):
     """10 training images per class (under 40): the two development draws validate on two disjoint folds."""
     data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=5)

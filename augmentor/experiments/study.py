@@ -251,8 +251,9 @@ def check_fresh_seeds(out: Path, plan: dict[str, Any]) -> None:
     if not parent.is_dir():
         return
     for other in sorted(parent.iterdir()):
-        if other == out.resolve() or not (other / "confirmation" / "results.json").is_file():
-            continue  # a study whose confirmation never ran read nothing on test
+        read = (other / "confirmation" / "results.json").is_file() or (other / "runs.jsonl").is_file()
+        if other == out.resolve() or not read:
+            continue  # a study whose confirmation never ran read nothing on test (a committed one keeps runs.jsonl)
         try:
             earlier = read_json(other / "plan.json", "a study's plan")
             same_data = earlier["data"]["train_fingerprint"] == plan["data"]["train_fingerprint"]
