@@ -12,12 +12,15 @@ image's class and the mix in the manifest.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
+
+if TYPE_CHECKING:
+    from augmentor.synthetic.sources import SourceContext, SourceSpec
 
 MIX_KINDS = ("mixup", "cutmix")
 DEFAULT_ALPHA = 1.0  # Beta(1, 1): λ uniform, folded to [0.5, 1]; CutMix's default, a strong mixup
@@ -43,12 +46,12 @@ class MixSource:
     uses_model: ClassVar[bool] = False
 
     @staticmethod
-    def run_in(spec) -> str | None:
+    def run_in(spec: SourceSpec) -> str | None:
         """No run folder; checks the source's ALPHA."""
         mix_alpha(spec.arg, spec.label)
         return None
 
-    def __init__(self, spec, context) -> None:
+    def __init__(self, spec: SourceSpec, context: SourceContext) -> None:
         from augmentor.synthetic.sources import EvenParents
 
         self.name, self.mode = spec.text, spec.kind
@@ -64,13 +67,10 @@ class MixSource:
         partners = rng.integers(0, len(real), len(parents))
         share = rng.beta(self.alpha, self.alpha, len(parents))
         share = np.maximum(share, 1 - share)
-        own = real.images[parents]
-        other = real.images[partners]
         if self.mode == "mixup":
-            weights = share[:, None, None, None]
-            images = np.rint(weights * own + (1 - weights) * other).clip(0, 255).astype(np.uint8)
+            images = _mixup(real.images, parents, partners, share)
         else:
-            images, share = _cutmix(own, other, share, rng)
+            images, share = _cutmix(real.images[parents], real.images[partners], share, rng)
         provenance = [
             {
                 "source": self.mode,
@@ -82,6 +82,20 @@ class MixSource:
             for p, q, s in zip(parents.tolist(), partners.tolist(), share.tolist(), strict=True)
         ]
         return ImageSet(images, real.labels[parents], list(real.class_names), provenance)
+
+
+_CHUNK = 2048  # images blended at a time: a gain pool holds tens of thousands, float copies of all would be GBs
+
+
+def _mixup(images: np.ndarray, parents: np.ndarray, partners: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """share × parent + (1 − share) × partner, rounded, in chunks of float32."""
+    out = np.empty((len(parents), *images.shape[1:]), np.uint8)
+    for start in range(0, len(parents), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        weights = share[part, None, None, None].astype(np.float32)
+        blend = weights * images[parents[part]] + (1 - weights) * images[partners[part]]
+        out[part] = np.rint(blend).clip(0, 255)
+    return out
 
 
 def _cutmix(
