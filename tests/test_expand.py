@@ -360,7 +360,7 @@ def test_a_recipe_file_is_what_gain_and_expand_take_and_a_bad_one_is_one_line(da
     assert load_recipe(str(path)) == made  # the round trip
     assert load_recipe("best") == Recipe(**{**load_recipe("best").__dict__})  # the built-in is such a file too
     config = with_recipe(GainConfig(recipe=str(path)))
-    assert config.arms == "real,real-long,classic,vae-jitter:0.5@soft" and config.synthetic_share == (0.25,)
+    assert config.arms == "real,real-long,classic:light,vae-jitter:0.5@soft" and config.synthetic_share == (0.25,)
     assert (config.gen_steps, config.gen_width) == (40, 16)
     given = with_recipe(GainConfig(recipe=str(path), arms="real,vae", synthetic_share=(0.5,), gen_steps=7))
     assert (given.arms, given.synthetic_share, given.gen_steps) == ("real,vae", (0.5,), 7)  # given flags win

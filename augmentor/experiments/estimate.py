@@ -1,11 +1,12 @@
 """How long a study will take, said before it starts: a timed probe on the user's own data, times the plan.
 
 The probe trains the study's classifier and a VAE for a few optimiser steps each on a few of the data's images,
-at one thread (what each of the study's worker processes runs at), and times the steps beyond a short warm-up.
-The plan fixes how many optimiser steps every training takes, so the estimate is those steps at the probe's
-pace, spread over the workers, times ``OVERHEAD`` for what the probe does not time (evaluations, classic
-augmentation pools, sampling the generators): on the Fashion-MNIST study at 10 per class (34 min on an idle
-2-core Xeon) the steps alone came to about half the time. It is a guide, printed as such.
+at this process's thread count (the study trains its runs one after another in this process; its worker
+processes only make augmentation pools), and times the steps beyond a short warm-up. The plan fixes how many
+optimiser steps every training takes at most, so the estimate is those steps at the probe's pace, times
+``OVERHEAD``. Measured on an idle 2-core Xeon: a 25 px grey study took 0.92 of its steps' probed time and a
+32 px colour one 0.88 (its runs train several arms as one grouped network, which the probe does not, and the
+evaluations and pools add back about as much). It is a guide, printed as such.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from augmentor.data.imageset import ImageSet
 
 PROBE_WARMUP = 2  # steps of the untimed first run and of the shorter timed one
 PROBE_STEPS = 12
-OVERHEAD = 2.0  # the whole study over its optimiser steps alone (measured once: see the module docstring)
+OVERHEAD = 1.0  # the whole study over its optimiser steps' probed time (measured 0.88 and 0.92: module docstring)
 
 
 def planned_steps(plan: dict[str, Any], classes: int, batch_size: int) -> tuple[int, int]:
@@ -31,11 +31,13 @@ def planned_steps(plan: dict[str, Any], classes: int, batch_size: int) -> tuple[
     candidates = len(plan["candidates"]["classic"]) + len(plan["candidates"]["generative"])
     classifier = 0
     for n in plan["per_class"]:
-        real = budget.get("steps") or math.ceil(budget["real_passes"][str(n)] * n * classes / batch_size)
+        batch = min(batch_size, n * classes)  # a subset smaller than a batch is one batch
+        real = budget.get("steps") or math.ceil(budget["real_passes"][str(n)] * n * classes / batch)
         augmented = [real / (1 - share) for share in shares]
-        development = real + candidates / len(shares) * sum(augmented) if shares else real
-        # real, real-long (the augmented arms' steps), the tuned classic and the chosen recipe
-        confirmation = real + 3 * max(augmented, default=real)
+        development = real + candidates * sum(augmented)  # every candidate at every share
+        # real, real-long (the augmented arms' steps), and the tuned classic and the chosen recipe at every
+        # share when their shares differ (the confirmation trains each arm at each chosen share)
+        confirmation = real + max(augmented, default=real) + 2 * sum(augmented)
         classifier += round(plan["development"]["draws"] * development + plan["confirmation"]["draws"] * confirmation)
     generators = plan["trainings"]["generators (at most)"] * plan["generator"]["steps"]
     return classifier, generators
@@ -53,7 +55,7 @@ def _seconds_per_step(run) -> float:
     return max(0.0, timed[1] - timed[0]) / PROBE_STEPS
 
 
-def estimate_seconds(plan: dict[str, Any], train: ImageSet, batch_size: int, gen_width: int, workers: int) -> float:
+def estimate_seconds(plan: dict[str, Any], train: ImageSet, batch_size: int, gen_width: int) -> float:
     """The study's run time on this machine, from a probe of a few seconds (see the module docstring)."""
     from augmentor.classifiers.train import TrainConfig, train_classifier
     from augmentor.core.console import hushed
@@ -61,22 +63,16 @@ def estimate_seconds(plan: dict[str, Any], train: ImageSet, batch_size: int, gen
 
     rng = np.random.default_rng(0)
     sample = train.take(rng.permutation(len(train))[: min(len(train), 2 * batch_size)])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # each worker process of the study trains at one thread
-    try:
-        with hushed():
+    with hushed():
 
-            def classifier(steps: int) -> None:
-                train_classifier(sample, TrainConfig(steps=steps, batch_size=batch_size, device="cpu", evals=0))
+        def classifier(steps: int) -> None:
+            train_classifier(sample, TrainConfig(steps=steps, batch_size=batch_size, device="cpu", evals=0))
 
-            def generator(steps: int) -> None:
-                config = GenerativeConfig(kind="vae", steps=steps, width=gen_width, device="cpu", sample_every=10**9)
-                train_generative(sample, config)
+        def generator(steps: int) -> None:
+            config = GenerativeConfig(kind="vae", steps=steps, width=gen_width, device="cpu", sample_every=10**9)
+            train_generative(sample, config)
 
-            per_classifier_step = _seconds_per_step(classifier)
-            per_generator_step = _seconds_per_step(generator)
-    finally:
-        torch.set_num_threads(threads)
+        per_classifier_step = _seconds_per_step(classifier)
+        per_generator_step = _seconds_per_step(generator)
     classifier_steps, generator_steps = planned_steps(plan, len(train.class_names), batch_size)
-    total = classifier_steps * per_classifier_step + generator_steps * per_generator_step
-    return OVERHEAD * total / max(1, workers)
+    return OVERHEAD * (classifier_steps * per_classifier_step + generator_steps * per_generator_step)

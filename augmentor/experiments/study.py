@@ -316,13 +316,15 @@ def _write_or_check_plan(out: Path, plan: dict[str, Any], resume: bool) -> str:
 
 def _say_how_long(plan: dict[str, Any], train: Any, config: StudyConfig) -> None:
     """The study's run time on this machine, from a probe of a few seconds, before its first training."""
-    from augmentor.core.parallel import default_workers
     from augmentor.experiments.estimate import estimate_seconds
 
     if config.device not in ("cpu", "auto") or _cuda():
         return  # the probe times CPU steps
-    seconds = estimate_seconds(plan, train, config.batch_size, config.gen_width, config.workers or default_workers())
-    warn(f"this study will take about {max(1, round(seconds / 60))} minutes here (a rough estimate from a timed probe)")
+    seconds = estimate_seconds(plan, train, config.batch_size, config.gen_width)
+    warn(
+        f"this study will take up to about {max(1, round(seconds / 60))} minutes here (a rough estimate from a "
+        "timed probe; less when the two sides choose the same share)"
+    )
 
 
 def _cuda() -> bool:
