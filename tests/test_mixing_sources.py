@@ -104,3 +104,35 @@ def test_a_gain_run_trains_on_mixed_targets(tmp_path):
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert {r["arm"] for r in runs} == {"real", "mixup", "cutmix@soft"}
     assert all(r["pool_images"] > 0 for r in runs if r["arm"] != "real")
+
+
+def test_classify_train_on_an_expand_output_trains_mixed_images_on_their_mix(tmp_path):
+    """`classify train --synthetic` reads the mix expand recorded (as gain trained it), not the folder's class;
+    a mix edited into nonsense is refused in one line naming the manifest."""
+    from augmentor.classifiers.classifier import synthetic_pool
+    from augmentor.data.readers import ReadOptions, open_dataset
+
+    data = make_shapes_folder(tmp_path / "data", per_class=5, seed=2)
+    out = tmp_path / "out"
+    assert run_cli("expand", data, "--with", "mixup", "--per-class", "8", "--workers", "1", "--out", out).exit_code == 0
+    real = open_dataset(str(data), ReadOptions()).train
+    pool = synthetic_pool(str(out), real, ReadOptions(), share=0.5, weight=1.0)
+    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    mixed = [line for line in lines if line["source"] == "mixup"]
+    assert len(pool.images) == len(mixed) == 9
+    targets = np.asarray(pool.targets)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, atol=1e-6)
+    for line in mixed:  # each mixed image's row: its class at the recorded share, its partner's at the rest
+        own, partner = real.class_names.index(line["class"]), real.class_names.index(line["mix_partner_class"])
+        expected = np.zeros(len(real.class_names))
+        expected[own] += line["mix_share"]
+        expected[partner] += 1 - line["mix_share"]
+        assert any(np.allclose(row, expected, atol=1e-4) for row in targets)
+    across = sum(line["mix_partner_class"] != line["class"] and line["mix_share"] < 1 for line in mixed)
+    assert (targets.max(axis=1) < 1).sum() == across > 0  # a partner of another class makes a soft row
+
+    edited = [{**line, "mix_share": 3.0} if line["source"] == "mixup" else line for line in lines]
+    (out / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in edited))
+    result = run_cli("classify", "train", data, "--synthetic", out, "--steps", "2", "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "manifest.jsonl: image" in result.stderr and "share in 0..1" in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -502,8 +502,10 @@ def synthetic_pool(
     src: str | None, real: ImageSet, options: ReadOptions, share: float, weight: float
 ) -> SyntheticPool | None:
     """The synthetic images of ``src`` (those its manifest does not mark real; all of a plain folder),
-    labelled by class name onto ``real``'s classes, as a pool mixed in at ``share``."""
-    from augmentor.classifiers.mixing import SyntheticPool, hard_targets
+    labelled by class name onto ``real``'s classes (mixed images on their recorded mix), as a pool mixed in at
+    ``share``."""
+    from augmentor.classifiers.mixing import SyntheticPool
+    from augmentor.synthetic.mixing_sources import targets_onto
 
     if src is None:
         return None
@@ -520,7 +522,9 @@ def synthetic_pool(
     if unknown:
         raise UserError(f"{src}: classes {unknown} are not in the training set; synthetic images need its classes")
     labels = np.array([real.class_names.index(n) for n in images.class_names], np.int64)[images.labels]
-    return SyntheticPool(images.images, hard_targets(labels, len(real.class_names)), share, weight)
+    # mixup/cutmix images train on the mix their manifest records, as gain and study trained them
+    targets = targets_onto(images.provenance, labels, real.class_names, f"{src}/manifest.jsonl")
+    return SyntheticPool(images.images, targets, share, weight)
 
 
 def eval_run(run: Path, test_src: str, read_options: ReadOptions | None = None) -> dict[str, Any]:

@@ -117,13 +117,26 @@ def _cutmix(
 
 def mixed_targets(images: ImageSet) -> np.ndarray:
     """Target rows for a pool: one-hot for ordinary images, λ·class + (1−λ)·partner's class for mixed ones."""
-    index = {name: k for k, name in enumerate(images.class_names)}
-    targets = np.zeros((len(images), len(images.class_names)), np.float32)
-    targets[np.arange(len(images)), images.labels] = 1.0
-    for row, record in enumerate(images.provenance):
+    return targets_onto(images.provenance, images.labels, images.class_names, "")
+
+
+def targets_onto(provenance: list[dict], labels: np.ndarray, class_names: list[str], where: str) -> np.ndarray:
+    """Target rows over ``class_names`` for images whose ``labels`` index them: one-hot, or the recorded mix
+    (``mix_share`` of the image's class, the rest its ``mix_partner_class``). The mix comes from a manifest
+    someone may have edited, so an unknown partner or a share outside 0..1 is a one-line error naming ``where``."""
+    index = {name: k for k, name in enumerate(class_names)}
+    targets = np.zeros((len(labels), len(class_names)), np.float32)
+    targets[np.arange(len(labels)), labels] = 1.0
+    for row, record in enumerate(provenance):
         partner = record.get("mix_partner_class")
-        if partner is not None:
-            share = float(record["mix_share"])
-            targets[row] *= share
-            targets[row, index[partner]] += 1 - share
+        if partner is None:
+            continue
+        share = record.get("mix_share")
+        if partner not in index or not isinstance(share, int | float) or not 0.0 <= share <= 1.0:
+            raise UserError(
+                f"{where}: image {row + 1} records a mix with class {partner!r} at share {share!r}; a mix needs a "
+                "class of the training set and a share in 0..1: fix the manifest line or delete it"
+            )
+        targets[row] *= float(share)
+        targets[row, index[partner]] += 1 - float(share)
     return targets
