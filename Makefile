@@ -45,6 +45,7 @@ study: install data
 	$(BIN)/augmentor study $(STUDY)/data/grey-crops.npz --classic $(STUDY_CLASSIC) --per-class 10 --out $(STUDY)/grey-crops-10
 	$(BIN)/python scripts/offline_set.py colour-crops $(STUDY)/data/colour-crops.npz
 	$(BIN)/augmentor study $(STUDY)/data/colour-crops.npz --classic $(STUDY_CLASSIC) --per-class 10 --first-seed 3000 --out $(STUDY)/colour-crops-10
+	$(BIN)/augmentor study fashion-mnist --per-class 100 --first-seed 4000 --out $(STUDY)/fashion-mnist-100
 	$(BIN)/augmentor data subset $(STUDY)/data/grey-crops.npz --per-class 30 --image-size 25 --out $(STUDY)/data/grey25 --overwrite
 	$(BIN)/augmentor study $(STUDY)/data/grey25 --out $(STUDY)/grey-crops-25px-30pc
 

@@ -55,6 +55,7 @@ def info_table(info: dict[str, Any]) -> Table:
             table.add_row(name, *[f"{splits[s]['per_class'][name]:,}" for s in splits])
         table.add_section()
         table.add_row("all", *[f"{splits[s]['total']:,}" for s in splits], style="bold")
+    table.min_width = len(title)  # the title on one line: a narrow table wrapped it mid-phrase ("10 \nclasses")
     duplicates = info["duplicates"]
     table.caption = (
         f"exact duplicates: {duplicates['groups']} groups, {duplicates['extra_copies']} extra copies, "
