@@ -191,3 +191,16 @@ def test_the_estimate_counts_the_steps_the_plan_trains(study: str, same_share: b
         assert trained < classifier <= 1.25 * trained
     else:
         assert classifier == trained
+
+
+@pytest.mark.parametrize(("images", "share", "ratio"), [(300, 0.25, 43), (300, 0.5, 128), (60000, 0.5, 11)])
+def test_the_answer_expands_as_many_images_as_the_classifier_draws(images: int, share: float, ratio: int) -> None:
+    """The study's arms drew a fresh synthetic image at every presentation; the apply command's expand makes as
+    many as `classify train --synthetic-share` draws at its default budget (300 images: the 300-step floor at
+    batch 128, 32 or 64 of each batch synthetic; 60,000: 10 passes), not a fixed 1:4 seen over and over."""
+    from augmentor.experiments.study import apply_command
+    from augmentor.synthetic.recipes import Recipe
+
+    recipe = Recipe(name="r", arm="vae@soft", share=share)
+    command = apply_command("data", recipe, Path("study/recipe.json"), images)
+    assert f"--ratio 1:{ratio} " in command and f"--synthetic-share {share:g}" in command

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,7 @@ def run_study(
     if recipe is not None:
         generators = {"gen_steps": config.gen_steps, "gen_width": config.gen_width, "gen_init": config.gen_init}
         write_recipe(out / "recipe.json", replace(recipe, **generators))
-    command = apply_command(src, recipe, out / "recipe.json")
+    command = apply_command(src, recipe, out / "recipe.json", len(dataset.train))
     _write_runs(out, development["runs"], confirmation["runs"])
     result = StudyResult(answer, command, digest, choice, comparisons, out)
     _write_report(out, result, config, rule)
@@ -450,9 +451,9 @@ def decide(choice: dict[str, Any], comparisons: list[dict[str, Any]]) -> tuple[s
     return answer, recipe(classic)
 
 
-def apply_command(src: str, recipe: Recipe | None, path: Path) -> str:
+def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int) -> str:
     """The commands that train a classifier the way the recommended arm did: its generator, the expansion with
-    the recipe file, the mixing share."""
+    the recipe file (as many images as the classifier will draw), the mixing share."""
     if recipe is None:
         return f"augmentor classify train {src} --out classifier"
     steps = []
@@ -463,11 +464,26 @@ def apply_command(src: str, recipe: Recipe | None, path: Path) -> str:
     for model in models:  # vae-jitter and vae-extrapolate use a VAE run
         steps.append(f"augmentor train {model} {src} --out {model}-run")
     run = f":{models[0]}-run" if models else ""
-    steps.append(f"augmentor expand {src} --recipe {path}{run} --ratio 1:4 --out expanded")
+    ratio = synthetic_per_real(num_images, recipe.share)
+    steps.append(f"augmentor expand {src} --recipe {path}{run} --ratio 1:{ratio} --out expanded")
     share = f"{recipe.share:g}"
     steps.append(f"augmentor classify train {src} --synthetic expanded --synthetic-share {share} --out classifier")
     soft = " (the study's synthetic images were labelled by a teacher, @soft)" if recipe.arm.endswith("@soft") else ""
     return " && ".join(steps) + soft
+
+
+def synthetic_per_real(num_images: int, share: float) -> int:
+    """Synthetic images per real one that ``classify train --synthetic-share SHARE`` draws at its default budget
+    on ``num_images`` real images: at this expand ratio each is drawn about once, as the study's arms drew a
+    fresh image at every synthetic presentation (a smaller pool would be seen over and over)."""
+    from augmentor.classifiers.mixing import step_plan
+    from augmentor.classifiers.train import TrainConfig, budget_steps
+
+    config = TrainConfig()
+    batch_size = min(config.batch_size, num_images)
+    presentations = budget_steps(config, num_images, batch_size) * batch_size
+    drawn = int(step_plan(presentations, batch_size, share)[1].sum())
+    return max(1, math.ceil(drawn / num_images))
 
 
 def recompute(folder: Path) -> dict[str, Any]:
