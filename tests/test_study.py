@@ -204,3 +204,17 @@ def test_the_answer_expands_as_many_images_as_the_classifier_draws(images: int, 
     recipe = Recipe(name="r", arm="vae@soft", share=share)
     command = apply_command("data", recipe, Path("study/recipe.json"), images)
     assert f"--ratio 1:{ratio} " in command and f"--synthetic-share {share:g}" in command
+
+
+def test_on_a_gpu_the_study_says_it_gives_no_estimate_before_it_starts(tmp_path, monkeypatch, capsys):
+    """The probe times CPU steps, so on CUDA there is no figure to give; the user is told, not left silent."""
+    import augmentor.experiments.study as study
+
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=5)
+    monkeypatch.setattr(study, "_cuda", lambda: True)
+    monkeypatch.setattr(study, "run_experiment", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("stop here")))
+    config = study.StudyConfig(per_class=(3,), dev_draws=2, draws=2, classic=("classic:light",), generative=("vae",))
+    with pytest.raises(RuntimeError, match="stop here"):
+        study.run_study(str(data), config, tmp_path / "out")
+    said = capsys.readouterr().err
+    assert "no time estimate" in said and "will take up to" not in said

@@ -320,7 +320,11 @@ def _say_how_long(plan: dict[str, Any], train: Any, config: StudyConfig) -> None
     from augmentor.experiments.estimate import estimate_seconds
 
     if config.device not in ("cpu", "auto") or _cuda():
-        return  # the probe times CPU steps
+        warn(
+            "this study runs on the GPU: no time estimate before it starts (the probe times CPU steps); the "
+            "progress bar gives one after the first training"
+        )
+        return
     seconds = estimate_seconds(plan, train, config.batch_size, config.gen_width)
     warn(
         f"this study will take up to about {max(1, round(seconds / 60))} minutes here (a rough estimate from a "
