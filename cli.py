@@ -758,6 +758,14 @@ GenAdaTarget = Annotated[
         help="Adaptive DiffAugment for the DCGANs (train dcgan's --ada-target, e.g. 0.6) instead of always on.",
     ),
 ]
+GenAugmentAll = Annotated[
+    str | None,
+    typer.Option(
+        "--gen-augment",
+        help="Every generator trains on its real images and 9 classic-augmented copies of each (train's "
+        "--augment; a preset, e.g. light).",
+    ),
+]
 QualitySteps = Annotated[
     int | None,
     typer.Option(
@@ -856,6 +864,7 @@ def gain(
     gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
     gen_init: GenInit = None,
     gen_ada_target: GenAdaTarget = None,
+    gen_augment: GenAugmentAll = None,
     quality_steps: QualitySteps = None,
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Threshold of the -gated arms.")
@@ -938,6 +947,7 @@ def gain(
         gen_width=gen_width,
         gen_init=gen_init,
         gen_ada_target=gen_ada_target,
+        gen_augment=gen_augment,
         quality_steps=quality_steps,
         min_confidence=min_confidence,
         validation_per_class=validation_per_class,
@@ -991,6 +1001,7 @@ def study(
     gen_width: Annotated[int, typer.Option("--gen-width", min=4, help="Width of each generator.")] = 32,
     gen_init: GenInit = None,
     gen_ada_target: GenAdaTarget = None,
+    gen_augment: GenAugmentAll = None,
     quality_steps: QualitySteps = None,
     validation_per_class: Annotated[
         int | None,
@@ -1028,6 +1039,7 @@ def study(
         gen_width=gen_width,
         gen_init=gen_init,
         gen_ada_target=gen_ada_target,
+        gen_augment=gen_augment,
         quality_steps=quality_steps,
         validation_per_class=validation_per_class,
         first_seed=first_seed,
@@ -1114,6 +1126,18 @@ InitRun = Annotated[
         "weights/fashion-mnist/vae for grey 28×28 data): transfer learning for a few images per class.",
     ),
 ]
+GenAugment = Annotated[
+    str | None,
+    typer.Option(
+        "--augment",
+        help="Train on the images and classic-augmented copies of them (a preset: light, medium, heavy, "
+        "randaugment, or a pipeline file): more to learn a density from when a class has a few images.",
+    ),
+]
+GenAugmentCopies = Annotated[
+    int, typer.Option("--augment-copies", min=1, help="With --augment: copies of every image (made once, seeded).")
+]
+GenNoFlip = Annotated[bool, typer.Option("--no-flip", help="With --augment: no mirrored copies (digits, text).")]
 SampleEvery = Annotated[int, typer.Option("--sample-every", min=1, help="Sample grid and checkpoint every K steps.")]
 MaxNonfinite = Annotated[
     int, typer.Option("--max-nonfinite", min=0, help="Rollbacks after a non-finite loss before stopping.")
@@ -1156,6 +1180,9 @@ def train_dcgan(
     sample_every: SampleEvery = 500,
     max_nonfinite: MaxNonfinite = 3,
     init: InitRun = None,
+    augment: GenAugment = None,
+    augment_copies: GenAugmentCopies = 9,
+    no_flip: GenNoFlip = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
@@ -1191,6 +1218,9 @@ def train_dcgan(
         sample_every=sample_every,
         max_nonfinite=max_nonfinite,
         init=init,
+        augment=augment,
+        augment_copies=augment_copies,
+        flip=not no_flip,
     )
 
 
@@ -1214,6 +1244,9 @@ def train_vae(
     sample_every: SampleEvery = 500,
     max_nonfinite: MaxNonfinite = 3,
     init: InitRun = None,
+    augment: GenAugment = None,
+    augment_copies: GenAugmentCopies = 9,
+    no_flip: GenNoFlip = False,
     resume: Resume = False,
     overwrite: Overwrite = False,
     data_dir: DataDir = None,
@@ -1247,6 +1280,9 @@ def train_vae(
         sample_every=sample_every,
         max_nonfinite=max_nonfinite,
         init=init,
+        augment=augment,
+        augment_copies=augment_copies,
+        flip=not no_flip,
     )
 
 

@@ -689,3 +689,20 @@ def test_gen_ada_target_makes_the_dcgans_adapt_their_diffaugment(tmp_path):
     results = json.loads((tmp_path / "g" / "results.json").read_text())
     assert results["config"]["gen_ada_target"] == 0.1
     assert [0 <= g["ada_p"] <= 1 for g in results["generators"]] == [True]
+
+
+def test_gen_augment_trains_every_generator_on_classic_copies_too_and_says_so(tmp_path):
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=7)
+    args = ["--per-class", "4", "--arms", "real,vae", "--draws", "1", "--budget", "3", "--quality-steps", "0"]
+    args += ["--validation-per-class", "3", "--no-budget-curve", *TINY]
+    losses = {}
+    for name, extra in (("plain", []), ("augmented", ["--gen-augment", "light"])):
+        result = run_cli("gain", data, *args, *extra, "--out", tmp_path / name)
+        assert result.exit_code == 0, result.stderr
+        results = json.loads((tmp_path / name / "results.json").read_text())
+        (generator,) = results["generators"]
+        losses[name] = generator["loss"]
+    assert results["config"]["gen_augment"] == "light" and losses["plain"] != losses["augmented"]
+    assert "9 `light` copies of each" in (tmp_path / "augmented" / "report.md").read_text()
+    bad = run_cli("gain", data, *args, "--gen-augment", "nonesuch", "--out", tmp_path / "bad")
+    assert bad.exit_code == 2 and "nonesuch" in bad.stderr and not (tmp_path / "bad").exists()

@@ -534,3 +534,45 @@ def test_diffaugment_at_probability_zero_leaves_images_and_at_one_changes_them()
     assert torch.equal(diff_augment(images, generator, torch.tensor(0.0)), images)
     changed = diff_augment(images, generator, torch.tensor(1.0))
     assert changed.shape == images.shape and not torch.equal(changed, images)
+
+
+def test_augmented_copies_join_the_training_data_seeded_and_labelled_as_their_parents(tmp_path):
+    """--augment: the images and K classic copies of each (labels kept, originals first, the copies differ from
+    them); the same seed makes the same copies and the same trained model; the run records what it trained on
+    and the real images' fingerprint, and resumes exactly."""
+    from augmentor.data.imageset import fingerprint
+    from augmentor.generative.train import with_augmented_copies
+
+    data = shapes_set(per_class=4)
+    config = tiny("vae", augment="light", augment_copies=3)
+    expanded = with_augmented_copies(data, config)
+    assert len(expanded) == 4 * len(data) and np.array_equal(expanded.images[: len(data)], data.images)
+    assert np.array_equal(expanded.labels, np.tile(data.labels, 4))
+    copies = expanded.images[len(data) :].reshape(3, *data.images.shape)
+    assert all(not np.array_equal(copy, data.images) for copy in copies)
+    assert np.array_equal(with_augmented_copies(data, config).images, expanded.images)
+    assert not np.array_equal(
+        with_augmented_copies(data, tiny("vae", augment="light", seed=1)).images[12:24], copies[0]
+    )
+
+    run = train_generative(data, tiny("vae", steps=12, augment="light", augment_copies=3), tmp_path / "run")
+    again = train_generative(data, tiny("vae", steps=12, augment="light", augment_copies=3), None)
+    plain = train_generative(data, tiny("vae", steps=12), None)
+    labels = np.arange(6) % 3
+    made = run.generator.generate(labels, 0).images
+    assert np.array_equal(made, again.generator.generate(labels, 0).images)
+    assert not np.array_equal(made, plain.generator.generate(labels, 0).images)
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["training"]["augment"] == "light" and record["training"]["augment_copies"] == 3
+    assert record["dataset"]["fingerprint"] == fingerprint(data)  # the real images, not the copies
+    train_generative(data, tiny("vae", steps=6, augment="light", augment_copies=3), tmp_path / "part")
+    resumed = train_generative(data, tiny("vae", steps=12), tmp_path / "part", resume=True)
+    assert np.array_equal(resumed.generator.generate(labels, 0).images, made)
+
+
+def test_a_bad_augment_is_refused_before_a_run_folder_is_made(tmp_path):
+    folder = make_shapes_folder(tmp_path / "data", per_class=6)
+    bad = run_cli("train", "vae", str(folder), "--augment", "nonesuch", "--steps", "3", "--out", str(tmp_path / "r"))
+    assert bad.exit_code == 2 and "nonesuch" in bad.stderr and not (tmp_path / "r").exists()
+    lone = run_cli("train", "vae", str(folder), "--no-flip", "--steps", "3", "--out", str(tmp_path / "r"))
+    assert lone.exit_code == 2 and "--augment" in lone.stderr and not (tmp_path / "r").exists()

@@ -218,3 +218,15 @@ def test_on_a_gpu_the_study_says_it_gives_no_estimate_before_it_starts(tmp_path,
         study.run_study(str(data), config, tmp_path / "out")
     said = capsys.readouterr().err
     assert "no time estimate" in said and "will take up to" not in said
+
+
+def test_a_recipe_with_augmented_generators_keeps_it_and_its_commands_train_them_so(tmp_path):
+    from augmentor.experiments.study import apply_command
+    from augmentor.synthetic.recipes import Recipe, load_recipe, write_recipe
+
+    recipe = Recipe(name="r", arm="vae-jitter@soft", share=0.25, gen_augment="light")
+    write_recipe(tmp_path / "recipe.json", recipe)
+    assert json.loads((tmp_path / "recipe.json").read_text())["generator"]["augment"] == "light"
+    assert load_recipe(str(tmp_path / "recipe.json")) == recipe
+    command = apply_command("data", recipe, tmp_path / "recipe.json", 300)
+    assert "augmentor train vae data --augment light --out vae-run" in command

@@ -44,6 +44,8 @@ class GeneratorOptions:
     init: str | None = None  # a run the generators of its kind start from (``generative.transfer``), None: scratch
     init_kind: str | None = None  # that run's kind (read once): the other kind trains from scratch
     ada_target: float | None = None  # adaptive DiffAugment for the DCGANs (its target), None: fixed DiffAugment
+    augment: str | None = None  # every generator trains on classic-augmented copies too (a preset), None: not
+    flip: bool = True  # False: those copies are never mirrored
     # Steps of each generator's CAS classifier (and its real twin), scored on the validation split: None the
     # real-only arm's budget at that N (``SubsetModels.real_steps``), 0 off.
     quality_steps: int | None = None
@@ -126,6 +128,8 @@ class SubsetModels:
             sample_every=o.steps,
             log_every=o.steps,
             init=o.init if get_kind(kind).name == o.init_kind else None,
+            augment=o.augment,
+            flip=o.flip or not o.augment,
         )
         result = train_generative(real, config, in_gain=True)  # kept in memory: no run folder is written
         if result.generator.fingerprint != fingerprint(real):  # the honesty rule, checked

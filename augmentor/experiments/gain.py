@@ -100,6 +100,7 @@ class GainConfig:
     gen_width: int = 32
     gen_init: str | None = None  # a run every generator starts from (transfer; its width then), None: scratch
     gen_ada_target: float | None = None  # adaptive DiffAugment for the DCGANs, None: DiffAugment always on
+    gen_augment: str | None = None  # generators train on classic-augmented copies too (a preset), None: not
     # Each generator's CAS classifier on the validation split (the report's why): None the real arm's budget, 0 off.
     quality_steps: int | None = None
     min_confidence: float = 0.5  # the gated arms' threshold
@@ -139,6 +140,10 @@ class GainConfig:
             from augmentor.generative.transfer import check_generator_run
 
             check_generator_run(self.gen_init)
+        if self.gen_augment is not None:  # a bad pipeline is refused now, not at the first generator
+            from augmentor.classic.pipelines import load_pipeline
+
+            load_pipeline(self.gen_augment, probe=False)
         if self.gen_steps < 1:  # else the generator's own check would name train's --steps
             raise UserError(f"--gen-steps {self.gen_steps}: give at least 1 training step")
         if self.per_class is not None and (not self.per_class or min(self.per_class) <= 0):
@@ -325,6 +330,8 @@ def generator_options(config: GainConfig) -> GeneratorOptions:
         init=config.gen_init,
         init_kind=init_kind,
         ada_target=config.gen_ada_target,
+        augment=config.gen_augment,
+        flip=config.flip,
         quality_steps=config.quality_steps,
     )
 
@@ -682,6 +689,7 @@ def with_recipe(config: GainConfig) -> GainConfig:
         gen_steps=recipe.gen_steps if config.gen_steps == defaults.gen_steps else config.gen_steps,
         gen_width=recipe.gen_width if config.gen_width == defaults.gen_width else config.gen_width,
         gen_init=config.gen_init if config.gen_init is not None else recipe.gen_init,
+        gen_augment=config.gen_augment if config.gen_augment is not None else recipe.gen_augment,
     )
 
 

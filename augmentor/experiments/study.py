@@ -81,6 +81,7 @@ class StudyConfig:
     gen_width: int = 32
     gen_init: str | None = None  # a run every generator starts from (transfer), None: from scratch
     gen_ada_target: float | None = None  # adaptive DiffAugment for the DCGANs, None: DiffAugment always on
+    gen_augment: str | None = None  # generators train on classic-augmented copies too (a preset), None: not
     quality_steps: int | None = None  # each generator's CAS classifier (None: the real arm's budget; 0 off)
     validation_per_class: int | None = None
     first_seed: int = CONFIRMATION_SEED
@@ -117,6 +118,7 @@ class StudyConfig:
             gen_width=self.gen_width,
             gen_init=self.gen_init,
             gen_ada_target=self.gen_ada_target,
+            gen_augment=self.gen_augment,
             quality_steps=self.quality_steps,
             validation_per_class=self.validation_per_class,
             flip=self.flip,
@@ -183,7 +185,12 @@ def run_study(
     comparisons = compare(confirmation["runs"], choice)
     answer, recipe = decide(choice, comparisons)
     if recipe is not None:
-        generators = {"gen_steps": config.gen_steps, "gen_width": config.gen_width, "gen_init": config.gen_init}
+        generators = {
+            "gen_steps": config.gen_steps,
+            "gen_width": config.gen_width,
+            "gen_init": config.gen_init,
+            "gen_augment": config.gen_augment,
+        }
         write_recipe(out / "recipe.json", replace(recipe, **generators))
     command = apply_command(src, recipe, out / "recipe.json", len(dataset.train))
     _write_runs(out, development["runs"], confirmation["runs"])
@@ -229,6 +236,7 @@ def make_plan(src: str, config: StudyConfig, data_print: str, rule: str, folds: 
             "width": config.gen_width,
             **_init_record(config.gen_init),
             **({"ada_target": config.gen_ada_target} if config.gen_ada_target is not None else {}),
+            **({"augment": config.gen_augment} if config.gen_augment is not None else {}),
         },
         "development": {"draws": config.dev_draws, "seeds": [DEVELOPMENT_SEEDS + d for d in range(config.dev_draws)]},
         "confirmation": {
@@ -465,8 +473,9 @@ def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int) 
 
     kinds = [s.partition(":")[0] for s in recipe.sources]
     models = sorted({kind.split("-")[0] for kind in kinds if kind not in CLASSIC_KINDS})
+    augment = f" --augment {recipe.gen_augment}" if recipe.gen_augment else ""
     for model in models:  # vae-jitter and vae-extrapolate use a VAE run
-        steps.append(f"augmentor train {model} {src} --out {model}-run")
+        steps.append(f"augmentor train {model} {src}{augment} --out {model}-run")
     run = f":{models[0]}-run" if models else ""
     ratio = synthetic_per_real(num_images, recipe.share)
     steps.append(f"augmentor expand {src} --recipe {path}{run} --ratio 1:{ratio} --out expanded")

@@ -59,6 +59,7 @@ from augmentor.training.resume import check_resume_flags, was_given
 
 DEFAULT_EPOCHS = 20.0
 DEFAULT_MIN_STEPS = 600
+MAX_AUGMENT_COPIES = 100
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,19 @@ class GenerativeConfig:
     log_every: int = 50
     max_nonfinite: int = 3  # rollbacks allowed before the run stops
     init: str | None = None  # a run of the same kind to start from (transfer.warm_start); None: from scratch
+    # Classic-augmented copies as training data (a preset or pipeline file; a few images are too few to learn a
+    # density from): ``augment_copies`` copies of every image beside it, made once from the seed. None: the images.
+    augment: str | None = None
+    augment_copies: int = 9
+    flip: bool = True  # False: --augment's pipeline loses its mirroring transforms (digits, text)
 
     def __post_init__(self) -> None:
         for flag, size in (("--width", self.width), ("--latent-dim", self.latent_dim)):
             check_count(flag, size, MODEL_WIDTH)  # before the data is read: such a model would not fit anyway
+        if not 1 <= self.augment_copies <= MAX_AUGMENT_COPIES:
+            raise UserError(f"--augment-copies {self.augment_copies}: give 1..{MAX_AUGMENT_COPIES}")
+        if not self.flip and not self.augment:
+            raise UserError("--no-flip drops the mirrored copies of --augment: give --augment PRESET or drop it")
 
     def resolved(self, num_classes: int) -> GenerativeConfig:
         """Defaults that depend on the kind and the data filled in."""
@@ -335,6 +345,8 @@ def train_generative(
         raise UserError("a generative model needs at least 2 training images")
     if resume and out is None:
         raise ValueError("resume needs the run folder to continue")
+    if config.augment:
+        augment_pipeline(config, train)  # a bad --augment is refused before any output is touched
     checkpoint = None
     init_run = None
     if resume:
@@ -472,8 +484,9 @@ class GenerativeTask:
         self.saved_step = 0  # the step of the last checkpoint, for the divergence advice
         self.warnings: list[str] = []
         self.conditional = bool(record["conditional"])
-        self.images, self.labels = to_device(train, self.device)
-        self.order = _EpochOrder(len(train), min(config.batch_size, len(train)), config.seed, self.device)
+        data = with_augmented_copies(train, config) if config.augment else train
+        self.images, self.labels = to_device(data, self.device)
+        self.order = _EpochOrder(len(data), min(config.batch_size, len(data)), config.seed, self.device)
         num_classes = len(train.class_names) if self.conditional else 0
         self.grid_z, self.grid_labels, rows, self.columns = _grid_codes(config, num_classes, self.device)
         self.grid_names = list(train.class_names[:rows]) if self.conditional else None  # row r shows class r
@@ -564,6 +577,31 @@ class GenerativeTask:
         elif out is not None:
             advice = f"no checkpoint was saved yet; {advice} and run the same command again"
         return f"the loss became non-finite {rollbacks} times (last at step {step}); {advice}"
+
+
+def augment_pipeline(config: GenerativeConfig, train: ImageSet) -> Any:
+    """``--augment``'s pipeline, checked on images of ``train``'s shape (a bad one refused in one line)."""
+    from augmentor.classic.pipelines import load_pipeline
+
+    assert config.augment is not None
+    pipeline = load_pipeline(config.augment, image_shape=(*train.size, train.channels))
+    return pipeline if config.flip else pipeline.without_flips()
+
+
+def with_augmented_copies(train: ImageSet, config: GenerativeConfig) -> ImageSet:
+    """``train`` and ``config.augment_copies`` classic-augmented copies of each of its images, made once from the
+    seed (every rank makes them all alike: a torchrun shard is rows of the same array)."""
+    from augmentor.classic.expand import augment_plan
+
+    pipeline = augment_pipeline(config, train)
+    parents = np.tile(np.arange(len(train)), config.augment_copies)
+    plan = augment_plan(train, pipeline, parents, config.seed)
+    copies = plan.render(0, len(parents), workers=1)
+    return ImageSet(
+        np.concatenate([train.images, copies]),
+        np.concatenate([train.labels, train.labels[parents]]),
+        list(train.class_names),
+    )
 
 
 def within_class_ssim(train: ImageSet, classes: int, per_class: int, seed: int) -> list[float]:

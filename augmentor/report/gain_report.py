@@ -159,6 +159,11 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
             "train or test images (checked by fingerprint)."
             if c.get("gen_init")
             else ""
+        )
+        + (
+            f" Every generator trains on its real images and 9 `{c['gen_augment']}` copies of each (`--gen-augment`)."
+            if c.get("gen_augment")
+            else ""
         ),
         "",
         "## Claims",

@@ -33,6 +33,7 @@ class Recipe:
     gen_steps: int = 600
     gen_width: int = 32
     gen_init: str | None = None  # the run the generators start from (transfer), None: from scratch
+    gen_augment: str | None = None  # the generators also trained on classic copies (train's --augment)
     budget: str = "3000/N passes over the real subset, within 30..300"
     chosen_on: str = ""
 
@@ -51,9 +52,10 @@ class Recipe:
         """The recipe as its file holds it."""
         fields = asdict(self)
         generator = {"steps": fields.pop("gen_steps"), "width": fields.pop("gen_width")}
-        init = fields.pop("gen_init")
-        if init is not None:
-            generator["init"] = init
+        for name in ("init", "augment"):
+            value = fields.pop(f"gen_{name}")
+            if value is not None:
+                generator[name] = value
         return {"format": RECIPE_FORMAT, **fields, "generator": generator}
 
 
@@ -107,6 +109,7 @@ def _read(path: Path, shown: str) -> Recipe:
         "gen_steps": generator.get("steps", 600) if isinstance(generator, dict) else None,
         "gen_width": generator.get("width", 32) if isinstance(generator, dict) else None,
         "gen_init": generator.get("init") if isinstance(generator, dict) else None,
+        "gen_augment": generator.get("augment") if isinstance(generator, dict) else None,
         "budget": document.get("budget", ""),
         "chosen_on": document.get("chosen_on", ""),
     }
@@ -117,6 +120,8 @@ def _read(path: Path, shown: str) -> Recipe:
         "generator.steps": isinstance(values["gen_steps"], int) and 1 <= values["gen_steps"] <= 10**6,
         "generator.width": isinstance(values["gen_width"], int) and 4 <= values["gen_width"] <= 512,
         "generator.init": values["gen_init"] is None or (isinstance(values["gen_init"], str) and values["gen_init"]),
+        "generator.augment": values["gen_augment"] is None
+        or (isinstance(values["gen_augment"], str) and 0 < len(values["gen_augment"]) <= 500),
         "budget": isinstance(values["budget"], str) and len(values["budget"]) <= 500,
         "chosen_on": isinstance(values["chosen_on"], str) and len(values["chosen_on"]) <= 2000,
     }
