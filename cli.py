@@ -1466,6 +1466,9 @@ def expand(
     confidence_steps: Annotated[
         int, typer.Option("--confidence-steps", help="Training steps of the --min-confidence classifier.")
     ] = 400,
+    no_flip: Annotated[
+        bool, typer.Option("--no-flip", help="Classic sources never mirror an image (digits, text).")
+    ] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Same seed, same images.")] = 0,
     truncation: Annotated[
         float | None,
@@ -1496,6 +1499,7 @@ def expand(
         workers=workers,
         device=device,
         confidence_steps=confidence_steps,
+        flip=not no_flip,
     )
     options = _read_options(data_dir, image_size, channels, skip_corrupt, old_data)
     result = run_expand(src, config, out, options, overwrite=overwrite, command=_command_line())

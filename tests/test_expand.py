@@ -374,3 +374,21 @@ def test_a_recipe_file_is_what_gain_and_expand_take_and_a_bad_one_is_one_line(da
         refused = expand(data, tmp_path / "bad", "--per-class", "8", "--recipe", f"{path}:{runs['vae']}")
         assert refused.exit_code == 2 and str(path) in refused.stderr and field in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+def test_no_flip_keeps_classic_sources_from_mirroring(data, tmp_path):
+    """A pipeline that only mirrors: with --no-flip every copy is its parent, pixel for pixel; without, some
+    (the asymmetric shapes) are not."""
+    import albumentations as A
+
+    pipe = tmp_path / "flip.yaml"
+    A.save(A.Compose([A.HorizontalFlip(p=1.0)]), str(pipe), data_format="yaml")
+    same = {}
+    for name, extra in (("mirrored", ()), ("kept", ("--no-flip",))):
+        result = expand(data, tmp_path / name, "--with", f"classic:{pipe}", "--ratio", "1:1", *extra)
+        assert result.exit_code == 0, result.stderr
+        records = [json.loads(line) for line in (tmp_path / name / "manifest.jsonl").read_text().splitlines()]
+        real = {r["origin"]: r["sha256"] for r in records if r["source"] == "real"}
+        copies = [r for r in records if r["source"] == "classic"]
+        same[name] = [real[r["parent"]] == r["sha256"] for r in copies]
+    assert all(same["kept"]) and len(same["kept"]) == 16 and not all(same["mirrored"])

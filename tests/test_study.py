@@ -230,3 +230,6 @@ def test_a_recipe_with_augmented_generators_keeps_it_and_its_commands_train_them
     assert load_recipe(str(tmp_path / "recipe.json")) == recipe
     command = apply_command("data", recipe, tmp_path / "recipe.json", 300)
     assert "augmentor train vae data --augment light --out vae-run" in command
+    digits = apply_command("data", recipe, tmp_path / "recipe.json", 300, flip=False)  # a study run with --no-flip
+    assert digits.count("--no-flip") == 3 and "--augment light --no-flip" in digits
+    assert apply_command("data", None, tmp_path / "recipe.json", 300, flip=False).endswith("--no-flip --out classifier")

@@ -192,7 +192,7 @@ def run_study(
             "gen_augment": config.gen_augment,
         }
         write_recipe(out / "recipe.json", replace(recipe, **generators))
-    command = apply_command(src, recipe, out / "recipe.json", len(dataset.train))
+    command = apply_command(src, recipe, out / "recipe.json", len(dataset.train), flip=config.flip)
     _write_runs(out, development["runs"], confirmation["runs"])
     result = StudyResult(answer, command, digest, choice, comparisons, out)
     _write_report(out, result, config, rule)
@@ -463,24 +463,28 @@ def decide(choice: dict[str, Any], comparisons: list[dict[str, Any]]) -> tuple[s
     return answer, recipe(classic)
 
 
-def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int) -> str:
+def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int, *, flip: bool = True) -> str:
     """The commands that train a classifier the way the recommended arm did: its generator, the expansion with
-    the recipe file (as many images as the classifier will draw), the mixing share."""
+    the recipe file (as many images as the classifier will draw), the mixing share; ``flip`` False (a study
+    run with --no-flip) carries --no-flip to each."""
+    no_flip = "" if flip else " --no-flip"
     if recipe is None:
-        return f"augmentor classify train {src} --out classifier"
+        return f"augmentor classify train {src}{no_flip} --out classifier"
     steps = []
     from augmentor.synthetic.sources import CLASSIC_KINDS
 
     kinds = [s.partition(":")[0] for s in recipe.sources]
     models = sorted({kind.split("-")[0] for kind in kinds if kind not in CLASSIC_KINDS})
-    augment = f" --augment {recipe.gen_augment}" if recipe.gen_augment else ""
+    augment = f" --augment {recipe.gen_augment}{no_flip}" if recipe.gen_augment else ""
     for model in models:  # vae-jitter and vae-extrapolate use a VAE run
         steps.append(f"augmentor train {model} {src}{augment} --out {model}-run")
     run = f":{models[0]}-run" if models else ""
     ratio = synthetic_per_real(num_images, recipe.share)
-    steps.append(f"augmentor expand {src} --recipe {path}{run} --ratio 1:{ratio} --out expanded")
+    steps.append(f"augmentor expand {src} --recipe {path}{run} --ratio 1:{ratio}{no_flip} --out expanded")
     share = f"{recipe.share:g}"
-    steps.append(f"augmentor classify train {src} --synthetic expanded --synthetic-share {share} --out classifier")
+    steps.append(
+        f"augmentor classify train {src} --synthetic expanded --synthetic-share {share}{no_flip} --out classifier"
+    )
     soft = " (the study's synthetic images were labelled by a teacher, @soft)" if recipe.arm.endswith("@soft") else ""
     return " && ".join(steps) + soft
 

@@ -54,6 +54,7 @@ class ExpandConfig:
     workers: int = 0
     device: str = "auto"
     confidence_steps: int = 400  # optimiser steps of the --min-confidence classifier
+    flip: bool = True  # False: classic sources lose their mirroring transforms (digits, text)
 
 
 @dataclass
@@ -208,6 +209,7 @@ def run_expand(
                     workers=workers,
                     device=config.device,
                     truncation=config.truncation,
+                    flip=config.flip,
                 ),
             )
             for k, spec in enumerate(specs)
