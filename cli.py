@@ -1137,7 +1137,9 @@ GenAugment = Annotated[
 GenAugmentCopies = Annotated[
     int, typer.Option("--augment-copies", min=1, help="With --augment: copies of every image (made once, seeded).")
 ]
-GenNoFlip = Annotated[bool, typer.Option("--no-flip", help="With --augment: no mirrored copies (digits, text).")]
+GenNoFlip = Annotated[
+    bool, typer.Option("--no-flip", help="With --augment: no mirrored copies (digits, text); alone it changes nothing.")
+]
 SampleEvery = Annotated[int, typer.Option("--sample-every", min=1, help="Sample grid and checkpoint every K steps.")]
 MaxNonfinite = Annotated[
     int, typer.Option("--max-nonfinite", min=0, help="Rollbacks after a non-finite loss before stopping.")

@@ -54,6 +54,7 @@ CHOSEN = {
     "latent_dim": "16",
     "lr": "0.001",
     "ada_target": "0.6",
+    "augment": "light",
 }
 COMMANDS = [("classify", "train"), ("train", "dcgan"), ("train", "vae")]
 

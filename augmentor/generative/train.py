@@ -98,8 +98,6 @@ class GenerativeConfig:
             check_count(flag, size, MODEL_WIDTH)  # before the data is read: such a model would not fit anyway
         if not 1 <= self.augment_copies <= MAX_AUGMENT_COPIES:
             raise UserError(f"--augment-copies {self.augment_copies}: give 1..{MAX_AUGMENT_COPIES}")
-        if not self.flip and not self.augment:
-            raise UserError("--no-flip drops the mirrored copies of --augment: give --augment PRESET or drop it")
 
     def resolved(self, num_classes: int) -> GenerativeConfig:
         """Defaults that depend on the kind and the data filled in."""
