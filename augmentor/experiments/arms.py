@@ -129,7 +129,7 @@ class SubsetModels:
             log_every=o.steps,
             init=o.init if get_kind(kind).name == o.init_kind else None,
             augment=o.augment,
-            flip=o.flip or not o.augment,
+            flip=o.flip,
         )
         result = train_generative(real, config, in_gain=True)  # kept in memory: no run folder is written
         if result.generator.fingerprint != fingerprint(real):  # the honesty rule, checked
