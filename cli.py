@@ -766,6 +766,15 @@ GenAugmentAll = Annotated[
         "--augment; a preset, e.g. light).",
     ),
 ]
+GenBudgets = Annotated[
+    str | None,
+    typer.Option(
+        "--gen-budgets",
+        help="Candidate step budgets of each generator, e.g. 300,600,1200: it trains to the largest and keeps "
+        "the one whose samples' CAS on the validation split is best (instead of --gen-steps).",
+        show_default=False,
+    ),
+]
 QualitySteps = Annotated[
     int | None,
     typer.Option(
@@ -865,6 +874,7 @@ def gain(
     gen_init: GenInit = None,
     gen_ada_target: GenAdaTarget = None,
     gen_augment: GenAugmentAll = None,
+    gen_budgets: GenBudgets = None,
     quality_steps: QualitySteps = None,
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", min=0.0, max=1.0, help="Threshold of the -gated arms.")
@@ -948,6 +958,7 @@ def gain(
         gen_init=gen_init,
         gen_ada_target=gen_ada_target,
         gen_augment=gen_augment,
+        gen_budgets=() if gen_budgets is None else parse_numbers(gen_budgets, "--gen-budgets", int),
         quality_steps=quality_steps,
         min_confidence=min_confidence,
         validation_per_class=validation_per_class,

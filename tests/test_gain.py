@@ -706,3 +706,29 @@ def test_gen_augment_trains_every_generator_on_classic_copies_too_and_says_so(tm
     assert "9 `light` copies of each" in (tmp_path / "augmented" / "report.md").read_text()
     bad = run_cli("gain", data, *args, "--gen-augment", "nonesuch", "--out", tmp_path / "bad")
     assert bad.exit_code == 2 and "nonesuch" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_gen_budgets_keep_each_generators_best_budget_on_validation_and_say_which(tmp_path):
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=8)
+    args = ["--per-class", "4", "--arms", "real,vae", "--draws", "2", "--budget", "3", "--quality-steps", "5"]
+    args += ["--validation-per-class", "3", "--no-budget-curve", *TINY[2:], "--gen-budgets", "2,6"]
+    result = run_cli("gain", data, *args, "--out", tmp_path / "g")
+    assert result.exit_code == 0, result.stderr
+    results = json.loads((tmp_path / "g" / "results.json").read_text())
+    assert results["config"]["gen_budgets"] == [2, 6]
+    for generator in results["generators"]:
+        scores = generator["budget_cas_validation"]
+        assert set(scores) == {"2", "6"} and generator["step"] == 6  # trained to the largest, once
+        best = max(scores.values())
+        assert generator["budget_steps"] == min(int(s) for s, v in scores.items() if v == best)
+        assert generator["cas_validation"] == scores[str(generator["budget_steps"])]
+    report = (tmp_path / "g" / "report.md").read_text()
+    assert "steps kept (per draw)" in report and "trains for 2, 6 steps and keeps the budget" in report
+    for bad, says in (
+        (["--gen-budgets", "0,5"], "--gen-budgets"),
+        (["--gen-budgets", "3,x"], "--gen-budgets"),
+        (["--gen-budgets", "3", "--gen-steps", "5"], "give one of them"),
+        (["--gen-budgets", "3", "--quality-steps", "0"], "--quality-steps 0"),
+    ):
+        refused = run_cli("gain", data, "--per-class", "4", "--arms", "real,vae", *bad, "--out", tmp_path / "bad")
+        assert refused.exit_code == 2 and says in refused.stderr and not (tmp_path / "bad").exists(), refused.stderr

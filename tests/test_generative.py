@@ -153,6 +153,29 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path, kind):
     assert whole_weights == (tmp_path / "part" / "model.safetensors").read_bytes()
 
 
+@pytest.mark.parametrize("kind", ["dcgan", "vae"])
+def test_a_generator_handed_over_at_a_budget_point_is_the_one_a_run_of_that_budget_ends_with(kind):
+    """--gen-budgets picks a budget from one run: the copy at step 6 of 12 must be a 6-step run's generator, and
+    handing it over (a callback that draws random numbers) must leave the rest of the run as it was."""
+    data = shapes_set()
+    config = tiny(kind, steps=12, diffaugment=kind == "dcgan")
+    handed: dict[int, Generator] = {}
+
+    def keep(step: int, generator: Generator) -> None:
+        torch.rand(100)  # a judge that trains a classifier draws from the global RNG
+        handed[step] = generator
+
+    whole = train_generative(data, config, budget_points=(6, 12), on_budget_point=keep)
+    short = train_generative(data, tiny(kind, steps=6, diffaugment=kind == "dcgan"))
+    plain = train_generative(data, config)
+    labels = np.array([0, 1, 2, 1])
+    assert sorted(handed) == [6, 12] and handed[6].config["training"]["steps"] == 6
+    assert np.array_equal(handed[6].generate(labels, 3).images, short.generator.generate(labels, 3).images)
+    assert np.array_equal(handed[12].generate(labels, 3).images, plain.generator.generate(labels, 3).images)
+    assert np.array_equal(whole.generator.generate(labels, 3).images, plain.generator.generate(labels, 3).images)
+    assert not np.array_equal(handed[6].generate(labels, 3).images, handed[12].generate(labels, 3).images)
+
+
 def test_resume_refuses_other_data(tmp_path):
     train_generative(shapes_set(), tiny("vae", steps=6), tmp_path / "run")
     with pytest.raises(UserError, match="other images"):

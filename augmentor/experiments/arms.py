@@ -50,6 +50,14 @@ class GeneratorOptions:
     # real-only arm's budget at that N (``SubsetModels.real_steps``), 0 off.
     quality_steps: int | None = None
     quality_per_class: int = 50  # samples per class the CAS classifier trains on
+    # Candidate generator budgets (steps): each generator trains to the largest and keeps the one whose samples'
+    # CAS on the validation split is best (``SubsetModels``); (): ``steps``, fixed.
+    budgets: tuple[int, ...] = ()
+
+    @property
+    def train_steps(self) -> int:
+        """How long each generator trains: the largest candidate budget, else ``steps``."""
+        return max(self.budgets) if self.budgets else self.steps
 
 
 class SubsetModels:
@@ -118,21 +126,35 @@ class SubsetModels:
         o = self.options
         config = GenerativeConfig(
             kind=kind,
-            steps=o.steps,
+            steps=o.train_steps,
             width=o.width,
             batch_size=min(o.batch_size, len(real)),
             diffaugment=o.diffaugment and get_kind(kind).adversarial,  # it augments what a discriminator sees
             ada_target=o.ada_target if get_kind(kind).adversarial else None,
             seed=seed,
             device=o.device,
-            sample_every=o.steps,
-            log_every=o.steps,
+            sample_every=o.train_steps,
+            log_every=o.train_steps,
             init=o.init if get_kind(kind).name == o.init_kind else None,
             augment=o.augment,
             flip=o.flip,
         )
-        result = train_generative(real, config, in_gain=True)  # kept in memory: no run folder is written
-        if result.generator.fingerprint != fingerprint(real):  # the honesty rule, checked
+        candidates: dict[int, tuple[Generator, dict[str, float]]] = {}
+
+        def judge_budget(step: int, generator: Generator) -> None:
+            candidates[step] = (generator, self._quality(generator, real, seed))
+
+        # Kept in memory: no run folder is written.
+        result = train_generative(real, config, in_gain=True, budget_points=o.budgets, on_budget_point=judge_budget)
+        generator, quality, chosen = result.generator, None, {}
+        if candidates:  # the best CAS on validation; on a tie the shorter budget
+            step = max(sorted(candidates), key=lambda s: candidates[s][1].get("cas_validation", 0.0))
+            generator, quality = candidates[step]
+            chosen = {
+                "budget_steps": step,
+                "budget_cas_validation": {str(s): q.get("cas_validation") for s, (_, q) in sorted(candidates.items())},
+            }
+        if generator.fingerprint != fingerprint(real):  # the honesty rule, checked
             raise UserError(f"internal: the {kind} was not trained on the arm's subset")
         self.log.append(
             {
@@ -140,13 +162,14 @@ class SubsetModels:
                 "seed": seed,
                 "images": len(real),
                 "fingerprint": fingerprint(real),
-                **result.generator.size_record,
+                **generator.size_record,
                 **result.metrics[-1],
-                **self._quality(result.generator, real, seed),
-                **self._picture(result.generator, real, seed, kind),
+                **(quality if quality is not None else self._quality(generator, real, seed)),
+                **chosen,
+                **self._picture(generator, real, seed, kind),
             }
         )
-        return result.generator
+        return generator
 
     def _picture(self, generator: Generator, real: ImageSet, seed: int, kind: str) -> dict[str, bytes]:
         """The samples picture of the first generator of each kind and subset size (the report shows one)."""

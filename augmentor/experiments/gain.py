@@ -101,6 +101,8 @@ class GainConfig:
     gen_init: str | None = None  # a run every generator starts from (transfer; its width then), None: scratch
     gen_ada_target: float | None = None  # adaptive DiffAugment for the DCGANs, None: DiffAugment always on
     gen_augment: str | None = None  # generators train on classic-augmented copies too (a preset), None: not
+    # Candidate generator budgets, each chosen on the validation split by its samples' CAS; (): gen_steps, fixed.
+    gen_budgets: tuple[int, ...] = ()
     # Each generator's CAS classifier on the validation split (the report's why): None the real arm's budget, 0 off.
     quality_steps: int | None = None
     min_confidence: float = 0.5  # the gated arms' threshold
@@ -146,6 +148,14 @@ class GainConfig:
             load_pipeline(self.gen_augment, probe=False)
         if self.gen_steps < 1:  # else the generator's own check would name train's --steps
             raise UserError(f"--gen-steps {self.gen_steps}: give at least 1 training step")
+        if self.gen_budgets:
+            shown = ",".join(str(v) for v in self.gen_budgets)
+            if not all(isinstance(v, int) and v >= 1 for v in self.gen_budgets):
+                raise UserError(f"--gen-budgets {shown!r}: give whole numbers of steps, e.g. 300,600,1200")
+            if self.gen_steps != GainConfig.gen_steps:
+                raise UserError("--gen-budgets and --gen-steps both set the generators' budget: give one of them")
+            if self.quality_steps == 0:
+                raise UserError("--gen-budgets chooses by the samples' CAS: drop --quality-steps 0")
         if self.per_class is not None and (not self.per_class or min(self.per_class) <= 0):
             shown = ",".join(f"{v:g}" for v in self.per_class)
             raise UserError(f"--per-class {shown!r}: give positive numbers separated by commas, e.g. 10,100")
@@ -333,6 +343,7 @@ def generator_options(config: GainConfig) -> GeneratorOptions:
         augment=config.gen_augment,
         flip=config.flip,
         quality_steps=config.quality_steps,
+        budgets=tuple(sorted(set(config.gen_budgets))),
     )
 
 

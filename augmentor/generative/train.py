@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -329,11 +329,16 @@ def train_generative(
     overwrite: bool = False,
     command: str = "",
     in_gain: bool = False,
+    budget_points: Collection[int] = (),
+    on_budget_point: Callable[[int, Generator], None] | None = None,
 ) -> GenerativeResult:
     """Train a DCGAN or VAE on ``train`` (into the run folder ``out`` when given, or continue it with ``resume``).
 
     With ``out``, SIGTERM / Ctrl-C stop the run after a checkpoint there and raise ``TrainingInterrupted``.
     ``in_gain``: trained by the gain experiment, so a warning's advice names ``gain``'s flags, not ``train``'s.
+    ``on_budget_point(step, generator)`` is called at each of ``budget_points`` with a copy of the generator as it
+    stands: the learning rate is constant, so it is the generator a run of ``step`` steps ends with (a budget is
+    chosen from one run, not one run per budget).
     """
     height, width = train.size
     if height != width:
@@ -403,7 +408,7 @@ def train_generative(
     if out is not None and current().is_main:  # under torchrun rank 0 alone writes the run folder
         out.mkdir(parents=True, exist_ok=True)
         write_file_atomic(out / CONFIG_NAME, (jsonio.dumps(record, indent=2) + "\n").encode())
-    task = GenerativeTask(config, trainer, train, record, out, in_gain)
+    task = GenerativeTask(config, trainer, train, record, out, in_gain, frozenset(budget_points), on_budget_point)
     plan = Plan(
         steps,
         _LogPoints(config.log_every, steps, task),
@@ -473,8 +478,11 @@ class GenerativeTask:
         record: dict[str, Any],
         out: Path | None,
         in_gain: bool,
+        budget_points: frozenset[int] = frozenset(),
+        on_budget_point: Callable[[int, Generator], None] | None = None,
     ) -> None:
         self.config, self.trainer, self.train, self.record, self.in_gain = config, trainer, train, record, in_gain
+        self.budget_points, self.on_budget_point = budget_points, on_budget_point
         self.device, self.context = trainer.device, trainer.context
         self.out = out if self.context.is_main else None  # where this rank writes (rank 0 alone)
         self.title = f"training {config.kind}"
@@ -511,12 +519,14 @@ class GenerativeTask:
         return entry | {k: round(v, 5) for k, v in means.items()}
 
     def is_checkpoint_point(self, step: int) -> bool:
-        return step % self.config.sample_every == 0 or step == self.config.steps
+        return step % self.config.sample_every == 0 or step == self.config.steps or step in self.budget_points
 
     def evaluate(self, step: int, entry: dict[str, Any]) -> None:
         """At a sample point: the generator as it stands, through the same decode as sampling, judged for collapse."""
         if not self.is_checkpoint_point(step) or not self.context.is_main:
             return
+        if step in self.budget_points and self.on_budget_point is not None:
+            self._hand_over(step)
         sampler, config = self.trainer.sampler, self.config
         with _evaluating(sampler):
             pictures = Generator(sampler, self.record, self.out).decode(
@@ -538,6 +548,16 @@ class GenerativeTask:
         if self.out is not None:
             title = f"{config.kind} step {step}"
             _write_grid(self.out / "samples" / f"step-{step:06d}.png", pictures, self.columns, title, self.grid_names)
+
+    def _hand_over(self, step: int) -> None:
+        """``on_budget_point`` with a CPU copy of the generator as a ``step``-step run would end, the random state
+        left as it was (whatever the callback does, the training goes on as without it)."""
+        assert self.on_budget_point is not None
+        record = {**self.record, "training": {**self.record["training"], "steps": step}}
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            weights = {k: v.detach().cpu().clone() for k, v in self.trainer.sampler.state_dict().items()}
+            self.on_budget_point(step, Generator.from_weights(record, weights, None, f"the weights at step {step}"))
 
     def _warn(self, message: str) -> None:
         if message:

@@ -164,6 +164,13 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
             f" Every generator trains on its real images and 9 `{c['gen_augment']}` copies of each (`--gen-augment`)."
             if c.get("gen_augment")
             else ""
+        )
+        + (
+            " Each generator trains for "
+            + ", ".join(str(b) for b in c["gen_budgets"])
+            + " steps and keeps the budget whose samples' CAS on the validation split is best (`--gen-budgets`)."
+            if c.get("gen_budgets")
+            else ""
         ),
         "",
         "## Claims",
@@ -265,16 +272,19 @@ def quality_table(generators: list[dict[str, Any]]) -> list[str]:
     def mean(rows: list[dict[str, Any]], key: str) -> float:
         return sum(float(row[key]) for row in rows) / len(rows)
 
+    budgets = any("budget_steps" in entry for entry in generators)
     lines = [
         "| generator | real images | draws | CAS on validation % | real subset, same classifier % | "
-        "diversity: samples / real (SSIM, lower is more varied) |",
-        "|---|---:|---:|---:|---:|---|",
+        "diversity: samples / real (SSIM, lower is more varied) |" + (" steps kept (per draw) |" if budgets else ""),
+        "|---|---:|---:|---:|---:|---|" + ("---|" if budgets else ""),
     ]
     for (kind, images), rows in sorted(groups.items()):
+        kept = ", ".join(str(row.get("budget_steps", "–")) for row in rows)
         lines.append(
             f"| {kind} | {images:,} | {len(rows)} | {100 * mean(rows, 'cas_validation'):.2f} | "
             f"{100 * mean(rows, 'real_accuracy_validation'):.2f} | "
             f"{mean(rows, 'samples_diversity_ssim'):.2f} / {mean(rows, 'real_diversity_ssim'):.2f} |"
+            + (f" {kept} |" if budgets else "")
         )
     return [*lines, ""]
 
