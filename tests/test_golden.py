@@ -6,7 +6,8 @@ Manifest fields added later (explicit ``direction``/``strength``/``sigma``) are 
 Recorded again, deliberately: the gain case when its sources moved to ``expand``'s seed scheme (issue 8) and
 when synthetic images became a share of each batch (issue 9); the expand case's ``vae-jitter`` images when
 its sigma became a multiple of the encoder's posterior σ (issue 9); the classic case's ``preview.png`` alone
-when grids got labels and one row per class up to ten (issue 12).
+when grids got labels and one row per class up to ten (issue 12); the DCGAN images and the numerics
+fingerprint when the shipped DCGAN was retrained (issue 23).
 Record again only for a deliberate change named in the README's changelog:
 ``AUGMENTOR_RECORD_GOLDEN=1 pytest tests/test_golden.py``.
 
