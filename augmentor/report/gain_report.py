@@ -154,24 +154,7 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
         f"probabilities at temperature {c['temperature']:g} + the rest on the intended class)."
         + (f" The last {c['finetune_real']:g} of the real presentations are real-only." if c["finetune_real"] else "")
         + resized_note(result.generators)
-        + (
-            f" Every generator starts from `{c['gen_init']}` (transfer), a run trained on none of this dataset's "
-            "train or test images (checked by fingerprint)."
-            if c.get("gen_init")
-            else ""
-        )
-        + (
-            f" Every generator trains on its real images and 9 `{c['gen_augment']}` copies of each (`--gen-augment`)."
-            if c.get("gen_augment")
-            else ""
-        )
-        + (
-            " Each generator trains for "
-            + ", ".join(str(b) for b in c["gen_budgets"])
-            + " steps and keeps the budget whose samples' CAS on the validation split is best (`--gen-budgets`)."
-            if c.get("gen_budgets")
-            else ""
-        ),
+        + generator_settings_note(c),
         "",
         "## Claims",
         "",
@@ -256,6 +239,31 @@ def report_markdown(result: GainResult, class_names: list[str]) -> str:
         lines += [f"![{name}]({name})" for name in sorted(result.samples)]
     lines += ["", f"Command: `{c['command']}`", ""]
     return "\n".join(lines)
+
+
+def generator_settings_note(c: dict[str, Any]) -> str:
+    """Sentences on how every generator of the run was trained, where it differs from training from scratch on the
+    subset alone for a fixed budget (``--gen-init``, ``--gen-augment``, ``--gen-budgets``)."""
+    return (
+        (
+            f" Every generator starts from `{c['gen_init']}` (transfer), a run trained on none of this dataset's "
+            "train or test images (checked by fingerprint)."
+            if c.get("gen_init")
+            else ""
+        )
+        + (
+            f" Every generator trains on its real images and 9 `{c['gen_augment']}` copies of each (`--gen-augment`)."
+            if c.get("gen_augment")
+            else ""
+        )
+        + (
+            " Each generator trains for "
+            + ", ".join(str(b) for b in c["gen_budgets"])
+            + " steps and keeps the budget whose samples' CAS on the validation split is best (`--gen-budgets`)."
+            if c.get("gen_budgets")
+            else ""
+        )
+    )
 
 
 def quality_table(generators: list[dict[str, Any]]) -> list[str]:
