@@ -139,21 +139,22 @@ class SubsetModels:
             augment=o.augment,
             flip=o.flip,
         )
-        candidates: dict[int, tuple[Generator, dict[str, float]]] = {}
+        scores: dict[str, float | None] = {}  # each budget's CAS on validation
+        kept: list = []  # [step, generator, quality] of the best budget so far (one copy held, not one per budget)
 
         def judge_budget(step: int, generator: Generator) -> None:
-            candidates[step] = (generator, self._quality(generator, real, seed))
+            quality = self._quality(generator, real, seed)
+            scores[str(step)] = quality.get("cas_validation")
+            # Budgets arrive in step order: a later one is kept only when strictly better (a tie keeps the shorter).
+            if not kept or quality.get("cas_validation", 0.0) > kept[2].get("cas_validation", 0.0):
+                kept[:] = [step, generator, quality]
 
         # Kept in memory: no run folder is written.
         result = train_generative(real, config, in_gain=True, budget_points=o.budgets, on_budget_point=judge_budget)
         generator, quality, chosen = result.generator, None, {}
-        if candidates:  # the best CAS on validation; on a tie the shorter budget
-            step = max(sorted(candidates), key=lambda s: candidates[s][1].get("cas_validation", 0.0))
-            generator, quality = candidates[step]
-            chosen = {
-                "budget_steps": step,
-                "budget_cas_validation": {str(s): q.get("cas_validation") for s, (_, q) in sorted(candidates.items())},
-            }
+        if kept:
+            step, generator, quality = kept
+            chosen = {"budget_steps": step, "budget_cas_validation": scores}
         if generator.fingerprint != fingerprint(real):  # the honesty rule, checked
             raise UserError(f"internal: the {kind} was not trained on the arm's subset")
         self.log.append(
