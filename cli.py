@@ -1411,6 +1411,14 @@ def score(
             "all, or one source (vae, classic, …); auto: synthetic where the manifest records any, else all.",
         ),
     ] = "auto",
+    latent: Annotated[
+        str,
+        typer.Option(
+            "--latent",
+            help="Where a run's codes come from: prior (its N(0, I)), or density[:T] for a conditional VAE: a "
+            "Gaussian fitted to the encoded --real train images of each class, spread scaled by T (default 1).",
+        ),
+    ] = "prior",
     as_json: JsonFlag = False,
 ) -> None:
     """FID/KID (with the real floor F0), diversity, memorisation and CAS of generated images."""
@@ -1433,6 +1441,7 @@ def score(
         memorisation_threshold=copy_distance,
         read_options=_read_options(data_dir, image_size, channels, False, old_data),
         source=source,
+        latent=latent,
     )
     from augmentor.report.summaries import score_view
 
@@ -1450,7 +1459,8 @@ def expand(
             "--with",
             help="Source, repeatable: classic[:PIPELINE], dcgan:RUN, vae:RUN, vae-jitter:RUN[:SIGMA] (SIGMA in "
             "the encoder's posterior σ, default 1), vae-extrapolate:RUN[:STRENGTH] (away from a same-class "
-            "neighbour, default 0.5) or edit:RUN:DIR:NAME:S1,S2,… (samples moved along a direction from "
+            "neighbour, default 0.5), vae-density:RUN[:T] (codes from a Gaussian fitted to each class's encoded "
+            "images, spread × T, default 1) or edit:RUN:DIR:NAME:S1,S2,… (samples moved along a direction from "
             "`augmentor directions`).",
         ),
     ] = None,

@@ -143,6 +143,32 @@ def test_score_of_a_run_and_of_the_noise_baseline(vae_run, fashion_npz):
     assert "not --n" not in table.stderr
 
 
+def test_latent_density_scores_samples_from_each_class_density_and_bad_uses_are_refused(vae_run, fashion_npz):
+    """``--latent density[:T]`` (issue 23 item 1): the VAE's codes drawn where the real images of each class encode;
+    a seeded rerun gives the same figures, the temperature changes them, and what cannot use it is refused."""
+    settings = {"n": 100, "cas": False, "device": "cpu"}
+    prior = score(vae_run, str(fashion_npz), **settings)
+    density = score(vae_run, str(fashion_npz), latent="density", **settings)
+    assert density["latent"] == "density" and prior["latent"] == "prior"
+    assert density["fid"] != prior["fid"] and density["n"] == 100
+    assert score(vae_run, str(fashion_npz), latent="density", **settings)["fid"] == density["fid"]
+    cool = score(vae_run, str(fashion_npz), latent="density:0.3", **settings)
+    assert cool["fid"] != density["fid"]
+    table = run_cli("score", vae_run, "--real", fashion_npz, "--n", "100", "--no-cas", "--latent", "density:0.5")
+    assert table.exit_code == 0, table.stderr
+    assert "codes from --latent density:0.5" in table.stdout
+    for latent, message in (
+        ("density:0", "--latent 'density:0': use prior, density or density:T with T > 0"),
+        ("gmm", "--latent 'gmm': use prior"),
+    ):
+        bad = run_cli("score", vae_run, "--real", fashion_npz, "--no-cas", "--latent", latent)
+        assert bad.exit_code == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    baseline = run_cli("score", "--baseline", "noise", "--real", fashion_npz, "--no-cas", "--latent", "density")
+    assert baseline.exit_code == 2 and "a baseline has no codes to sample" in baseline.stderr
+    folder = run_cli("score", fashion_npz, "--real", fashion_npz, "--no-cas", "--latent", "density")
+    assert folder.exit_code == 2 and "only a VAE run folder has codes to sample" in folder.stderr
+
+
 def test_an_n_larger_than_the_data_is_said_not_silently_lowered(fashion_npz):
     """The real reference holds 300 images: --n 400 scores 300, and says so (issue 12 item 10)."""
     result = run_cli("score", "--baseline", "noise", "--real", fashion_npz, "--n", "400", "--no-cas", "--json")

@@ -199,3 +199,24 @@ def test_vae_density_draws_from_the_gaussian_fitted_to_each_class(real: ImageSet
     assert torch.equal(density_codes(densities, labels[:10], 1.0, seed=5), codes[:10].float())  # seeded
     spec = parse_source("vae-density:0.5", where="--arms", allow_gated=True, need_run=False)
     assert (spec.kind, DensitySource._split(spec)[1]) == ("vae-density", 0.5)
+
+
+def test_density_shrinkage_follows_how_many_images_support_the_correlations() -> None:
+    """The weight of the diagonal target is estimated from the data (Schäfer & Strimmer): codes with a strong
+    real correlation keep it once there are many of them, a few images' chance correlations are shrunk away."""
+    import torch
+
+    from augmentor.latent.density import shrinkage_intensity
+
+    rng = torch.Generator().manual_seed(0)
+    mixing = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.4, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+    def weight(n: int, correlated: bool) -> float:
+        x = torch.randn(n, 3, generator=rng, dtype=torch.float64)
+        x = x @ mixing.T if correlated else x
+        return shrinkage_intensity(x - x.mean(0))
+
+    assert weight(5000, correlated=True) < 0.01  # a real correlation, well measured: kept
+    assert weight(5000, correlated=False) > 0.5  # no correlation: the diagonal is the better estimate
+    assert weight(8, correlated=True) > weight(5000, correlated=True)  # few images: shrunk more
+    assert shrinkage_intensity(torch.zeros(2, 3, dtype=torch.float64)) == 1.0  # too few to estimate

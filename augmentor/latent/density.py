@@ -5,8 +5,10 @@ A VAE trained on a few images per class leaves most of its prior N(0, I) unused:
 between and away from the encoded images, which is where its decodings are blurred or off-class. Instead, for
 each class, the encoder's means of that class's real images are fitted with one Gaussian, and new codes are
 drawn from it. With 10 images and a 16-32-dimensional code the sample covariance has rank 9 at most, so it is
-shrunk half-way toward its own diagonal (Ledoit-Wolf in spirit, with a fixed weight), and the encoder's mean
-posterior variance is added: the aggregate posterior's spread around each code. Codes then combine what the
+shrunk toward its own diagonal by the weight the data itself supports (Schäfer & Strimmer 2005's estimate of the
+optimal Ledoit-Wolf intensity, target D: high for a few images, near 0 for thousands, where the codes'
+correlations are real and a fixed weight would blur them), and the encoder's mean posterior variance is added: the
+aggregate posterior's spread around each code. Codes then combine what the
 class's images share rather than copying one of them (``vae-jitter`` stays near a parent).
 """
 
@@ -21,7 +23,6 @@ from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet
 from augmentor.generative.generator import Generator
 
-SHRINKAGE = 0.5  # weight of the diagonal in the shrunk covariance
 JITTER = 1e-5  # added to the diagonal so the Cholesky factor exists for a class of one image
 
 
@@ -46,10 +47,31 @@ def fit_class_densities(generator: Generator, real: ImageSet, to_model: np.ndarr
         mean = mu.mean(0)
         centred = mu - mean
         sample = centred.T @ centred / max(1, len(members) - 1)
-        shrunk = (1 - SHRINKAGE) * sample + SHRINKAGE * torch.diag(sample.diagonal())
+        weight = shrinkage_intensity(centred)
+        shrunk = (1 - weight) * sample + weight * torch.diag(sample.diagonal())
         covariance = shrunk + torch.diag(variance.mean(0) + JITTER)
         densities.append(ClassDensity(mean, torch.linalg.cholesky(covariance)))
     return densities
+
+
+def shrinkage_intensity(centred: torch.Tensor) -> float:
+    """The weight of the diagonal target in the shrunk covariance of the rows of ``centred`` (n×d, mean 0):
+    the estimated variance of the off-diagonal sample covariances over their squared size, clipped to [0, 1]
+    (Schäfer & Strimmer 2005, target D). Computed from the n×d data, never an n×d×d array."""
+    n = len(centred)
+    if n < 3:
+        return 1.0  # no spread to estimate correlations from
+    cross = centred.T @ centred  # Σ_k x_ki x_kj
+    squares = centred.pow(2)
+    # Σ_k (x_ki x_kj − mean_k)² = Σ_k x_ki² x_kj² − (Σ_k x_ki x_kj)² / n
+    spread = (squares.T @ squares - cross.pow(2) / n).clamp_min(0)
+    variance = spread * n / (n - 1) ** 3  # of each sample covariance s_ij = cross_ij / (n − 1)
+    covariance = cross / (n - 1)
+    off = ~torch.eye(centred.shape[1], dtype=torch.bool)
+    size = covariance[off].pow(2).sum()
+    if size <= 0:
+        return 1.0
+    return float((variance[off].sum() / size).clamp(0.0, 1.0))
 
 
 def density_codes(densities: list[ClassDensity], labels: np.ndarray, temperature: float, seed: int) -> torch.Tensor:

@@ -31,11 +31,13 @@ from augmentor.metrics.quality import DEFAULT_MEMORISATION_THRESHOLD
 
 if TYPE_CHECKING:
     from augmentor.classifiers.classifier import Classifier
+    from augmentor.generative.generator import Generator
     from augmentor.metrics.inception import InceptionFeatures
 
 DEFAULT_N = 2000
 DEFAULT_CAS_STEPS = 300
 BASELINES = ("noise",)
+LATENT_DENSITY = "density"
 
 
 def _rng(seed: int, purpose: int) -> np.random.Generator:
@@ -63,11 +65,33 @@ def noise_images(like: ImageSet, n: int, seed: int = 0) -> ImageSet:
     return ImageSet(images, labels, list(like.class_names), provenance)
 
 
-def _generated(run: Path, n: int, seed: int, device: str) -> tuple[ImageSet, str, bool]:
-    """``n`` images of a DCGAN/VAE run (class-balanced when conditional), its kind, and whether labelled."""
+def parse_latent(text: str) -> float | None:
+    """``--latent``: ``prior`` → None, ``density`` or ``density:T`` → the temperature T (default 1)."""
+    head, _, tail = text.partition(":")
+    if head == "prior" and not tail:
+        return None
+    if head == "density":
+        try:
+            temperature = float(tail) if tail else 1.0
+        except ValueError:
+            temperature = float("nan")
+        if math.isfinite(temperature) and temperature > 0:
+            return temperature
+    raise UserError(f"--latent {text!r}: use prior, density or density:T with T > 0 (e.g. density:1.0)")
+
+
+def _generated(
+    run: Path, n: int, seed: int, device: str, density: float | None = None, real: ImageSet | None = None
+) -> tuple[ImageSet, str, bool]:
+    """``n`` images of a DCGAN/VAE run (class-balanced when conditional), its kind, and whether labelled. With
+    ``density`` (a temperature), a conditional VAE's codes come from Gaussians fitted to the encoded ``real``
+    images of each class (``latent.density``) instead of its prior."""
     from augmentor.generative.generator import Generator, balanced_labels
 
     generator = Generator.from_run(run)
+    if density is not None:
+        assert real is not None
+        return _density_samples(generator, real, n, seed, density, device), generator.kind, True
     if generator.conditional:
         per_class = math.ceil(n / len(generator.class_names))
         labels = balanced_labels(len(generator.class_names), per_class)[:n]
@@ -75,6 +99,31 @@ def _generated(run: Path, n: int, seed: int, device: str) -> tuple[ImageSet, str
     pixels = generator.decode(generator.latents(np.arange(n), seed), device=device)
     images = ImageSet(pixels, np.zeros(n, dtype=np.int64), list(generator.class_names))
     return images, generator.kind, False
+
+
+def _density_samples(
+    generator: Generator, real: ImageSet, n: int, seed: int, temperature: float, device: str
+) -> ImageSet:
+    """``n`` class-balanced samples decoded from codes drawn where ``real``'s images of each class encode."""
+    from augmentor.generative.generator import balanced_labels
+    from augmentor.latent.density import density_codes, fit_class_densities
+
+    where = f"{generator.where}: --latent density"
+    if not (generator.can_encode and generator.conditional):
+        raise UserError(f"{where} needs a class-conditional model with an encoder (a VAE); use --latent prior")
+    if sorted(generator.class_names) != sorted(real.class_names):
+        raise UserError(f"{where}: the model's classes differ from the real data's; score it against its own data")
+    to_model = np.array([generator.class_index(name) for name in real.class_names], dtype=np.int64)
+    densities = fit_class_densities(generator, real, to_model, device)
+    per_class = math.ceil(n / len(real.class_names))
+    labels = balanced_labels(len(real.class_names), per_class)[:n]  # real labels
+    codes = density_codes(densities, labels, temperature, seed)
+    pixels = generator.decode(codes, to_model[labels], device=device)
+    provenance = [
+        {"source": "vae-density", "run_id": generator.run_id, "seed": seed, "temperature": temperature}
+        for _ in range(len(labels))
+    ]
+    return ImageSet(pixels, labels, list(real.class_names), provenance)
 
 
 SOURCES = ("auto", "synthetic", "real", "all")
@@ -116,6 +165,7 @@ def _target(
     device: str,
     options,
     source: str = "auto",
+    density: float | None = None,
 ) -> tuple[ImageSet, str, bool]:
     """The images to score: a generator run's samples, a dataset's train split, or a baseline."""
     # Every run kind that read_run_config may meet here, registered by the capability that owns it
@@ -125,6 +175,8 @@ def _target(
     from augmentor.data.readers import open_dataset
 
     if baseline is not None:
+        if density is not None:
+            raise UserError(f"--latent {LATENT_DENSITY}: a baseline has no codes to sample; drop one of them")
         if target is not None:
             raise UserError(f"give either a RUN|DIR to score or --baseline {baseline}, not both")
         if baseline not in BASELINES:
@@ -143,7 +195,9 @@ def _target(
                 f"{path}: the model makes {'×'.join(map(str, shape))} images, the real data is {_shape(like)}; "
                 "convert the real data with --image-size/--channels"
             )
-        return _generated(path, n, seed, device)
+        return _generated(path, n, seed, device, density, like)
+    if density is not None:
+        raise UserError(f"--latent {LATENT_DENSITY}: only a VAE run folder has codes to sample; {target} is not one")
     images = pick_source(open_dataset(str(target), options).train, source, str(target))
     return _sample(images, n, seed, 3), "images", True
 
@@ -164,6 +218,7 @@ def score(
     memorisation_threshold: float = DEFAULT_MEMORISATION_THRESHOLD,
     read_options: ReadOptions | None = None,
     source: str = "auto",
+    latent: str = "prior",
 ) -> dict[str, Any]:
     """Score a DCGAN/VAE run, a folder of images, or ``baseline="noise"`` against ``real_src``.
 
@@ -174,10 +229,14 @@ def score(
     ``inception`` names a local safetensors file of its weights (``metrics.inception``). Given neither, the
     shipped classifier where it fits the reference images (shape and classes), else one trained on the
     reference's train split and cached for the next call (``metrics.features.domain_features``).
+
+    ``latent``: where a run's codes come from: ``prior`` (its N(0, I)), or ``density[:T]`` for a conditional
+    VAE, Gaussians fitted to the encoded reference train images of each class (``latent.density``).
     """
     from augmentor.core.limits import SCORE_IMAGES, check_count
 
     check_count("--n", n, SCORE_IMAGES)
+    density = parse_latent(latent)
     if source not in SOURCES and not source.isidentifier():
         raise UserError(f"--source {source!r}: use {', '.join(SOURCES)} or a source name such as vae or classic")
     from augmentor.core.console import warn
@@ -214,7 +273,7 @@ def score(
         features = load_features(features_run)
     if features is not None:
         features.check_images(train, real_src, INCEPTION_FIX if extractor is not None else FEATURES_FIX)
-    fake, kind, labelled = _target(target, baseline, train, n, seed, device, options, source)
+    fake, kind, labelled = _target(target, baseline, train, n, seed, device, options, source, density)
     if (fake.channels, *fake.size) != (train.channels, *train.size):
         raise UserError(
             f"{target}: images are {_shape(fake)}, the real data ({real_src}) is {_shape(train)}; "
@@ -246,6 +305,7 @@ def score(
     return {
         "target": "noise" if baseline else str(target),
         "kind": kind,
+        "latent": latent,
         "real": real_src,
         **result,
         "seconds": round(time.perf_counter() - started, 2),

@@ -111,7 +111,9 @@ def score_table(result: dict[str, Any]) -> Table:
     def percent(value: float | None) -> str:
         return "—" if value is None else f"{100 * value:.1f}%"
 
-    table = Table(title=f"{result['target']} ({result['kind']}) against {result['real']}, n = {result['n']:,}")
+    latent = result.get("latent", "prior")
+    sampled = "" if latent == "prior" else f", codes from --latent {latent}"
+    table = Table(title=f"{result['target']} ({result['kind']}) against {result['real']}, n = {result['n']:,}{sampled}")
     table.add_column("metric")
     table.add_column(result["kind"], justify="right", style="bold")
     table.add_column("real", justify="right")
