@@ -25,7 +25,7 @@ data:
 
 # The main job: samples from the shipped generators, then a small version of the gain study: 10 real images
 # per class, the study's first 3 of 10 draws (the same numbers), the budget curve on one draw; every generator
-# is trained inside it on its draw's real subset only. About 5.5 minutes on 2 idle CPU cores (329 s measured); `make study` runs the
+# is trained inside it on its draw's real subset only. About 5 minutes on 2 idle CPU cores (4 min 20 s of experiment, 2026-12-06); `make study` runs the
 # study behind the README's tables.
 demo: install data
 	$(BIN)/augmentor sample weights/fashion-mnist/dcgan --per-class 10 --out $(DEMO)/dcgan-samples \

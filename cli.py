@@ -766,6 +766,10 @@ GenAugmentAll = Annotated[
         "--augment; a preset, e.g. light).",
     ),
 ]
+GenBeta = Annotated[
+    float,
+    typer.Option("--gen-beta", min=0.0, help="KL weight of every VAE (train vae's --beta; 1 is the plain VAE)."),
+]
 GenBudgets = Annotated[
     str | None,
     typer.Option(
@@ -874,6 +878,7 @@ def gain(
     gen_init: GenInit = None,
     gen_ada_target: GenAdaTarget = None,
     gen_augment: GenAugmentAll = None,
+    gen_beta: GenBeta = 0.1,
     gen_budgets: GenBudgets = None,
     quality_steps: QualitySteps = None,
     min_confidence: Annotated[
@@ -958,6 +963,7 @@ def gain(
         gen_init=gen_init,
         gen_ada_target=gen_ada_target,
         gen_augment=gen_augment,
+        gen_beta=gen_beta,
         gen_budgets=() if gen_budgets is None else parse_numbers(gen_budgets, "--gen-budgets", int),
         quality_steps=quality_steps,
         min_confidence=min_confidence,
@@ -1013,6 +1019,7 @@ def study(
     gen_init: GenInit = None,
     gen_ada_target: GenAdaTarget = None,
     gen_augment: GenAugmentAll = None,
+    gen_beta: GenBeta = 0.1,
     quality_steps: QualitySteps = None,
     validation_per_class: Annotated[
         int | None,
@@ -1051,6 +1058,7 @@ def study(
         gen_init=gen_init,
         gen_ada_target=gen_ada_target,
         gen_augment=gen_augment,
+        gen_beta=gen_beta,
         quality_steps=quality_steps,
         validation_per_class=validation_per_class,
         first_seed=first_seed,
@@ -1250,7 +1258,9 @@ def train_vae(
     epochs: GenEpochs = None,
     batch_size: GenBatch = 64,
     lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Learning rate (Adam; default 1e-3).")] = None,
-    beta: Annotated[float, typer.Option("--beta", min=0.0, help="Weight of the KL term (β-VAE).")] = 1.0,
+    beta: Annotated[
+        float, typer.Option("--beta", min=0.0, help="Weight of the KL term (β-VAE; 1 is the plain VAE).")
+    ] = 0.1,
     ema: Ema = None,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     device: Device = "auto",

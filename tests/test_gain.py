@@ -708,6 +708,27 @@ def test_gen_augment_trains_every_generator_on_classic_copies_too_and_says_so(tm
     assert bad.exit_code == 2 and "nonesuch" in bad.stderr and not (tmp_path / "bad").exists()
 
 
+def test_gen_beta_sets_every_vaes_kl_weight_and_the_report_says_it(tmp_path):
+    """--gen-beta (default 0.1, issue 23): the KL weight the experiment's VAEs train with; another β trains
+    another VAE (its KL term differs), and a bad one is refused before any work."""
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=9)
+    args = ["--per-class", "4", "--arms", "real,vae", "--synthetic-share", "0.5", "--draws", "1", "--budget", "3"]
+    args += ["--quality-steps", "0", "--validation-per-class", "3", "--no-budget-curve", *TINY]
+    kl = {}
+    for beta in ("0.1", "1"):
+        extra = [] if beta == "0.1" else ["--gen-beta", beta]  # the default is 0.1
+        result = run_cli("gain", data, *args, *extra, "--out", tmp_path / beta)
+        assert result.exit_code == 0, result.stderr
+        results = json.loads((tmp_path / beta / "results.json").read_text())
+        assert results["config"]["gen_beta"] == float(beta)
+        (generator,) = results["generators"]
+        kl[beta] = generator["kl"]
+        assert f"KL weight β = {beta} (`--gen-beta`)" in (tmp_path / beta / "report.md").read_text()
+    assert kl["0.1"] != kl["1"]
+    bad = run_cli("gain", data, *args, "--gen-beta", "-1", "--out", tmp_path / "bad")
+    assert bad.exit_code == 2 and "--gen-beta" in bad.stderr and not (tmp_path / "bad").exists()
+
+
 def test_gen_budgets_keep_each_generators_best_budget_on_validation_and_say_which(tmp_path):
     data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=8)
     args = ["--per-class", "4", "--arms", "real,vae", "--draws", "2", "--budget", "3", "--quality-steps", "5"]

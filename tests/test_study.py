@@ -220,6 +220,28 @@ def test_on_a_gpu_the_study_says_it_gives_no_estimate_before_it_starts(tmp_path,
     assert "no time estimate" in said and "will take up to" not in said
 
 
+def test_a_recipe_keeps_its_vaes_beta_and_an_older_file_without_one_means_the_plain_vae(tmp_path):
+    from augmentor.core.errors import UserError
+    from augmentor.experiments.gain import GainConfig, with_recipe
+    from augmentor.experiments.study import apply_command
+    from augmentor.synthetic.recipes import Recipe, load_recipe, write_recipe
+
+    path = tmp_path / "recipe.json"
+    write_recipe(path, Recipe(name="r", arm="vae", share=0.5))
+    assert json.loads(path.read_text())["generator"]["beta"] == 0.1
+    assert "augmentor train vae data --out vae-run" in apply_command("data", load_recipe(str(path)), path, 300)
+    # Written before recipes recorded β: its VAEs were the plain VAE's (β 1), and that is what it reproduces.
+    path.write_text(json.dumps({"format": 1, "name": "old", "arm": "vae", "share": 0.5, "generator": {"steps": 600}}))
+    old = load_recipe(str(path))
+    assert old.gen_beta == 1.0 and load_recipe("best").gen_beta == 0.1  # best: measured again at 0.1
+    assert "augmentor train vae data --beta 1 --out vae-run" in apply_command("data", old, path, 300)
+    assert with_recipe(GainConfig(recipe=str(path))).gen_beta == 1.0
+    assert with_recipe(GainConfig(recipe=str(path), gen_beta=0.3)).gen_beta == 0.3  # a given flag wins
+    path.write_text(json.dumps({"format": 1, "arm": "vae", "share": 0.5, "generator": {"beta": "high"}}))
+    with pytest.raises(UserError, match=r"its generator\.beta is not usable"):
+        load_recipe(str(path))
+
+
 def test_a_recipe_with_augmented_generators_keeps_it_and_its_commands_train_them_so(tmp_path):
     from augmentor.experiments.study import apply_command
     from augmentor.synthetic.recipes import Recipe, load_recipe, write_recipe

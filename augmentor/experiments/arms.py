@@ -46,6 +46,7 @@ class GeneratorOptions:
     ada_target: float | None = None  # adaptive DiffAugment for the DCGANs (its target), None: fixed DiffAugment
     augment: str | None = None  # every generator trains on classic-augmented copies too (a preset), None: not
     flip: bool = True  # False: those copies are never mirrored
+    beta: float = 0.1  # the VAEs' KL weight (``GenerativeConfig.beta``)
     # Steps of each generator's CAS classifier (and its real twin), scored on the validation split: None the
     # real-only arm's budget at that N (``SubsetModels.real_steps``), 0 off.
     quality_steps: int | None = None
@@ -138,6 +139,7 @@ class SubsetModels:
             init=o.init if get_kind(kind).name == o.init_kind else None,
             augment=o.augment,
             flip=o.flip,
+            beta=o.beta,
         )
         scores: dict[str, float | None] = {}  # each budget's CAS on validation
         kept: list = []  # [step, generator, quality] of the best budget so far (one copy held, not one per budget)

@@ -13,6 +13,7 @@ Honesty rules (DESIGN):
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -101,6 +102,7 @@ class GainConfig:
     gen_init: str | None = None  # a run every generator starts from (transfer; its width then), None: scratch
     gen_ada_target: float | None = None  # adaptive DiffAugment for the DCGANs, None: DiffAugment always on
     gen_augment: str | None = None  # generators train on classic-augmented copies too (a preset), None: not
+    gen_beta: float = 0.1  # every VAE's KL weight
     # Candidate generator budgets, each chosen on the validation split by its samples' CAS; (): gen_steps, fixed.
     gen_budgets: tuple[int, ...] = ()
     # Each generator's CAS classifier on the validation split (the report's why): None the real arm's budget, 0 off.
@@ -146,6 +148,8 @@ class GainConfig:
             from augmentor.classic.pipelines import load_pipeline
 
             load_pipeline(self.gen_augment, probe=False)
+        if not (math.isfinite(self.gen_beta) and self.gen_beta >= 0):
+            raise UserError(f"--gen-beta {self.gen_beta}: give a KL weight ≥ 0, e.g. 0.1")
         if self.gen_steps < 1:  # else the generator's own check would name train's --steps
             raise UserError(f"--gen-steps {self.gen_steps}: give at least 1 training step")
         if self.gen_budgets:
@@ -341,6 +345,7 @@ def generator_options(config: GainConfig) -> GeneratorOptions:
         init_kind=init_kind,
         ada_target=config.gen_ada_target,
         augment=config.gen_augment,
+        beta=config.gen_beta,
         flip=config.flip,
         quality_steps=config.quality_steps,
         budgets=tuple(sorted(set(config.gen_budgets))),
@@ -701,6 +706,7 @@ def with_recipe(config: GainConfig) -> GainConfig:
         gen_width=recipe.gen_width if config.gen_width == defaults.gen_width else config.gen_width,
         gen_init=config.gen_init if config.gen_init is not None else recipe.gen_init,
         gen_augment=config.gen_augment if config.gen_augment is not None else recipe.gen_augment,
+        gen_beta=recipe.gen_beta if config.gen_beta == defaults.gen_beta else config.gen_beta,
     )
 
 

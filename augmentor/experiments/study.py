@@ -82,6 +82,7 @@ class StudyConfig:
     gen_init: str | None = None  # a run every generator starts from (transfer), None: from scratch
     gen_ada_target: float | None = None  # adaptive DiffAugment for the DCGANs, None: DiffAugment always on
     gen_augment: str | None = None  # generators train on classic-augmented copies too (a preset), None: not
+    gen_beta: float = 0.1  # every VAE's KL weight
     quality_steps: int | None = None  # each generator's CAS classifier (None: the real arm's budget; 0 off)
     validation_per_class: int | None = None
     first_seed: int = CONFIRMATION_SEED
@@ -119,6 +120,7 @@ class StudyConfig:
             gen_init=self.gen_init,
             gen_ada_target=self.gen_ada_target,
             gen_augment=self.gen_augment,
+            gen_beta=self.gen_beta,
             quality_steps=self.quality_steps,
             validation_per_class=self.validation_per_class,
             flip=self.flip,
@@ -190,6 +192,7 @@ def run_study(
             "gen_width": config.gen_width,
             "gen_init": config.gen_init,
             "gen_augment": config.gen_augment,
+            "gen_beta": config.gen_beta,
         }
         write_recipe(out / "recipe.json", replace(recipe, **generators))
     command = apply_command(src, recipe, out / "recipe.json", len(dataset.train), flip=config.flip)
@@ -237,6 +240,7 @@ def make_plan(src: str, config: StudyConfig, data_print: str, rule: str, folds: 
             **_init_record(config.gen_init),
             **({"ada_target": config.gen_ada_target} if config.gen_ada_target is not None else {}),
             **({"augment": config.gen_augment} if config.gen_augment is not None else {}),
+            "beta": config.gen_beta,
         },
         "development": {"draws": config.dev_draws, "seeds": [DEVELOPMENT_SEEDS + d for d in range(config.dev_draws)]},
         "confirmation": {
@@ -477,7 +481,8 @@ def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int, 
     models = sorted({kind.split("-")[0] for kind in kinds if kind not in CLASSIC_KINDS})
     augment = f" --augment {recipe.gen_augment}{no_flip}" if recipe.gen_augment else ""
     for model in models:  # vae-jitter and vae-extrapolate use a VAE run
-        steps.append(f"augmentor train {model} {src}{augment} --out {model}-run")
+        beta = f" --beta {recipe.gen_beta:g}" if model == "vae" and recipe.gen_beta != Recipe.gen_beta else ""
+        steps.append(f"augmentor train {model} {src}{augment}{beta} --out {model}-run")
     run = f":{models[0]}-run" if models else ""
     ratio = synthetic_per_real(num_images, recipe.share)
     steps.append(f"augmentor expand {src} --recipe {path}{run} --ratio 1:{ratio}{no_flip} --out expanded")

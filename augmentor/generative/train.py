@@ -75,7 +75,10 @@ class GenerativeConfig:
     batch_size: int = 64
     lr: float | None = None  # generator / VAE; None: the kind's (2e-4 for the DCGAN, 1e-3 for the VAE)
     lr_d: float = 2e-4
-    beta: float = 1.0
+    # The VAE's KL weight. 0.1, not the plain VAE's 1: measured better both on the full Fashion-MNIST train split
+    # (FID 14.5×F0 from the prior, 9.1× from density codes, against 19.9× at β 1) and at 10 images per class
+    # (CAS on validation 69.2 against 68.5 %, no class of samples collapsed to one image; weights/MODEL_CARD.md).
+    beta: float = 0.1
     ema: float | None = None  # EMA decay of the sampling module; None: the kind's (DCGAN 0.999, VAE 0: off)
     diffaugment: bool = False
     # Adaptive DiffAugment: the target of the discriminator's mean sign on real images (StyleGAN2-ADA: 0.6);
@@ -644,7 +647,9 @@ COLLAPSE_MIN_STEPS = 100  # fewer: a smoke test, not a model to judge
 def collapse_advice(kind: str, in_gain: bool) -> str:
     """What to try against collapse, in flags the command at hand has (``gain`` trains its generators itself)."""
     if in_gain:
-        return "try more --gen-steps or another --gen-width, or compare with the other generative arm"
+        return (
+            "try other --gen-steps or --gen-width, a lower --gen-beta (VAE), or compare with the other generative arm"
+        )
     return get_kind(kind).collapse_advice
 
 

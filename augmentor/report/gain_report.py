@@ -257,6 +257,11 @@ def generator_settings_note(c: dict[str, Any]) -> str:
             else ""
         )
         + (
+            f" Every VAE trains with KL weight β = {c['gen_beta']:g} (`--gen-beta`)."
+            if "gen_beta" in c and "vae" in str(c.get("arms"))
+            else ""
+        )
+        + (
             " Each generator trains for "
             + ", ".join(str(b) for b in c["gen_budgets"])
             + " steps and keeps the budget whose samples' CAS on the validation split is best (`--gen-budgets`)."

@@ -19,6 +19,7 @@ from augmentor.core.bounded import read_json
 from augmentor.core.errors import UserError
 
 RECIPE_FORMAT = 1
+LEGACY_BETA = 1.0  # the VAE KL weight of recipes written before files recorded one
 BUILT_IN = Path(__file__).with_name("recipe_files")
 RECIPE_LIMIT = 64 << 10  # bytes: a recipe is a few lines
 
@@ -34,6 +35,7 @@ class Recipe:
     gen_width: int = 32
     gen_init: str | None = None  # the run the generators start from (transfer), None: from scratch
     gen_augment: str | None = None  # the generators also trained on classic copies (train's --augment)
+    gen_beta: float = 0.1  # the VAEs' KL weight (a file without one was chosen with the plain VAE's 1)
     budget: str = "3000/N passes over the real subset, within 30..300"
     chosen_on: str = ""
 
@@ -51,7 +53,7 @@ class Recipe:
     def document(self) -> dict[str, Any]:
         """The recipe as its file holds it."""
         fields = asdict(self)
-        generator = {"steps": fields.pop("gen_steps"), "width": fields.pop("gen_width")}
+        generator = {"steps": fields.pop("gen_steps"), "width": fields.pop("gen_width"), "beta": fields.pop("gen_beta")}
         for name in ("init", "augment"):
             value = fields.pop(f"gen_{name}")
             if value is not None:
@@ -110,6 +112,7 @@ def _read(path: Path, shown: str) -> Recipe:
         "gen_width": generator.get("width", 32) if isinstance(generator, dict) else None,
         "gen_init": generator.get("init") if isinstance(generator, dict) else None,
         "gen_augment": generator.get("augment") if isinstance(generator, dict) else None,
+        "gen_beta": generator.get("beta", LEGACY_BETA) if isinstance(generator, dict) else None,
         "budget": document.get("budget", ""),
         "chosen_on": document.get("chosen_on", ""),
     }
@@ -122,6 +125,9 @@ def _read(path: Path, shown: str) -> Recipe:
         "generator.init": values["gen_init"] is None or (isinstance(values["gen_init"], str) and values["gen_init"]),
         "generator.augment": values["gen_augment"] is None
         or (isinstance(values["gen_augment"], str) and 0 < len(values["gen_augment"]) <= 500),
+        "generator.beta": isinstance(values["gen_beta"], (int, float))
+        and not isinstance(values["gen_beta"], bool)
+        and 0 <= values["gen_beta"] <= 1e3,
         "budget": isinstance(values["budget"], str) and len(values["budget"]) <= 500,
         "chosen_on": isinstance(values["chosen_on"], str) and len(values["chosen_on"]) <= 2000,
     }
