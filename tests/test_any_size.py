@@ -83,7 +83,12 @@ def test_a_run_whose_internal_size_was_edited_is_refused(tmp_path):
     run = tmp_path / "run"
     shutil.copytree(REPO / "weights" / "fashion-mnist" / "vae", run)
     config = json.loads((run / "config.json").read_text())
-    assert "internal_size" not in config  # shipped before it was recorded: 28 px is made at 28
+    assert config["internal_size"] == 28
+    # A run written before the size was recorded: 28 px is made at 28, and it still samples.
+    del config["internal_size"]
+    (run / "config.json").write_text(json.dumps(config))
+    older = run_cli("sample", run, "--per-class", "1", "--out", tmp_path / "older")
+    assert older.exit_code == 0, older.stderr
     config["internal_size"] = 32
     (run / "config.json").write_text(json.dumps(config))
     result = run_cli("sample", run, "--per-class", "1", "--out", tmp_path / "s")
