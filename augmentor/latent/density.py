@@ -87,3 +87,21 @@ def density_codes(densities: list[ClassDensity], labels: np.ndarray, temperature
         density = densities[label]
         codes[rows] = density.mean + temperature * noise[rows] @ density.factor.T
     return codes.float()
+
+
+def density_samples(
+    generator: Generator,
+    densities: list[ClassDensity],
+    labels: np.ndarray,
+    to_model: np.ndarray,
+    class_names: list[str],
+    temperature: float,
+    seed: int,
+    device: str,
+) -> ImageSet:
+    """One decoded image per entry of ``labels`` (real labels; ``to_model`` maps them to the model's), its code
+    drawn by ``density_codes``, with ``vae-density`` provenance."""
+    codes = density_codes(densities, labels, temperature, seed)
+    images = generator.decode(codes, to_model[labels], device=device)
+    record = {"source": "vae-density", "run_id": generator.run_id, "seed": seed, "temperature": temperature}
+    return ImageSet(images, labels, list(class_names), [dict(record) for _ in range(len(labels))])

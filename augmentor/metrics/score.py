@@ -106,7 +106,7 @@ def _density_samples(
 ) -> ImageSet:
     """``n`` class-balanced samples decoded from codes drawn where ``real``'s images of each class encode."""
     from augmentor.generative.generator import balanced_labels
-    from augmentor.latent.density import density_codes, fit_class_densities
+    from augmentor.latent.density import density_samples, fit_class_densities
 
     where = f"{generator.where}: --latent density"
     if not (generator.can_encode and generator.conditional):
@@ -117,13 +117,7 @@ def _density_samples(
     densities = fit_class_densities(generator, real, to_model, device)
     per_class = math.ceil(n / len(real.class_names))
     labels = balanced_labels(len(real.class_names), per_class)[:n]  # real labels
-    codes = density_codes(densities, labels, temperature, seed)
-    pixels = generator.decode(codes, to_model[labels], device=device)
-    provenance = [
-        {"source": "vae-density", "run_id": generator.run_id, "seed": seed, "temperature": temperature}
-        for _ in range(len(labels))
-    ]
-    return ImageSet(pixels, labels, list(real.class_names), provenance)
+    return density_samples(generator, densities, labels, to_model, real.class_names, temperature, seed, device)
 
 
 SOURCES = ("auto", "synthetic", "real", "all")

@@ -366,17 +366,20 @@ class DensitySource(GeneratorSource):
         return "vae"
 
     def make(self, counts: np.ndarray, round_no: int) -> ImageSet:
-        from augmentor.latent.density import density_codes
+        from augmentor.latent.density import density_samples
 
         labels = np.repeat(np.arange(len(counts)), counts)
         seed = _round_seed(self.seed, self.purpose + 1, round_no)
-        codes = density_codes(self.densities, labels, self.temperature, seed)
-        images = self.generator.decode(codes, self.to_model[labels], device=self.device)
-        provenance = [
-            {"source": self.kind, "run_id": self.generator.run_id, "seed": seed, "temperature": self.temperature}
-            for _ in range(len(labels))
-        ]
-        return ImageSet(images, labels, list(self.real.class_names), provenance)
+        return density_samples(
+            self.generator,
+            self.densities,
+            labels,
+            self.to_model,
+            self.real.class_names,
+            self.temperature,
+            seed,
+            self.device,
+        )
 
 
 def _split_number(spec: SourceSpec, default: float, name: str, *, zero_allowed: bool) -> tuple[str | None, float]:
