@@ -794,6 +794,7 @@ QualitySteps = Annotated[
 @app.command("gain")
 @reports_errors
 def gain(
+    context: typer.Context,
     src: Src,
     out: Out,
     per_class: Annotated[
@@ -930,7 +931,7 @@ def gain(
     as_json: JsonFlag = False,
 ) -> None:
     """Does augmentation help? Train the same classifier on every arm and compare on the test split."""
-    from augmentor.experiments.gain import GainConfig, parse_numbers, run_gain
+    from augmentor.experiments.gain import RECIPE_GENERATOR_FIELDS, GainConfig, parse_numbers, run_gain
 
     if old_ratio is not None:
         from augmentor.core.errors import UserError
@@ -973,6 +974,7 @@ def gain(
         development=development,
         first_seed=first_seed,
         grouped=grouped,
+        given=frozenset(_given_flags(context)) & set(RECIPE_GENERATOR_FIELDS),
     )
     options = _read_options(data_dir, image_size, channels, False, old_data)
     result = run_gain(src, config, out, read_options=options, overwrite=overwrite, command=_command_line())

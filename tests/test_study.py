@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from augmentor.core.errors import UserError
 from tests.conftest import REPO, make_shapes_folder, run_cli
 
 TINY = [
@@ -229,14 +230,20 @@ def test_a_recipe_keeps_its_vaes_beta_and_an_older_file_without_one_means_the_pl
     path = tmp_path / "recipe.json"
     write_recipe(path, Recipe(name="r", arm="vae", share=0.5))
     assert json.loads(path.read_text())["generator"]["beta"] == 0.1
-    assert "augmentor train vae data --out vae-run" in apply_command("data", load_recipe(str(path)), path, 300)
+    assert "augmentor train vae data --steps 600 --width 32 --out vae-run" in apply_command(
+        "data", load_recipe(str(path)), path, 300
+    )
     # Written before recipes recorded β: its VAEs were the plain VAE's (β 1), and that is what it reproduces.
     path.write_text(json.dumps({"format": 1, "name": "old", "arm": "vae", "share": 0.5, "generator": {"steps": 600}}))
     old = load_recipe(str(path))
     assert old.gen_beta == 1.0 and load_recipe("best").gen_beta == 0.1  # best: measured again at 0.1
-    assert "augmentor train vae data --beta 1 --out vae-run" in apply_command("data", old, path, 300)
+    assert "augmentor train vae data --steps 600 --width 32 --beta 1 --out vae-run" in apply_command(
+        "data", old, path, 300
+    )
     assert with_recipe(GainConfig(recipe=str(path))).gen_beta == 1.0
     assert with_recipe(GainConfig(recipe=str(path), gen_beta=0.3)).gen_beta == 0.3  # a given flag wins
+    # ... even at its default value (the command line tells given flags from defaults: `given`)
+    assert with_recipe(GainConfig(recipe=str(path), given=frozenset({"gen_beta"}))).gen_beta == 0.1
     path.write_text(json.dumps({"format": 1, "arm": "vae", "share": 0.5, "generator": {"beta": "high"}}))
     with pytest.raises(UserError, match=r"its generator\.beta is not usable"):
         load_recipe(str(path))
@@ -251,7 +258,44 @@ def test_a_recipe_with_augmented_generators_keeps_it_and_its_commands_train_them
     assert json.loads((tmp_path / "recipe.json").read_text())["generator"]["augment"] == "light"
     assert load_recipe(str(tmp_path / "recipe.json")) == recipe
     command = apply_command("data", recipe, tmp_path / "recipe.json", 300)
-    assert "augmentor train vae data --augment light --out vae-run" in command
+    assert "augmentor train vae data --steps 600 --width 32 --augment light --out vae-run" in command
     digits = apply_command("data", recipe, tmp_path / "recipe.json", 300, flip=False)  # a study run with --no-flip
     assert digits.count("--no-flip") == 3 and "--augment light --no-flip" in digits
     assert apply_command("data", None, tmp_path / "recipe.json", 300, flip=False).endswith("--no-flip --out classifier")
+
+
+def test_the_answers_generators_train_as_the_studys_arms_trained_them(tmp_path):
+    """The apply command's `train` gets the recipe's step budget and width (or its init run, which brings its
+    own width), and DiffAugment for a DCGAN: not train's defaults (20 epochs at width 64)."""
+    from augmentor.experiments.study import apply_command
+    from augmentor.synthetic.recipes import Recipe
+
+    path = tmp_path / "recipe.json"
+    recipe = Recipe(name="r", arm="classic:light+dcgan@soft", share=0.5, gen_steps=900, gen_width=24)
+    command = apply_command("data", recipe, path, 300)
+    assert "augmentor train dcgan data --steps 900 --width 24 --diffaugment --out dcgan-run" in command
+    assert "train classic" not in command  # classic sources need no run
+    init = Recipe(name="r", arm="vae-density@soft", share=0.5, gen_init="weights/fashion-mnist/vae")
+    command = apply_command("data", init, path, 300)
+    assert "augmentor train vae data --steps 600 --init weights/fashion-mnist/vae --out vae-run" in command
+    assert "--width" not in command
+
+
+def test_gain_keeps_a_generator_flag_typed_at_its_default_over_the_recipes(tmp_path, monkeypatch):
+    """`gain --recipe old.json --gen-beta 0.1`: the typed 0.1 wins over the file's β 1 (it used to be read as
+    "not given" because it equals the default); an untyped flag still takes the file's."""
+    import augmentor.experiments.gain as gain
+    from augmentor.synthetic.recipes import Recipe, write_recipe
+
+    path = tmp_path / "recipe.json"
+    write_recipe(path, Recipe(name="r", arm="vae", share=0.5, gen_steps=900, gen_beta=1.0))
+    seen = []
+
+    def stop(src, config, out, **kwargs):
+        seen.append(gain.with_recipe(config))
+        raise UserError("stopped before any work")
+
+    monkeypatch.setattr(gain, "run_gain", stop)
+    result = run_cli("gain", "data", "--recipe", path, "--gen-beta", "0.1", "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "stopped before any work" in result.stderr
+    assert (seen[0].gen_beta, seen[0].gen_steps) == (0.1, 900)

@@ -120,6 +120,8 @@ class GainConfig:
     validation_fold: tuple[int, int] | None = None
     # Train the augmented arms of one share as one grouped network (``classifiers.grouped``); None: on CUDA only.
     grouped: bool | None = None
+    # The generator settings the user gave (field names): kept over a recipe's even at their default values.
+    given: frozenset[str] = frozenset()
 
     def validate(self) -> None:
         """Refuse bad counts, sizes, shares and modes, naming the flag (before any work)."""
@@ -648,7 +650,7 @@ def run_experiment(splits: Splits, config: GainConfig, *, command: str = "", sou
     baseline = classic_baseline(arms, config)
     result = GainResult(
         config={
-            **asdict(config),
+            **{k: v for k, v in asdict(config).items() if k != "given"},  # the values used are there
             "source": source,
             "scored_on": splits.scored_on,
             "scored_images": len(splits.scored),
@@ -698,16 +700,20 @@ def with_recipe(config: GainConfig) -> GainConfig:
     recipe = load_recipe(config.recipe)
     controls = ["real", "real-long"] + ([] if recipe.classic_only else [DEFAULT_CLASSIC])
     defaults = GainConfig()
+
+    def kept(name: str) -> bool:  # the user's value: given, or not the default
+        return name in config.given or getattr(config, name) != getattr(defaults, name)
+
     return replace(
         config,
         arms=config.arms or ",".join([*controls, recipe.arm]),
         synthetic_share=config.synthetic_share or (recipe.share,),
-        gen_steps=recipe.gen_steps if config.gen_steps == defaults.gen_steps else config.gen_steps,
-        gen_width=recipe.gen_width if config.gen_width == defaults.gen_width else config.gen_width,
-        gen_init=config.gen_init if config.gen_init is not None else recipe.gen_init,
-        gen_augment=config.gen_augment if config.gen_augment is not None else recipe.gen_augment,
-        gen_beta=recipe.gen_beta if config.gen_beta == defaults.gen_beta else config.gen_beta,
+        **{name: getattr(config if kept(name) else recipe, name) for name in RECIPE_GENERATOR_FIELDS},
     )
+
+
+# The generator settings a recipe file records (``Recipe``'s fields of the same names).
+RECIPE_GENERATOR_FIELDS = ("gen_steps", "gen_width", "gen_init", "gen_augment", "gen_beta")
 
 
 def run_gain(

@@ -479,10 +479,8 @@ def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int, 
 
     kinds = [s.partition(":")[0] for s in recipe.sources]
     models = sorted({kind.split("-")[0] for kind in kinds if kind not in CLASSIC_KINDS})
-    augment = f" --augment {recipe.gen_augment}{no_flip}" if recipe.gen_augment else ""
     for model in models:  # vae-jitter and vae-extrapolate use a VAE run
-        beta = f" --beta {recipe.gen_beta:g}" if model == "vae" and recipe.gen_beta != Recipe.gen_beta else ""
-        steps.append(f"augmentor train {model} {src}{augment}{beta} --out {model}-run")
+        steps.append(f"augmentor train {model} {src}{generator_flags(recipe, model, no_flip)} --out {model}-run")
     run = f":{models[0]}-run" if models else ""
     ratio = synthetic_per_real(num_images, recipe.share)
     steps.append(f"augmentor expand {src} --recipe {path}{run} --ratio 1:{ratio}{no_flip} --out expanded")
@@ -492,6 +490,21 @@ def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int, 
     )
     soft = " (the study's synthetic images were labelled by a teacher, @soft)" if recipe.arm.endswith("@soft") else ""
     return " && ".join(steps) + soft
+
+
+def generator_flags(recipe: Recipe, model: str, no_flip: str = "") -> str:
+    """``train``'s flags that make ``model`` the way the study's arms trained it: the recipe's step budget, its
+    width (or its init run, which brings its own width), DiffAugment for a DCGAN, augmented copies, the VAE's
+    KL weight where it is not train's default."""
+    flags = f" --steps {recipe.gen_steps}"
+    flags += f" --init {recipe.gen_init}" if recipe.gen_init else f" --width {recipe.gen_width}"
+    if model == "dcgan":
+        flags += " --diffaugment"  # the gain experiment's generators train on small subsets with it on
+    if recipe.gen_augment:
+        flags += f" --augment {recipe.gen_augment}{no_flip}"
+    if model == "vae" and recipe.gen_beta != Recipe.gen_beta:
+        flags += f" --beta {recipe.gen_beta:g}"
+    return flags
 
 
 def synthetic_per_real(num_images: int, share: float) -> int:
