@@ -1407,6 +1407,16 @@ def score(
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1)] = 0,
     cas: Annotated[bool, typer.Option("--cas/--no-cas", help="Train classifiers for the CAS (the slow part).")] = True,
     cas_steps: Annotated[int, typer.Option("--cas-steps", min=1, help="Step budget of each CAS classifier.")] = 300,
+    cas_seeds: Annotated[
+        int,
+        typer.Option(
+            "--cas-seeds",
+            min=1,
+            max=20,
+            help="Pairs of CAS classifiers (seeds SEED, SEED+1, …): CAS and real accuracy are their means, and "
+            "the table gives the gap's spread (one seed moves a CAS by about a point).",
+        ),
+    ] = 1,
     copy_distance: Annotated[
         float, typer.Option("--copy-distance", min=0.0, help="Nearer a train image than this is a copy (RMS, 0..1).")
     ] = 0.04,
@@ -1449,6 +1459,7 @@ def score(
         device=device,
         cas=cas,
         cas_steps=cas_steps,
+        cas_seeds=cas_seeds,
         baseline=baseline,
         memorisation_threshold=copy_distance,
         read_options=_read_options(data_dir, image_size, channels, False, old_data),

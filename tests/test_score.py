@@ -143,6 +143,24 @@ def test_score_of_a_run_and_of_the_noise_baseline(vae_run, fashion_npz):
     assert "not --n" not in table.stderr
 
 
+def test_cas_seeds_average_several_classifier_pairs_and_keep_each_pairs_gap(vae_run, fashion_npz):
+    """``--cas-seeds K``: K pairs of CAS classifiers on seeds SEED…SEED+K-1; the first pair is the one-seed score's,
+    the CAS and real accuracy are the pairs' means, and the table gives the gap's spread."""
+    settings = {"n": 100, "cas_steps": 10, "cas_arch": "lenet5", "device": "cpu"}
+    one = score(vae_run, str(fashion_npz), **settings)
+    three = score(vae_run, str(fashion_npz), cas_seeds=3, **settings)
+    assert one["cas_seeds"] == 1 and "cas_gaps" not in one
+    assert three["cas_seeds"] == 3 and len(three["cas_gaps"]) == 3
+    assert three["cas_gaps"][0] == pytest.approx(one["real_accuracy"] - one["cas"])
+    assert three["real_accuracy"] - three["cas"] == pytest.approx(np.mean(three["cas_gaps"]))
+    assert len(set(three["cas_gaps"])) > 1  # each pair trained on its own seed
+    table = run_cli("score", vae_run, "--real", fashion_npz, "--n", "60", "--cas-steps", "5", "--cas-seeds", "2")
+    assert table.exit_code == 0, table.stderr
+    assert "mean of 2 seeds, gap" in table.stdout
+    bad = run_cli("score", vae_run, "--real", fashion_npz, "--cas-seeds", "0")
+    assert bad.exit_code == 2 and "--cas-seeds" in bad.stderr
+
+
 def test_latent_density_scores_samples_from_each_class_density_and_bad_uses_are_refused(vae_run, fashion_npz):
     """``--latent density[:T]`` (issue 23 item 1): the VAE's codes drawn where the real images of each class encode;
     a seeded rerun gives the same figures, the temperature changes them, and what cannot use it is refused."""

@@ -102,6 +102,16 @@ def confusion_table(scores: dict[str, Any]) -> Table:
     return table
 
 
+def _cas_seeds(result: dict[str, Any]) -> str:
+    """ ", mean of K seeds, gap G ± SD" when the CAS is averaged over several classifier seeds, else ""."""
+    gaps = result.get("cas_gaps")
+    if not gaps:
+        return ""
+    mean = sum(gaps) / len(gaps)
+    sd = (sum((g - mean) ** 2 for g in gaps) / (len(gaps) - 1)) ** 0.5
+    return f"; mean of {len(gaps)} seeds, gap {100 * mean:.1f} ± {100 * sd:.1f} points"
+
+
 def score_table(result: dict[str, Any]) -> Table:
     """``augmentor score``: the scored images beside the real reference."""
 
@@ -149,7 +159,7 @@ def score_table(result: dict[str, Any]) -> Table:
             "CAS: test accuracy when trained on it",
             number(result["cas"], 3),
             number(result["real_accuracy"], 3),
-            f"{result['cas_arch']} on as many real train images, {result['cas_steps']} steps"
+            f"{result['cas_arch']} on as many real train images, {result['cas_steps']} steps{_cas_seeds(result)}"
             if result["cas_steps"]
             else "--no-cas",
         ),
