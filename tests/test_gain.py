@@ -753,3 +753,24 @@ def test_gen_budgets_keep_each_generators_best_budget_on_validation_and_say_whic
     ):
         refused = run_cli("gain", data, "--per-class", "4", "--arms", "real,vae", *bad, "--out", tmp_path / "bad")
         assert refused.exit_code == 2 and says in refused.stderr and not (tmp_path / "bad").exists(), refused.stderr
+
+
+def test_with_gen_budgets_the_collapse_warning_is_about_the_budget_kept(tmp_path, monkeypatch):
+    """Training judges per-class collapse at every candidate budget and warns of none itself; the warning names
+    the budget the validation CAS kept (it used to be the longest one's, trained but not used)."""
+    import augmentor.generative.train as generative_train
+
+    monkeypatch.setattr(generative_train, "COLLAPSE_MIN_STEPS", 1)  # judge these tiny generators at all
+    monkeypatch.setattr(generative_train, "COLLAPSE_SHARE", -10.0)  # and find every class collapsed
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=8)
+    args = ["--per-class", "4", "--arms", "real,vae", "--draws", "2", "--budget", "3", "--quality-steps", "5"]
+    args += ["--validation-per-class", "3", "--no-budget-curve", *TINY[2:], "--gen-budgets", "2,6"]
+    result = run_cli("gain", data, *args, "--out", tmp_path / "g")
+    assert result.exit_code == 0, result.stderr
+    results = json.loads((tmp_path / "g" / "results.json").read_text())
+    kept = [generator["budget_steps"] for generator in results["generators"]]
+    said = [line for line in result.stderr.splitlines() if "per-class mode collapse" in line]
+    assert len(said) == len(kept) == 2
+    assert all(
+        f"vae kept at {step} steps: per-class mode collapse" in line for line, step in zip(said, kept, strict=True)
+    )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from augmentor.core.console import warn
 from augmentor.core.errors import UserError
 from augmentor.data.imageset import ImageSet, fingerprint
 from augmentor.synthetic.quota import Gates, concat_all, fill_quota
@@ -157,6 +158,10 @@ class SubsetModels:
         if kept:
             step, generator, quality = kept
             chosen = {"budget_steps": step, "budget_cas_validation": scores}
+            # The per-class collapse check of the budget kept (training judged each budget and warned of none).
+            collapse = next((m.get("class_collapse") for m in result.metrics if m["step"] == step), None)
+            if collapse:
+                warn(f"{kind} kept at {step} steps: {collapse}")
         if generator.fingerprint != fingerprint(real):  # the honesty rule, checked
             raise UserError(f"internal: the {kind} was not trained on the arm's subset")
         self.log.append(
