@@ -268,7 +268,7 @@ def test_the_answers_generators_train_as_the_studys_arms_trained_them(tmp_path):
     """The apply command's `train` gets the recipe's step budget and width (or its init run, which brings its
     own width), and DiffAugment for a DCGAN: not train's defaults (20 epochs at width 64)."""
     from augmentor.experiments.study import apply_command
-    from augmentor.synthetic.recipes import Recipe
+    from augmentor.synthetic.recipes import Recipe, load_recipe, write_recipe
 
     path = tmp_path / "recipe.json"
     recipe = Recipe(name="r", arm="classic:light+dcgan@soft", share=0.5, gen_steps=900, gen_width=24)
@@ -279,6 +279,15 @@ def test_the_answers_generators_train_as_the_studys_arms_trained_them(tmp_path):
     command = apply_command("data", init, path, 300)
     assert "augmentor train vae data --steps 600 --init weights/fashion-mnist/vae --out vae-run" in command
     assert "--width" not in command
+    # A study run with --gen-ada-target keeps it in its recipe, and the DCGAN is trained with it again.
+    adaptive = Recipe(name="r", arm="dcgan@soft", share=0.25, gen_ada_target=0.6)
+    write_recipe(path, adaptive)
+    assert load_recipe(str(path)) == adaptive
+    command = apply_command("data", load_recipe(str(path)), path, 300)
+    assert "--ada-target 0.6 --out dcgan-run" in command and "--diffaugment" not in command
+    path.write_text(json.dumps({"format": 1, "arm": "dcgan", "share": 0.5, "generator": {"ada_target": 2}}))
+    with pytest.raises(UserError, match=r"its generator\.ada_target is not usable"):
+        load_recipe(str(path))
 
 
 def test_gain_keeps_a_generator_flag_typed_at_its_default_over_the_recipes(tmp_path, monkeypatch):

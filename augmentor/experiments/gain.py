@@ -713,7 +713,7 @@ def with_recipe(config: GainConfig) -> GainConfig:
 
 
 # The generator settings a recipe file records (``Recipe``'s fields of the same names).
-RECIPE_GENERATOR_FIELDS = ("gen_steps", "gen_width", "gen_init", "gen_augment", "gen_beta")
+RECIPE_GENERATOR_FIELDS = ("gen_steps", "gen_width", "gen_init", "gen_augment", "gen_ada_target", "gen_beta")
 
 
 def run_gain(

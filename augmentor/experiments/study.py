@@ -192,6 +192,7 @@ def run_study(
             "gen_width": config.gen_width,
             "gen_init": config.gen_init,
             "gen_augment": config.gen_augment,
+            "gen_ada_target": config.gen_ada_target,
             "gen_beta": config.gen_beta,
         }
         write_recipe(out / "recipe.json", replace(recipe, **generators))
@@ -494,12 +495,13 @@ def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int, 
 
 def generator_flags(recipe: Recipe, model: str, no_flip: str = "") -> str:
     """``train``'s flags that make ``model`` the way the study's arms trained it: the recipe's step budget, its
-    width (or its init run, which brings its own width), DiffAugment for a DCGAN, augmented copies, the VAE's
+    width (or its init run, which brings its own width), DiffAugment for a DCGAN (adaptive where the study's
+    was), augmented copies, the VAE's
     KL weight where it is not train's default."""
     flags = f" --steps {recipe.gen_steps}"
     flags += f" --init {recipe.gen_init}" if recipe.gen_init else f" --width {recipe.gen_width}"
-    if model == "dcgan":
-        flags += " --diffaugment"  # the gain experiment's generators train on small subsets with it on
+    if model == "dcgan":  # the gain experiment's DCGANs train on small subsets with DiffAugment on
+        flags += f" --ada-target {recipe.gen_ada_target:g}" if recipe.gen_ada_target is not None else " --diffaugment"
     if recipe.gen_augment:
         flags += f" --augment {recipe.gen_augment}{no_flip}"
     if model == "vae" and recipe.gen_beta != Recipe.gen_beta:

@@ -35,6 +35,7 @@ class Recipe:
     gen_width: int = 32
     gen_init: str | None = None  # the run the generators start from (transfer), None: from scratch
     gen_augment: str | None = None  # the generators also trained on classic copies (train's --augment)
+    gen_ada_target: float | None = None  # the DCGANs' adaptive DiffAugment target (None: DiffAugment always on)
     gen_beta: float = 0.1  # the VAEs' KL weight (a file without one was chosen with the plain VAE's 1)
     budget: str = "3000/N passes over the real subset, within 30..300"
     chosen_on: str = ""
@@ -54,7 +55,7 @@ class Recipe:
         """The recipe as its file holds it."""
         fields = asdict(self)
         generator = {"steps": fields.pop("gen_steps"), "width": fields.pop("gen_width"), "beta": fields.pop("gen_beta")}
-        for name in ("init", "augment"):
+        for name in ("init", "augment", "ada_target"):
             value = fields.pop(f"gen_{name}")
             if value is not None:
                 generator[name] = value
@@ -112,6 +113,7 @@ def _read(path: Path, shown: str) -> Recipe:
         "gen_width": generator.get("width", 32) if isinstance(generator, dict) else None,
         "gen_init": generator.get("init") if isinstance(generator, dict) else None,
         "gen_augment": generator.get("augment") if isinstance(generator, dict) else None,
+        "gen_ada_target": generator.get("ada_target") if isinstance(generator, dict) else None,
         "gen_beta": generator.get("beta", LEGACY_BETA) if isinstance(generator, dict) else None,
         "budget": document.get("budget", ""),
         "chosen_on": document.get("chosen_on", ""),
@@ -125,6 +127,12 @@ def _read(path: Path, shown: str) -> Recipe:
         "generator.init": values["gen_init"] is None or (isinstance(values["gen_init"], str) and values["gen_init"]),
         "generator.augment": values["gen_augment"] is None
         or (isinstance(values["gen_augment"], str) and 0 < len(values["gen_augment"]) <= 500),
+        "generator.ada_target": values["gen_ada_target"] is None
+        or (
+            isinstance(values["gen_ada_target"], (int, float))
+            and not isinstance(values["gen_ada_target"], bool)
+            and 0 <= values["gen_ada_target"] <= 1
+        ),
         "generator.beta": isinstance(values["gen_beta"], (int, float))
         and not isinstance(values["gen_beta"], bool)
         and 0 <= values["gen_beta"] <= 1e3,
