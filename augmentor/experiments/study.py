@@ -496,8 +496,7 @@ def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int, 
 def generator_flags(recipe: Recipe, model: str, no_flip: str = "") -> str:
     """``train``'s flags that make ``model`` the way the study's arms trained it: the recipe's step budget, its
     width (or its init run, which brings its own width), DiffAugment for a DCGAN (adaptive where the study's
-    was), augmented copies, the VAE's
-    KL weight where it is not train's default."""
+    was), augmented copies, the VAE's KL weight where it is not train's default."""
     flags = f" --steps {recipe.gen_steps}"
     flags += f" --init {recipe.gen_init}" if recipe.gen_init else f" --width {recipe.gen_width}"
     if model == "dcgan":  # the gain experiment's DCGANs train on small subsets with DiffAugment on

@@ -545,19 +545,14 @@ class GenerativeTask:
                 f"{self.real_diversity:.2f} among real images"
             )
         # Not after a few steps: an untrained generator's samples are all alike without having collapsed.
-        if self.real_within is not None and step >= COLLAPSE_MIN_STEPS:
+        judged = step in self.budget_points or step == config.steps
+        if self.real_within is not None and judged and step >= COLLAPSE_MIN_STEPS:
             advice = collapse_advice(config.kind, self.in_gain)
-            if self.budget_points and step in self.budget_points:
-                # Which budget is kept is the caller's choice: it is told about that one (the log entry's).
-                message = class_collapse_message(
-                    pictures, self.columns, self.real_within, self.grid_names or [], advice
-                )
-                if message:
-                    entry["class_collapse"] = message
-            elif step == config.steps:
-                self._warn(
-                    class_collapse_message(pictures, self.columns, self.real_within, self.grid_names or [], advice)
-                )
+            message = class_collapse_message(pictures, self.columns, self.real_within, self.grid_names or [], advice)
+            if self.budget_points:  # the caller keeps one budget and warns of that one (from the log entry)
+                entry.update({"class_collapse": message} if message else {})
+            else:
+                self._warn(message)
         if self.out is not None:
             title = f"{config.kind} step {step}"
             _write_grid(self.out / "samples" / f"step-{step:06d}.png", pictures, self.columns, title, self.grid_names)
