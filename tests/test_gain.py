@@ -774,3 +774,24 @@ def test_with_gen_budgets_the_collapse_warning_is_about_the_budget_kept(tmp_path
     assert all(
         f"vae kept at {step} steps: per-class mode collapse" in line for line, step in zip(said, kept, strict=True)
     )
+
+
+def test_a_vae_density_arm_gets_its_samples_judged_as_it_draws_them(tmp_path):
+    """The report's generator table judges a VAE's density-code samples too when an arm mixes them in (its
+    prior samples alone said little of a vae-density arm); with no such arm, one row as before."""
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=8)
+    args = ["--per-class", "4", "--draws", "2", "--budget", "3", "--quality-steps", "5"]
+    args += ["--validation-per-class", "3", "--no-budget-curve", *TINY]
+    result = run_cli("gain", data, *args, "--arms", "real,vae-density@soft", "--out", tmp_path / "d")
+    assert result.exit_code == 0, result.stderr
+    generators = json.loads((tmp_path / "d" / "results.json").read_text())["generators"]
+    assert all(
+        0 <= g["cas_validation_density"] <= 1 and -1 <= g["samples_diversity_ssim_density"] <= 1 for g in generators
+    )
+    report = (tmp_path / "d" / "report.md").read_text()
+    assert "| vae (prior codes) | 12 | 2 |" in report and "| vae (density codes) | 12 | 2 |" in report
+    plain = run_cli("gain", data, *args, "--arms", "real,vae", "--out", tmp_path / "p")
+    assert plain.exit_code == 0, plain.stderr
+    generators = json.loads((tmp_path / "p" / "results.json").read_text())["generators"]
+    assert all("cas_validation_density" not in g for g in generators)
+    assert "| vae | 12 | 2 |" in (tmp_path / "p" / "report.md").read_text()

@@ -52,6 +52,9 @@ class GeneratorOptions:
     # real-only arm's budget at that N (``SubsetModels.real_steps``), 0 off.
     quality_steps: int | None = None
     quality_per_class: int = 50  # samples per class the CAS classifier trains on
+    # Also judge a VAE's samples from codes fitted to the subset's encodings (an arm uses ``vae-density``): its
+    # prior samples say little of what those arms mixed in.
+    density_quality: bool = False
     # Candidate generator budgets (steps): each generator trains to the largest and keeps the one whose samples'
     # CAS on the validation split is best (``SubsetModels``); (): ``steps``, fixed.
     budgets: tuple[int, ...] = ()
@@ -202,18 +205,38 @@ class SubsetModels:
         if self.validation is None or steps <= 0 or not generator.conditional:
             return {}
         settings = {"steps": steps, "seed": seed, "device": o.device}
+        labels = balanced_labels(len(real.class_names), o.quality_per_class)
+        density: dict[str, float] = {}
         with torch.random.fork_rng(devices=[]):
-            samples = generator.generate(balanced_labels(len(real.class_names), o.quality_per_class), seed + 1)
+            samples = generator.generate(labels, seed + 1)
             cas = classification_accuracy_score(samples, self.validation, **settings)
             key = fingerprint(real)
             if key not in self.real_scores:
                 self.real_scores[key] = classification_accuracy_score(real, self.validation, **settings)
+            if o.density_quality and generator.can_encode:
+                coded = self._density_samples(generator, real, labels, seed + 1)
+                density = {
+                    "cas_validation_density": round(
+                        classification_accuracy_score(coded, self.validation, **settings), 4
+                    ),
+                    "samples_diversity_ssim_density": round(mean_pairwise_ssim(coded.images), 4),
+                }
         return {
             "cas_validation": round(cas, 4),
             "real_accuracy_validation": round(self.real_scores[key], 4),
             "samples_diversity_ssim": round(mean_pairwise_ssim(samples.images), 4),
             "real_diversity_ssim": round(mean_pairwise_ssim(real.images), 4),
+            **density,
         }
+
+    def _density_samples(self, generator: Generator, real: ImageSet, labels: np.ndarray, seed: int) -> ImageSet:
+        """What a ``vae-density`` source of ``real`` makes (temperature 1): codes from each class's fitted Gaussian."""
+        from augmentor.latent.density import density_samples, fit_class_densities
+
+        to_model = np.array([generator.class_index(name) for name in real.class_names], np.int64)
+        device = self.options.device
+        densities = fit_class_densities(generator, real, to_model, device)
+        return density_samples(generator, densities, labels, to_model, real.class_names, 1.0, seed, device)
 
 
 SAMPLES_KEY = "samples_png"  # a log entry's picture of its generator's samples (taken out before JSON)

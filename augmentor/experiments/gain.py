@@ -351,6 +351,7 @@ def generator_options(config: GainConfig) -> GeneratorOptions:
         flip=config.flip,
         quality_steps=config.quality_steps,
         budgets=tuple(sorted(set(config.gen_budgets))),
+        density_quality=any(spec.kind == "vae-density" for arm in parse_arms(config.arms) for spec in arm.sources),
     )
 
 

@@ -293,12 +293,17 @@ def quality_table(generators: list[dict[str, Any]]) -> list[str]:
     ]
     for (kind, images), rows in sorted(groups.items()):
         kept = ", ".join(str(row.get("budget_steps", "–")) for row in rows)
-        lines.append(
-            f"| {kind} | {images:,} | {len(rows)} | {100 * mean(rows, 'cas_validation'):.2f} | "
-            f"{100 * mean(rows, 'real_accuracy_validation'):.2f} | "
-            f"{mean(rows, 'samples_diversity_ssim'):.2f} / {mean(rows, 'real_diversity_ssim'):.2f} |"
-            + (f" {kept} |" if budgets else "")
-        )
+        # A VAE judged on its density codes too (an arm used vae-density): a row for each way of sampling it.
+        ways = [("", kind)]
+        if all(row.get("cas_validation_density") is not None for row in rows):
+            ways = [("", f"{kind} (prior codes)"), ("_density", f"{kind} (density codes)")]
+        for suffix, name in ways:
+            lines.append(
+                f"| {name} | {images:,} | {len(rows)} | {100 * mean(rows, 'cas_validation' + suffix):.2f} | "
+                f"{100 * mean(rows, 'real_accuracy_validation'):.2f} | "
+                f"{mean(rows, 'samples_diversity_ssim' + suffix):.2f} / {mean(rows, 'real_diversity_ssim'):.2f} |"
+                + (f" {kept} |" if budgets else "")
+            )
     return [*lines, ""]
 
 
