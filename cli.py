@@ -526,6 +526,21 @@ def classify_train(
     synthetic_weight: Annotated[
         float, typer.Option("--synthetic-weight", min=0.0, help="Weight of a synthetic image's loss.")
     ] = 1.0,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            "--teacher",
+            help="Label the --synthetic images with this classifier RUN's probabilities (soft labels, as a study's "
+            "@soft recipe was trained: a run trained on the real images alone).",
+        ),
+    ] = None,
+    temperature: Annotated[
+        float, typer.Option("--temperature", min=0.01, help="The --teacher's softmax temperature.")
+    ] = 2.0,
+    teacher_share: Annotated[
+        float,
+        typer.Option("--teacher-share", min=0.0, max=1.0, help="The --teacher's weight in a label (rest: the class)."),
+    ] = 0.5,
     val_fraction: Annotated[
         float,
         typer.Option(
@@ -633,6 +648,9 @@ def classify_train(
                 synthetic_src=synthetic,
                 synthetic_share=synthetic_share,
                 synthetic_weight=synthetic_weight,
+                teacher=teacher,
+                temperature=temperature,
+                teacher_share=teacher_share,
                 val_fraction=val_fraction,
                 resume=resume,
             )

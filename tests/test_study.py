@@ -205,6 +205,10 @@ def test_the_answer_expands_as_many_images_as_the_classifier_draws(images: int, 
     recipe = Recipe(name="r", arm="vae@soft", share=share)
     command = apply_command("data", recipe, Path("study/recipe.json"), images)
     assert f"--ratio 1:{ratio} " in command and f"--synthetic-share {share:g}" in command
+    # @soft: a classifier of the real images alone labels the synthetic ones, as it did in the study
+    assert "augmentor classify train data --out teacher && " in command and "--teacher teacher" in command
+    hard = apply_command("data", Recipe(name="r", arm="vae", share=share), Path("study/recipe.json"), images)
+    assert "teacher" not in hard
 
 
 def test_on_a_gpu_the_study_says_it_gives_no_estimate_before_it_starts(tmp_path, monkeypatch, capsys):
@@ -260,7 +264,8 @@ def test_a_recipe_with_augmented_generators_keeps_it_and_its_commands_train_them
     command = apply_command("data", recipe, tmp_path / "recipe.json", 300)
     assert "augmentor train vae data --steps 600 --width 32 --augment light --out vae-run" in command
     digits = apply_command("data", recipe, tmp_path / "recipe.json", 300, flip=False)  # a study run with --no-flip
-    assert digits.count("--no-flip") == 3 and "--augment light --no-flip" in digits
+    # train, expand, the @soft recipe's teacher and the classifier: each without flips
+    assert digits.count("--no-flip") == 4 and "--augment light --no-flip" in digits
     assert apply_command("data", None, tmp_path / "recipe.json", 300, flip=False).endswith("--no-flip --out classifier")
 
 

@@ -13,7 +13,7 @@ import torch
 
 from augmentor.classifiers import Classifier
 from augmentor.data.imageset import ImageSet
-from tests.conftest import REPO, make_shapes_folder, run_cli
+from tests.conftest import REPO, SHAPE_CLASSES, make_shapes_folder, run_cli
 
 STEPS = "40"
 
@@ -338,6 +338,35 @@ def test_classify_train_mixes_an_expand_output_at_equal_real_exposure(tmp_path):
     refused = run_cli("classify", "train", data, "--synthetic", other, "--out", tmp_path / "x", *common)
     assert refused.exit_code == 2 and "synthetic images are 1×32×32" in refused.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_classify_train_labels_synthetic_images_by_a_teacher_as_a_soft_recipe_was_trained(tmp_path):
+    """--teacher RUN: the --synthetic images train on share × the teacher's probabilities (at --temperature) +
+    the rest on their class, as gain's @soft arms; the same seed gives the same weights, hard labels others."""
+    from safetensors.numpy import load_file
+
+    data = make_shapes_folder(tmp_path / "data", per_class=8, splits=True, seed=3)
+    expanded = tmp_path / "expanded"
+    assert run_cli("expand", data, "--with", "classic:light", "--per-class", "20", "--out", expanded).exit_code == 0
+    common = ["--steps", "6", "--batch-size", "8", "--device", "cpu", "--seed", "1"]
+    assert run_cli("classify", "train", data, "--out", tmp_path / "teacher", *common).exit_code == 0
+    mix = [data, "--synthetic", expanded, *common]
+    for name in ("soft", "again"):
+        result = run_cli("classify", "train", *mix, "--teacher", tmp_path / "teacher", "--out", tmp_path / name)
+        assert result.exit_code == 0, result.stderr
+    assert run_cli("classify", "train", *mix, "--out", tmp_path / "hard").exit_code == 0
+    weights = {name: load_file(tmp_path / name / "model.safetensors") for name in ("soft", "again", "hard")}
+    assert all((weights["soft"][k] == weights["again"][k]).all() for k in weights["soft"])
+    assert any((weights["soft"][k] != weights["hard"][k]).any() for k in weights["soft"])
+    source = json.loads((tmp_path / "soft" / "config.json").read_text())["source"]
+    assert source["teacher"] == str(tmp_path / "teacher") and source["teacher_share"] == 0.5
+    alone = run_cli("classify", "train", data, "--teacher", tmp_path / "teacher", "--out", tmp_path / "x", *common)
+    assert alone.exit_code == 2 and "give --synthetic DIR too" in alone.stderr and not (tmp_path / "x").exists()
+    other = make_shapes_folder(tmp_path / "other", per_class=6, seed=4)
+    (other / SHAPE_CLASSES[0]).rename(other / "ring")  # a teacher of other classes
+    assert run_cli("classify", "train", other, "--out", tmp_path / "two", *common).exit_code == 0
+    wrong = run_cli("classify", "train", *mix, "--teacher", tmp_path / "two", "--out", tmp_path / "y")
+    assert wrong.exit_code == 2 and "--teacher" in wrong.stderr and "trained without classes" in wrong.stderr
 
 
 def test_an_epoch_budget_of_few_steps_warns_and_an_explicit_step_budget_does_not(shapes_data, tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -247,6 +247,9 @@ def train_run(
     synthetic_src: str | None = None,
     synthetic_share: float = 0.5,
     synthetic_weight: float = 1.0,
+    teacher: str | None = None,
+    temperature: float = 2.0,
+    teacher_share: float = 0.5,
     val_fraction: float = 0.0,
     resume: bool = False,
     should_stop: Callable[[int], bool] | None = None,
@@ -257,7 +260,9 @@ def train_run(
     scored along the way and used to choose the weights kept (``config.keep``); test never chooses.
 
     With ``synthetic_src`` (e.g. an ``expand`` output), its synthetic images are mixed into every batch at
-    ``synthetic_share``, the budget still counted on the real images (``classifiers.mixing``).
+    ``synthetic_share``, the budget still counted on the real images (``classifiers.mixing``). With ``teacher``
+    (a classifier run, e.g. one trained on the real images alone) they are labelled as ``gain``'s ``@soft`` arms
+    label them: ``teacher_share`` × its probabilities at ``temperature`` + the rest on the intended class.
 
     The run folder holds a resumable checkpoint while training (``classifiers.train``); an interrupted run
     raises ``TrainingInterrupted`` and ``resume=True`` continues it in ``out``, with its own settings (arguments
@@ -277,8 +282,13 @@ def train_run(
         "synthetic": synthetic_src,
         "synthetic_share": synthetic_share,
         "synthetic_weight": synthetic_weight,
+        "teacher": teacher,
+        "temperature": temperature,
+        "teacher_share": teacher_share,
         "val_fraction": val_fraction,
     }
+    if teacher is not None and synthetic_src is None:
+        raise UserError(f"--teacher {teacher}: it labels the --synthetic images; give --synthetic DIR too")
     if resume:
         if overwrite:
             raise UserError(f"{out}: --resume continues the run in it, --overwrite replaces it; give one of them")
@@ -299,6 +309,9 @@ def train_run(
             saved_sources = _resumed_sources(out, asked_sources, state.meta["source"])
             test_src, init, synthetic_src = saved_sources["test"], saved_sources["init"], saved_sources["synthetic"]
             synthetic_share, synthetic_weight = saved_sources["synthetic_share"], saved_sources["synthetic_weight"]
+            teacher = saved_sources.get("teacher")  # runs from before --teacher have none
+            temperature = saved_sources.get("temperature", temperature)
+            teacher_share = saved_sources.get("teacher_share", teacher_share)
             val_fraction = saved_sources["val_fraction"]
         options = read_options or ReadOptions()
         dataset = open_dataset(src, options)
@@ -311,7 +324,8 @@ def train_run(
         check_trainable(train)
         if test is not None:
             align_classes(train.class_names, test)
-        pool = synthetic_pool(synthetic_src, train, options, synthetic_share, synthetic_weight)
+        soft = SoftLabels(teacher, temperature, teacher_share) if teacher is not None else None
+        pool = synthetic_pool(synthetic_src, train, options, synthetic_share, synthetic_weight, soft)
         init_model = None
         if state is not None:
             _check_resumed_data(out, state.meta, src, train, test, validation, pool)
@@ -328,6 +342,8 @@ def train_run(
                     _empty_folder(out)  # what --overwrite replaces goes now: checkpoints are written in place
         sources = {"train": src, "test": test_src, "init": init, "synthetic": synthetic_src}
         sources.update(synthetic_share=synthetic_share, synthetic_weight=synthetic_weight, val_fraction=val_fraction)
+        if teacher is not None:
+            sources.update(teacher=teacher, temperature=temperature, teacher_share=teacher_share)
         info = {"source": sources, "reading": options.flags()}  # for --resume's checks and messages
         try:
             classifier = train_classifier(
@@ -349,6 +365,7 @@ def train_run(
             "test": test_src or (src if test is not None else None),
             "init": init,
             "synthetic": synthetic_src,
+            **({"teacher": teacher, "temperature": temperature, "teacher_share": teacher_share} if teacher else {}),
             "val_fraction": val_fraction or None,
         }
         if main:
@@ -416,7 +433,13 @@ def in_name_order(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -
     return config, state
 
 
-_SOURCE_DEFAULTS = {"synthetic_share": 0.5, "synthetic_weight": 1.0, "val_fraction": 0.0}
+_SOURCE_DEFAULTS = {
+    "synthetic_share": 0.5,
+    "synthetic_weight": 1.0,
+    "temperature": 2.0,
+    "teacher_share": 0.5,
+    "val_fraction": 0.0,
+}
 
 
 def _check_resumed_data(
@@ -498,12 +521,42 @@ def _write_finished(
     write_file_atomic(out / CONFIG_NAME, (jsonio.dumps(document, indent=2) + "\n").encode())
 
 
+@dataclass(frozen=True)
+class SoftLabels:
+    """Synthetic images labelled by a teacher classifier run, as ``gain``'s ``@soft`` arms are."""
+
+    teacher: str  # a classifier run folder
+    temperature: float = 2.0  # of the teacher's softmax
+    share: float = 0.5  # of the teacher's probabilities in a label (the rest: the intended class)
+
+    def targets(self, images: ImageSet, intended: np.ndarray, class_names: list[str]) -> np.ndarray:
+        """``share`` × the teacher's probabilities (in ``class_names``' order) + the rest on ``intended``."""
+        from augmentor.classifiers.mixing import soft_targets
+
+        teacher = Classifier.from_run(Path(self.teacher))
+        missing = sorted(set(class_names) - set(teacher.class_names))
+        if missing:
+            raise UserError(
+                f"--teacher {self.teacher}: it was trained without classes {missing}; give a classifier trained on "
+                "the same classes (e.g. classify train on the real images alone)"
+            )
+        teacher.check_images(images, "the --synthetic images")
+        proba = teacher.to("auto").proba(images, temperature=self.temperature).numpy()
+        columns = [teacher.class_names.index(name) for name in class_names]
+        return soft_targets(proba[:, columns], intended, self.share)
+
+
 def synthetic_pool(
-    src: str | None, real: ImageSet, options: ReadOptions, share: float, weight: float
+    src: str | None,
+    real: ImageSet,
+    options: ReadOptions,
+    share: float,
+    weight: float,
+    soft: SoftLabels | None = None,
 ) -> SyntheticPool | None:
     """The synthetic images of ``src`` (those its manifest does not mark real; all of a plain folder),
-    labelled by class name onto ``real``'s classes (mixed images on their recorded mix), as a pool mixed in at
-    ``share``."""
+    labelled by class name onto ``real``'s classes (mixed images on their recorded mix), or by ``soft``'s
+    teacher, as a pool mixed in at ``share``."""
     from augmentor.classifiers.mixing import SyntheticPool
     from augmentor.synthetic.mixing_sources import targets_onto
 
@@ -524,6 +577,8 @@ def synthetic_pool(
     labels = np.array([real.class_names.index(n) for n in images.class_names], np.int64)[images.labels]
     # mixup/cutmix images train on the mix their manifest records, as gain and study trained them
     targets = targets_onto(images.provenance, labels, real.class_names, f"{src}/manifest.jsonl")
+    if soft is not None:
+        targets = soft.targets(images, targets, real.class_names)
     return SyntheticPool(images.images, targets, share, weight)
 
 

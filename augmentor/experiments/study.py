@@ -486,11 +486,15 @@ def apply_command(src: str, recipe: Recipe | None, path: Path, num_images: int, 
     ratio = synthetic_per_real(num_images, recipe.share)
     steps.append(f"augmentor expand {src} --recipe {path}{run} --ratio 1:{ratio}{no_flip} --out expanded")
     share = f"{recipe.share:g}"
+    teacher = ""
+    if recipe.arm.endswith("@soft"):  # labelled as the study's arm was: by a classifier of the real images alone
+        steps.append(f"augmentor classify train {src}{no_flip} --out teacher")
+        teacher = " --teacher teacher"
     steps.append(
-        f"augmentor classify train {src} --synthetic expanded --synthetic-share {share}{no_flip} --out classifier"
+        f"augmentor classify train {src} --synthetic expanded --synthetic-share {share}{teacher}{no_flip} "
+        "--out classifier"
     )
-    soft = " (the study's synthetic images were labelled by a teacher, @soft)" if recipe.arm.endswith("@soft") else ""
-    return " && ".join(steps) + soft
+    return " && ".join(steps)
 
 
 def generator_flags(recipe: Recipe, model: str, no_flip: str = "") -> str:
