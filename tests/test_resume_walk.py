@@ -35,6 +35,7 @@ NOT_SETTINGS = {
     "test",
     "init",
     "synthetic",
+    "teacher",
     "help",
 }
 # Values for settings whose non-default value cannot be derived from their type.
@@ -100,7 +101,8 @@ class Interrupting:
         self.sources: dict[str, Any] = {}
 
     def __call__(self, src: str, config: Any, out: Path, **kwargs: Any) -> Any:
-        sources = {k: kwargs.get(k) for k in ("synthetic_share", "synthetic_weight", "val_fraction")}
+        names = ("synthetic_share", "synthetic_weight", "temperature", "teacher_share", "val_fraction")
+        sources = {k: kwargs.get(k) for k in names}
         if not kwargs.get("resume"):
             if self.group == "classify":
                 self.saved, self.sources = asdict(config), sources
