@@ -25,7 +25,7 @@ from augmentor.experiments.gain import (
 )
 from augmentor.experiments.stats import mean_ci, verdict
 from augmentor.experiments.tuning import select_recipe
-from tests.conftest import make_shapes_folder, run_cli
+from tests.conftest import CliResult, make_shapes_folder, run_cli
 
 NS = (3, 6)
 SHARES = (0.25, 0.5)
@@ -729,13 +729,18 @@ def test_gen_beta_sets_every_vaes_kl_weight_and_the_report_says_it(tmp_path):
     assert bad.exit_code == 2 and "--gen-beta" in bad.stderr and not (tmp_path / "bad").exists()
 
 
-def test_gen_budgets_keep_each_generators_best_budget_on_validation_and_say_which(tmp_path):
+def gain_with_budgets(tmp_path: Path) -> tuple[Path, CliResult, dict]:
+    """A tiny gain run whose VAEs train to 6 steps and keep the better of budgets 2 and 6 on validation."""
     data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=8)
     args = ["--per-class", "4", "--arms", "real,vae", "--draws", "2", "--budget", "3", "--quality-steps", "5"]
     args += ["--validation-per-class", "3", "--no-budget-curve", *TINY[2:], "--gen-budgets", "2,6"]
     result = run_cli("gain", data, *args, "--out", tmp_path / "g")
     assert result.exit_code == 0, result.stderr
-    results = json.loads((tmp_path / "g" / "results.json").read_text())
+    return data, result, json.loads((tmp_path / "g" / "results.json").read_text())
+
+
+def test_gen_budgets_keep_each_generators_best_budget_on_validation_and_say_which(tmp_path):
+    data, _, results = gain_with_budgets(tmp_path)
     assert results["config"]["gen_budgets"] == [2, 6]
     for generator in results["generators"]:
         scores = generator["budget_cas_validation"]
@@ -762,12 +767,7 @@ def test_with_gen_budgets_the_collapse_warning_is_about_the_budget_kept(tmp_path
 
     monkeypatch.setattr(generative_train, "COLLAPSE_MIN_STEPS", 1)  # judge these tiny generators at all
     monkeypatch.setattr(generative_train, "COLLAPSE_SHARE", -10.0)  # and find every class collapsed
-    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=8)
-    args = ["--per-class", "4", "--arms", "real,vae", "--draws", "2", "--budget", "3", "--quality-steps", "5"]
-    args += ["--validation-per-class", "3", "--no-budget-curve", *TINY[2:], "--gen-budgets", "2,6"]
-    result = run_cli("gain", data, *args, "--out", tmp_path / "g")
-    assert result.exit_code == 0, result.stderr
-    results = json.loads((tmp_path / "g" / "results.json").read_text())
+    _, result, results = gain_with_budgets(tmp_path)
     kept = [generator["budget_steps"] for generator in results["generators"]]
     said = [line for line in result.stderr.splitlines() if "per-class mode collapse" in line]
     assert len(said) == len(kept) == 2
