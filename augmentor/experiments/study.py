@@ -503,7 +503,9 @@ def generator_flags(recipe: Recipe, model: str, no_flip: str = "") -> str:
     was), augmented copies, the VAE's KL weight where it is not train's default."""
     flags = f" --steps {recipe.gen_steps}"
     flags += f" --init {recipe.gen_init}" if recipe.gen_init else f" --width {recipe.gen_width}"
-    if model == "dcgan":  # the gain experiment's DCGANs train on small subsets with DiffAugment on
+    from augmentor.generative.kinds import get_kind
+
+    if get_kind(model).adversarial:  # the gain experiment's DCGANs train on small subsets with DiffAugment on
         flags += f" --ada-target {recipe.gen_ada_target:g}" if recipe.gen_ada_target is not None else " --diffaugment"
     if recipe.gen_augment:
         flags += f" --augment {recipe.gen_augment}{no_flip}"
