@@ -260,9 +260,8 @@ def train_run(
     scored along the way and used to choose the weights kept (``config.keep``); test never chooses.
 
     With ``synthetic_src`` (e.g. an ``expand`` output), its synthetic images are mixed into every batch at
-    ``synthetic_share``, the budget still counted on the real images (``classifiers.mixing``). With ``teacher``
-    (a classifier run, e.g. one trained on the real images alone) they are labelled as ``gain``'s ``@soft`` arms
-    label them: ``teacher_share`` × its probabilities at ``temperature`` + the rest on the intended class.
+    ``synthetic_share``, the budget still counted on the real images (``classifiers.mixing``); a ``teacher`` run
+    labels them as ``gain``'s ``@soft`` arms are labelled (``SoftLabels``).
 
     The run folder holds a resumable checkpoint while training (``classifiers.train``); an interrupted run
     raises ``TrainingInterrupted`` and ``resume=True`` continues it in ``out``, with its own settings (arguments
@@ -271,7 +270,6 @@ def train_run(
     """
     from augmentor.classifiers.train import check_trainable, read_train_state, resumed_config, train_classifier
     from augmentor.distributed.context import current
-    from augmentor.training.checkpoint import refuse_interrupted
     from augmentor.training.loop import TrainingDiverged
 
     main = current().is_main  # under torchrun every rank trains, rank 0 alone writes
@@ -282,22 +280,10 @@ def train_run(
         "synthetic": synthetic_src,
         "synthetic_share": synthetic_share,
         "synthetic_weight": synthetic_weight,
-        "teacher": teacher,
-        "temperature": temperature,
-        "teacher_share": teacher_share,
+        **{"teacher": teacher, "temperature": temperature, "teacher_share": teacher_share},
         "val_fraction": val_fraction,
     }
-    if teacher is not None and synthetic_src is None:
-        raise UserError(f"--teacher {teacher}: it labels the --synthetic images; give --synthetic DIR too")
-    if resume:
-        if overwrite:
-            raise UserError(f"{out}: --resume continues the run in it, --overwrite replaces it; give one of them")
-        if not out.is_dir():
-            raise UserError(f"{out}: no such run folder to resume; start it with --out {out} without --resume")
-    else:
-        if main and not overwrite:
-            refuse_interrupted(out, "classifier")
-        check_output(out, overwrite, source=src)
+    _check_start(src, out, asked_sources, resume=resume, overwrite=overwrite, main=main)
     # The run folder is claimed (flock) by rank 0 for as long as it writes there: a resume claims it at once, a
     # new run once its data is read (claiming creates the folder, which must not exist while SRC is read).
     with contextlib.ExitStack() as claim:
@@ -309,9 +295,7 @@ def train_run(
             saved_sources = _resumed_sources(out, asked_sources, state.meta["source"])
             test_src, init, synthetic_src = saved_sources["test"], saved_sources["init"], saved_sources["synthetic"]
             synthetic_share, synthetic_weight = saved_sources["synthetic_share"], saved_sources["synthetic_weight"]
-            teacher = saved_sources.get("teacher")  # runs from before --teacher have none
-            temperature = saved_sources.get("temperature", temperature)
-            teacher_share = saved_sources.get("teacher_share", teacher_share)
+            teacher, temperature, teacher_share = SoftLabels.settings(saved_sources)
             val_fraction = saved_sources["val_fraction"]
         options = read_options or ReadOptions()
         dataset = open_dataset(src, options)
@@ -325,6 +309,7 @@ def train_run(
         if test is not None:
             align_classes(train.class_names, test)
         soft = SoftLabels(teacher, temperature, teacher_share) if teacher is not None else None
+        soft_record = {"teacher": teacher, "temperature": temperature, "teacher_share": teacher_share} if soft else {}
         pool = synthetic_pool(synthetic_src, train, options, synthetic_share, synthetic_weight, soft)
         init_model = None
         if state is not None:
@@ -342,8 +327,7 @@ def train_run(
                     _empty_folder(out)  # what --overwrite replaces goes now: checkpoints are written in place
         sources = {"train": src, "test": test_src, "init": init, "synthetic": synthetic_src}
         sources.update(synthetic_share=synthetic_share, synthetic_weight=synthetic_weight, val_fraction=val_fraction)
-        if teacher is not None:
-            sources.update(teacher=teacher, temperature=temperature, teacher_share=teacher_share)
+        sources.update(soft_record)
         info = {"source": sources, "reading": options.flags()}  # for --resume's checks and messages
         try:
             classifier = train_classifier(
@@ -365,12 +349,30 @@ def train_run(
             "test": test_src or (src if test is not None else None),
             "init": init,
             "synthetic": synthetic_src,
-            **({"teacher": teacher, "temperature": temperature, "teacher_share": teacher_share} if teacher else {}),
+            **soft_record,
             "val_fraction": val_fraction or None,
         }
         if main:
             _write_trained(out, classifier)
         return classifier
+
+
+def _check_start(src: str, out: Path, asked: dict[str, Any], *, resume: bool, overwrite: bool, main: bool) -> None:
+    """Refuse what cannot start: a teacher with nothing to label, a resume with --overwrite or of no folder, a
+    new run over an interrupted one or a non-empty ``out`` without --overwrite."""
+    if asked["teacher"] is not None and asked["synthetic"] is None:
+        raise UserError(f"--teacher {asked['teacher']}: it labels the --synthetic images; give --synthetic DIR too")
+    if resume:
+        if overwrite:
+            raise UserError(f"{out}: --resume continues the run in it, --overwrite replaces it; give one of them")
+        if not out.is_dir():
+            raise UserError(f"{out}: no such run folder to resume; start it with --out {out} without --resume")
+        return
+    if main and not overwrite:
+        from augmentor.training.checkpoint import refuse_interrupted
+
+        refuse_interrupted(out, "classifier")
+    check_output(out, overwrite, source=src)
 
 
 def _resumed_sources(out: Path, asked: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
@@ -528,6 +530,11 @@ class SoftLabels:
     teacher: str  # a classifier run folder
     temperature: float = 2.0  # of the teacher's softmax
     share: float = 0.5  # of the teacher's probabilities in a label (the rest: the intended class)
+
+    @staticmethod
+    def settings(sources: dict[str, Any]) -> tuple[str | None, float, float]:
+        """(teacher, temperature, share) as a run's recorded sources hold them (runs before --teacher: none)."""
+        return sources.get("teacher"), sources.get("temperature", 2.0), sources.get("teacher_share", 0.5)
 
     def targets(self, images: ImageSet, intended: np.ndarray, class_names: list[str]) -> np.ndarray:
         """``share`` × the teacher's probabilities (in ``class_names``' order) + the rest on ``intended``."""
