@@ -198,6 +198,7 @@ class SubsetModels:
 
         from augmentor.data.measures import mean_pairwise_ssim
         from augmentor.generative.generator import balanced_labels
+        from augmentor.latent.density import fitted_samples
         from augmentor.metrics.quality import classification_accuracy_score
 
         o = self.options
@@ -214,7 +215,7 @@ class SubsetModels:
             if key not in self.real_scores:
                 self.real_scores[key] = classification_accuracy_score(real, self.validation, **settings)
             if o.density_quality and generator.can_encode:
-                coded = self._density_samples(generator, real, labels, seed + 1)
+                coded = fitted_samples(generator, real, labels, 1.0, seed + 1, o.device)  # vae-density at T 1
                 density = {
                     "cas_validation_density": round(
                         classification_accuracy_score(coded, self.validation, **settings), 4
@@ -228,15 +229,6 @@ class SubsetModels:
             "real_diversity_ssim": round(mean_pairwise_ssim(real.images), 4),
             **density,
         }
-
-    def _density_samples(self, generator: Generator, real: ImageSet, labels: np.ndarray, seed: int) -> ImageSet:
-        """What a ``vae-density`` source of ``real`` makes (temperature 1): codes from each class's fitted Gaussian."""
-        from augmentor.latent.density import density_samples, fit_class_densities
-
-        to_model = np.array([generator.class_index(name) for name in real.class_names], np.int64)
-        device = self.options.device
-        densities = fit_class_densities(generator, real, to_model, device)
-        return density_samples(generator, densities, labels, to_model, real.class_names, 1.0, seed, device)
 
 
 SAMPLES_KEY = "samples_png"  # a log entry's picture of its generator's samples (taken out before JSON)

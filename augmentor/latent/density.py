@@ -105,3 +105,13 @@ def density_samples(
     images = generator.decode(codes, to_model[labels], device=device)
     record = {"source": "vae-density", "run_id": generator.run_id, "seed": seed, "temperature": temperature}
     return ImageSet(images, labels, list(class_names), [dict(record) for _ in range(len(labels))])
+
+
+def fitted_samples(
+    generator: Generator, real: ImageSet, labels: np.ndarray, temperature: float, seed: int, device: str
+) -> ImageSet:
+    """Densities fitted to ``real``'s encodings of each class, then one decoded sample per entry of ``labels``
+    (real labels): what a ``vae-density`` source of ``real`` makes (``score --latent density``, gain's report)."""
+    to_model = np.array([generator.class_index(name) for name in real.class_names], np.int64)
+    densities = fit_class_densities(generator, real, to_model, device)
+    return density_samples(generator, densities, labels, to_model, real.class_names, temperature, seed, device)

@@ -107,18 +107,16 @@ def _density_samples(
 ) -> ImageSet:
     """``n`` class-balanced samples decoded from codes drawn where ``real``'s images of each class encode."""
     from augmentor.generative.generator import balanced_labels
-    from augmentor.latent.density import density_samples, fit_class_densities
+    from augmentor.latent.density import fitted_samples
 
     where = f"{generator.where}: --latent density"
     if not (generator.can_encode and generator.conditional):
         raise UserError(f"{where} needs a class-conditional model with an encoder (a VAE); use --latent prior")
     if sorted(generator.class_names) != sorted(real.class_names):
         raise UserError(f"{where}: the model's classes differ from the real data's; score it against its own data")
-    to_model = np.array([generator.class_index(name) for name in real.class_names], dtype=np.int64)
-    densities = fit_class_densities(generator, real, to_model, device)
     per_class = math.ceil(n / len(real.class_names))
     labels = balanced_labels(len(real.class_names), per_class)[:n]  # real labels
-    return density_samples(generator, densities, labels, to_model, real.class_names, temperature, seed, device)
+    return fitted_samples(generator, real, labels, temperature, seed, device)
 
 
 SOURCES = ("auto", "synthetic", "real", "all")
