@@ -1204,6 +1204,12 @@ def train_dcgan(
         float | None, typer.Option("--lr", min=0.0, help="Generator learning rate (Adam, β1 0.5; default 2e-4).")
     ] = None,
     lr_d: Annotated[float, typer.Option("--lr-d", min=0.0, help="Discriminator learning rate.")] = 2e-4,
+    gan_loss: Annotated[
+        str,
+        typer.Option(
+            "--gan-loss", help="The adversarial loss: non-saturating (Goodfellow et al.) or hinge (Miyato & Koyama)."
+        ),
+    ] = "non-saturating",
     ema: Ema = None,
     diffaugment: DiffAugmentFlag = False,
     ada_target: Annotated[
@@ -1251,6 +1257,7 @@ def train_dcgan(
         batch_size=batch_size,
         lr=lr,
         lr_d=lr_d,
+        gan_loss=gan_loss,
         ema=ema,
         diffaugment=diffaugment,
         ada_target=ada_target,

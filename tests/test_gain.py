@@ -90,6 +90,9 @@ def test_report_files_and_summary(gain_run):
     assert measured and all(0 <= entry["cas_validation"] <= 1 for entry in measured)
     assert all(0 <= entry["samples_diversity_ssim"] <= 1 for entry in measured)
     assert "| generator | real images | draws | CAS on validation % |" in report and "| vae | 9 | 2 |" in report
+    # Scored on test, the same classifiers are read there too (the report's columns; nothing is chosen on them).
+    assert all(0 <= entry["cas_test"] <= 1 and 0 <= entry["real_accuracy_test"] <= 1 for entry in measured)
+    assert "| CAS on test % | real subset on test % |" in report
     assert document["report"] == str(out / "report.md")
     assert document["summary"] == results["summary"]
     assert set(results) == {"config", "summary", "curve", "runs", "curve_runs", "generators", "jobs"}
@@ -795,3 +798,22 @@ def test_a_vae_density_arm_gets_its_samples_judged_as_it_draws_them(tmp_path):
     generators = json.loads((tmp_path / "p" / "results.json").read_text())["generators"]
     assert all("cas_validation_density" not in g for g in generators)
     assert "| vae | 12 | 2 |" in (tmp_path / "p" / "report.md").read_text()
+
+
+def test_gen_budgets_judge_a_vae_density_arms_vae_on_its_density_codes(tmp_path):
+    """With a vae-density arm, each VAE's budget is chosen by the CAS of its density-code samples (what the arm
+    mixes in; a warm-started VAE's prior samples can be noise), and results.json says so; with plain `vae`
+    arms the prior samples judge, as before."""
+    data = make_shapes_folder(tmp_path / "data", per_class=10, splits=True, seed=8)
+    args = ["--per-class", "4", "--draws", "2", "--budget", "3", "--quality-steps", "5", "--gen-budgets", "2,6"]
+    args += ["--validation-per-class", "3", "--no-budget-curve", *TINY[2:]]  # TINY[:2] is --gen-steps
+    result = run_cli("gain", data, *args, "--arms", "real,vae-density", "--out", tmp_path / "d")
+    assert result.exit_code == 0, result.stderr
+    for generator in json.loads((tmp_path / "d" / "results.json").read_text())["generators"]:
+        scores = generator["budget_cas_validation"]
+        assert generator["budget_judged_by"] == "density codes" and set(scores) == {"2", "6"}
+        assert generator["cas_validation_density"] == scores[str(generator["budget_steps"])]
+        best = max(scores.values())
+        assert generator["budget_steps"] == min(int(s) for s, v in scores.items() if v == best)
+    _, _, plain = gain_with_budgets(tmp_path / "plain")
+    assert {g["budget_judged_by"] for g in plain["generators"]} == {"prior samples"}

@@ -547,6 +547,25 @@ def test_adaptive_diffaugment_moves_its_probability_and_resumes_exactly(tmp_path
     assert "ada_p" not in plain.metrics[-1]  # off unless asked
 
 
+def test_the_hinge_loss_trains_its_own_dcgan_reproducibly_and_a_bad_loss_is_refused(tmp_path):
+    """--gan-loss hinge (the shipped DCGAN's): the hinge losses are logged (the discriminator's is 2 at a zero
+    logit and stays finite), a seeded rerun is bit-identical and differs from the non-saturating loss's run;
+    an unknown loss is one line, exit 2, nothing written."""
+    data = shapes_set()
+    hinge = train_generative(data, tiny("dcgan", steps=6, gan_loss="hinge"), tmp_path / "hinge")
+    again = train_generative(data, tiny("dcgan", steps=6, gan_loss="hinge"), None)
+    plain = train_generative(data, tiny("dcgan", steps=6), None)
+    assert json.loads((tmp_path / "hinge" / "config.json").read_text())["training"]["gan_loss"] == "hinge"
+    assert all(np.isfinite(m["d_loss"]) and m["d_loss"] >= 0 for m in hinge.metrics)
+    labels = np.arange(6) % 3
+    made = [run.generator.generate(labels, 0).images for run in (hinge, again, plain)]
+    assert np.array_equal(made[0], made[1]) and not np.array_equal(made[0], made[2])
+    folder = make_shapes_folder(tmp_path / "data", per_class=3)
+    refused = run_cli("train", "dcgan", folder, "--gan-loss", "wasserstein", "--out", tmp_path / "bad")
+    assert refused.exit_code == 2 and "--gan-loss wasserstein" in refused.stderr and "hinge" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
 def test_diffaugment_at_probability_zero_leaves_images_and_at_one_changes_them():
     import torch
 

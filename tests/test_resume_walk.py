@@ -55,6 +55,7 @@ CHOSEN = {
     "latent_dim": "16",
     "lr": "0.001",
     "ada_target": "0.6",
+    "gan_loss": "hinge",
     "augment": "light",
 }
 COMMANDS = [("classify", "train"), ("train", "dcgan"), ("train", "vae")]

@@ -19,6 +19,9 @@ TINY = [
 ]  # fmt: skip
 
 
+STAGES = ("development", "confirmation")
+
+
 @pytest.fixture(scope="module")
 def study_run(tmp_path_factory) -> tuple[Path, Path, dict]:
     root = tmp_path_factory.mktemp("study")
@@ -53,6 +56,15 @@ def test_the_study_writes_its_plan_its_runs_and_the_answer_first(study_run):
     assert json.loads((out / "development" / "results.json").read_text())["config"]["scored_on"] == "validation"
     assert sorted({r["arm"] for r in confirmation}) == ["classic:light", "real", "real-long", "vae"]
     assert {r["seed"] for r in confirmation} == {2000, 2001}
+    # The generators' CAS is read on test in the confirmation only (reported there, chosen on nothing).
+    generators = {stage: json.loads((out / stage / "results.json").read_text())["generators"] for stage in STAGES}
+    assert generators["development"] and all("cas_test" not in g for g in generators["development"])
+    assert generators["confirmation"] and all(0 <= g["cas_test"] <= 1 for g in generators["confirmation"])
+    (quality,) = json.loads((out / "study.json").read_text())["generator_quality"]  # one vae, one subset size
+    cas = [g["cas_test"] for g in generators["confirmation"]]
+    assert quality["kind"] == "vae" and quality["draws"] == len(cas) == 2
+    assert quality["cas_test"] == round(sum(cas) / 2, 4) and 0 <= quality["real_accuracy_test"] <= 1
+    assert f"| vae | {quality['images']} | 2 | {100 * quality['cas_test']:.2f} |" in "\n".join(report)
     names = [c["comparison"] for c in document["comparisons"]]
     assert names == ["recipe vs tuned classic", "tuned classic vs real", "recipe vs real"]
     assert document["comparisons"][0]["draws"] == 2

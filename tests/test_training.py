@@ -367,6 +367,12 @@ def test_classify_train_labels_synthetic_images_by_a_teacher_as_a_soft_recipe_wa
     assert run_cli("classify", "train", other, "--out", tmp_path / "two", *common).exit_code == 0
     wrong = run_cli("classify", "train", *mix, "--teacher", tmp_path / "two", "--out", tmp_path / "y")
     assert wrong.exit_code == 2 and "--teacher" in wrong.stderr and "trained without classes" in wrong.stderr
+    generator = tmp_path / "generator"  # a run, but not a classifier's
+    assert run_cli("train", "vae", other, "--steps", "1", "--width", "8", "--out", generator).exit_code == 0
+    for not_one, says in ((tmp_path / "nowhere", "not a run folder"), (generator, "'vae' run")):
+        refused = run_cli("classify", "train", *mix, "--teacher", not_one, "--out", tmp_path / "z")
+        assert refused.exit_code == 2 and refused.stderr.startswith(f"error: --teacher {not_one}"), refused.stderr
+        assert says in refused.stderr and not (tmp_path / "z").exists()
 
 
 def test_an_epoch_budget_of_few_steps_warns_and_an_explicit_step_budget_does_not(shapes_data, tmp_path):

@@ -86,3 +86,10 @@ def test_gain_refuses_an_init_run_trained_on_the_datasets_own_split_and_names_th
     results = json.loads((tmp_path / "g" / "results.json").read_text())
     assert results["config"]["gen_init"] == str(other) and results["generators"][0]["kind"] == "vae"
     assert f"Every generator starts from `{other}`" in (tmp_path / "g" / "report.md").read_text()
+    # That run has the default KL weight β 0.1: the `vae` arm samples the prior of a VAE fine-tuned from it,
+    # which is often noise; the warning says so and names vae-density. A vae-density arm gets no such warning.
+    assert "trained with KL weight β 0.1" in result.stderr and "vae sample the prior" in result.stderr
+    density = [*tiny[:-1], "real,vae-density"]
+    quiet = run_cli("gain", data, *density, "--gen-init", other, "--out", tmp_path / "d")
+    assert quiet.exit_code == 0, quiet.stderr
+    assert "starts from" in quiet.stderr and "sample the prior" not in quiet.stderr

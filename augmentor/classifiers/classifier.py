@@ -362,6 +362,13 @@ def _check_start(src: str, out: Path, asked: dict[str, Any], *, resume: bool, ov
     new run over an interrupted one or a non-empty ``out`` without --overwrite."""
     if asked["teacher"] is not None and asked["synthetic"] is None:
         raise UserError(f"--teacher {asked['teacher']}: it labels the --synthetic images; give --synthetic DIR too")
+    if asked["teacher"] is not None:  # a wrong path fails here, before the data is read
+        from augmentor.core.runs import read_run_config
+
+        try:
+            read_run_config(Path(asked["teacher"]), "classifier")
+        except UserError as exc:
+            raise UserError(f"--teacher {exc.message}") from None
     if resume:
         if overwrite:
             raise UserError(f"{out}: --resume continues the run in it, --overwrite replaces it; give one of them")

@@ -73,13 +73,18 @@ class SubsetModels:
         options: GeneratorOptions,
         validation: ImageSet | None = None,
         real_steps: Callable[[ImageSet], int] | None = None,
+        test: ImageSet | None = None,
     ) -> None:
         self.options = options
         self.validation = validation  # where each generator's samples are judged (never the test split)
+        # Where the same CAS classifiers are also read, for the report only (nothing is chosen on it): the test
+        # split of a run scored on test, else None.
+        self.test = test
         self.real_steps = real_steps  # the real-only arm's step budget on a subset
         self.cache: dict[tuple[str, str], Generator | Classifier | None] = {}
         self.log: list[dict] = []  # each generator trained, with its last losses and quality
-        self.real_scores: dict[str, float] = {}  # per subset: the CAS recipe trained on the real images instead
+        # Per subset: the CAS recipe trained on the real images instead, read where the samples' CAS is.
+        self.real_scores: dict[str, dict[str, float]] = {}
         self.pictured: set[tuple[str, int]] = set()  # (kind, subset size) whose samples picture is made
 
     def generator(self, kind: str | None, run: str | None, real: ImageSet, seed: int) -> Generator:
@@ -150,9 +155,9 @@ class SubsetModels:
 
         def judge_budget(step: int, generator: Generator) -> None:
             quality = self._quality(generator, real, seed)
-            scores[str(step)] = quality.get("cas_validation")
+            scores[str(step)] = budget_score(quality)
             # Budgets arrive in step order: a later one is kept only when strictly better (a tie keeps the shorter).
-            if not kept or quality.get("cas_validation", 0.0) > kept[2].get("cas_validation", 0.0):
+            if not kept or (scores[str(step)] or 0.0) > (budget_score(kept[2]) or 0.0):
                 kept[:] = [step, generator, quality]
 
         # Kept in memory: no run folder is written.
@@ -160,7 +165,8 @@ class SubsetModels:
         generator, quality, chosen = result.generator, None, {}
         if kept:
             step, generator, quality = kept
-            chosen = {"budget_steps": step, "budget_cas_validation": scores}
+            judged_by = "density codes" if "cas_validation_density" in quality else "prior samples"
+            chosen = {"budget_steps": step, "budget_cas_validation": scores, "budget_judged_by": judged_by}
             # The per-class collapse check of the budget kept (training judged each budget and warned of none).
             collapse = next((m.get("class_collapse") for m in result.metrics if m["step"] == step), None)
             if collapse:
@@ -192,14 +198,15 @@ class SubsetModels:
     def _quality(self, generator: Generator, real: ImageSet, seed: int) -> dict[str, float]:
         """Why an arm helps or not, on the validation split: the CAS (a classifier trained on the generator's
         samples alone) beside the same classifier trained on the real subset, and the samples' diversity beside
-        the subset's (mean pairwise SSIM: higher is more alike). The global RNG is left as it was, so the arms
-        train exactly as they would without these measures."""
+        the subset's (mean pairwise SSIM: higher is more alike). In a run scored on test the same classifiers
+        are read on test too (``*_test``: reported, never chosen on). The global RNG is left as it was, so the
+        arms train exactly as they would without these measures."""
         import torch
 
         from augmentor.data.measures import mean_pairwise_ssim
         from augmentor.generative.generator import balanced_labels
         from augmentor.latent.density import fitted_samples
-        from augmentor.metrics.quality import classification_accuracy_score
+        from augmentor.metrics.quality import classification_accuracy_scores
 
         o = self.options
         steps = o.quality_steps if o.quality_steps is not None else (self.real_steps(real) if self.real_steps else 0)
@@ -207,28 +214,39 @@ class SubsetModels:
             return {}
         settings = {"steps": steps, "seed": seed, "device": o.device}
         labels = balanced_labels(len(real.class_names), o.quality_per_class)
+        splits = {"validation": self.validation, **({"test": self.test} if self.test is not None else {})}
+
+        def cas(images: ImageSet, name: str, suffix: str = "") -> dict[str, float]:
+            scores = classification_accuracy_scores(images, list(splits.values()), **settings)
+            return {f"{name}_{split}{suffix}": round(v, 4) for split, v in zip(splits, scores, strict=True)}
+
         density: dict[str, float] = {}
         with torch.random.fork_rng(devices=[]):
             samples = generator.generate(labels, seed + 1)
-            cas = classification_accuracy_score(samples, self.validation, **settings)
+            prior = cas(samples, "cas")
             key = fingerprint(real)
             if key not in self.real_scores:
-                self.real_scores[key] = classification_accuracy_score(real, self.validation, **settings)
+                self.real_scores[key] = cas(real, "real_accuracy")
             if o.density_quality and generator.can_encode:
                 coded = fitted_samples(generator, real, labels, 1.0, seed + 1, o.device)  # vae-density at T 1
                 density = {
-                    "cas_validation_density": round(
-                        classification_accuracy_score(coded, self.validation, **settings), 4
-                    ),
+                    **cas(coded, "cas", "_density"),
                     "samples_diversity_ssim_density": round(mean_pairwise_ssim(coded.images), 4),
                 }
         return {
-            "cas_validation": round(cas, 4),
-            "real_accuracy_validation": round(self.real_scores[key], 4),
+            **prior,
+            **self.real_scores[key],
             "samples_diversity_ssim": round(mean_pairwise_ssim(samples.images), 4),
             "real_diversity_ssim": round(mean_pairwise_ssim(real.images), 4),
             **density,
         }
+
+
+def budget_score(quality: dict[str, float]) -> float | None:
+    """What a candidate budget is judged by: the CAS of the samples the arms mix in. A VAE that a vae-density
+    arm uses is judged on its density codes (after a warm start its prior samples can be noise while its
+    density codes are good); every other generator on its prior samples."""
+    return quality.get("cas_validation_density", quality.get("cas_validation"))
 
 
 SAMPLES_KEY = "samples_png"  # a log entry's picture of its generator's samples (taken out before JSON)

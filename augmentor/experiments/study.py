@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,8 @@ class StudyResult:
     choice: dict[str, Any]
     comparisons: list[dict[str, Any]]
     out: Path
+    # The confirmation's generators by kind and subset size: their samples' CAS on test beside the real subset's.
+    generator_quality: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_study(
@@ -198,7 +200,8 @@ def run_study(
         write_recipe(out / "recipe.json", replace(recipe, **generators))
     command = apply_command(src, recipe, out / "recipe.json", len(dataset.train), flip=config.flip)
     _write_runs(out, development["runs"], confirmation["runs"])
-    result = StudyResult(answer, command, digest, choice, comparisons, out)
+    quality = generator_quality(confirmation.get("generators", []))
+    result = StudyResult(answer, command, digest, choice, comparisons, out, quality)
     _write_report(out, result, config, rule)
     return result
 
@@ -547,6 +550,24 @@ def recompute(folder: Path) -> dict[str, Any]:
     return {"choice": choice, "comparisons": comparisons, "answer": answer, "per_class": plan["per_class"]}
 
 
+def generator_quality(generators: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per generator kind and subset size, the confirmation's CAS on test (a classifier trained on the samples
+    alone; means over the draws) beside the same classifier trained on the real subset: how near the recipe's
+    generators come to their real images, read once on test with the rest of the confirmation."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for entry in generators:
+        if entry.get("cas_test") is not None:
+            groups.setdefault((entry["kind"], entry["images"]), []).append(entry)
+    rows = []
+    for (kind, images), entries in sorted(groups.items()):
+        row = {"kind": kind, "images": images, "draws": len(entries)}
+        for key in ("cas_test", "cas_test_density", "real_accuracy_test"):
+            if all(entry.get(key) is not None for entry in entries):
+                row[key] = round(sum(entry[key] for entry in entries) / len(entries), 4)
+        rows.append(row)
+    return rows
+
+
 def _write_runs(out: Path, development: list[dict[str, Any]], confirmation: list[dict[str, Any]]) -> None:
     """Every draw's numbers, one line each: development rows (validation) first, then confirmation (test)."""
     lines = [jsonio.dumps({"stage": "development", **run}) + "\n" for run in development]
@@ -585,6 +606,27 @@ def _write_report(out: Path, result: StudyResult, config: StudyConfig, rule: str
             f"| {c['comparison']} | {c['draws']} | {100 * c['mean']:+.2f} | {interval} | {p} | {pw} | "
             f"{c['wins']} of {c['draws']} |"
         )
+    if result.generator_quality:
+        lines += [
+            "",
+            "The confirmation's generators, judged on test (CAS: a classifier trained on their samples alone, "
+            "beside the same classifier trained on the real images; means over the draws):",
+            "",
+            "| generator | real images | draws | CAS on test % | real images, same classifier % |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in result.generator_quality:
+            ways = [("cas_test", row["kind"])]
+            if "cas_test_density" in row:
+                ways = [
+                    ("cas_test", f"{row['kind']} (prior codes)"),
+                    ("cas_test_density", f"{row['kind']} (density codes)"),
+                ]
+            lines += [
+                f"| {name} | {row['images']:,} | {row['draws']} | {100 * row[key]:.2f} | "
+                f"{100 * row['real_accuracy_test']:.2f} |"
+                for key, name in ways
+            ]
     lines += [
         "",
         f"Decision rule: {DECISION_RULE}.",
@@ -598,5 +640,6 @@ def _write_report(out: Path, result: StudyResult, config: StudyConfig, rule: str
         "plan_sha256": result.plan_sha256,
         "choice": choice,
         "comparisons": result.comparisons,
+        "generator_quality": result.generator_quality,
     }
     write_file_atomic(out / "study.json", (jsonio.dumps(document, indent=2) + "\n").encode())

@@ -100,8 +100,8 @@ ADA_IMAGES = 20_000  # images over which the adaptive probability can go from 0 
 
 
 class AdversarialTraining:
-    """The DCGAN kind's training hook: two Adam optimisers (β1 0.5) and the non-saturating GAN step, with
-    DiffAugment on everything the discriminator sees when asked. ``generative.train`` owns the rest."""
+    """The DCGAN kind's training hook: two Adam optimisers (β1 0.5) and the GAN step (non-saturating or hinge
+    loss), with DiffAugment on everything the discriminator sees when asked. ``generative.train`` owns the rest."""
 
     def __init__(self, models: dict[str, nn.Module], config: Any, device: torch.device, distributed: bool) -> None:
         from augmentor.distributed import data_parallel
@@ -117,6 +117,7 @@ class AdversarialTraining:
         # Under torchrun: DDP views that average gradients over the ranks.
         self.parallel = {name: data_parallel.wrap(m, device) for name, m in models.items()} if distributed else {}
         self.distributed = distributed
+        self.hinge = getattr(config, "gan_loss", "non-saturating") == "hinge"
         # Adaptive DiffAugment (StyleGAN2-ADA's rule, Karras et al. 2020): the probability of each augmentation
         # starts at 0 and moves by a step's images / ADA_IMAGES up while the discriminator is surer of the real
         # images than ``ada_target`` (the mean sign of its real logits), down while it is less sure.
@@ -146,12 +147,17 @@ class AdversarialTraining:
             return diff_augment(x, generator, self.probability) if augment else x
 
         real_logits = d_parallel(view(real), labels).float()
-        d_loss = F.softplus(-real_logits).mean() + F.softplus(d_parallel(view(fake.detach()), labels).float()).mean()
+        fake_logits = d_parallel(view(fake.detach()), labels).float()
+        if self.hinge:
+            d_loss = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        else:
+            d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         (d_loss * share if share != 1.0 else d_loss).backward()
         self.optimizers["discriminator"].step()
         # The plain D (not its DDP view): only G's gradients are wanted, and G's DDP view reduces them.
-        g_loss = F.softplus(-d(view(fake), labels).float()).mean()  # the non-saturating loss
+        g_logits = d(view(fake), labels).float()
+        g_loss = -g_logits.mean() if self.hinge else F.softplus(-g_logits).mean()  # hinge's or the non-saturating
         self.optimizers["generator"].zero_grad(set_to_none=True)
         # D's gradients from this pass would be discarded anyway: not computing them saves time.
         d.requires_grad_(False)

@@ -41,10 +41,27 @@ def classification_accuracy_score(
     batch_size: int = 128,
 ) -> float:
     """Accuracy on ``test`` of a classifier trained on ``train`` alone for a fixed step budget (CAS)."""
+    settings = {"steps": steps, "seed": seed, "device": device, "arch": arch, "batch_size": batch_size}
+    return classification_accuracy_scores(train, [test], **settings)[0]
+
+
+def classification_accuracy_scores(
+    train: ImageSet,
+    tests: list[ImageSet],
+    *,
+    steps: int = 300,
+    seed: int = 0,
+    device: str = "auto",
+    arch: str = "fast",
+    batch_size: int = 128,
+) -> list[float]:
+    """The CAS on each of ``tests`` of one classifier trained on ``train`` alone (one training, several reads)."""
     from augmentor.classifiers.evaluate import align_classes
     from augmentor.classifiers.train import TrainConfig, train_classifier
 
-    align_classes(train.class_names, test)  # differing classes fail here, before any training
+    for test in tests:
+        align_classes(train.class_names, test)  # differing classes fail here, before any training
     config = TrainConfig(arch=arch, steps=steps, batch_size=batch_size, seed=seed, device=device, evals=1)
     # No test set during training: it would be evaluated twice (last step and final).
-    return train_classifier(train, config).evaluate(test)["accuracy"]
+    classifier = train_classifier(train, config)
+    return [classifier.evaluate(test)["accuracy"] for test in tests]

@@ -264,7 +264,8 @@ def generator_settings_note(c: dict[str, Any]) -> str:
         + (
             " Each generator trains for "
             + ", ".join(str(b) for b in c["gen_budgets"])
-            + " steps and keeps the budget whose samples' CAS on the validation split is best (`--gen-budgets`)."
+            + " steps and keeps the budget whose samples' CAS on the validation split is best (`--gen-budgets`;"
+            + " a VAE that a vae-density arm uses is judged on its density-code samples)."
             if c.get("gen_budgets")
             else ""
         )
@@ -274,7 +275,8 @@ def generator_settings_note(c: dict[str, Any]) -> str:
 def quality_table(generators: list[dict[str, Any]]) -> list[str]:
     """Why a generative arm helps or not, per generator kind and subset size (means over its draws): the CAS on
     the validation split beside the same classifier trained on the real subset, and the samples' diversity
-    beside the subset's. Empty when the generators were not measured."""
+    beside the subset's; in a run scored on test, both classifiers' accuracy there too. Empty when the
+    generators were not measured."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for entry in generators:
         if entry.get("cas_validation") is not None:
@@ -286,10 +288,14 @@ def quality_table(generators: list[dict[str, Any]]) -> list[str]:
         return sum(float(row[key]) for row in rows) / len(rows)
 
     budgets = any("budget_steps" in entry for entry in generators)
+    # A run scored on test read the same CAS classifiers there too (reported only, chosen on nothing).
+    on_test = all(entry.get("cas_test") is not None for rows in groups.values() for entry in rows)
     lines = [
         "| generator | real images | draws | CAS on validation % | real subset, same classifier % | "
-        "diversity: samples / real (SSIM, lower is more varied) |" + (" steps kept (per draw) |" if budgets else ""),
-        "|---|---:|---:|---:|---:|---|" + ("---|" if budgets else ""),
+        + ("CAS on test % | real subset on test % | " if on_test else "")
+        + "diversity: samples / real (SSIM, lower is more varied) |"
+        + (" steps kept (per draw) |" if budgets else ""),
+        "|---|---:|---:|---:|---:|" + ("---:|---:|" if on_test else "") + "---|" + ("---|" if budgets else ""),
     ]
     for (kind, images), rows in sorted(groups.items()):
         kept = ", ".join(str(row.get("budget_steps", "–")) for row in rows)
@@ -298,9 +304,14 @@ def quality_table(generators: list[dict[str, Any]]) -> list[str]:
         if all(row.get("cas_validation_density") is not None for row in rows):
             ways = [("", f"{kind} (prior codes)"), ("_density", f"{kind} (density codes)")]
         for suffix, name in ways:
+            test = (
+                f"{100 * mean(rows, 'cas_test' + suffix):.2f} | {100 * mean(rows, 'real_accuracy_test'):.2f} | "
+                if on_test
+                else ""
+            )
             lines.append(
                 f"| {name} | {images:,} | {len(rows)} | {100 * mean(rows, 'cas_validation' + suffix):.2f} | "
-                f"{100 * mean(rows, 'real_accuracy_validation'):.2f} | "
+                f"{100 * mean(rows, 'real_accuracy_validation'):.2f} | {test}"
                 f"{mean(rows, 'samples_diversity_ssim' + suffix):.2f} / {mean(rows, 'real_diversity_ssim'):.2f} |"
                 + (f" {kept} |" if budgets else "")
             )
