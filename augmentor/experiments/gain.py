@@ -381,9 +381,12 @@ def warn_prior_after_low_beta(config: GainConfig, init: dict) -> None:
     from N(0, I)): on grey crops from the β 0.1 Fashion-MNIST VAE, prior samples scored CAS 43.6 % on validation
     against 94.3 % for the real images. Say so when an arm samples the prior; vae-density samples where the codes
     are."""
-    beta = (init.get("training") or {}).get("beta", 1.0)
+    from augmentor.generative.kinds import KINDS
+
+    kind = KINDS.get(init.get("kind"))
+    beta = (init.get("training") or {}).get("beta", 1.0)  # a KL weight only where the kind encodes (a VAE)
     prior_arms = [arm.name for arm in parse_arms(config.arms) if any(s.kind in PRIOR_SAMPLING for s in arm.sources)]
-    if init.get("kind") == "vae" and beta < 1 and prior_arms:
+    if kind is not None and kind.can_encode and beta < 1 and prior_arms:
         warn(
             f"{config.gen_init} was trained with KL weight β {beta:g}: VAEs fine-tuned from it often decode prior "
             f"codes to noise, and {', '.join(prior_arms)} sample the prior; prefer vae-density (codes fitted to "
