@@ -341,7 +341,7 @@ def _say_how_long(plan: dict[str, Any], train: Any, config: StudyConfig) -> None
             "progress bar gives one after the first training"
         )
         return
-    seconds = estimate_seconds(plan, train, config.batch_size, config.gen_width)
+    seconds = estimate_seconds(plan, train, config.batch_size, config.gen_width, config.quality_steps)
     warn(
         f"this study will take up to about {max(1, round(seconds / 60))} minutes here (a rough estimate from a "
         "timed probe; less when the two sides choose the same share)"
