@@ -45,6 +45,7 @@ from augmentor.experiments.gain import (
     write_report,
 )
 from augmentor.experiments.stats import paired_comparison
+from augmentor.report.gain_report import generator_groups
 from augmentor.synthetic.recipes import Recipe, write_recipe
 
 # Both sides search the same number of candidates, at the same shares, on the same draws.
@@ -554,12 +555,8 @@ def generator_quality(generators: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per generator kind and subset size, the confirmation's CAS on test (a classifier trained on the samples
     alone; means over the draws) beside the same classifier trained on the real subset: how near the recipe's
     generators come to their real images, read once on test with the rest of the confirmation."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for entry in generators:
-        if entry.get("cas_test") is not None:
-            groups.setdefault((entry["kind"], entry["images"]), []).append(entry)
     rows = []
-    for (kind, images), entries in sorted(groups.items()):
+    for (kind, images), entries in sorted(generator_groups(generators, "cas_test").items()):
         row = {"kind": kind, "images": images, "draws": len(entries)}
         for key in ("cas_test", "cas_test_density", "real_accuracy_test"):
             if all(entry.get(key) is not None for entry in entries):

@@ -272,15 +272,21 @@ def generator_settings_note(c: dict[str, Any]) -> str:
     )
 
 
+def generator_groups(generators: list[dict[str, Any]], measured: str) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """The generators that have ``measured``, by (kind, subset size): one row of a quality table each."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for entry in generators:
+        if entry.get(measured) is not None:
+            groups.setdefault((entry["kind"], entry["images"]), []).append(entry)
+    return groups
+
+
 def quality_table(generators: list[dict[str, Any]]) -> list[str]:
     """Why a generative arm helps or not, per generator kind and subset size (means over its draws): the CAS on
     the validation split beside the same classifier trained on the real subset, and the samples' diversity
     beside the subset's; in a run scored on test, both classifiers' accuracy there too. Empty when the
     generators were not measured."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for entry in generators:
-        if entry.get("cas_validation") is not None:
-            groups.setdefault((entry["kind"], entry["images"]), []).append(entry)
+    groups = generator_groups(generators, "cas_validation")
     if not groups:
         return []
 
